@@ -1,0 +1,79 @@
+"""One exception hierarchy; each class carries the process exit code the CLI uses.
+
+Compute code raises these; only ``stylize.cli`` turns them into a red line and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class StylizeError(Exception):
+    """Base of every error a user can cause or fix. ``hint`` says what to do about it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and hint as one line, for stderr."""
+        text = str(self).strip().replace("\n", " ")
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class UsageError(StylizeError):
+    """Bad combination of options or arguments."""
+
+    exit_code = 2
+
+
+class InputError(StylizeError):
+    """An input file is missing, unreadable, corrupt or too large."""
+
+    exit_code = 3
+
+
+class OutputError(InputError):
+    """An output cannot be written (exists, would overwrite an input, no permission)."""
+
+
+class WeightsError(StylizeError):
+    """A weights file is missing, offline, corrupt, or in the wrong layout."""
+
+    exit_code = 4
+
+
+class DeviceError(StylizeError):
+    """The requested device is not available."""
+
+    exit_code = 5
+
+
+class PartialBatchError(StylizeError):
+    """A batch finished, but some inputs failed."""
+
+    exit_code = 6
+
+
+class NotImplementedYet(StylizeError):
+    """A command exists in the CLI but its backend has not landed."""
+
+    exit_code = 1
+
+
+class Interrupted(StylizeError):
+    """Ctrl-C: stopped cleanly, nothing half-written."""
+
+    exit_code = 130
+
+
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "error": StylizeError.exit_code,
+    "usage": UsageError.exit_code,
+    "input": InputError.exit_code,
+    "weights": WeightsError.exit_code,
+    "device": DeviceError.exit_code,
+    "partial": PartialBatchError.exit_code,
+    "interrupted": Interrupted.exit_code,
+}

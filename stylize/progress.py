@@ -1,0 +1,88 @@
+"""Reporter protocol: compute reports progress events, a front end draws them.
+
+Backends never print. They call ``reporter.start/advance/finish/log``; the CLI passes a rich
+reporter that draws bars on stderr, notebooks get a tqdm one, tests and libraries the null one.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
+        """Begin a task (a bar); ``total`` None means unknown length."""
+
+    def advance(self, task: str, n: int = 1, **fields: Any) -> None:
+        """Advance a task by ``n``; ``fields`` are shown beside the bar (e.g. loss=0.3)."""
+
+    def finish(self, task: str) -> None:
+        """End a task; its bar disappears if it was transient."""
+
+    def log(self, message: str, level: str = "info") -> None:
+        """A message for stderr: level is 'debug', 'info' or 'warning'."""
+
+
+class NullReporter:
+    """Reports nothing: the default for library use and tests."""
+
+    def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
+        pass
+
+    def advance(self, task: str, n: int = 1, **fields: Any) -> None:
+        pass
+
+    def finish(self, task: str) -> None:
+        pass
+
+    def log(self, message: str, level: str = "info") -> None:
+        pass
+
+
+class RecordingReporter(NullReporter):
+    """Keeps every event in ``events``: for tests and for callers that want a log."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, ...]] = []
+
+    def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
+        self.events.append(("start", task, str(total)))
+
+    def advance(self, task: str, n: int = 1, **fields: Any) -> None:
+        self.events.append(("advance", task, str(n)))
+
+    def finish(self, task: str) -> None:
+        self.events.append(("finish", task))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.events.append(("log", level, message))
+
+
+class TqdmReporter:
+    """tqdm bars (work in notebooks and plain terminals); messages go to stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
+        from tqdm.auto import tqdm
+
+        self._bars[task] = tqdm(total=total, desc=task, unit=unit, leave=not transient, file=sys.stderr)
+
+    def advance(self, task: str, n: int = 1, **fields: Any) -> None:
+        bar = self._bars.get(task)
+        if bar is not None:
+            if fields:
+                bar.set_postfix(fields, refresh=False)
+            bar.update(n)
+
+    def finish(self, task: str) -> None:
+        bar = self._bars.pop(task, None)
+        if bar is not None:
+            bar.close()
+
+    def log(self, message: str, level: str = "info") -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
