@@ -1,0 +1,6 @@
+"""``python -m stylize``."""
+
+from stylize.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Everything drawn on the terminal: progress bars, messages and error lines, all on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.filesize import decimal
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    """One red line on stderr."""
+    err_console.print(f"[bold red]error:[/] {_escape(message)}", soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {_escape(message)}", soft_wrap=True)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def emit_result(line: str) -> None:
+    """A result on stdout (an output path): the only thing commands print there."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class _CountColumn(ProgressColumn):
+    """done/total, in bytes for downloads."""
+
+    def render(self, task: Any) -> Text:  # noqa: ANN401 - rich's task
+        bytes_ = task.fields.get("unit") == "B"
+        show = decimal if bytes_ else str
+        done = show(int(task.completed))
+        total = show(int(task.total)) if task.total is not None else "?"
+        return Text(f"{done}/{total}", style="progress.download")
+
+
+class _RateColumn(ProgressColumn):
+    """items/s (or bytes/s) beside a bar."""
+
+    def render(self, task: Any) -> Text:  # noqa: ANN401 - rich's task
+        speed = task.finished_speed or task.speed
+        unit = task.fields.get("unit", "it")
+        if not speed:
+            return Text(f"- {unit}/s", style="progress.data.speed")
+        text = f"{decimal(int(speed))}/s" if unit == "B" else f"{speed:.2f} {unit}/s"
+        return Text(text, style="progress.data.speed")
+
+
+class RichReporter:
+    """Draws rich progress bars on stderr (ETA, items/s); levels filter messages."""
+
+    def __init__(self, verbose: bool = False, quiet: bool = False) -> None:
+        self.verbose, self.quiet = verbose, quiet
+        self._progress: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def _ensure(self) -> Progress:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), _CountColumn(), _RateColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                console=err_console, transient=False,
+            )
+            self._progress.start()
+        return self._progress
+
+    def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
+        if self.quiet:
+            return
+        progress = self._ensure()
+        self._tasks[task] = progress.add_task(task, total=total, unit=unit, info="", transient=transient)
+
+    def advance(self, task: str, n: int = 1, **fields: Any) -> None:
+        if task not in self._tasks or self._progress is None:
+            return
+        info = "  ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+        self._progress.update(self._tasks[task], advance=n, info=info)
+
+    def finish(self, task: str) -> None:
+        task_id = self._tasks.pop(task, None)
+        if task_id is None or self._progress is None:
+            return
+        if self._progress.tasks[self._index(task_id)].fields.get("transient"):
+            self._progress.remove_task(task_id)
+        if not self._tasks:
+            self.close()
+
+    def _index(self, task_id: TaskID) -> int:
+        assert self._progress is not None
+        return [t.id for t in self._progress.tasks].index(task_id)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def log(self, message: str, level: str = "info") -> None:
+        if level == "debug" and not self.verbose:
+            return
+        if self.quiet and level != "warning":
+            return
+        target = self._progress.console if self._progress else err_console
+        prefix = {"warning": "[yellow]warning:[/] ", "debug": "[dim]"}.get(level, "")
+        target.print(prefix + _escape(message), soft_wrap=True)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+

@@ -1,0 +1,44 @@
+"""Stylizing commands. Each is replaced by its real implementation as its backend lands."""
+
+from __future__ import annotations
+
+import typer
+
+from stylize.cli.app import app
+from stylize.errors import NotImplementedYet
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _not_yet(command: str) -> None:
+    raise NotImplementedYet(f"'stylize {command}' is not implemented yet", "see README.md for what works today")
+
+
+@app.command(context_settings=_PASS_THROUGH)
+def optimize(ctx: typer.Context) -> None:
+    """Gatys et al. optimization-based style transfer on VGG-19 features (not implemented yet)."""
+    _not_yet("optimize")
+
+
+@app.command(context_settings=_PASS_THROUGH)
+def fast(ctx: typer.Context) -> None:
+    """Apply a feed-forward transformer network, Johnson et al. (not implemented yet)."""
+    _not_yet("fast")
+
+
+@app.command("train-fast", context_settings=_PASS_THROUGH)
+def train_fast(ctx: typer.Context) -> None:
+    """Train a fast-style network from content photos and one style image (not implemented yet)."""
+    _not_yet("train-fast")
+
+
+@app.command(context_settings=_PASS_THROUGH)
+def adain(ctx: typer.Context) -> None:
+    """Arbitrary style transfer in one forward pass, Huang & Belongie (not implemented yet)."""
+    _not_yet("adain")
+
+
+@app.command("gan-sample", context_settings=_PASS_THROUGH)
+def gan_sample(ctx: typer.Context) -> None:
+    """Sample images from a trained GAN generator (not implemented yet)."""
+    _not_yet("gan-sample")

@@ -1,0 +1,91 @@
+"""``stylize weights list|fetch|import|verify|path``: the pretrained-file cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.filesize import decimal
+from rich.table import Table
+
+from stylize import weights as w
+from stylize.cli.app import StylizeGroup, app, settings
+from stylize.cli.display import emit_json, emit_result, err_console
+from stylize.errors import WeightsError
+
+weights_app = typer.Typer(cls=StylizeGroup, help="List, fetch, import and verify pretrained weights.",
+                          no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+@weights_app.command("list")
+def list_(as_json: JsonOption = False) -> None:
+    """Every known file: name, size, cached?, path."""
+    entries = w.list_cache()
+    if as_json:
+        emit_json([_entry_json(e) for e in entries])
+        return
+    table = Table("name", "size", "cached", "path / source", "description", box=None, pad_edge=False)
+    for e in entries:
+        size = decimal(e.size) if e.size else "?"
+        where = str(e.path) if e.path else e.spec.url
+        table.add_row(e.spec.name, size, "yes" if e.path else "no", where, e.spec.description)
+    typer.echo(_render(table), nl=False)
+
+
+def _render(table: Table) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(table)
+    return console.export_text()
+
+
+def _entry_json(e: w.CacheEntry) -> dict[str, object]:
+    return {"name": e.spec.name, "size": e.size, "cached": e.path is not None,
+            "path": str(e.path) if e.path else None, "url": e.spec.url, "sha256": e.spec.sha256,
+            "license": e.spec.license, "layout": e.spec.layout}
+
+
+@weights_app.command()
+def fetch(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help="Registry names.")]) -> None:
+    """Download files now (for offline use later); prints each cached path."""
+    reporter = settings(ctx).reporter()
+    for name in names:
+        emit_result(str(w.ensure(name, reporter)))
+
+
+@weights_app.command("import")
+def import_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registry name.")],
+    file: Annotated[Path, typer.Argument(help="A local copy of the file.")],
+) -> None:
+    """Check a local file's hash and copy it into the cache."""
+    emit_result(str(w.import_file(name, file, settings(ctx).reporter())))
+
+
+@weights_app.command()
+def verify(as_json: JsonOption = False) -> None:
+    """Re-hash every cached file; exit 4 if any is corrupt."""
+    results = w.verify_cache()
+    if as_json:
+        emit_json([{"name": s.name, "path": str(p), "sha256": h, "ok": ok} for s, p, h, ok in results])
+    else:
+        for spec, path, digest, ok in results:
+            err_console.print(f"{'[green]ok' if ok else '[red]BAD'}[/] {spec.name} {path} {digest}")
+        if not results:
+            err_console.print("nothing cached yet")
+    bad = [s.name for s, _, _, ok in results if not ok]
+    if bad:
+        raise WeightsError(f"hash mismatch: {', '.join(bad)}", "delete the file and run 'stylize weights fetch'")
+
+
+@weights_app.command()
+def path(name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
+    """Print where a file is (or would be) cached."""
+    found = w.find_cached(name)
+    emit_result(str(found or w.cache_path(w.get_spec(name))))

@@ -1,0 +1,81 @@
+"""Choosing the compute device: ``--device auto|cpu|cuda|cuda:N|mps`` or ``STYLIZE_DEVICE``."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING
+
+from stylize.errors import DeviceError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def device_spec(spec: str | None) -> str:
+    """The device string in force: the argument, else ``STYLIZE_DEVICE``, else 'auto'."""
+    spec = (spec or os.environ.get("STYLIZE_DEVICE") or "auto").strip().lower()
+    if not DEVICE_PATTERN.match(spec):
+        raise UsageError(f"unknown device '{spec}'", "use auto, cpu, cuda, cuda:N or mps")
+    return spec
+
+
+def resolve_device(spec: str | None = None) -> torch.device:
+    """Turn a device string into an available ``torch.device`` or raise :class:`DeviceError`."""
+    import torch
+
+    spec = device_spec(spec)
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        _check_cuda(spec)
+    elif spec == "mps" and not _mps_available():
+        raise DeviceError("device 'mps' is not available", "use --device cpu")
+    return torch.device(spec)
+
+
+def _check_cuda(spec: str) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise DeviceError(f"device '{spec}' requested but CUDA is not available", "use --device cpu or auto")
+    index = int(spec.split(":")[1]) if ":" in spec else 0
+    if index >= torch.cuda.device_count():
+        raise DeviceError(f"device '{spec}' does not exist ({torch.cuda.device_count()} CUDA devices)")
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype for ``fp32|bf16|fp16`` (None means no autocast)."""
+    import torch
+
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'", "use fp32, bf16 or fp16")
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def autocast(device: torch.device, precision: str):  # noqa: ANN201 - a context manager
+    """An autocast context for ``precision`` on ``device`` (a no-op for fp32)."""
+    import contextlib
+
+    import torch
+
+    dtype = autocast_dtype(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    if device.type == "cpu" and dtype == torch.float16:
+        raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,56 @@
+"""Atomic file writing: a temp file in the destination folder, then ``os.replace``.
+
+Nothing is ever half-written: a crash or Ctrl-C leaves either the old state or the new file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+TEMP_PREFIX = ".stylize-"
+TEMP_SUFFIX = ".part"
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temp path beside ``dest``; on success rename it onto ``dest``, else delete it."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX + dest.suffix, dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _fsync(tmp_path)
+        os.replace(tmp_path, dest)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def atomic_write_bytes(dest: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``dest`` atomically."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def is_temp_file(path: Path) -> bool:
+    """True for our own in-flight temp files (skipped when scanning folders)."""
+    return path.name.startswith(TEMP_PREFIX) and TEMP_SUFFIX in path.name
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when two paths name the same file (or would, once created)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False

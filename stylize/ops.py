@@ -1,0 +1,216 @@
+"""Pure tensor maths for style transfer: statistics, AdaIN, Gram, TV, colour, padding.
+
+No I/O and no printing. Everything works with ``channels_last`` tensors and under
+``torch.autocast``; statistics and colour maths run in at least float32 for accuracy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
+PadMode = Literal["reflect", "replicate", "constant"]
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _no_autocast(x: Tensor) -> torch.autocast:
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+# --- AdaIN -----------------------------------------------------------------------------------
+
+
+def mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and sqrt(unbiased variance over H*W + eps), each (B, C, 1, 1).
+
+    The convention the published AdaIN decoder was trained with. Low-precision input is
+    upcast, so the statistics come back in float32 (float64 stays float64).
+    """
+    feat = _at_least_float32(feat)  # (B, C, H, W)
+    # differs from the AdaIN reference for a 1x1 map: it returns NaN there, we a variance of 0
+    correction = 1 if feat.shape[-1] * feat.shape[-2] > 1 else 0
+    var, mean = torch.var_mean(feat, dim=(-2, -1), correction=correction, keepdim=True)
+    return mean, (var + eps).sqrt()
+
+
+def adain(
+    content_feat: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0,
+    eps: float = 1e-5,
+) -> Tensor:  # fmt: skip
+    """Give ``content_feat`` (B, C, H, W) the per-channel ``style_mean``/``style_std`` (B, C, 1, 1).
+
+    ``alpha`` blends with the content, ``alpha * adain + (1 - alpha) * content`` (Huang &
+    Belongie 2017); the whole map is folded into one fused multiply-add over the features.
+    """
+    c_mean, c_std = mean_std(content_feat, eps)
+    scale = style_std / c_std  # (B, C, 1, 1)
+    shift = style_mean - c_mean * scale
+    if alpha != 1.0:
+        scale, shift = alpha * scale + (1.0 - alpha), alpha * shift
+    dtype = content_feat.dtype
+    return torch.addcmul(shift.to(dtype), content_feat, scale.to(dtype))
+
+
+def adain_feats(content: Tensor, style: Tensor, alpha: float = 1.0, eps: float = 1e-5) -> Tensor:
+    """AdaIN of ``content`` (B, C, H, W) towards the statistics of ``style`` (B or 1, C, h, w)."""
+    style_mean, style_std = mean_std(style, eps)
+    return adain(content, style_mean, style_std, alpha=alpha, eps=eps)
+
+
+# --- losses ----------------------------------------------------------------------------------
+
+
+def gram(feat: Tensor) -> Tensor:
+    """Gram matrix (B, C, C) of ``feat`` (B, C, H, W), divided by C*H*W.
+
+    Dividing by C*H*W (pytorch/examples' convention) keeps the values comparable across
+    layers and image sizes; Gatys et al. 2016 use raw sums and weight by 1/(4 N^2 M^2).
+    """
+    b, c, h, w = feat.shape
+    flat = feat.reshape(b, c, h * w)  # (B, C, N)
+    return torch.bmm(flat, flat.transpose(1, 2)).div_(c * h * w)
+
+
+def _mean_square(diff: Tensor) -> Tensor:
+    return diff.square().sum() / max(diff.numel(), 1)  # 0 for an empty diff (H or W = 1)
+
+
+def tv_loss(img: Tensor) -> Tensor:
+    """Total variation: mean squared difference between vertical plus horizontal neighbours.
+
+    ``img`` is (..., H, W); zero on a constant image.
+    """
+    dy = img[..., 1:, :] - img[..., :-1, :]
+    dx = img[..., :, 1:] - img[..., :, :-1]
+    return _mean_square(dy) + _mean_square(dx)
+
+
+# --- colour ----------------------------------------------------------------------------------
+
+# FCC NTSC RGB -> YIQ; rows Y, I, Q. The I and Q rows sum to 0, so grey has no chroma.
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]],
+    dtype=torch.float64,
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _mix_channels(matrix: Tensor, x: Tensor) -> Tensor:
+    """``matrix`` (3, 3) applied to the channel axis of ``x`` (..., 3, H, W)."""
+    if x.shape[-3] != 3:
+        raise ValueError(f"expected 3 colour channels at dim -3, got shape {tuple(x.shape)}")
+    x = _at_least_float32(x)
+    with _no_autocast(x):
+        return torch.einsum("ij,...jhw->...ihw", matrix.to(x.device, x.dtype), x)
+
+
+def rgb_to_yiq(rgb: Tensor) -> Tensor:
+    """RGB (..., 3, H, W) -> YIQ (..., 3, H, W); float32 or float64."""
+    return _mix_channels(_RGB_TO_YIQ, rgb)
+
+
+def yiq_to_rgb(yiq: Tensor) -> Tensor:
+    """YIQ (..., 3, H, W) -> RGB (..., 3, H, W), the exact inverse of ``rgb_to_yiq``."""
+    return _mix_channels(_YIQ_TO_RGB, yiq)
+
+
+def _luma(rgb: Tensor) -> Tensor:
+    """Y channel (..., 1, H, W) of RGB (..., 3, H, W)."""
+    return _mix_channels(_RGB_TO_YIQ, rgb)[..., :1, :, :]
+
+
+def _resize_like(x: Tensor, like: Tensor) -> Tensor:
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    batch = x if x.dim() == 4 else x.unsqueeze(0)
+    size = tuple(like.shape[-2:])
+    out = F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out if x.dim() == 4 else out.squeeze(0)
+
+
+def luminance_transfer(stylized: Tensor, content: Tensor) -> Tensor:
+    """``stylized``'s luminance with ``content``'s chroma (I, Q), as RGB (..., 3, H, W).
+
+    Gatys et al. 2017 colour preservation as a post-process. YIQ -> RGB maps a change of Y to
+    the same change in R, G and B, so this adds the luminance difference to the content.
+    ``content`` is resized to ``stylized`` if needed. Unclamped; float32 or float64.
+    """
+    content = _at_least_float32(_resize_like(content, stylized))
+    return content + (_luma(stylized) - _luma(content))
+
+
+def _mean_cov(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """Mean (B, 3, 1) and covariance + eps*I (B, 3, 3) of pixels ``x`` (B, 3, N)."""
+    mean = x.mean(dim=-1, keepdim=True)
+    centred = x - mean
+    cov = centred @ centred.transpose(1, 2) / max(x.shape[-1], 1)
+    return mean, cov + eps * torch.eye(3, dtype=x.dtype, device=x.device)
+
+
+def _sym_power(cov: Tensor, power: float, eps: float) -> Tensor:
+    """``cov`` ** ``power`` for symmetric PSD (B, 3, 3), through an eigendecomposition."""
+    evals, evecs = torch.linalg.eigh(cov.double())
+    return (evecs * evals.clamp_min(eps).pow(power).unsqueeze(-2)) @ evecs.transpose(-1, -2)
+
+
+def _as_pixels(img: Tensor) -> Tensor:
+    """(3, H, W) or (B, 3, H, W) -> (B, 3, H*W) in float32 or float64."""
+    if img.dim() not in (3, 4) or img.shape[-3] != 3:
+        raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got shape {tuple(img.shape)}")
+    batch = img if img.dim() == 4 else img.unsqueeze(0)
+    return _at_least_float32(batch).reshape(batch.shape[0], 3, -1)
+
+
+def match_color(src: Tensor, ref: Tensor, eps: float = 1e-5, clamp: bool = True) -> Tensor:
+    """Recolour ``src`` so its pixels have ``ref``'s colour mean and covariance.
+
+    Gatys et al. 2017 colour histogram matching, image-analogies variant:
+    x' = A (x - mu_src) + mu_ref with A = cov_ref^(1/2) cov_src^(-1/2). Images are (3, H, W)
+    or (B, 3, H, W) in [0, 1] (``ref`` may have batch 1 and any size); the result has
+    ``src``'s shape and dtype and is clamped to [0, 1] unless ``clamp`` is False.
+    """
+    xs, xr = _as_pixels(src), _as_pixels(ref)  # (B, 3, N)
+    with _no_autocast(xs):
+        mu_s, cov_s = _mean_cov(xs, eps)
+        mu_r, cov_r = _mean_cov(xr, eps)
+        a = _sym_power(cov_r, 0.5, eps) @ _sym_power(cov_s, -0.5, eps)  # (B, 3, 3) float64
+        a = a.to(xs.dtype)
+        out = a @ xs + (mu_r - a @ mu_s)  # (B, 3, N)
+    out = out.reshape(-1, *src.shape[-3:])
+    out = out.clamp_(0.0, 1.0) if clamp else out
+    return (out if src.dim() == 4 else out.squeeze(0)).to(src.dtype)
+
+
+# --- padding ---------------------------------------------------------------------------------
+
+
+def pad_to_multiple(x: Tensor, m: int, mode: PadMode = "reflect") -> tuple[Tensor, Pads]:
+    """Pad H and W of ``x`` (..., H, W) up to multiples of ``m``, split evenly around the image.
+
+    Returns the padded tensor and (top, bottom, left, right). Reflection needs each pad to be
+    smaller than its side, so tiny images fall back to replicate padding.
+    """
+    if m < 1:
+        raise ValueError(f"multiple must be >= 1, got {m}")
+    h, w = x.shape[-2:]
+    ph, pw = -h % m, -w % m
+    pads = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+    if not any(pads):
+        return x, pads
+    if mode == "reflect" and (max(pads[:2]) >= h or max(pads[2:]) >= w):
+        mode = "replicate"
+    return F.pad(x, (pads[2], pads[3], pads[0], pads[1]), mode=mode), pads
+
+
+def crop_padding(x: Tensor, pads: Pads) -> Tensor:
+    """Undo ``pad_to_multiple``: a view of ``x`` (..., H, W) without the padding."""
+    top, bottom, left, right = pads
+    h, w = x.shape[-2:]
+    return x[..., top : h - bottom, left : w - right]

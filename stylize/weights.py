@@ -1,0 +1,373 @@
+"""Registry and cache of every pretrained file stylize uses.
+
+Files live in ``$STYLIZE_HOME`` (else ``$XDG_CACHE_HOME/stylize``, else ``~/.cache/stylize``).
+A file torchvision already downloaded into torch hub's cache is used in place. Downloads stream
+to a temp file, are SHA-256 checked, then renamed: a failure leaves nothing behind.
+``STYLIZE_OFFLINE=1`` never touches the network; ``STYLIZE_MIRROR`` replaces the download host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylize.errors import WeightsError
+from stylize.files import atomic_path
+from stylize.progress import NullReporter, Reporter
+
+CHUNK = 1 << 20
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One downloadable file (or one member of a downloadable zip)."""
+
+    name: str
+    url: str
+    filename: str  # name in the cache
+    sha256: str | None  # full hash, a hash prefix (torchvision style), or None if unpublished
+    size: int | None  # bytes, when known
+    license: str
+    layout: str  # state-dict layout the loaders expect
+    description: str
+    hub_filename: str | None = None  # name in torch hub's cache, if torchvision downloads it too
+    archive: str | None = None  # name of the zip spec this file is extracted from
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256) and len(self.sha256 or "") == 64
+
+
+_FAST_ZIP = "fast-style-models"
+_FAST_URL = "https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1"
+_ADAIN_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/"
+_ZOO_URL = "https://dl.fbaipublicfiles.com/gan_zoo/"
+_FAST_LICENSE = "BSD-3-Clause (pytorch/examples)"
+
+
+def _fast(name: str, stem: str) -> WeightSpec:
+    return WeightSpec(
+        name, _FAST_URL, f"fast-{stem}.pth", None, None, _FAST_LICENSE, "fast_transformer_net",
+        f"fast-style TransformerNet '{stem}' (pytorch/examples)", archive=_FAST_ZIP,
+    )
+
+
+_SPECS: list[WeightSpec] = [
+    WeightSpec(
+        "vgg19", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "vgg19-dcbb9e9d.pth",
+        "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", 574_673_361,
+        "BSD-3-Clause (torchvision); VGG weights CC BY 4.0", "torchvision_vgg19",
+        "torchvision VGG-19 IMAGENET1K_V1", hub_filename="vgg19-dcbb9e9d.pth",
+    ),
+    WeightSpec(
+        "vgg16", "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth",
+        "397923af", None, "BSD-3-Clause (torchvision); VGG weights CC BY 4.0", "torchvision_vgg16",
+        "torchvision VGG-16 IMAGENET1K_V1 (train-fast --loss-net vgg16)", hub_filename="vgg16-397923af.pth",
+    ),
+    WeightSpec(
+        "adain-vgg", _ADAIN_URL + "vgg_normalised.pth", "vgg_normalised.pth",
+        "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a", None,
+        "MIT (pytorch-AdaIN); VGG weights CC BY 4.0", "adain_vgg_normalised",
+        "normalised VGG-19 encoder (AdaIN, Gatys)",
+    ),
+    WeightSpec(
+        "adain-decoder", _ADAIN_URL + "decoder.pth", "adain_decoder.pth",
+        "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472", None,
+        "MIT (pytorch-AdaIN)", "adain_decoder", "AdaIN decoder trained on COCO + WikiArt",
+    ),
+    WeightSpec(
+        _FAST_ZIP, _FAST_URL, "saved_models.zip", None, None, _FAST_LICENSE, "zip",
+        "zip of the four fast-style models",
+    ),
+    _fast("candy", "candy"),
+    _fast("mosaic", "mosaic"),
+    _fast("rain-princess", "rain_princess"),
+    _fast("udnie", "udnie"),
+    WeightSpec(
+        "gan-zoo-dcgan-fashiongen", _ZOO_URL + "DCGAN_fashionGen-1d67302.pth", "DCGAN_fashionGen-1d67302.pth",
+        None, None, "BSD-3-Clause (pytorch_GAN_zoo)", "gan_zoo_dcgan", "pytorch_GAN_zoo DCGAN, fashionGen",
+    ),
+    WeightSpec(
+        "gan-zoo-pgan-celebahq", _ZOO_URL + "PGAN/celebaHQ_s6_i80000-6196db68.pth",
+        "celebaHQ_s6_i80000-6196db68.pth", None, None, "BSD-3-Clause (pytorch_GAN_zoo)", "gan_zoo_pgan",
+        "pytorch_GAN_zoo PGAN, CelebA-HQ 256",
+    ),
+]
+REGISTRY: dict[str, WeightSpec] = {s.name: s for s in _SPECS}
+
+
+def register(spec: WeightSpec) -> None:
+    """Add or replace a registry entry (plugins, tests)."""
+    REGISTRY[spec.name] = spec
+
+
+def get_spec(name: str) -> WeightSpec:
+    spec = REGISTRY.get(name)
+    if spec is None:
+        known = ", ".join(sorted(REGISTRY))
+        raise WeightsError(f"unknown weights '{name}'", f"known names: {known}")
+    return spec
+
+
+# ---------------------------------------------------------------- places
+
+
+def cache_dir() -> Path:
+    """``$STYLIZE_HOME``, else ``$XDG_CACHE_HOME/stylize``, else ``~/.cache/stylize``."""
+    if os.environ.get("STYLIZE_HOME"):
+        return Path(os.environ["STYLIZE_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "stylize"
+
+
+def torch_hub_dir() -> Path:
+    """torch hub's checkpoint folder, computed as torch.hub does but without importing torch."""
+    torch_home = os.environ.get("TORCH_HOME")
+    if not torch_home:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        torch_home = str((Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "torch")
+    return Path(torch_home).expanduser() / "hub" / "checkpoints"
+
+
+def cache_path(spec: WeightSpec) -> Path:
+    return cache_dir() / spec.filename
+
+
+def find_cached(name: str) -> Path | None:
+    """The cached file for ``name`` (ours, or torch hub's), or None."""
+    spec = get_spec(name)
+    ours = cache_path(spec)
+    if ours.is_file():
+        return ours
+    if spec.hub_filename:
+        hub = torch_hub_dir() / spec.hub_filename
+        if hub.is_file():
+            return hub
+    return None
+
+
+def offline() -> bool:
+    return os.environ.get("STYLIZE_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def download_url(spec: WeightSpec) -> str:
+    """The URL to fetch, honouring ``STYLIZE_MIRROR`` (a base URL holding the same file names)."""
+    mirror = os.environ.get("STYLIZE_MIRROR")
+    if not mirror:
+        return spec.url
+    remote_name = spec.url.split("?")[0].rsplit("/", 1)[-1]
+    return mirror.rstrip("/") + "/" + remote_name
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_matches(spec: WeightSpec, actual: str) -> bool:
+    """True when ``actual`` agrees with the pin (full hash or prefix); unpinned files match."""
+    return not spec.sha256 or actual.startswith(spec.sha256)
+
+
+def _check_hash(spec: WeightSpec, path: Path, actual: str, reporter: Reporter) -> None:
+    if not hash_matches(spec, actual):
+        raise WeightsError(
+            f"{spec.name}: SHA-256 mismatch for {path.name} (expected {spec.sha256}, got {actual})",
+            "the file is corrupt or not the published one; nothing was kept",
+        )
+    if not spec.sha256:
+        reporter.log(f"{spec.name}: no published hash; SHA-256 of this file is {actual}", "warning")
+
+
+# ---------------------------------------------------------------- fetching
+
+
+def ensure(name: str, reporter: Reporter | None = None, allow_download: bool | None = None) -> Path:
+    """Path to the cached file for ``name``, downloading (and verifying) it if needed."""
+    reporter = reporter or NullReporter()
+    found = find_cached(name)
+    if found is not None:
+        return found
+    spec = get_spec(name)
+    if allow_download is False or (allow_download is None and offline()):
+        raise WeightsError(
+            f"{name} is not cached and offline mode is on",
+            f"run 'stylize weights fetch {name}' with internet, or 'stylize weights import {name} FILE'",
+        )
+    if spec.archive:
+        _fetch_archive(get_spec(spec.archive), reporter)
+        return cache_path(spec)
+    return _download(spec, cache_path(spec), reporter)
+
+
+def _download(spec: WeightSpec, dest: Path, reporter: Reporter) -> Path:
+    url = download_url(spec)
+    task = f"download {spec.name}"
+    try:
+        with _open_url(url, spec) as response, atomic_path(dest) as tmp:
+            total = _content_length(response) or spec.size
+            reporter.start(task, total=total, unit="B", transient=True)
+            actual, got = _stream(response, tmp, lambda n: reporter.advance(task, n))
+            if total is not None and got != total:
+                raise WeightsError(
+                    f"{spec.name}: download interrupted ({got:,} of {total:,} bytes)",
+                    "nothing was kept; try again",
+                )
+            _check_hash(spec, dest, actual, reporter)
+    finally:
+        reporter.finish(task)
+    reporter.log(f"{spec.name}: saved {dest}")
+    return dest
+
+
+class _Response:
+    """Context manager over urlopen that turns network failures into WeightsError."""
+
+    def __init__(self, url: str, spec: WeightSpec) -> None:
+        self.url, self.spec, self.raw = url, spec, None
+
+    def __enter__(self):  # noqa: ANN204 - returns the HTTP response object
+        request = urllib.request.Request(self.url, headers={"User-Agent": "stylize"})
+        try:
+            self.raw = urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310 - https URLs from the registry
+        except urllib.error.HTTPError as exc:
+            raise WeightsError(f"{self.spec.name}: download failed, HTTP {exc.code} from {self.url}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise WeightsError(
+                f"{self.spec.name}: cannot reach {self.url} ({reason})",
+                f"check the network, set STYLIZE_MIRROR, or 'stylize weights import {self.spec.name} FILE'",
+            ) from exc
+        return self.raw
+
+    def __exit__(self, *exc: object) -> None:
+        if self.raw is not None:
+            self.raw.close()
+
+
+def _open_url(url: str, spec: WeightSpec) -> _Response:
+    return _Response(url, spec)
+
+
+def _content_length(response: object) -> int | None:
+    value = getattr(response, "headers", {}).get("Content-Length")
+    return int(value) if value and value.isdigit() else None
+
+
+def _stream(response: object, dest: Path, advance: object) -> tuple[str, int]:
+    digest, got = hashlib.sha256(), 0
+    with open(dest, "wb") as out:
+        for block in _chunks(response):
+            out.write(block)
+            digest.update(block)
+            got += len(block)
+            advance(len(block))  # type: ignore[operator]
+    return digest.hexdigest(), got
+
+
+def _chunks(response: object) -> Iterator[bytes]:
+    while True:
+        try:
+            block = response.read(CHUNK)  # type: ignore[attr-defined]
+        except (OSError, ValueError) as exc:  # connection dropped mid-transfer
+            raise WeightsError(f"download interrupted ({exc})", "nothing was kept; try again") from exc
+        if not block:
+            return
+        yield block
+
+
+def _fetch_archive(zspec: WeightSpec, reporter: Reporter) -> None:
+    """Download a zip to a temp place, extract every registry member, keep only the members."""
+    members = [s for s in REGISTRY.values() if s.archive == zspec.name]
+    zip_path = cache_path(zspec)
+    _download(zspec, zip_path, reporter)
+    try:
+        _extract_members(zip_path, members, reporter)
+    finally:
+        zip_path.unlink(missing_ok=True)
+
+
+def _extract_members(zip_path: Path, members: list[WeightSpec], reporter: Reporter) -> None:
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as exc:
+        raise WeightsError(f"{zip_path.name}: not a valid zip file") from exc
+    with archive:
+        by_base = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
+        for spec in members:
+            remote = Path(spec.filename).name.removeprefix("fast-")
+            if remote not in by_base:
+                raise WeightsError(f"{zip_path.name}: has no {remote} (for {spec.name})")
+            with archive.open(by_base[remote]) as src, atomic_path(cache_path(spec)) as tmp:
+                with open(tmp, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+            _check_hash(spec, cache_path(spec), sha256_file(cache_path(spec)), reporter)
+
+
+# ---------------------------------------------------------------- import / verify
+
+
+def import_file(name: str, source: Path, reporter: Reporter | None = None) -> Path:
+    """Copy a local file into the cache under ``name`` after checking its hash."""
+    reporter = reporter or NullReporter()
+    spec = get_spec(name)
+    if not source.is_file():
+        raise WeightsError(f"{source}: no such file")
+    actual = sha256_file(source)
+    _check_hash(spec, source, actual, reporter)
+    dest = cache_path(spec)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
+    return dest
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    spec: WeightSpec
+    path: Path | None
+    size: int | None  # bytes on disk
+
+
+def list_cache() -> list[CacheEntry]:
+    """Every registry entry with where (and whether) it is cached."""
+    entries = []
+    for spec in REGISTRY.values():
+        path = find_cached(spec.name)
+        entries.append(CacheEntry(spec, path, path.stat().st_size if path else spec.size))
+    return entries
+
+
+def verify_cache() -> list[tuple[WeightSpec, Path, str, bool]]:
+    """Re-hash every cached file: (spec, path, sha256, ok)."""
+    results = []
+    for entry in list_cache():
+        if entry.path is not None:
+            actual = sha256_file(entry.path)
+            results.append((entry.spec, entry.path, actual, hash_matches(entry.spec, actual)))
+    return results
+
+
+def resolve(name_or_path: str | os.PathLike[str], reporter: Reporter | None = None) -> Path:
+    """A registry name -> its cached file (fetched if needed); anything else is a local path."""
+    text = str(name_or_path)
+    if text in REGISTRY:
+        return ensure(text, reporter)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        known = ", ".join(sorted(REGISTRY))
+        raise WeightsError(f"{text}: no such weights file or registry name", f"registry names: {known}")
+    return path
