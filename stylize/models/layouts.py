@@ -87,9 +87,7 @@ def layout_problems(state_dict: Mapping[str, Any], expected: Mapping[str, tuple]
     return problems
 
 
-def check_layout(
-    state_dict: Mapping[str, Any], expected: Mapping[str, tuple], layout_name: str
-) -> None:
+def check_layout(state_dict: Mapping[str, Any], expected: Mapping[str, tuple], layout_name: str) -> None:
     """Raise ``WeightsError`` naming ``layout_name`` and the first bad key, if any."""
     if not isinstance(state_dict, Mapping):
         kind = type(state_dict).__name__

@@ -87,12 +87,8 @@ def layer_names(modules: Iterable[nn.Module]) -> dict[str, int]:
     return names
 
 
-NORMALISED_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(
-    layer_names(normalised_vgg19_modules())
-)
-TORCHVISION_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(
-    layer_names(torchvision_vgg19_modules())
-)
+NORMALISED_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(layer_names(normalised_vgg19_modules()))
+TORCHVISION_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(layer_names(torchvision_vgg19_modules()))
 
 
 def _indices(layers: Sequence[str], index: Mapping[str, int]) -> dict[int, list[str]]:
@@ -111,9 +107,7 @@ def _is_inplace_relu(module: nn.Module) -> bool:
     return isinstance(module, nn.ReLU) and module.inplace
 
 
-def collect(
-    modules: Sequence[nn.Module], x: Tensor, wanted: Mapping[int, list[str]]
-) -> dict[str, Tensor]:
+def collect(modules: Sequence[nn.Module], x: Tensor, wanted: Mapping[int, list[str]]) -> dict[str, Tensor]:
     """Run ``modules`` up to the deepest wanted index, keeping the wanted outputs."""
     out: dict[str, Tensor] = {}
     if not wanted:
@@ -180,7 +174,8 @@ class TorchvisionVGG19Features(nn.Module):
         super().__init__()
         self.pooling = pooling
         self.normalize = ImageNetNormalize()
-        self.add_module("features", nn.Sequential(*torchvision_vgg19_modules(pooling)))
+        # add_module refuses a name that is also a method; the key prefix must be "features"
+        self._modules["features"] = nn.Sequential(*torchvision_vgg19_modules(pooling))
 
     @property
     def body(self) -> nn.Sequential:
@@ -202,9 +197,7 @@ class TorchvisionVGG19Features(nn.Module):
         body = self.body[: index + 1]
         return nn.Sequential(OrderedDict(normalize=self.normalize, features=body))
 
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> Any:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         """Load ``features.*``; the torchvision ``classifier.*`` keys are ignored."""
         kept = {k: v for k, v in state_dict.items() if not k.startswith(self.ignored_prefixes)}
         return super().load_state_dict(kept, strict=strict, assign=assign)
