@@ -40,6 +40,7 @@ class WeightSpec:
     description: str
     hub_filename: str | None = None  # name in torch hub's cache, if torchvision downloads it too
     archive: str | None = None  # name of the zip spec this file is extracted from
+    member: str | None = None  # file name inside that zip (any folder)
 
     @property
     def pinned(self) -> bool:
@@ -56,7 +57,7 @@ _FAST_LICENSE = "BSD-3-Clause (pytorch/examples)"
 def _fast(name: str, stem: str) -> WeightSpec:
     return WeightSpec(
         name, _FAST_URL, f"fast-{stem}.pth", None, None, _FAST_LICENSE, "fast_transformer_net",
-        f"fast-style TransformerNet '{stem}' (pytorch/examples)", archive=_FAST_ZIP,
+        f"fast-style TransformerNet '{stem}' (pytorch/examples)", archive=_FAST_ZIP, member=f"{stem}.pth",
     )
 
 
@@ -309,7 +310,7 @@ def _extract_members(zip_path: Path, members: list[WeightSpec], reporter: Report
     with archive:
         by_base = {Path(n).name: n for n in archive.namelist() if not n.endswith("/")}
         for spec in members:
-            remote = Path(spec.filename).name.removeprefix("fast-")
+            remote = spec.member or spec.filename
             if remote not in by_base:
                 raise WeightsError(f"{zip_path.name}: has no {remote} (for {spec.name})")
             with archive.open(by_base[remote]) as src, atomic_path(cache_path(spec)) as tmp:

@@ -1,0 +1,108 @@
+"""The CLI contract: exit codes, stdout vs stderr, light --help, weights commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from stylize import __version__
+from stylize import weights as w
+from stylize.cli import app
+from stylize.errors import EXIT_CODES
+
+runner = CliRunner()
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; sys.argv = ['stylize', '--help']\n"
+        "from stylize.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "bad = [m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "adain" in done.stdout and "weights" in done.stdout
+
+
+def test_python_dash_m_and_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "stylize", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"stylize {__version__}"
+
+
+@pytest.mark.parametrize("command", ["optimize", "fast", "train-fast", "gan-sample"])
+def test_unbuilt_commands_say_so(command: str) -> None:
+    result = runner.invoke(app, [command, "x.jpg"])
+    if result.exit_code == 0:
+        pytest.skip(f"{command} is implemented now")
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+
+
+def test_usage_error_is_2() -> None:
+    assert runner.invoke(app, ["--no-such-flag"]).exit_code == 2
+    assert runner.invoke(app, ["--device", "gpu", "info"]).exit_code == EXIT_CODES["usage"]
+
+
+def test_unavailable_device_is_5() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device exists here")
+    result = runner.invoke(app, ["--device", "cuda", "info"])
+    assert result.exit_code == EXIT_CODES["device"]
+    assert "CUDA is not available" in result.stderr and result.stdout == ""
+
+
+def test_device_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYLIZE_DEVICE", "cpu")
+    result = runner.invoke(app, ["info", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["device"] == "cpu"
+
+
+def test_offline_weights_miss_is_4_with_one_line() -> None:
+    result = runner.invoke(app, ["--offline", "weights", "fetch", "adain-vgg"])
+    assert result.exit_code == EXIT_CODES["weights"]
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "stylize weights fetch adain-vgg" in lines[0]
+    assert result.stdout == ""
+
+
+def test_traceback_flag_shows_traceback() -> None:
+    result = runner.invoke(app, ["--offline", "--traceback", "weights", "fetch", "adain-vgg"])
+    assert result.exit_code == 4 and "Traceback" in result.stderr
+
+
+def test_weights_list_json_and_path(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["weights", "list", "--json"])
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert result.exit_code == 0 and rows["vgg19"]["cached"] is False
+    path = runner.invoke(app, ["weights", "path", "adain-decoder"]).stdout.strip()
+    assert Path(path) == w.cache_dir() / "adain_decoder.pth"
+
+
+def test_weights_import_then_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    data = b"weights!"
+    spec = w.WeightSpec("t", "https://example.invalid/t.bin", "t.bin", hashlib.sha256(data).hexdigest(),
+                        None, "CC0", "raw", "test")
+    monkeypatch.setitem(w.REGISTRY, "t", spec)
+    src = tmp_path / "t.bin"
+    src.write_bytes(data)
+    result = runner.invoke(app, ["weights", "import", "t", str(src)])
+    assert result.exit_code == 0 and Path(result.stdout.strip()).read_bytes() == data
+    assert runner.invoke(app, ["weights", "verify"]).exit_code == 0
+    w.cache_path(spec).write_bytes(b"corrupt!")
+    assert runner.invoke(app, ["weights", "verify"]).exit_code == EXIT_CODES["weights"]
+
+
+def test_exit_codes_are_distinct() -> None:
+    codes = list(EXIT_CODES.values())
+    assert len(codes) == len(set(codes))
