@@ -51,3 +51,76 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not present (fresh clone)")
     return SHARED_DATA
+
+
+# ------------------------------------------------------------ random-init weights in published layouts
+
+
+def _scaled_init(module: object) -> None:
+    """He init so activations keep their scale through 16 random layers (not colour mush)."""
+    from torch import nn
+
+    for m in module.modules():  # type: ignore[attr-defined]
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+
+
+@pytest.fixture(scope="session")
+def random_adain_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(encoder, decoder) .pth files in the published layouts, random but seeded."""
+    import torch
+
+    from stylize.models.adain_net import AdaINDecoder
+    from stylize.models.vgg import NormalisedVGG19
+
+    folder = tmp_path_factory.mktemp("adain_weights")
+    torch.manual_seed(0)
+    encoder, decoder = NormalisedVGG19(), AdaINDecoder()
+    _scaled_init(encoder)
+    _scaled_init(decoder)
+    with torch.no_grad():
+        decoder[-1].weight.mul_(0.1)  # keep the random output mostly inside [0, 1]
+        decoder[-1].bias.fill_(0.5)
+    torch.save(encoder.state_dict(), folder / "vgg_normalised.pth")
+    torch.save(decoder.state_dict(), folder / "decoder.pth")
+    return folder / "vgg_normalised.pth", folder / "decoder.pth"
+
+
+@pytest.fixture
+def fake_adain_weights(random_adain_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register the random files as the cached 'adain-vgg' / 'adain-decoder' with their real hashes."""
+    import dataclasses
+    import shutil
+
+    from stylize import weights as w
+
+    for name, src in zip(("adain-vgg", "adain-decoder"), random_adain_files):
+        spec = dataclasses.replace(w.get_spec(name), sha256=w.sha256_file(src))
+        monkeypatch.setitem(w.REGISTRY, name, spec)
+        dest = w.cache_path(spec)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+
+
+def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0, mode: str = "RGB") -> Path:
+    """A small smooth random picture (gradients + blobs), saved by extension."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * xx + rng.uniform(0, 6)) , np.cos(5 * yy + rng.uniform(0, 6)), xx * yy], axis=-1)
+    arr = ((base - base.min()) / (np.ptp(base) + 1e-9) * 255).astype(np.uint8)
+    img = Image.fromarray(arr, "RGB")
+    img = img.convert(mode) if mode != "RGB" else img
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def image_factory() -> object:
+    """``make_image(path, size=(w, h), seed=0, mode='RGB')``: write a small test picture."""
+    return make_image

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stylize.cli import info_cmd, methods, weights_cmd  # noqa: F401 - registers the commands
+from stylize.cli import adain_cmd, info_cmd, methods, weights_cmd  # noqa: F401 - registers the commands
 from stylize.cli.app import app
 
 

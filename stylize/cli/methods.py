@@ -32,12 +32,6 @@ def train_fast(ctx: typer.Context) -> None:
     _not_yet("train-fast")
 
 
-@app.command(context_settings=_PASS_THROUGH)
-def adain(ctx: typer.Context) -> None:
-    """Arbitrary style transfer in one forward pass, Huang & Belongie (not implemented yet)."""
-    _not_yet("adain")
-
-
 @app.command("gan-sample", context_settings=_PASS_THROUGH)
 def gan_sample(ctx: typer.Context) -> None:
     """Sample images from a trained GAN generator (not implemented yet)."""

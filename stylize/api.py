@@ -1,0 +1,76 @@
+"""Service layer: resolve inputs, device and weights, build a backend, run it over a batch.
+
+The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmReporter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from stylize.batch import BatchOptions, BatchReport, collect_inputs, plan_jobs, run_batch
+from stylize.config import AdaINConfig
+from stylize.errors import UsageError
+from stylize.progress import NullReporter, Reporter
+
+
+def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
+    """Style images (files or folders) keyed by a unique tag, the file stem, for ``{style}``."""
+    found = collect_inputs(sources)
+    styles: dict[str, Path] = {}
+    for item in found.items[:max_count]:
+        tag = item.path.stem
+        if tag in styles and styles[tag] != item.path:
+            raise UsageError(f"two styles are both called '{tag}': {styles[tag]} and {item.path}",
+                             "rename one of them")
+        styles[tag] = item.path
+    return styles
+
+
+def combined_tag(tags: Sequence[str]) -> str:
+    """The {style} tag of an output that blends several styles."""
+    return "+".join(tags)
+
+
+def adain(
+    contents: Sequence[str],
+    styles: Sequence[str],
+    config: AdaINConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+) -> BatchReport:
+    """Stylize every content image with AdaIN: one output per (content, style), or blended."""
+    from stylize.backends.adain import AdaINBackend, AdaINModel, load_decoder, load_encoder
+    from stylize.devices import resolve_device
+
+    reporter = reporter or NullReporter()
+    style_map = style_files(styles)
+    _check_style_options(config, style_map)
+    inputs = collect_inputs(contents, options.glob, stdin)
+    blended = bool(config.style_weights or config.masks)
+    tags = [combined_tag(list(style_map))] if blended else list(style_map)
+    jobs = plan_jobs(inputs, tags, options)
+    torch_device = resolve_device(device)
+
+    def make_model() -> AdaINModel:
+        encoder = load_encoder(config.encoder, reporter)
+        decoder = load_decoder(config.decoder, reporter)
+        return AdaINModel(encoder, decoder, torch_device, config.precision)
+
+    backend = AdaINBackend(make_model, config, options, style_map, reporter)
+    if options.overwrite or not all(job.output.exists() for job in jobs):
+        backend.model  # noqa: B018 - load weights now: a weights error stops the batch, not each image
+    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+
+
+def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> None:
+    weights, masks = config.style_weights, config.masks
+    if weights and len(weights) != len(style_map):
+        raise UsageError(f"--style-weights has {len(weights)} values for {len(style_map)} styles")
+    if weights and masks:
+        raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
+    if masks and len(style_map) < 2 and len(masks) != len(style_map):
+        raise UsageError("--mask needs one mask per style")

@@ -1,0 +1,303 @@
+"""AdaIN arbitrary style transfer (Huang & Belongie 2017): one encoder pass, one decoder pass.
+
+The encoder is the normalised VGG-19 up to relu4_1, the decoder its mirror; both load the
+published ``vgg_normalised.pth`` / ``decoder.pth`` unchanged, or our own safetensors decoders.
+Speed: channels_last, in-place ReLUs, weights built without random init, style statistics
+computed once per style, optional bf16 autocast, and exact tiling for large images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from stylize import images, ops
+from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.checkpoints import load_tensors
+from stylize.devices import autocast
+from stylize.errors import InputError, UsageError
+from stylize.models.adain_net import AdaINDecoder
+from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
+from stylize.models.vgg import NormalisedVGG19
+from stylize.progress import NullReporter, Reporter
+from stylize.tiles import tiled_map
+from stylize.weights import resolve
+
+from stylize.config import STRIDE, AdaINConfig
+
+ENCODER_HALO = 48  # px; relu4_1 sees 68 px, so 34 px of context each side makes tiles exact
+DECODER_HALO = 4  # feature px (32 output px); the decoder sees about 2.5 feature px each side
+AUTO_TILE_PIXELS = 1600 * 1600  # tile larger images automatically (keeps 1024^2 under 1.5 GiB)
+AUTO_TILE = 1024
+
+
+# ---------------------------------------------------------------- the network
+
+
+def load_encoder(name_or_path: str, reporter: Reporter | None = None) -> nn.Sequential:
+    """Normalised VGG-19 up to relu4_1, from the published layout."""
+    state, _ = load_tensors(resolve(name_or_path, reporter))
+    return build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED).truncated("relu4_1").eval()
+
+
+def load_decoder(name_or_path: str, reporter: Reporter | None = None) -> AdaINDecoder:
+    """The AdaIN decoder from the published ``decoder.pth`` or our own safetensors checkpoint."""
+    state, meta = load_tensors(resolve(name_or_path, reporter))
+    arch = meta.get("architecture", "adain-decoder")
+    if arch != "adain-decoder":
+        raise UsageError(f"{name_or_path}: is a '{arch}' checkpoint, not an AdaIN decoder")
+    return build_checked(AdaINDecoder, state, ADAIN_DECODER).eval()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def effective_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+@dataclass
+class StyleTarget:
+    """What a style contributes: relu4_1 statistics, each (1, C, 1, 1), float32."""
+
+    mean: Tensor
+    std: Tensor
+
+
+class AdaINModel:
+    """Encoder + decoder on one device, with the per-image maths of AdaIN."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, device: torch.device, precision: str = "auto") -> None:
+        self.device = device
+        self.precision = effective_precision(precision, device)
+        self.encoder = encoder.to(device, memory_format=torch.channels_last).requires_grad_(False)
+        self.decoder = decoder.to(device, memory_format=torch.channels_last).requires_grad_(False)
+
+    def _input(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1]
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def encode(self, x: Tensor, tile: int = 0) -> Tensor:
+        """relu4_1 features (B, 512, H/8, W/8) of an image already padded to a multiple of 8."""
+        x = self._input(x)
+        with autocast(self.device, self.precision):
+            if tile and max(x.shape[-2:]) > tile:
+                return tiled_map(self.encoder, x, tile, ENCODER_HALO, scale=Fraction(1, STRIDE))
+            return self.encoder(x)
+
+    @torch.inference_mode()
+    def decode(self, t: Tensor, tile: int = 0) -> Tensor:
+        """Image (B, 3, 8h, 8w) from features (B, 512, h, w)."""
+        with autocast(self.device, self.precision):
+            if tile and max(t.shape[-2:]) * STRIDE > tile:
+                return tiled_map(self.decoder, t, tile // STRIDE, DECODER_HALO, scale=STRIDE)
+            return self.decoder(t)
+
+    def style_target(self, style: Tensor) -> StyleTarget:
+        """Statistics of one style image (1, 3, H, W)."""
+        padded, _ = ops.pad_to_multiple(style, STRIDE)
+        mean, std = ops.mean_std(self.encode(padded))
+        return StyleTarget(mean, std)
+
+    @torch.inference_mode()
+    def stylize(self, content: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
+                alpha: float, masks: Tensor | None = None, tile: int = 0) -> Tensor:
+        """Stylized image (B, 3, H, W) in [0, 1] (unclamped) for content (B, 3, H, W)."""
+        padded, pads = ops.pad_to_multiple(content, STRIDE)
+        feats = self.encode(padded, tile)  # (B, 512, h, w)
+        t = self._target(feats, targets, weights, masks)
+        t = t if alpha == 1.0 else torch.lerp(feats.to(t.dtype), t, alpha)
+        out = self.decode(t.to(memory_format=torch.channels_last), tile)
+        return ops.crop_padding(out, pads).float()
+
+    def _target(self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
+                masks: Tensor | None) -> Tensor:
+        if masks is not None:
+            return masked_adain(feats, targets, masks)
+        if len(targets) == 1:
+            return ops.adain(feats, targets[0].mean, targets[0].std)
+        assert weights is not None and len(weights) == len(targets)
+        out = torch.zeros_like(feats, dtype=torch.float32)
+        for w, target in zip(weights, targets):
+            out.add_(ops.adain(feats, target.mean, target.std).float(), alpha=w)
+        return out
+
+
+def masked_adain(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor) -> Tensor:
+    """Spatial control (Huang & Belongie 2017, sec. 7): style k where mask k is on.
+
+    Each region is normalised with its own content statistics, then given style k's.
+    ``masks`` is (K, h, w) in [0, 1] at feature resolution; uncovered pixels keep the content.
+    """
+    feats32 = feats.float()  # (B, C, h, w)
+    out = torch.zeros_like(feats32)
+    cover = torch.zeros_like(masks[0])
+    for target, mask in zip(targets, masks):
+        region = mask > 0.5
+        if int(region.sum()) < 2:
+            continue
+        pixels = feats32[..., region]  # (B, C, N)
+        var, mean = torch.var_mean(pixels, dim=-1, keepdim=True)
+        std = (var + 1e-5).sqrt()
+        normed = (feats32 - mean[..., None]) / std[..., None]
+        out += mask * (normed * target.std + target.mean)
+        cover += mask
+    keep = (1.0 - cover).clamp(min=0.0)
+    return (out + keep * feats32) / torch.clamp(cover + keep, min=1e-6)
+
+
+# ---------------------------------------------------------------- images in, images out
+
+
+@dataclass
+class Loaded:
+    """A decoded content image, resized, as a (1, 3, H, W) tensor plus what saving needs."""
+
+    tensor: Tensor
+    picture: images.Picture
+    style: str
+
+
+def prepare_content(pic: images.Picture, config: AdaINConfig) -> images.Picture:
+    if config.crop:
+        side = config.size or min(pic.size)
+        rgb = images.center_crop_square(pic.rgb, side)
+        alpha = images.center_crop_square(pic.alpha, side) if pic.alpha is not None else None
+        return images.Picture(rgb, alpha, pic.path, pic.exif, pic.had_icc)
+    return images.resize_picture(pic, config.size)
+
+
+def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
+    """A style image as (1, 3, H, W) in [0, 1], sized like the content options say."""
+    rgb = images.open_image(path, max_pixels).rgb
+    size = config.style_size
+    rgb = images.center_crop_square(rgb, size or min(rgb.size)) if config.crop else images.resize_long_side(rgb, size)
+    return images.to_tensor(rgb)
+
+
+def load_masks(paths: Sequence[Path], count: int, max_pixels: int) -> list[Image.Image]:
+    """Masks as L images; one mask with two styles means style 1 on white, style 2 on black."""
+    masks = [_open_mask(p, max_pixels) for p in paths]
+    if len(masks) == 1 and count == 2:
+        masks.append(Image.eval(masks[0], lambda v: 255 - v))
+    if len(masks) != count:
+        raise UsageError(f"got {len(masks)} masks for {count} styles", "give one --mask per style (or one for two)")
+    return masks
+
+
+def _open_mask(path: Path, max_pixels: int) -> Image.Image:
+    try:
+        return images.open_image(path, max_pixels).rgb.convert("L")
+    except InputError as exc:
+        raise InputError(f"mask {exc}", exc.hint) from exc
+
+
+def mask_tensor(masks: Sequence[Image.Image], feature_hw: tuple[int, int]) -> Tensor:
+    """Masks resized to the feature map (K, h, w) in [0, 1]; a mask of another size is resized."""
+    h, w = feature_hw
+    planes = [images.to_tensor(m.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))[0, 0] for m in masks]
+    return torch.stack(planes)
+
+
+# ---------------------------------------------------------------- the batch backend
+
+
+@dataclass
+class AdaINBackend:
+    """Runs AdaIN over a batch: styles are encoded once, contents stream through."""
+
+    make_model: Callable[[], AdaINModel]  # built on first use, so a fully resumed batch loads nothing
+    config: AdaINConfig
+    options: BatchOptions
+    styles: dict[str, Path]  # style tag -> file (the tags are the jobs' `style`)
+    reporter: Reporter = field(default_factory=NullReporter)
+    _targets: dict[Hashable, StyleTarget] = field(default_factory=dict)
+    _masks: list[Image.Image] | None = None
+
+    @cached_property
+    def model(self) -> AdaINModel:
+        return self.make_model()
+
+    def __post_init__(self) -> None:
+        if self.config.masks:
+            self._masks = load_masks(self.config.masks, len(self.styles), self.options.max_pixels)
+
+    # I/O thread
+    def load(self, job: Job) -> Loaded:
+        pic = prepare_content(load_picture(job, self.options), self.config)
+        return Loaded(images.to_tensor(pic.rgb), pic, job.style)
+
+    def group_key(self, loaded: Loaded) -> Hashable:
+        return (loaded.style, tuple(loaded.tensor.shape))
+
+    # main thread
+    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
+        content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
+        source = content
+        if self.config.color == "luminance":
+            content = _gray(content)
+        tags = self._style_tags(loaded[0].style)
+        targets = [self._target(tag, content if self.config.color == "match" else None) for tag in tags]
+        out = self.model.stylize(content, targets, self.config.style_weights, self.config.alpha,
+                                 self._mask_planes(content), self._tile(content))
+        if self.config.color == "luminance":
+            out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
+        return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
+
+    def _style_tags(self, tag: str) -> list[str]:
+        """The styles one output uses: all of them when blending or masking, else its own."""
+        return list(self.styles) if (self.config.style_weights or self._masks) else [tag]
+
+    def _target(self, tag: str, match_to: Tensor | None) -> StyleTarget:
+        key = (tag, None if match_to is None else hashlib.sha1(match_to.numpy().tobytes()).hexdigest())
+        if key not in self._targets:
+            self._targets[key] = self._compute_target(tag, match_to)
+        return self._targets[key]
+
+    def _compute_target(self, tag: str, match_to: Tensor | None) -> StyleTarget:
+        self.reporter.log(f"encoding style {tag}", "debug")
+        style = prepare_style(self.styles[tag], self.config, self.options.max_pixels)
+        if match_to is not None:  # Gatys et al. 2017: recolour the style with the content's colours
+            style = ops.match_color(style, match_to[:1])
+        elif self.config.color == "luminance":
+            style = _gray(style)
+        return self.model.style_target(style)
+
+    def _mask_planes(self, content: Tensor) -> Tensor | None:
+        if self._masks is None:
+            return None
+        h, w = (-(-s // STRIDE) for s in content.shape[-2:])
+        return mask_tensor(self._masks, (h, w)).to(self.model.device)
+
+    def _tile(self, content: Tensor) -> int:
+        if self.config.tile:
+            return self.config.tile
+        return AUTO_TILE if content.shape[-1] * content.shape[-2] > AUTO_TILE_PIXELS else 0
+
+    # I/O thread
+    def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
+        out, pic = result
+        save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+
+
+def _gray(x: Tensor) -> Tensor:
+    """Luminance repeated on three channels (B, 3, H, W)."""
+    y = ops.rgb_to_yiq(x)[:, :1]
+    return y.expand(-1, 3, -1, -1).contiguous()

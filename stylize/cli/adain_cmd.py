@@ -1,0 +1,104 @@
+"""``stylize adain``: arbitrary style transfer in one forward pass."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stylize.config import ADAIN_DEFAULTS as D
+from stylize.cli import batch_options as bo
+from stylize.cli.app import app, settings
+from stylize.errors import UsageError
+
+PANEL = "AdaIN"
+
+
+@app.command()
+def adain(
+    ctx: typer.Context,
+    inputs: Annotated[list[str], typer.Argument(help="Content images or folders (- reads paths from stdin); "
+                                                 "without -s the last one is the style.")],
+    style: Annotated[list[str] | None, typer.Option("--style", "-s", help="Style image or folder; repeatable.",
+                                                    rich_help_panel=PANEL)] = None,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 keeps the content, 1 is full style.",
+                                         rich_help_panel=PANEL)] = D.alpha,
+    style_weights: Annotated[str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.",
+                                                      rich_help_panel=PANEL)] = None,
+    color: Annotated[str, typer.Option(help="Keep the content's colours: none, match (recolour the style) or "
+                                            "luminance (transfer brightness only).", rich_help_panel=PANEL)] = D.color,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Same as --color match.",
+                                                 rich_help_panel=PANEL)] = False,
+    mask: Annotated[list[Path] | None, typer.Option(help="Where each style goes (white = on); one per style, "
+                                                    "or one for two styles.", rich_help_panel=PANEL)] = None,
+    size: Annotated[int, typer.Option(min=0, help="Long side of the content in px; 0 keeps it.",
+                                      rich_help_panel=PANEL)] = D.size,
+    style_size: Annotated[int, typer.Option(min=0, help="Long side of the styles in px; 0 keeps it.",
+                                            rich_help_panel=PANEL)] = D.style_size,
+    crop: Annotated[bool, typer.Option(help="Centre-crop content and styles to a square of --size.",
+                                       rich_help_panel=PANEL)] = D.crop,
+    tile: Annotated[int, typer.Option(min=0, help="Tile size in px for huge images (exact, seamless); "
+                                                  "0 tiles automatically above ~2.5 Mpx.", rich_help_panel=PANEL)] = D.tile,
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.",
+                                           rich_help_panel=PANEL)] = D.precision,
+    encoder: Annotated[str, typer.Option(help="Encoder: registry name or vgg_normalised.pth-layout file.",
+                                         rich_help_panel=PANEL)] = D.encoder,
+    decoder: Annotated[str, typer.Option(help="Decoder: registry name, decoder.pth-layout file, or a "
+                                              "train-adain checkpoint.", rich_help_panel=PANEL)] = D.decoder,
+    output: bo.OutputOption = bo.DEFAULTS.output,
+    name: bo.NameOption = bo.DEFAULTS.name,
+    ext: bo.ExtOption = bo.DEFAULTS.ext,
+    glob: bo.GlobOption = bo.DEFAULTS.glob,
+    overwrite: bo.OverwriteOption = bo.DEFAULTS.overwrite,
+    fail_fast: bo.FailFastOption = bo.DEFAULTS.fail_fast,
+    batch_size: bo.BatchSizeOption = bo.DEFAULTS.batch_size,
+    shard: bo.ShardOption = None,
+    quality: bo.QualityOption = bo.DEFAULTS.quality,
+    max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
+    io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
+    as_json: bo.JsonOption = False,
+) -> None:
+    """Arbitrary style transfer in one forward pass (Huang & Belongie 2017, AdaIN)."""
+    from stylize import api
+    from stylize.config import AdaINConfig
+
+    contents, styles = _split_styles(inputs, style)
+    config = AdaINConfig(
+        alpha=alpha, size=size, style_size=style_size, crop=crop, style_weights=_weights(style_weights),
+        color="match" if preserve_color and color == "none" else color, masks=tuple(mask or ()), tile=tile,
+        precision=precision, encoder=encoder, decoder=decoder,
+    )
+    options = bo.build_batch_options(
+        output=output, name=name, ext=ext, glob=glob, overwrite=overwrite, fail_fast=fail_fast, shard=shard,
+        batch_size=batch_size, io_workers=io_workers, quality=quality, max_pixels=max_pixels,
+    )
+    state = settings(ctx)
+    reporter = state.reporter()
+    bo.run_and_finish(
+        lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin),
+        as_json, reporter, state.quiet,
+    )
+
+
+def _split_styles(inputs: list[str], style: list[str] | None) -> tuple[list[str], list[str]]:
+    """``adain C... -s S...`` or the short form ``adain CONTENT STYLE``."""
+    if style:
+        return inputs, style
+    if len(inputs) < 2:
+        raise UsageError("no style given", "use 'stylize adain CONTENT STYLE' or -s STYLE")
+    return inputs[:-1], inputs[-1:]
+
+
+def _weights(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise UsageError("--style-weights must be non-negative and not all zero")
+    total = sum(values)
+    return tuple(v / total for v in values)

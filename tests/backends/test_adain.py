@@ -1,0 +1,123 @@
+"""AdaIN backend: published layouts, the maths of each option, exact tiling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylize import ops
+from stylize.backends.adain import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_adain
+from stylize.checkpoints import save_checkpoint
+from stylize.errors import UsageError, WeightsError
+from stylize.models.adain_net import AdaINDecoder
+
+
+@pytest.fixture(scope="module")
+def model(random_adain_files: tuple[Path, Path]) -> AdaINModel:
+    enc, dec = random_adain_files
+    return AdaINModel(load_encoder(str(enc)), load_decoder(str(dec)), torch.device("cpu"), "fp32")
+
+
+def _img(seed: int, h: int = 64, w: int = 80) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(1, 3, h // 8, w // 8, generator=g)
+    return torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def test_published_layouts_load_and_wrong_layout_is_named(random_adain_files: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    enc, dec = random_adain_files
+    assert len(load_encoder(str(enc))) == 31  # modules 0..30, through relu4_1
+    with pytest.raises(WeightsError, match="adain_decoder"):
+        load_decoder(str(enc))
+    with pytest.raises(WeightsError, match="adain_vgg_normalised"):
+        load_encoder(str(dec))
+
+
+def test_our_safetensors_decoder_loads(random_adain_files: tuple[Path, Path], tmp_path: Path) -> None:
+    state = torch.load(random_adain_files[1], weights_only=True)
+    path = save_checkpoint(tmp_path / "d.safetensors", state, {"architecture": "adain-decoder"})
+    loaded = load_decoder(str(path))
+    assert torch.equal(loaded[1].weight, state["1.weight"])
+    other = save_checkpoint(tmp_path / "g.safetensors", state, {"architecture": "dcgan"})
+    with pytest.raises(UsageError, match="dcgan"):
+        load_decoder(str(other))
+
+
+def test_output_shape_matches_content_even_when_not_multiple_of_8(model: AdaINModel) -> None:
+    content = _img(1, 61, 75)
+    out = model.stylize(content, [model.style_target(_img(2))], None, 1.0)
+    assert out.shape == (1, 3, 61, 75) and torch.isfinite(out).all()
+
+
+def test_adain_target_has_the_style_statistics(model: AdaINModel) -> None:
+    target = model.style_target(_img(2))
+    feats = model.encode(_img(1))
+    mean, std = ops.mean_std(ops.adain(feats, target.mean, target.std))
+    live = ops.mean_std(feats)[1] > 0.05  # dead ReLU channels are constant: nothing to rescale
+    assert live.float().mean() > 0.5
+    torch.testing.assert_close(mean, target.mean, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(std[live], target.std[live], rtol=1e-3, atol=1e-3)
+
+
+def test_alpha_zero_reconstructs_and_style_changes_output(model: AdaINModel) -> None:
+    content, style = _img(1), model.style_target(_img(2))
+    plain = model.decode(model.encode(content)).float()
+    assert torch.allclose(model.stylize(content, [style], None, 0.0), plain, atol=1e-4)
+    assert (model.stylize(content, [style], None, 1.0) - plain).abs().mean() > 1e-3
+
+
+def test_style_weights_one_hot_equals_single_style(model: AdaINModel) -> None:
+    content = _img(1)
+    a, b = model.style_target(_img(2)), model.style_target(_img(3))
+    single = model.stylize(content, [a], None, 1.0)
+    torch.testing.assert_close(model.stylize(content, [a, b], [1.0, 0.0], 1.0), single, rtol=1e-4, atol=1e-4)
+    mixed = model.stylize(content, [a, b], [0.5, 0.5], 1.0)
+    assert (mixed - single).abs().mean() > 1e-4
+
+
+def test_full_mask_equals_single_style(model: AdaINModel) -> None:
+    content = _img(1)
+    a, b = model.style_target(_img(2)), model.style_target(_img(3))
+    masks = torch.stack([torch.ones(8, 10), torch.zeros(8, 10)])
+    torch.testing.assert_close(model.stylize(content, [a, b], None, 1.0, masks),
+                               model.stylize(content, [a], None, 1.0), rtol=1e-3, atol=1e-3)
+
+
+def test_half_masks_take_each_style_in_its_region() -> None:
+    feats = torch.randn(1, 4, 6, 8)
+    a = StyleTarget(torch.full((1, 4, 1, 1), 5.0), torch.full((1, 4, 1, 1), 0.1))
+    b = StyleTarget(torch.full((1, 4, 1, 1), -5.0), torch.full((1, 4, 1, 1), 0.1))
+    left = torch.zeros(6, 8)
+    left[:, :4] = 1
+    out = masked_adain(feats, [a, b], torch.stack([left, 1 - left]))
+    assert out[..., :4].mean() == pytest.approx(5.0, abs=0.05) and out[..., 4:].mean() == pytest.approx(-5.0, abs=0.05)
+
+
+@pytest.mark.parametrize("size", [(200, 136), (96, 250)])
+def test_tiling_is_exact(model: AdaINModel, size: tuple[int, int]) -> None:
+    content, style = _img(4, *size), model.style_target(_img(2))
+    whole = model.stylize(content, [style], None, 0.8)
+    tiled = model.stylize(content, [style], None, 0.8, tile=64)
+    torch.testing.assert_close(tiled, whole, rtol=1e-4, atol=2e-4)
+
+
+def test_bf16_is_close_to_fp32(random_adain_files: tuple[Path, Path], model: AdaINModel) -> None:
+    enc, dec = random_adain_files
+    bf16 = AdaINModel(load_encoder(str(enc)), load_decoder(str(dec)), torch.device("cpu"), "bf16")
+    content = _img(1)
+    ref = model.stylize(content, [model.style_target(_img(2))], None, 1.0).clamp(0, 1)
+    low = bf16.stylize(content, [bf16.style_target(_img(2))], None, 1.0).clamp(0, 1)
+    assert (ref - low).abs().mean() < 0.03
+
+
+def test_decoder_random_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    dec = AdaINDecoder()
+    torch.save(dec.state_dict(), tmp_path / "d.pth")
+    back = load_decoder(str(tmp_path / "d.pth"))
+    x = torch.randn(1, 512, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), dec(x))

@@ -1,0 +1,144 @@
+"""``stylize adain`` end to end with random weights registered as the cached defaults."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from stylize.cli import app
+
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("fake_adain_weights")
+
+
+def _run(*args: str) -> object:
+    return runner.invoke(app, ["--quiet", "adain", "--size", "64", "--style-size", "64", *args])
+
+
+@pytest.fixture
+def pics(tmp_path: Path, image_factory: object) -> dict[str, Path]:
+    make = image_factory
+    return {
+        "c1": make(tmp_path / "in" / "c1.jpg", (80, 60), 1),
+        "c2": make(tmp_path / "in" / "sub" / "c2.png", (40, 70), 2),
+        "s1": make(tmp_path / "styles" / "s1.png", (64, 64), 3),
+        "s2": make(tmp_path / "styles" / "s2.jpg", (50, 64), 4),
+    }
+
+
+def test_short_form_writes_one_file(pics: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    result = _run(str(pics["c1"]), str(pics["s1"]), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    img = Image.open(out)
+    assert img.size == (64, 48)  # long side --size, aspect kept
+    assert np.asarray(img).std() > 1  # not a flat image
+
+
+def test_folder_times_styles_mirrors_tree(pics: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["c1_s1.jpg", "c1_s2.jpg", "sub/c2_s1.png", "sub/c2_s2.png"]
+    assert len(result.stdout.split()) == 4
+
+
+def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    result = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--style-weights", "3,1",
+                  "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [Path(d["output"]).name for d in report["done"]] == ["c1_s1+s2.jpg"]
+
+
+def test_preserve_color_luminance_keeps_chroma(pics: dict[str, Path], tmp_path: Path) -> None:
+    import torch
+
+    from stylize import images, ops
+
+    out, plain = tmp_path / "lum.png", tmp_path / "plain.png"
+    assert _run(str(pics["c2"]), str(pics["s1"]), "--color", "luminance", "-o", str(out)).exit_code == 0
+    assert _run(str(pics["c2"]), str(pics["s1"]), "-o", str(plain)).exit_code == 0
+    content = images.to_tensor(images.resize_long_side(Image.open(pics["c2"]).convert("RGB"), 64))
+
+    def chroma_error(path: Path) -> float:  # mean |IQ difference| to the content (clipping moves a little)
+        return float((ops.rgb_to_yiq(images.to_tensor(Image.open(path)))[:, 1:] - ops.rgb_to_yiq(content)[:, 1:])
+                     .abs().mean())
+
+    assert chroma_error(out) < 0.01 < chroma_error(plain)
+    assert torch.is_tensor(content)
+
+
+def test_preserve_color_match_runs(pics: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.png"
+    assert _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "-o", str(out)).exit_code == 0
+    assert out.exists()
+
+
+def test_mask_splits_two_styles_and_bad_mask_is_exit_3(pics: dict[str, Path], tmp_path: Path) -> None:
+    mask = tmp_path / "mask.png"
+    m = Image.new("L", (10, 10), 0)
+    m.paste(255, (0, 0, 5, 10))
+    m.save(mask)
+    ok = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(mask),
+              "-o", str(tmp_path / "masked.png"))
+    assert ok.exit_code == 0, ok.output
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    res = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(bad),
+               "-o", str(tmp_path / "x.png"))
+    assert res.exit_code == 3 and "mask" in res.stderr
+
+
+def test_alpha_channel_survives(tmp_path: Path, pics: dict[str, Path]) -> None:
+    src = tmp_path / "rgba.png"
+    img = Image.open(pics["c1"]).convert("RGBA")
+    img.putalpha(Image.linear_gradient("L").resize(img.size))
+    img.save(src)
+    out = tmp_path / "rgba_out.png"
+    assert _run(str(src), str(pics["s1"]), "-o", str(out)).exit_code == 0
+    back = Image.open(out)
+    assert back.mode == "RGBA" and back.getchannel("A").getextrema()[0] < 20
+
+
+def test_bad_inputs_partial_exit_6(pics: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(tmp_path / "o"))
+    assert result.exit_code == 6
+    assert "broken.jpg" in result.stderr
+    assert len(list((tmp_path / "o").rglob("*_s1.*"))) == 2
+
+
+def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:
+    assert _run(str(pics["c1"])).exit_code == 2  # no style
+    weights = _run(str(pics["c1"]), "-s", str(pics["s1"]), "--style-weights", "1,2")
+    assert weights.exit_code == 2 and "--style-weights" in weights.stderr
+    assert _run(str(pics["c1"]), str(pics["s1"]), "--color", "sepia").exit_code == 2
+    assert _run(str(pics["c1"]), str(pics["s1"]), "--tile", "100").exit_code == 2
+
+
+def test_wrong_layout_decoder_is_exit_4(pics: dict[str, Path], random_adain_files: tuple[Path, Path],
+                                        tmp_path: Path) -> None:
+    result = _run(str(pics["c1"]), str(pics["s1"]), "--decoder", str(random_adain_files[0]),
+                  "-o", str(tmp_path / "x.png"))
+    assert result.exit_code == 4
+    assert "adain_decoder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_resume_skips_existing_without_loading(pics: dict[str, Path], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "o"
+    assert _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out)).exit_code == 0
+    import stylize.backends.adain as backend
+
+    monkeypatch.setattr(backend, "load_encoder", lambda *a: pytest.fail("model loaded for nothing"))
+    again = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out), "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["skipped"] == 2
