@@ -30,7 +30,7 @@ def resolve_device(spec: str | None = None) -> torch.device:
     spec = device_spec(spec)
     if spec == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", _local_rank() % torch.cuda.device_count())
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -39,6 +39,12 @@ def resolve_device(spec: str | None = None) -> torch.device:
     elif spec == "mps" and not _mps_available():
         raise DeviceError("device 'mps' is not available", "use --device cpu")
     return torch.device(spec)
+
+
+def _local_rank() -> int:
+    """torchrun's LOCAL_RANK: each process of a node takes its own GPU."""
+    value = os.environ.get("LOCAL_RANK", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def _check_cuda(spec: str) -> None:

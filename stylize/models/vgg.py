@@ -15,7 +15,7 @@ following ReLU out of place instead of copying. Pure modules: no I/O, no printin
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -87,8 +87,13 @@ def layer_names(modules: Iterable[nn.Module]) -> dict[str, int]:
     return names
 
 
-NORMALISED_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(layer_names(normalised_vgg19_modules()))
-TORCHVISION_VGG19_LAYERS: Mapping[str, int] = MappingProxyType(layer_names(torchvision_vgg19_modules()))
+def _names_on_meta(factory: Callable[[], list[nn.Module]]) -> Mapping[str, int]:
+    with torch.device("meta"):  # no weights allocated or initialised: keeps import fast
+        return MappingProxyType(layer_names(factory()))
+
+
+NORMALISED_VGG19_LAYERS: Mapping[str, int] = _names_on_meta(normalised_vgg19_modules)
+TORCHVISION_VGG19_LAYERS: Mapping[str, int] = _names_on_meta(torchvision_vgg19_modules)
 
 
 def _indices(layers: Sequence[str], index: Mapping[str, int]) -> dict[int, list[str]]:
