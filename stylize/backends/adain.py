@@ -26,6 +26,7 @@ from stylize.checkpoints import load_tensors
 from stylize.devices import autocast
 from stylize.errors import InputError, UsageError
 from stylize.models.adain_net import AdaINDecoder
+from stylize.models.fused import fuse_reflect_convs
 from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
@@ -84,11 +85,12 @@ class StyleTarget:
 class AdaINModel:
     """Encoder + decoder on one device, with the per-image maths of AdaIN."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, device: torch.device, precision: str = "auto") -> None:
+    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, device: torch.device,
+                 precision: str = "auto", fused: bool = True) -> None:
         self.device = device
         self.precision = effective_precision(precision, device)
-        self.encoder = encoder.to(device, memory_format=torch.channels_last).requires_grad_(False)
-        self.decoder = decoder.to(device, memory_format=torch.channels_last).requires_grad_(False)
+        self.encoder = _runtime(encoder, device, fused)
+        self.decoder = _runtime(decoder, device, fused)
 
     def _input(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1]
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -138,6 +140,12 @@ class AdaINModel:
         for w, target in zip(weights, targets):
             out.add_(ops.adain(feats, target.mean, target.std).float(), alpha=w)
         return out
+
+
+def _runtime(net: nn.Sequential, device: torch.device, fused: bool) -> nn.Sequential:
+    """The network as it runs: on ``device``, channels_last, frozen, pad+conv fused if asked."""
+    net = net.to(device, memory_format=torch.channels_last).requires_grad_(False)
+    return fuse_reflect_convs(net) if fused else net
 
 
 def masked_adain(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor) -> Tensor:
