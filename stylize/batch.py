@@ -1,0 +1,647 @@
+"""The batch engine every stylizing command uses: inputs -> jobs -> load / process / save.
+
+    inputs = collect_inputs(["photos/", "extra.jpg"])           # files, folders, "-" (stdin)
+    jobs = plan_jobs(inputs, ["starry"], options)               # output paths, collisions, shard
+    report = run_batch(jobs, backend, options, reporter, inputs=inputs)
+
+``run_batch`` decodes and encodes in ``options.io_workers`` background threads while the main
+thread runs the model, keeps at most :func:`max_in_memory` images decoded at once, skips outputs
+that exist, writes every output atomically, isolates failures, and on Ctrl-C stops cleanly with
+:class:`BatchInterrupted` (exit 130) carrying the partial report.
+
+Backends get the :class:`BatchOptions` when they are built: ``load`` reads ``max_pixels``
+(see :func:`load_picture`) and ``save`` reads ``quality`` (see :func:`save_result_image`).
+No typer or rich here: progress goes through a ``Reporter``, problems are ``StylizeError``s.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import string
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from PIL import Image
+
+from stylize import images
+from stylize.errors import InputError, Interrupted, OutputError, StylizeError, UsageError
+from stylize.files import is_temp_file
+from stylize.progress import NullReporter, Reporter
+
+DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
+PLACEHOLDERS = ("stem", "ext", "style", "name", "parent")
+TASK = "images"  # the Reporter task of the folder-wide bar
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch reads, names, writes and splits its work; the CLI flags read their defaults here."""
+
+    output: Path | None = None  # a file for one output, else a folder; None -> ./stylized/
+    name: str = "{stem}_{style}.{ext}"  # output file name template, placeholders in PLACEHOLDERS
+    ext: str | None = None  # force an output format ("png"); None keeps the input's when writable
+    glob: str | None = None  # filter for files found in folders (case-insensitive); None -> image extensions
+    overwrite: bool = False  # redo outputs that exist instead of skipping them (resume)
+    fail_fast: bool = False  # stop at the first failed image instead of carrying on
+    shard: tuple[int, int] | None = None  # (I, N): do inputs I, I+N, ...; None -> RANK/WORLD_SIZE if set
+    batch_size: int = 1  # images of equal size per model call: >1 pays off on GPU, 1 on CPU
+    io_workers: int = 2  # decode/encode threads; 0 runs everything in the main thread
+    quality: int = images.DEFAULT_QUALITY  # JPEG/WebP quality of outputs
+    max_pixels: int = images.DEFAULT_MAX_PIXELS  # refuse larger inputs (decompression-bomb guard)
+
+    def __post_init__(self) -> None:
+        if self.output is not None and not isinstance(self.output, Path):
+            object.__setattr__(self, "output", Path(self.output))  # library callers may pass a str
+        _at_least(self.batch_size, 1, "--batch-size")
+        _at_least(self.io_workers, 0, "--io-workers")
+        _at_least(self.max_pixels, 1, "--max-pixels")
+        if not 1 <= self.quality <= 100:
+            raise UsageError(f"--quality must be between 1 and 100, not {self.quality}")
+        if self.shard is not None:
+            check_shard(*self.shard)
+        if self.ext is not None:
+            _ext_suffix(self.ext)
+        check_template(self.name)
+
+
+def _at_least(value: int, low: int, flag: str) -> None:
+    if value < low:
+        raise UsageError(f"{flag} must be at least {low}, not {value}")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One input image: where it is, and where it sits below the folder it came from."""
+
+    path: Path  # the file to read
+    rel: Path  # path below the folder given (mirrored in the output); a file given directly: its name
+
+
+@dataclass
+class InputSet:
+    """The inputs found, sorted, plus how many files were passed over."""
+
+    items: list[InputItem] = field(default_factory=list)
+    skipped_hidden: int = 0  # hidden files and folders (folders are not descended into)
+    skipped_non_image: int = 0  # files without an image extension, or not matching --glob
+
+
+def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None) -> InputSet:
+    """Expand files, folders (recursively) and ``-`` (paths on stdin) into a sorted :class:`InputSet`.
+
+    Files named directly are always tried; files found in folders must have an image extension
+    (or match ``glob``) and must not be hidden. A missing source, or no image at all, is an InputError.
+    """
+    found = InputSet()
+    for source in _expand_stdin(sources, stdin):
+        _collect_source(Path(source), glob, found)
+    found.items = sorted(_unique(found.items), key=lambda item: (item.rel.as_posix(), item.path.as_posix()))
+    if not found.items:
+        raise InputError(f"no images found in {' '.join(sources) or 'the arguments'}", _no_images_hint(found, glob))
+    return found
+
+
+def _expand_stdin(sources: Sequence[str], stdin: TextIO | None) -> Iterator[str]:
+    for source in sources:
+        if source != "-":
+            yield source
+            continue
+        for line in stdin or sys.stdin:
+            if line.strip():
+                yield line.rstrip("\r\n")
+
+
+def _collect_source(path: Path, glob: str | None, found: InputSet) -> None:
+    if path.is_dir():
+        _collect_folder(path, glob, found)
+    elif path.exists():
+        if not is_temp_file(path):
+            found.items.append(InputItem(path, Path(path.name)))
+    else:
+        raise InputError(f"{path}: no such file or folder")
+
+
+def _collect_folder(root: Path, glob: str | None, found: InputSet) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        visible = [d for d in dirnames if not d.startswith(".")]
+        found.skipped_hidden += len(dirnames) - len(visible)
+        dirnames[:] = visible
+        for name in filenames:
+            _consider(root, Path(dirpath, name), glob, found)
+
+
+def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None:
+    if is_temp_file(path):
+        return
+    if path.name.startswith("."):
+        found.skipped_hidden += 1
+        return
+    rel = path.relative_to(root)
+    if not _wanted(rel, glob):
+        found.skipped_non_image += 1
+        return
+    found.items.append(InputItem(path, rel))
+
+
+def _wanted(rel: Path, glob: str | None) -> bool:
+    """Image extension, or ``glob`` matching the file name or its path below the folder."""
+    if glob is None:
+        return rel.suffix.lower() in images.IMAGE_EXTENSIONS
+    pattern = glob.lower()
+    return fnmatch.fnmatchcase(rel.name.lower(), pattern) or fnmatch.fnmatchcase(rel.as_posix().lower(), pattern)
+
+
+def _unique(items: Iterable[InputItem]) -> list[InputItem]:
+    """The first occurrence of each file (a file given directly and again inside a folder)."""
+    seen: dict[str, InputItem] = {}
+    for item in items:
+        seen.setdefault(os.path.abspath(item.path), item)
+    return list(seen.values())
+
+
+def _no_images_hint(found: InputSet, glob: str | None) -> str:
+    passed = f"{found.skipped_non_image} files did not match" if found.skipped_non_image else "no files found"
+    wanted = f"--glob {glob!r}" if glob else "the image extensions " + " ".join(sorted(images.IMAGE_EXTENSIONS))
+    return f"{passed} {wanted}; {found.skipped_hidden} hidden entries skipped"
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: stylize ``input`` with the style tagged ``style`` into ``output``."""
+
+    input: InputItem
+    style: str  # the tag that fills {style}: a style image stem, a model name, or "out"
+    output: Path
+
+
+def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions) -> list[Job]:
+    """One job per (input, style): output paths, collision checks, then this process's shard.
+
+    Collisions are checked over all inputs before sharding, so every shard fails the same way.
+    """
+    if not styles:
+        raise UsageError("no style given")
+    pairs = [(item, style) for item in inputs.items for style in styles]
+    target = _single_file_target(options.output, len(pairs))
+    jobs = [Job(item, style, target or output_path(item, style, options)) for item, style in pairs]
+    _check_outputs(jobs)
+    return select_shard(jobs, inputs, resolve_shard(options.shard))
+
+
+def _single_file_target(output: Path | None, count: int) -> Path | None:
+    """``-o`` itself when it names an image file; an error when it does but there are many outputs."""
+    if output is None or output.is_dir() or output.suffix.lower() not in images.IMAGE_EXTENSIONS:
+        return None
+    if count > 1:
+        raise UsageError(f"-o {output} names one file but there are {count} outputs", "give a folder for -o/--output")
+    images.output_format(output)  # a format we can write
+    return output
+
+
+def output_path(item: InputItem, style: str, options: BatchOptions) -> Path:
+    """Where a job writes: the output folder, the input's sub-folder, the rendered name."""
+    root = options.output if options.output is not None else DEFAULT_OUTPUT_DIR
+    return root / item.rel.parent / render_name(options.name, item, style, options.ext)
+
+
+def render_name(template: str, item: InputItem, style: str, ext: str | None = None) -> str:
+    """Fill the name template for one input and style; the result must be a writable image name."""
+    suffix = _ext_suffix(ext) if ext else _default_suffix(item.path)
+    fields = {
+        "stem": item.rel.stem,
+        "ext": suffix[1:],
+        "style": style,
+        "name": item.rel.name,
+        "parent": item.path.absolute().parent.name,
+    }
+    name = template.format(**fields)
+    rendered = Path(name)
+    if not name or rendered.is_absolute() or ".." in rendered.parts:
+        raise UsageError(f"--name {template!r} gives {name!r}", "names must stay inside the output folder")
+    images.output_format(rendered)
+    return name
+
+
+def check_template(template: str) -> None:
+    """Refuse unknown placeholders up front (a typo would otherwise fail on the first image)."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise UsageError(f"--name {template!r}: {exc}") from exc
+    unknown = [name for name in names if name not in PLACEHOLDERS]
+    if unknown:
+        known = " ".join("{" + p + "}" for p in PLACEHOLDERS)
+        raise UsageError(f"--name {template!r}: unknown placeholder {{{unknown[0]}}}", f"use {known}")
+
+
+def _ext_suffix(ext: str) -> str:
+    suffix = "." + ext.lower().lstrip(".")
+    if suffix not in images.FORMATS:
+        known = " ".join(sorted(s[1:] for s in images.FORMATS))
+        raise UsageError(f"--ext {ext}: cannot write this format", f"use one of {known}")
+    return suffix
+
+
+def _default_suffix(path: Path) -> str:
+    """The input's extension, lower-cased, when we can write it; else .png (e.g. .gif inputs)."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in images.FORMATS else ".png"
+
+
+def _check_outputs(jobs: Sequence[Job]) -> None:
+    """Two jobs writing one file, or a job writing over any input, is an error before any work."""
+    inputs = {os.path.abspath(job.input.path): job for job in jobs}
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        key = os.path.abspath(job.output)
+        if key in inputs:
+            raise OutputError(
+                f"{job.output}: would overwrite the input {inputs[key].input.path}",
+                "choose another -o/--output or --name",
+            )
+        if key in seen:
+            raise UsageError(
+                f"{_describe(seen[key])} and {_describe(job)} would both be written to {job.output}",
+                "make names unique with --name, e.g. '{parent}_{stem}_{style}.{ext}'",
+            )
+        seen[key] = job
+
+
+def _describe(job: Job) -> str:
+    return f"{job.input.path} (style {job.style})"
+
+
+# ---------------------------------------------------------------- sharding
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (I counted from 0) -> (I, N); anything else is a UsageError."""
+    index, slash, count = text.strip().partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/4", "I counts from 0 and is below N") from None
+    if not slash:
+        raise UsageError(f"--shard {text!r}: expected I/N, e.g. 0/4")
+    return check_shard(*shard)
+
+
+def check_shard(index: int, count: int) -> tuple[int, int]:
+    if count < 1 or not 0 <= index < count:
+        raise UsageError(f"shard {index}/{count}: need 0 <= I < N", "I counts from 0, e.g. --shard 0/4 .. 3/4")
+    return index, count
+
+
+def resolve_shard(shard: tuple[int, int] | None, environ: Mapping[str, str] = os.environ) -> tuple[int, int] | None:
+    """``--shard`` if given, else torchrun's RANK/WORLD_SIZE when both are set, else no sharding."""
+    if shard is not None:
+        return check_shard(*shard)
+    rank, world = environ.get("RANK"), environ.get("WORLD_SIZE")
+    if rank is None or world is None:
+        return None
+    return parse_shard(f"{rank}/{world}")
+
+
+def select_shard(jobs: Sequence[Job], inputs: InputSet, shard: tuple[int, int] | None) -> list[Job]:
+    """Jobs of the inputs at sorted positions I, I+N, I+2N, ... (all styles of an input stay together)."""
+    if shard is None or shard[1] == 1:
+        return list(jobs)
+    index, count = shard
+    position = {item: i for i, item in enumerate(inputs.items)}
+    return [job for job in jobs if position[job.input] % count == index]
+
+
+# ---------------------------------------------------------------- running
+
+
+class BatchBackend(Protocol):
+    """What a method provides to run on a batch; built with the BatchOptions it needs.
+
+    Per-style work (style features) belongs in ``process``, once per call or cached across calls:
+    put the style in ``group_key`` so one call never mixes styles. Long per-image work (optimize)
+    draws its own bar: ``reporter.start(task, total, transient=True)`` inside ``process``.
+    """
+
+    def load(self, job: Job) -> Any:
+        """I/O thread: decode, resize, to tensor (see :func:`load_picture`). Raise InputError if unreadable."""
+
+    def group_key(self, loaded: Any) -> Hashable:
+        """Main thread: loads with equal keys may share one ``process`` call, e.g. (style, H, W)."""
+
+    def process(self, jobs: list[Job], loaded: list[Any]) -> list[Any]:
+        """Main thread, the model: up to batch_size loads of one group key -> one result each."""
+
+    def save(self, job: Job, result: Any) -> None:
+        """I/O thread: write ``job.output`` atomically (see :func:`save_result_image`)."""
+
+
+def load_picture(job: Job, options: BatchOptions) -> images.Picture:
+    """Decode a job's input with the batch's pixel limit (for ``BatchBackend.load``)."""
+    return images.open_image(job.input.path, options.max_pixels)
+
+
+def save_result_image(
+    job: Job,
+    rgb: Image.Image,
+    alpha: Image.Image | None,
+    exif: bytes | None,
+    options: BatchOptions,
+    *,
+    srgb_profile: bool = False,
+) -> Path:
+    """Write a result to ``job.output`` atomically, with the input's alpha and EXIF where the format keeps them."""
+    return images.save_image(
+        rgb,
+        job.output,
+        alpha=alpha,
+        quality=options.quality,
+        exif=exif,
+        srgb_profile=srgb_profile,
+        overwrite=True,
+        inputs=(job.input.path,),
+    )
+
+
+Failure = tuple[Job | InputItem, str]
+
+
+@dataclass
+class BatchReport:
+    """What a batch did; ``failed`` pairs each job (or input) with a one-line reason."""
+
+    done: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)  # outputs that existed already
+    failed: list[Failure] = field(default_factory=list)
+    skipped_hidden: int = 0
+    skipped_non_image: int = 0
+    elapsed_s: float = 0.0
+    not_started: int = 0  # jobs never finished because of --fail-fast or Ctrl-C
+    interrupted: bool = False  # Ctrl-C
+    stopped_early: bool = False  # --fail-fast hit a failure
+
+    @property
+    def images_per_s(self) -> float:
+        return len(self.done) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def outputs(self) -> list[Path]:
+        """Every output this batch stands behind: written now or already there."""
+        return sorted(job.output for job in [*self.done, *self.skipped])
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "done": len(self.done),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "not_started": self.not_started,
+            "skipped_hidden": self.skipped_hidden,
+            "skipped_non_image": self.skipped_non_image,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "done": [_job_json(job) for job in self.done],
+            "skipped": [_job_json(job) for job in self.skipped],
+            "failed": [{**_job_json(what), "reason": reason} for what, reason in self.failed],
+            "counts": self.counts(),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "images_per_s": round(self.images_per_s, 2),
+            "interrupted": self.interrupted,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def _job_json(what: Job | InputItem) -> dict[str, str | None]:
+    if isinstance(what, InputItem):
+        return {"input": str(what.path), "style": None, "output": None}
+    return {"input": str(what.input.path), "style": what.style, "output": str(what.output)}
+
+
+class BatchInterrupted(Interrupted):
+    """Ctrl-C during a batch (exit 130); ``report`` says what was finished."""
+
+    def __init__(self, report: BatchReport) -> None:
+        total = len(report.done) + len(report.failed) + report.not_started
+        super().__init__(
+            f"interrupted after {len(report.done)} of {total} images",
+            "run the same command again to finish: existing outputs are skipped",
+        )
+        self.report = report
+
+
+def max_in_memory(options: BatchOptions) -> int:
+    """Upper bound on jobs between load and saved (decoded inputs plus results), whatever the batch size."""
+    return _prefetch(options) + _max_buffered(options) + _max_saving(options)
+
+
+def _prefetch(options: BatchOptions) -> int:
+    return options.io_workers + 2 * options.batch_size  # loads submitted ahead of the model
+
+
+def _max_buffered(options: BatchOptions) -> int:
+    return 2 * options.batch_size  # loaded, waiting for a full group of equal size
+
+
+def _max_saving(options: BatchOptions) -> int:
+    return options.io_workers + options.batch_size  # results queued or being encoded
+
+
+def run_batch(
+    jobs: Sequence[Job],
+    backend: BatchBackend,
+    options: BatchOptions,
+    reporter: Reporter | None = None,
+    *,
+    inputs: InputSet | None = None,
+) -> BatchReport:
+    """Run every job (existing outputs skipped unless ``overwrite``); raises BatchInterrupted on Ctrl-C.
+
+    ``inputs`` only copies its hidden/non-image counts into the report. Failures are recorded,
+    not raised: the caller decides what a report with failures means (the CLI exits 6).
+    """
+    reporter = reporter or NullReporter()
+    report = BatchReport(
+        skipped_hidden=inputs.skipped_hidden if inputs else 0,
+        skipped_non_image=inputs.skipped_non_image if inputs else 0,
+    )
+    todo = _skip_existing(jobs, options.overwrite, report, reporter)
+    start = time.perf_counter()
+    reporter.start(TASK, total=len(todo), unit="img")
+    try:
+        _run_pipeline(todo, backend, options, reporter, report)
+    finally:
+        report.elapsed_s = time.perf_counter() - start
+        report.not_started = len(todo) - len(report.done) - len(report.failed)
+        reporter.finish(TASK)
+    if report.interrupted:
+        raise BatchInterrupted(report)
+    return report
+
+
+def _skip_existing(jobs: Sequence[Job], overwrite: bool, report: BatchReport, reporter: Reporter) -> list[Job]:
+    exists = [not overwrite and job.output.exists() for job in jobs]
+    report.skipped = [job for job, there in zip(jobs, exists) if there]
+    if report.skipped:
+        reporter.log(f"{len(report.skipped)} of {len(jobs)} outputs exist already: skipped (--overwrite redoes them)")
+    return [job for job, there in zip(jobs, exists) if not there]
+
+
+def _run_pipeline(
+    todo: list[Job], backend: BatchBackend, options: BatchOptions, reporter: Reporter, report: BatchReport
+) -> None:
+    pool = ThreadPoolExecutor(options.io_workers, "stylize-io") if options.io_workers else _InlineExecutor()
+    engine = _Engine(backend, options, reporter, report, pool)
+    try:
+        engine.run(todo)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        engine.cancel_loads()
+        pool.shutdown(wait=True)  # computed results still get saved (atomically): model time is never thrown away
+        engine.settle()
+
+
+class _InlineExecutor:
+    """``io_workers=0``: run each task at once in the calling thread."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - becomes that job's failure, as in a worker thread
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+class _Engine:
+    """The pipeline's state: loads in flight, groups waiting for the model, saves in flight."""
+
+    def __init__(
+        self,
+        backend: BatchBackend,
+        options: BatchOptions,
+        reporter: Reporter,
+        report: BatchReport,
+        pool: ThreadPoolExecutor | _InlineExecutor,
+    ) -> None:
+        self.backend, self.options, self.reporter = backend, options, reporter
+        self.report, self.pool = report, pool
+        self.loads: deque[tuple[Job, Future[Any]]] = deque()
+        self.groups: dict[Hashable, list[tuple[Job, Any]]] = {}
+        self.saves: deque[tuple[Job, Future[Any]]] = deque()
+        self.stop = False
+
+    def run(self, todo: Iterable[Job]) -> None:
+        pending = iter(todo)
+        while not self.stop:
+            self._prefetch(pending)
+            if not self.loads:
+                break
+            self._take_load()
+        while self.groups and not self.stop:
+            self._process(self.groups.pop(next(iter(self.groups))))
+        self._drain_saves(0)
+
+    def _prefetch(self, pending: Iterator[Job]) -> None:
+        while len(self.loads) < _prefetch(self.options):
+            job = next(pending, None)
+            if job is None:
+                return
+            self.loads.append((job, self.pool.submit(self.backend.load, job)))
+
+    def _take_load(self) -> None:
+        job, future = self.loads[0]
+        try:
+            loaded = future.result()
+            key = self.backend.group_key(loaded)
+        except Exception as exc:  # noqa: BLE001 - failure isolation: one bad image never stops the batch
+            self.loads.popleft()
+            return self._fail(job, exc)
+        self.loads.popleft()
+        self._group(key, job, loaded)
+
+    def _group(self, key: Hashable, job: Job, loaded: Any) -> None:
+        group = self.groups.setdefault(key, [])
+        group.append((job, loaded))
+        if len(group) >= self.options.batch_size:
+            self._process(self.groups.pop(key))
+        elif sum(map(len, self.groups.values())) > _max_buffered(self.options):
+            self._process(self.groups.pop(next(iter(self.groups))))  # the oldest group, not full
+
+    def _process(self, group: list[tuple[Job, Any]]) -> None:
+        self._drain_saves(_max_saving(self.options) - len(group))
+        jobs = [job for job, _ in group]
+        try:
+            results = self.backend.process(jobs, [loaded for _, loaded in group])
+            _check_count(results, jobs)
+        except Exception as exc:  # noqa: BLE001 - failure isolation, as above
+            for job in jobs:
+                self._fail(job, exc)
+            return
+        for job, result in zip(jobs, results):
+            self.saves.append((job, self.pool.submit(self.backend.save, job, result)))
+        self._reap()
+
+    def _drain_saves(self, limit: int) -> None:
+        """Wait for the oldest saves until at most ``limit`` are in flight."""
+        while len(self.saves) > max(limit, 0):
+            self.saves[0][1].exception()  # wait (interruptible)
+            self._record(*self.saves.popleft())
+
+    def _reap(self) -> None:
+        """Record the saves already finished, without waiting."""
+        while self.saves and self.saves[0][1].done():
+            self._record(*self.saves.popleft())
+
+    def _record(self, job: Job, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            return self._fail(job, exc)
+        self.report.done.append(job)
+        self.reporter.advance(TASK)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        reason = failure_reason(exc, job.input.path)
+        self.report.failed.append((job, reason))
+        self.reporter.log(f"failed: {reason}", "warning")
+        self.reporter.advance(TASK)
+        if self.options.fail_fast:
+            self.stop = self.report.stopped_early = True
+
+    def cancel_loads(self) -> None:
+        """Stop: loads not yet running never start; the ones running finish and are dropped."""
+        for _, future in self.loads:
+            future.cancel()
+
+    def settle(self) -> None:
+        """After shutdown: record every save (they all ran)."""
+        while self.saves:
+            self._record(*self.saves.popleft())
+
+
+def _check_count(results: Sequence[Any], jobs: Sequence[Job]) -> None:
+    if len(results) != len(jobs):
+        raise RuntimeError(f"backend returned {len(results)} results for {len(jobs)} images")
+
+
+def failure_reason(exc: BaseException, path: Path | None = None) -> str:
+    """One line for the summary: a StylizeError's message and hint, else a short repr; no leading "path: "."""
+    text = exc.one_line() if isinstance(exc, StylizeError) else f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    if path is not None and text.startswith(f"{path}: "):
+        text = text[len(str(path)) + 2 :]
+    return text if len(text) <= 200 else text[:197] + "..."

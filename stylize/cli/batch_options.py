@@ -1,0 +1,221 @@
+"""The batch flags every stylizing command shares, and the end-of-batch summary.
+
+A command declares the flags by annotation, with defaults from :data:`DEFAULTS`, and ends in
+:func:`run_and_finish`::
+
+    @app.command()
+    def adain(ctx: typer.Context, inputs: InputsArgument, style: ..., output: OutputOption = DEFAULTS.output,
+              name: NameOption = DEFAULTS.name, ..., as_json: JsonOption = False) -> None:
+        options = build_batch_options(output=output, name=name, ...)
+        reporter = settings(ctx).reporter()
+        run_and_finish(lambda: api.adain(inputs, style, options, reporter), as_json, reporter)
+
+stdout gets one output path per line (or the ``--json`` report), stderr the summary table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from stylize.batch import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, InputItem, parse_shard
+from stylize.cli.display import emit_json, emit_result, err_console
+from stylize.errors import PartialBatchError
+from stylize.progress import Reporter
+
+DEFAULTS = BatchOptions()
+PANEL = "Batch"
+MAX_FAILURES_SHOWN = 20
+
+InputsArgument = Annotated[
+    list[str], typer.Argument(help="Images, folders (searched recursively), or - to read paths from stdin.")
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="A file for one output, else a folder; mirrors the input tree.",
+        show_default="./stylized/",
+        rich_help_panel=PANEL,
+    ),
+]
+NameOption = Annotated[
+    str,
+    typer.Option(
+        "--name",
+        help="Output name template: " + " ".join("{" + p + "}" for p in PLACEHOLDERS) + ".",
+        rich_help_panel=PANEL,
+    ),
+]
+ExtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ext",
+        help="Force the output format (png, jpg, webp, tif, bmp).",
+        show_default="the input's, png for gif",
+        rich_help_panel=PANEL,
+    ),
+]
+GlobOption = Annotated[
+    str | None,
+    typer.Option(
+        "--glob",
+        help="Only files in folders matching this pattern (case-insensitive), e.g. '*.jpg'.",
+        show_default="image extensions",
+        rich_help_panel=PANEL,
+    ),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="Redo outputs that exist (default: skip them, so re-runs resume).", rich_help_panel=PANEL
+    ),
+]
+FailFastOption = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop at the first image that fails.", rich_help_panel=PANEL)
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable report on stdout.", rich_help_panel=PANEL)
+]
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size", min=1, help="Images of equal size per model call (GPU: try 4-8).", rich_help_panel=PANEL
+    ),
+]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        metavar="I/N",
+        help="Do only shard I of N (I from 0); torchrun's RANK/WORLD_SIZE set it automatically.",
+        rich_help_panel=PANEL,
+    ),
+]
+QualityOption = Annotated[
+    int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality.", rich_help_panel=PANEL)
+]
+MaxPixelsOption = Annotated[
+    int,
+    typer.Option("--max-pixels", min=1, help="Refuse larger inputs (decompression-bomb guard).", rich_help_panel=PANEL),
+]
+IoWorkersOption = Annotated[
+    int,
+    typer.Option("--io-workers", min=0, help="Threads decoding and encoding images; 0: none.", rich_help_panel=PANEL),
+]
+
+
+def build_batch_options(
+    *,
+    output: Path | None = DEFAULTS.output,
+    name: str = DEFAULTS.name,
+    ext: str | None = DEFAULTS.ext,
+    glob: str | None = DEFAULTS.glob,
+    overwrite: bool = DEFAULTS.overwrite,
+    fail_fast: bool = DEFAULTS.fail_fast,
+    shard: str | None = None,
+    batch_size: int = DEFAULTS.batch_size,
+    io_workers: int = DEFAULTS.io_workers,
+    quality: int = DEFAULTS.quality,
+    max_pixels: int = DEFAULTS.max_pixels,
+) -> BatchOptions:
+    """The flags as :class:`BatchOptions`; bad values raise UsageError (exit 2)."""
+    return BatchOptions(
+        output=output,
+        name=name,
+        ext=ext,
+        glob=glob,
+        overwrite=overwrite,
+        fail_fast=fail_fast,
+        shard=parse_shard(shard) if shard is not None else None,
+        batch_size=batch_size,
+        io_workers=io_workers,
+        quality=quality,
+        max_pixels=max_pixels,
+    )
+
+
+def run_and_finish(
+    run: Callable[[], BatchReport], as_json: bool, reporter: Reporter | None = None, quiet: bool = False
+) -> BatchReport:
+    """Run a batch, then :func:`finish_batch`; on Ctrl-C print the summary and re-raise (exit 130)."""
+    try:
+        report = run()
+    except BatchInterrupted as exc:
+        _close(reporter)
+        finish_batch(exc.report, as_json, quiet)
+        raise
+    _close(reporter)
+    finish_batch(report, as_json, quiet)
+    return report
+
+
+def _close(reporter: Reporter | None) -> None:
+    """Stop live bars (RichReporter) so the summary prints below them."""
+    close = getattr(reporter, "close", None)
+    if callable(close):
+        close()
+
+
+def finish_batch(report: BatchReport, as_json: bool, quiet: bool = False) -> None:
+    """Outputs (or JSON) on stdout, the summary on stderr; PartialBatchError (exit 6) if any failed."""
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for path in report.outputs():
+            emit_result(str(path))
+    if not quiet:
+        err_console.print(summary_table(report))
+    if report.failed:
+        err_console.print(failures_table(report))
+    if report.failed and not report.interrupted:
+        raise PartialBatchError(
+            _partial_message(report), "fix or remove them and run again: finished outputs are skipped"
+        )
+
+
+def _partial_message(report: BatchReport) -> str:
+    total = len(report.done) + len(report.failed) + report.not_started
+    stopped = f", stopped early ({report.not_started} not started)" if report.stopped_early else ""
+    return f"{len(report.failed)} of {total} images failed{stopped}"
+
+
+def summary_table(report: BatchReport) -> Table:
+    """done / skipped / failed / passed-over counts, with the speed."""
+    table = Table(title="batch summary", title_justify="left", box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_column(style="dim")
+    speed = f"{report.images_per_s:.2f} img/s over {report.elapsed_s:.1f} s"
+    rows = [
+        ("[green]done[/]", len(report.done), speed),
+        ("skipped", len(report.skipped), "output exists (--overwrite redoes it)"),
+        ("[red]failed[/]" if report.failed else "failed", len(report.failed), ""),
+        ("not started", report.not_started, "interrupted" if report.interrupted else "--fail-fast"),
+        ("hidden", report.skipped_hidden, "hidden files and folders passed over"),
+        ("not images", report.skipped_non_image, "no image extension or no --glob match"),
+    ]
+    for label, count, note in rows:
+        if count or label.endswith("done[/]") or "failed" in label:
+            table.add_row(label, str(count), note)
+    return table
+
+
+def failures_table(report: BatchReport) -> Table:
+    """Each failed input with its reason (the first MAX_FAILURES_SHOWN)."""
+    table = Table(title_justify="left", box=None, pad_edge=False, header_style="bold red")
+    table.add_column("failed input", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for what, reason in report.failed[:MAX_FAILURES_SHOWN]:
+        path = what.path if isinstance(what, InputItem) else what.input.path
+        table.add_row(escape(str(path)), escape(reason))
+    hidden = len(report.failed) - MAX_FAILURES_SHOWN
+    if hidden > 0:
+        table.add_row(f"... and {hidden} more", "see --json for all")
+    return table
