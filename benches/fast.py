@@ -1,0 +1,302 @@
+"""``stylize fast`` speed, ours against a faithful copy of the common reference implementation.
+
+The reference is pytorch/examples ``fast_neural_style``'s TransformerNet as published: non-inplace
+ReLU, ReflectionPad2d + Conv2d, nearest upsampling through F.interpolate, affine InstanceNorm,
+NCHW float32. Both nets get the same random weights (timing does not depend on weight values)
+and run side by side in the same process, interleaved round by round so background load hits
+both alike. Prints markdown tables; medians of --repeat runs. Sections:
+  model    one image, network only, at each --sizes: reference vs our variants
+  quality  our outputs vs the reference's on the same weights (0-255 scale)
+  folder   --images JPEGs of 512^2, images/s end to end (decode, stylize, encode): the reference's
+           sequential loop vs ``stylize fast`` with and without background I/O threads
+
+    flock /tmp/stylize-bench.lock .venv/bin/python benches/fast.py [--repeat 3] [--sizes 512,1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stylize.models.transformer_net import FastTransformerNet, TransformerNet
+
+GMAC_512 = 40.3  # multiply-adds of one 512^2 image through the reference network
+
+# ---------------------------------------------------------------- the reference (pytorch/examples)
+
+
+class RefConvLayer(torch.nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        reflection_padding = kernel_size // 2
+        self.reflection_pad = torch.nn.ReflectionPad2d(reflection_padding)
+        self.conv2d = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.reflection_pad(x)
+        out = self.conv2d(out)
+        return out
+
+
+class RefResidualBlock(torch.nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = RefConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in1 = torch.nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = RefConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in2 = torch.nn.InstanceNorm2d(channels, affine=True)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        out = self.relu(self.in1(self.conv1(x)))
+        out = self.in2(self.conv2(out))
+        out = out + residual
+        return out
+
+
+class RefUpsampleConvLayer(torch.nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, upsample: int | None = None) -> None:
+        super().__init__()
+        self.upsample = upsample
+        reflection_padding = kernel_size // 2
+        self.reflection_pad = torch.nn.ReflectionPad2d(reflection_padding)
+        self.conv2d = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_in = x
+        if self.upsample:
+            x_in = torch.nn.functional.interpolate(x_in, mode="nearest", scale_factor=self.upsample)
+        out = self.reflection_pad(x_in)
+        out = self.conv2d(out)
+        return out
+
+
+class RefTransformerNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = RefConvLayer(3, 32, kernel_size=9, stride=1)
+        self.in1 = torch.nn.InstanceNorm2d(32, affine=True)
+        self.conv2 = RefConvLayer(32, 64, kernel_size=3, stride=2)
+        self.in2 = torch.nn.InstanceNorm2d(64, affine=True)
+        self.conv3 = RefConvLayer(64, 128, kernel_size=3, stride=2)
+        self.in3 = torch.nn.InstanceNorm2d(128, affine=True)
+        self.res1 = RefResidualBlock(128)
+        self.res2 = RefResidualBlock(128)
+        self.res3 = RefResidualBlock(128)
+        self.res4 = RefResidualBlock(128)
+        self.res5 = RefResidualBlock(128)
+        self.deconv1 = RefUpsampleConvLayer(128, 64, kernel_size=3, stride=1, upsample=2)
+        self.in4 = torch.nn.InstanceNorm2d(64, affine=True)
+        self.deconv2 = RefUpsampleConvLayer(64, 32, kernel_size=3, stride=1, upsample=2)
+        self.in5 = torch.nn.InstanceNorm2d(32, affine=True)
+        self.deconv3 = RefConvLayer(32, 3, kernel_size=9, stride=1)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.in1(self.conv1(X)))
+        y = self.relu(self.in2(self.conv2(y)))
+        y = self.relu(self.in3(self.conv3(y)))
+        y = self.res1(y)
+        y = self.res2(y)
+        y = self.res3(y)
+        y = self.res4(y)
+        y = self.res5(y)
+        y = self.relu(self.in4(self.deconv1(y)))
+        y = self.relu(self.in5(self.deconv2(y)))
+        y = self.deconv3(y)
+        return y
+
+
+def ref_stylize_file(net: RefTransformerNet, src: Path, dest: Path) -> None:
+    """pytorch/examples ``stylize``: PIL -> ToTensor * 255 -> net -> clamp -> uint8 -> PIL save."""
+    img = Image.open(src).convert("RGB")
+    x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float().unsqueeze(0)  # ToTensor()*255
+    with torch.no_grad():
+        out = net(x).cpu()[0]
+    arr = out.clone().clamp(0, 255).numpy().transpose(1, 2, 0).astype("uint8")
+    Image.fromarray(arr).save(dest)
+
+
+# ---------------------------------------------------------------- timing
+
+
+def median_time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(variants: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median seconds of each variant; one warm-up each, then ``repeat`` rounds over all of them."""
+    for fn in variants.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, fn in variants.items():
+            times[name].append(median_time(fn))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def random_nets(seed: int = 0) -> tuple[RefTransformerNet, TransformerNet]:
+    torch.manual_seed(seed)
+    ours = TransformerNet().eval()
+    ref = RefTransformerNet().eval()
+    ref.load_state_dict(ours.state_dict())
+    return ref, ours
+
+
+def model_variants(ref: RefTransformerNet, ours: TransformerNet, x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """What each row times: the network on one (1, 3, S, S) image, RGB 0-255."""
+    ours_cl = TransformerNet().eval().to(memory_format=torch.channels_last)
+    ours_cl.load_state_dict(ours.state_dict())
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    fast = {
+        (dt, cl): FastTransformerNet(ours, dt, cl)
+        for dt in (torch.float32, torch.bfloat16) for cl in (False, True)
+    }  # fmt: skip
+
+    def autocast_bf16() -> object:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return ours_cl(x_cl)
+
+    return {
+        "reference (pytorch/examples), fp32 NCHW": lambda: ref(x),
+        "TransformerNet module, fp32 NCHW (inplace ReLU)": lambda: ours(x),
+        "TransformerNet module, fp32 channels_last": lambda: ours_cl(x_cl),
+        "TransformerNet module, bf16 autocast + channels_last": autocast_bf16,
+        "FastTransformerNet fp32 NCHW": lambda: fast[torch.float32, False](x),
+        "FastTransformerNet fp32 channels_last": lambda: fast[torch.float32, True](x),
+        "FastTransformerNet bf16 NCHW": lambda: fast[torch.bfloat16, False](x),
+        "FastTransformerNet bf16 channels_last (default)": lambda: fast[torch.bfloat16, True](x),
+    }
+
+
+def section_model(sizes: list[int], repeat: int) -> None:
+    ref, ours = random_nets()
+    for size in sizes:
+        x = torch.rand(1, 3, size, size) * 255
+        with torch.inference_mode():
+            results = interleaved(model_variants(ref, ours, x), repeat)
+        base = results["reference (pytorch/examples), fp32 NCHW"]
+        gmac = GMAC_512 * (size / 512) ** 2
+        print(f"\n### network only, one {size}x{size} image (median of {repeat})\n")
+        print("| variant | s / image | images / s | GMAC/s | speedup vs reference |")
+        print("|---|---:|---:|---:|---:|")
+        for name, seconds in results.items():
+            print(f"| {name} | {seconds:.3f} | {1 / seconds:.2f} | {gmac / seconds:.0f} | {base / seconds:.2f}x |")
+
+
+def section_quality() -> None:
+    ref, ours = random_nets()
+    torch.manual_seed(1)
+    with torch.no_grad():  # a livelier net than the random init: outputs spread over 0-255
+        for p in ours.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        ours.deconv3.conv2d.weight.mul_(100)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.rand(1, 3, 512, 512) * 255
+    with torch.inference_mode():
+        want = ref(x)
+        jitter = ref(x + torch.randn_like(x) * 0.5)
+        rows = {
+            "reference, input + N(0, 0.5) noise": jitter,
+            "FastTransformerNet fp32": FastTransformerNet(ours, torch.float32)(x),
+            "FastTransformerNet bf16": FastTransformerNet(ours, torch.bfloat16)(x),
+        }
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            rows["reference under bf16 autocast"] = ref(x).float()
+    print(f"\n### output difference from the reference fp32, 512x512 (0-255 scale; output std {want.std():.0f})\n")
+    print("| variant | mean abs | max abs |")
+    print("|---|---:|---:|")
+    for name, out in rows.items():
+        diff = (out - want).abs()
+        print(f"| {name} | {diff.mean():.4f} | {diff.max():.3f} |")
+
+
+@contextlib.contextmanager
+def folder_of_jpegs(count: int, size: int) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        for i in range(count):
+            img = Image.fromarray(np.roll(base, i, axis=0)).resize((size, size), Image.Resampling.BICUBIC)
+            img.save(folder / f"img{i:03d}.jpg", quality=92)
+        yield folder
+
+
+def section_folder(count: int, repeat: int) -> None:
+    from stylize.backends.fast import FastConfig, run, save_model
+    from stylize.batch import BatchOptions
+
+    ref, ours = random_nets()
+    rows: dict[str, float] = {}
+    with folder_of_jpegs(count, 512) as folder:
+        model = save_model(folder.parent / "model.safetensors", ours)
+        files = sorted(folder.iterdir())
+
+        def reference() -> None:
+            out = folder.parent / "ref"
+            out.mkdir(exist_ok=True)
+            for f in files:
+                ref_stylize_file(ref, f, out / f.name)
+
+        def ours_with(workers: int) -> Callable[[], None]:
+            def go() -> None:
+                options = BatchOptions(output=folder.parent / f"ours{workers}", io_workers=workers, overwrite=True)
+                report = run([str(folder)], FastConfig(models=(str(model),)), options, "cpu")
+                assert len(report.done) == count, report.failed
+            return go
+
+        variants = {
+            "reference loop (PIL, fp32 NCHW, sequential)": reference,
+            "stylize fast, io_workers=0 (no overlap)": ours_with(0),
+            "stylize fast, io_workers=1": ours_with(1),
+            "stylize fast, io_workers=2 (default)": ours_with(2),
+        }
+        rows = interleaved(variants, repeat)
+    base = rows["reference loop (PIL, fp32 NCHW, sequential)"]
+    print(f"\n### folder of {count} JPEGs, 512x512, end to end (median of {repeat})\n")
+    print("| variant | s total | images / s | speedup vs reference |")
+    print("|---|---:|---:|---:|")
+    for name, seconds in rows.items():
+        print(f"| {name} | {seconds:.2f} | {count / seconds:.2f} | {base / seconds:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--sections", default="model,quality,folder")
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    load = os.getloadavg()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if "model" in sections:
+        section_model([int(s) for s in args.sizes.split(",")], args.repeat)
+    if "quality" in sections:
+        section_quality()
+    if "folder" in sections:
+        section_folder(args.images, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

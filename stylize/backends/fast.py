@@ -1,0 +1,434 @@
+"""Fast feed-forward style transfer (Johnson et al. 2016): one TransformerNet pass per image.
+
+Models: the four published pytorch/examples networks by registry name (``candy``, ``mosaic``,
+``rain-princess``, ``udnie``; the zip is downloaded once and the four files cached), any ``.pth``
+in that layout (stale InstanceNorm statistics dropped), or our own ``.safetensors`` checkpoints
+(:func:`save_model`). Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same
+function rearranged: space-to-depth thin convs, upsample folded into the conv, fused norms),
+channels_last, bf16 where the hardware has it, decode/encode overlapped by the batch engine.
+
+Importing this module does not import torch (the CLI reads :class:`FastConfig` at start-up).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from stylize import images, weights
+from stylize.batch import (
+    BatchOptions,
+    BatchReport,
+    Job,
+    collect_inputs,
+    load_picture,
+    plan_jobs,
+    run_batch,
+    save_result_image,
+)
+from stylize.errors import UsageError, WeightsError
+from stylize.files import atomic_path
+from stylize.progress import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from stylize.models.transformer_net import FastTransformerNet, Region, SharedStats, TransformerNet
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LAYOUT = "fast_transformer_net"  # = stylize.models.transformer_net.LAYOUT (kept here: no torch import)
+ARCHITECTURE = "transformer-net"  # = stylize.models.transformer_net.ARCHITECTURE
+CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
+MULTIPLE = 4  # the net down-samples by 4: inputs are padded to a multiple of this
+MIN_SIDE = 8  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
+AUTO_TILE_PIXELS = 4096 * 4096  # tile larger images automatically (about 5 GB of activations in fp32)
+AUTO_TILE = 2048
+EXPECTED = (
+    f"expected a fast-style TransformerNet: a pytorch/examples .pth (layout {LAYOUT}) "
+    f"or a stylize .safetensors with architecture '{ARCHITECTURE}'"
+)
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Every knob of ``stylize fast``; the CLI reads its defaults from here."""
+
+    models: tuple[str, ...] = ()  # registry names or files; one output per (image, model)
+    size: int = 0  # long side of the input in px; 0 keeps its size (the net is fully convolutional)
+    preserve_color: bool = False  # keep the content's colours: only luminance comes from the net (Gatys 2017)
+    tile: int = 0  # tile edge in px for images too large for memory; 0 tiles only above AUTO_TILE_PIXELS
+    tile_overlap: int = 64  # px shared by neighbouring tiles, cross-faded so no seam shows
+    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively (~2x faster)
+    channels_last: bool = True  # NHWC: oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        if self.size < 0:
+            raise UsageError(f"--size must be 0 or positive, not {self.size}")
+        if self.tile and self.tile < 4 * MIN_SIDE:
+            raise UsageError(f"--tile must be 0 or at least {4 * MIN_SIDE} px, not {self.tile}")
+        if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
+            raise UsageError(f"--tile-overlap must be between 0 and half the tile ({self.tile // 2}), not {self.tile_overlap}")
+
+
+FAST_DEFAULTS = FastConfig()
+
+
+# ---------------------------------------------------------------- finding models
+
+
+def registry_models() -> list[weights.WeightSpec]:
+    """The registry entries that are fast-style networks."""
+    return [spec for spec in weights.REGISTRY.values() if spec.layout == LAYOUT]
+
+
+def models_dir() -> Path:
+    """Where local models live (``train-fast`` saves here; ``--model NAME`` finds NAME.safetensors)."""
+    return weights.cache_dir() / "fast-models"
+
+
+def local_models() -> list[Path]:
+    """Model files in :func:`models_dir`, sorted by name."""
+    folder = models_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+
+
+def model_tag(spec: str) -> str:
+    """The ``{style}`` tag of a model: its registry name, else its file stem."""
+    return spec if spec in weights.REGISTRY else Path(spec).stem
+
+
+def resolve_model(spec: str, reporter: Reporter | None = None) -> Path:
+    """A registry name (fetched once), a local model name, or a file -> the file to load."""
+    if spec in weights.REGISTRY:
+        if weights.REGISTRY[spec].layout != LAYOUT:
+            raise WeightsError(f"'{spec}' is not a fast-style model", _known_models_hint())
+        return weights.ensure(spec, reporter)
+    local = [models_dir() / f"{spec}{suffix}" for suffix in MODEL_SUFFIXES]
+    path = next((p for p in local if p.is_file()), Path(spec).expanduser())
+    if not path.is_file():
+        raise WeightsError(f"{spec}: no such model file or model name", _known_models_hint())
+    return path
+
+
+def _known_models_hint() -> str:
+    names = [s.name for s in registry_models()] + [p.stem for p in local_models()]
+    return f"models: {', '.join(names)}; or give a .pth/.safetensors file (see stylize fast --list)"
+
+
+# ---------------------------------------------------------------- loading and saving
+
+
+def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
+    """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode."""
+    from stylize.models.layouts import build_checked
+    from stylize.models.transformer_net import TransformerNet, strip_stale_keys
+
+    path = resolve_model(spec, reporter)
+    try:
+        state, meta = _read(path)
+        _check_meta(meta)
+        state = strip_stale_keys(_unwrap(state))
+        return build_checked(TransformerNet, state, LAYOUT).eval()
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
+
+
+def _read(path: Path) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    from stylize.checkpoints import load_tensors
+
+    try:
+        return load_tensors(path)
+    except WeightsError:
+        raise
+    except Exception as exc:
+        raise WeightsError(f"not a readable weights file ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_meta(meta: Mapping[str, Any]) -> None:
+    arch = meta.get("architecture", ARCHITECTURE)
+    if arch != ARCHITECTURE:
+        raise WeightsError(f"checkpoint architecture is '{arch}'")
+    if int(meta.get("format", CHECKPOINT_FORMAT)) > CHECKPOINT_FORMAT:
+        raise WeightsError(f"checkpoint format {meta['format']} is newer than this stylize reads ({CHECKPOINT_FORMAT})")
+
+
+def _unwrap(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``{"state_dict": {...}}`` (a common way to save) -> the inner dict."""
+    inner = state.get("state_dict") if len(state) == 1 else None
+    return inner if isinstance(inner, Mapping) else state
+
+
+def _without_path(message: str, path: Path) -> str:
+    return message[len(str(path)) + 2 :] if message.startswith(f"{path}: ") else message
+
+
+def save_model(path: str | os.PathLike[str], net: TransformerNet, **meta: Any) -> Path:
+    """Write ``net`` as our checkpoint format: safetensors + JSON metadata.
+
+    The format: tensors are exactly ``TransformerNet().state_dict()`` (no stale statistics);
+    metadata ``{"architecture": "transformer-net", "format": 1, "layout": "fast_transformer_net",
+    "version": <stylize version>, ...}`` plus anything passed (``style``, ``config`` of training, ...).
+    """
+    from stylize.checkpoints import save_checkpoint
+
+    header = {"architecture": ARCHITECTURE, "format": CHECKPOINT_FORMAT, "layout": LAYOUT}
+    return save_checkpoint(path, net.state_dict(), {**meta, **header})
+
+
+# ---------------------------------------------------------------- running the network
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def effective_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 where native, else fp32; fp16 is refused on CPU (no fast kernels there)."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
+    return precision
+
+
+class FastModel:
+    """One TransformerNet ready to run on a device: RGB [0, 1] in, RGB [0, 1] (unclamped) out."""
+
+    def __init__(self, net: TransformerNet, device: torch.device, precision: str = "auto",
+                 channels_last: bool = True) -> None:
+        from stylize.devices import autocast_dtype
+        from stylize.models.transformer_net import FastTransformerNet
+
+        self.device = device
+        self.precision = effective_precision(precision, device)
+        dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
+        self.net: FastTransformerNet = FastTransformerNet(net, dtype, channels_last).to(device)
+
+    def __call__(self, x: Tensor, tile: int = 0, overlap: int = 64) -> Tensor:
+        """Stylize ``x`` (B, 3, H, W) in [0, 1]; tiles of ``tile`` px cross-faded over ``overlap`` px."""
+        import torch
+
+        with torch.inference_mode():
+            x = x.to(self.device).mul(255.0)
+            if tile and max(x.shape[-2:]) > tile:
+                return self._tiled(x, tile, overlap).div_(255.0)
+            return self._padded(x).div_(255.0)
+
+    def _tiled(self, x: Tensor, tile: int, overlap: int, shared: SharedStats | None = None) -> Tensor:
+        """Whole-image InstanceNorm statistics from a first pass over the tiles' cores (unless given),
+        then the tiles again, all normalised alike, cross-faded (``tiles.blended_map``).
+
+        Differs from running each tile alone: per-tile statistics shift the tone from tile to tile.
+        The first pass normalises each tile by itself, so its statistics are estimates (a few % off
+        in random nets); the second pass costs the same again.
+        """
+        from stylize.models.transformer_net import SharedStats
+        from stylize.tiles import blended_map
+
+        if shared is None:
+            shared = SharedStats()
+            for ys in tile_cores(x.shape[-2], tile, overlap):
+                for xs in tile_cores(x.shape[-1], tile, overlap):
+                    core = (ys[1] - ys[0], ys[2] - ys[0], xs[1] - xs[0], xs[2] - xs[0])  # in tile pixels
+                    self._padded(x[..., ys[0] : ys[0] + tile, xs[0] : xs[0] + tile], shared, core)
+            shared.freeze()
+        return blended_map(lambda t: self._padded(t, shared), x, tile, overlap)
+
+    def _padded(self, x: Tensor, shared: SharedStats | None = None, core: Region | None = None) -> Tensor:
+        """The network on ``x`` (B, 3, H, W) 0-255 of any size: padded to what it needs, then cropped."""
+        import contextlib
+
+        from stylize import ops
+
+        padded, pads = ops.pad_to_multiple(x, MULTIPLE)
+        padded, more = _at_least(padded, MIN_SIDE)
+        if core is not None:  # the core in padded coordinates
+            dy, dx = pads[0] + more[0], pads[2] + more[2]
+            core = (core[0] + dy, core[1] + dy, core[2] + dx, core[3] + dx)
+        with self.net.sharing(shared, core) if shared is not None else contextlib.nullcontext():
+            out = self.net(padded)
+        return ops.crop_padding(ops.crop_padding(out, more), pads)
+
+
+def tile_cores(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
+    """(start, core start, core end) of each tile along one axis, as ``tiles.blended_map`` places them.
+
+    The cores split ``[0, length)``: each overlap is divided at its middle.
+    """
+    if length <= tile:
+        return [(0, 0, length)]
+    starts = [*range(0, length - tile, tile - overlap), length - tile]
+    cuts = [0] + [(nxt + prev + tile) // 2 for prev, nxt in itertools.pairwise(starts)] + [length]
+    return [(start, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
+
+
+def _at_least(x: Tensor, side: int) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Replicate-pad ``x`` so both sides are at least ``side`` (tiny images, 1 px strips)."""
+    import torch.nn.functional as F
+
+    ph, pw = max(0, side - x.shape[-2]), max(0, side - x.shape[-1])
+    pads = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+    if not any(pads):
+        return x, pads
+    return F.pad(x, (pads[2], pads[3], pads[0], pads[1]), mode="replicate"), pads
+
+
+# ---------------------------------------------------------------- the batch backend
+
+
+@dataclass
+class Loaded:
+    """A decoded input, resized, as (1, 3, H, W) in [0, 1], plus what saving needs."""
+
+    tensor: Tensor
+    picture: images.Picture
+    style: str
+
+
+@dataclass
+class FastBackend:
+    """Runs fast style transfer over a batch (the ``BatchBackend`` protocol of :mod:`stylize.batch`)."""
+
+    models: dict[str, FastModel]  # style tag -> model
+    config: FastConfig
+    options: BatchOptions
+    reporter: Reporter = field(default_factory=NullReporter)
+
+    # I/O thread
+    def load(self, job: Job) -> Loaded:
+        pic = images.resize_picture(load_picture(job, self.options), self.config.size)
+        return Loaded(images.to_tensor(pic.rgb), pic, job.style)
+
+    def group_key(self, loaded: Loaded) -> Hashable:
+        return (loaded.style, tuple(loaded.tensor.shape))
+
+    # main thread
+    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
+        import torch
+
+        from stylize import ops
+
+        content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
+        model = self.models[loaded[0].style]
+        with torch.inference_mode():
+            out = model(content, self._tile(content), self.config.tile_overlap)
+            if self.config.preserve_color:
+                out = ops.luminance_transfer(out.clamp_(0.0, 1.0), content.to(out.device))
+        return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
+
+    def _tile(self, content: Tensor) -> int:
+        if self.config.tile:
+            return self.config.tile
+        return AUTO_TILE if content.shape[-1] * content.shape[-2] > AUTO_TILE_PIXELS else 0
+
+    # I/O thread
+    def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
+        out, pic = result
+        save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+
+
+def model_tags(specs: Sequence[str]) -> dict[str, str]:
+    """Style tag -> model spec, refusing two different models with one tag."""
+    if not specs:
+        raise UsageError("no model given", "pass --model NAME|FILE (see stylize fast --list)")
+    tags: dict[str, str] = {}
+    for spec in specs:
+        tag = model_tag(spec)
+        if tag in tags and tags[tag] != spec:
+            raise UsageError(f"two models are both called '{tag}': {tags[tag]} and {spec}", "rename one of them")
+        tags[tag] = spec
+    return tags
+
+
+def run(
+    contents: Sequence[str],
+    config: FastConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+) -> BatchReport:
+    """Stylize every content image with every model: one output per (image, model)."""
+    from stylize.devices import resolve_device
+
+    reporter = reporter or NullReporter()
+    tags = model_tags(config.models)
+    inputs = collect_inputs(contents, options.glob, stdin)
+    jobs = plan_jobs(inputs, list(tags), options)
+    torch_device = resolve_device(device)
+    todo = {job.style for job in jobs if options.overwrite or not job.output.exists()}
+    # load every model now: a bad model file stops the batch (exit 4), not each image
+    models = {tag: _build(tags[tag], torch_device, config, reporter) for tag in tags if tag in todo}
+    backend = FastBackend(models, config, options, reporter)
+    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+
+
+def _build(spec: str, device: torch.device, config: FastConfig, reporter: Reporter) -> FastModel:
+    model = FastModel(load_model(spec, reporter), device, config.precision, config.channels_last)
+    reporter.log(f"model {spec}: {model.precision} on {device}", "debug")
+    return model
+
+
+# ---------------------------------------------------------------- listing and export
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One line of ``stylize fast --list``."""
+
+    name: str
+    source: str  # "registry" or "local"
+    path: Path | None  # the file, when it is on disk
+    description: str
+
+
+def list_models() -> list[ModelEntry]:
+    """The registry's fast-style models (cached or not) and the local models folder."""
+    entries = [
+        ModelEntry(spec.name, "registry", weights.find_cached(spec.name), spec.description)
+        for spec in registry_models()
+    ]
+    entries += [ModelEntry(p.stem, "local", p, f"local model ({p.suffix[1:]})") for p in local_models()]
+    return entries
+
+
+def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | None = None,
+                opset: int = 17) -> Path:
+    """Write the model as ONNX: input ``input`` (B, 3, H, W) float32 RGB 0-255 (H, W multiples of 4),
+    output ``output`` of the same shape, unclamped; batch, height and width are dynamic."""
+    import importlib.util
+    import warnings
+
+    import torch
+
+    if importlib.util.find_spec("onnx") is None:
+        raise UsageError("--export-onnx needs the onnx package", "pip install onnx")
+    net = load_model(spec, reporter)
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise UsageError(f"{path}: ONNX files end in .onnx")
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings(), atomic_path(path) as tmp:
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation chatter
+        torch.onnx.export(
+            net, (torch.rand(1, 3, 64, 64) * 255,), str(tmp), dynamo=False, opset_version=opset,
+            input_names=["input"], output_names=["output"], dynamic_axes={"input": axes, "output": axes},
+        )  # fmt: skip
+    return path
