@@ -1,0 +1,457 @@
+"""Training an AdaIN decoder (Huang & Belongie 2017) for the frozen normalised VGG-19 encoder.
+
+Each step: encode content c and style s to relu4_1, t = AdaIN(f(c), f(s)), decode g(t), and
+minimise  content_weight * MSE(f(g(t)), t)
+        + style_weight * sum over relu1_1..relu4_1 of MSE(mean) + MSE(std)  (stats: ops.mean_std)
+with Adam on the decoder only. The checkpoint is safetensors in the published ``decoder.pth``
+layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
+
+Importing this module does not import torch (the CLI reads ``AdaINTrainConfig`` for its
+defaults); torch and the training helpers load when training starts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stylize.errors import Interrupted, UsageError
+from stylize.progress import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from stylize.training import BatchStream, Distributed, GracefulStop, Resumed, RunFiles
+
+ARCHITECTURE = "adain-decoder"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CONTENT_LAYER = "relu4_1"
+STRIDE = 8  # the encoder downsamples relu4_1 by 8, the decoder upsamples by 8
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TASK = "train-adain"
+LOSS_TERMS = ("loss", "content", "style")
+# config fields whose change on --resume alters what is being optimised
+OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "image_size", "crop", "encoder")
+
+
+@dataclass(frozen=True)
+class AdaINTrainConfig:
+    """Every knob of ``stylize train-adain``; defaults are the paper's. The CLI reads them here."""
+
+    iterations: int = 160_000  # paper: 160k steps
+    batch_size: int = 8  # paper: 8 content-style pairs per step (per rank under torchrun)
+    lr: float = 1e-4  # paper: Adam with learning rate 1e-4
+    lr_decay: float = 5e-5  # differs from the paper (no decay) as the reference code: lr / (1 + decay * i)
+    style_weight: float = 10.0  # paper's lambda: style against content
+    content_weight: float = 1.0  # paper: the content term is unweighted
+    image_size: int = 512  # paper: short side resized to 512, aspect kept; 0 keeps the size
+    crop: int = 256  # paper: random 256x256 crops of content and style
+    checkpoint_every: int = 10_000  # reference code saves every 10k steps; 0 only at the end
+    sample_every: int = 1_000  # write a content | style | output grid this often; 0 never
+    sample_count: int = 4  # rows in each sample grid
+    log_every: int = 10  # one loss-log entry, the mean over this many steps
+    seed: int = 0  # same seed, same initialisation, data order and crops
+    workers: int | None = None  # DataLoader processes per dataset and rank; None: min(2, CPU count)
+    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
+    encoder: str = "adain-vgg"  # frozen encoder: registry name or a file in the vgg_normalised.pth layout
+    decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size", "sample_count", "log_every"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("checkpoint_every", "sample_every", "image_size"):
+            _at_least(name, getattr(self, name), 0)
+        if self.lr <= 0 or self.lr_decay < 0 or self.style_weight < 0 or self.content_weight < 0:
+            raise UsageError("--lr must be positive; --lr-decay and the loss weights 0 or positive")
+        if self.crop < STRIDE or self.crop % STRIDE:
+            raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
+        if self.image_size and self.image_size < self.crop:
+            raise UsageError(f"--image-size {self.image_size} is smaller than --crop {self.crop}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
+
+    def lr_at(self, iteration: int) -> float:
+        """The learning rate of step ``iteration`` (0-based), decayed as in the reference code."""
+        return self.lr / (1.0 + self.lr_decay * iteration)
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
+
+
+@dataclass(frozen=True)
+class AdaINTrainResult:
+    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
+
+    checkpoint: Path
+    iteration: int
+    loss_log: Path
+    loss_plot: Path | None
+    is_main: bool
+
+
+# ---------------------------------------------------------------- the loss
+
+
+def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor) -> dict[str, Tensor]:
+    """Unweighted content and style losses of one batch; content, style (B, 3, H, W) in [0, 1].
+
+    ``encoder`` is a ``NormalisedVGG19`` (frozen); gradients reach only the decoder.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from stylize import ops
+
+    batch = content.shape[0]
+    with torch.no_grad():
+        feats = encoder.features(torch.cat([content, style]), STYLE_LAYERS)  # one pass for both
+        targets = {name: ops.mean_std(feat[batch:]) for name, feat in feats.items()}
+        t = ops.adain(feats[CONTENT_LAYER][:batch], *targets[CONTENT_LAYER])  # (B, 512, H/8, W/8)
+    out_feats = encoder.features(decoder(t), STYLE_LAYERS)
+    content_loss = F.mse_loss(out_feats[CONTENT_LAYER].float(), t.float())
+    style_loss = sum(_stat_loss(out_feats[name], *targets[name]) for name in STYLE_LAYERS)
+    return {"content": content_loss, "style": style_loss}
+
+
+def _stat_loss(feat: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    import torch.nn.functional as F
+
+    from stylize import ops
+
+    out_mean, out_std = ops.mean_std(feat)
+    return F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std)
+
+
+# ---------------------------------------------------------------- models
+
+
+def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter) -> nn.Module:
+    """The frozen ``NormalisedVGG19`` from the published layout (registry name or file)."""
+    from stylize.checkpoints import load_tensors
+    from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
+    from stylize.models.vgg import NormalisedVGG19
+    from stylize.weights import resolve
+
+    state, _ = load_tensors(resolve(name_or_path, reporter))
+    encoder = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
+    return _place(encoder, device).eval().requires_grad_(False)
+
+
+def encoder_id(name_or_path: str) -> str:
+    """The registry name, or the SHA-256 of an encoder file: recorded in the checkpoint."""
+    from stylize import weights
+
+    return name_or_path if name_or_path in weights.REGISTRY else weights.sha256_file(Path(name_or_path))
+
+
+def build_decoder(state: dict[str, Any] | None, device: torch.device) -> nn.Module:
+    """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
+    from stylize.models.adain_net import AdaINDecoder
+    from stylize.models.layouts import ADAIN_DECODER, load_checked
+
+    decoder = AdaINDecoder()
+    if state is not None:
+        load_checked(decoder, state, ADAIN_DECODER)
+    return _place(decoder, device).train()
+
+
+def _initial_decoder_state(config: AdaINTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
+    from stylize.checkpoints import load_tensors
+    from stylize.weights import resolve
+
+    if resumed is not None:
+        return resumed.tensors
+    if config.decoder is None:
+        return None
+    return load_tensors(resolve(config.decoder, reporter))[0]
+
+
+def _place(module: nn.Module, device: torch.device) -> nn.Module:
+    import torch
+
+    memory_format = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    return module.to(device, memory_format=memory_format)
+
+
+# ---------------------------------------------------------------- the run
+
+
+class AdaINTrainer:
+    """One training run: models, optimizer, data and files. Build it, then call :meth:`run`."""
+
+    def __init__(
+        self,
+        config: AdaINTrainConfig,
+        content_dir: Path,
+        style_dir: Path,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        resumed: Resumed | None = None,
+    ) -> None:
+        import torch
+
+        from stylize import training as tr
+
+        self.config, self.files, self.dist, self.device = config, files, dist, device
+        self.reporter = tr.rank_reporter(reporter, dist)
+        self.precision = tr.training_precision(config.precision, device)
+        start = resumed.iteration if resumed else 0
+        tr.seed_everything(config.seed, dist.rank, start)
+        self.encoder = load_encoder(config.encoder, device, self.reporter)
+        decoder = build_decoder(_initial_decoder_state(config, resumed, self.reporter), device)
+        self.optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr_at(start))
+        self.state = tr.TrainState(start, {"decoder": self.optimizer}, tr.grad_scaler(self.precision, device))
+        if resumed is not None:
+            self.state.load_state_dict(resumed.state)
+        self.decoder = tr.wrap_ddp(decoder, dist, device)
+        self.content = self._stream(content_dir, start)
+        self.style = self._stream(style_dir, start, salt=1)
+        self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
+        self.fields: dict[str, float] = {}
+        self._saved_at = self._sampled_at = -1
+
+    def _stream(self, root: Path, start: int, salt: int = 0) -> BatchStream:
+        from stylize import training as tr
+
+        cfg = self.config
+        dataset = tr.ImageFolderDataset(root, cfg.image_size, cfg.crop)
+        return tr.BatchStream(
+            dataset, cfg.batch_size, self.device, workers=cfg.workers, seed=cfg.seed * 2 + salt,
+            dist=self.dist, start=start, reporter=self.reporter,
+        )  # fmt: skip
+
+    # -- the loop
+
+    def run(self, stop: GracefulStop) -> int:
+        """Train to ``config.iterations``; save, sample and plot as configured. Returns the iteration."""
+        import torch
+
+        from stylize import training as tr
+
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest conv kernels once
+        self.log.rewind(self.state.iteration)
+        self._announce()
+        self.reporter.start(TASK, total=self.config.iterations - self.state.iteration, unit="it")
+        try:
+            with tr.flush_denormals():
+                self._loop(stop)
+        finally:
+            self.reporter.finish(TASK)
+            self.content.close()
+            self.style.close()
+        self._finish()
+        return self.state.iteration
+
+    def _loop(self, stop: GracefulStop) -> None:
+        self._clock = (time.perf_counter(), self.state.iteration)
+        while self.state.iteration < self.config.iterations:
+            self._step()
+            if self._after_step(stop) and self.state.iteration < self.config.iterations:
+                self._stop()
+
+    def _step(self) -> None:
+        from stylize.devices import autocast
+
+        cfg, iteration = self.config, self.state.iteration
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr_at(iteration)
+        content, style = self._inputs()
+        with autocast(self.device, self.precision):
+            losses = adain_losses(self.encoder, self.decoder, content, style)
+            total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
+        self.optimizer.zero_grad(set_to_none=True)
+        scaler = self.state.scaler
+        scaler.scale(total).backward()
+        scaler.step(self.optimizer)
+        scaler.update()
+        self.meter.add({"loss": total, **losses})
+        self.state.iteration = iteration + 1
+
+    def _inputs(self) -> tuple[Tensor, Tensor]:
+        import torch
+
+        content, style = next(self.content), next(self.style)  # (B, 3, crop, crop) each
+        if self.device.type == "cuda":
+            content = content.contiguous(memory_format=torch.channels_last)
+            style = style.contiguous(memory_format=torch.channels_last)
+        return content, style
+
+    def _after_step(self, stop: GracefulStop) -> bool:
+        """Log, sample and save as due; True when every rank agrees to stop now."""
+        from stylize import training as tr
+
+        cfg, iteration = self.config, self.state.iteration
+        logged = tr.every(iteration, cfg.log_every) or iteration == cfg.iterations
+        if logged:
+            self._log_losses(iteration)
+        self.reporter.advance(TASK, 1, **self.fields)
+        if tr.every(iteration, cfg.sample_every):
+            self._sample(iteration)
+        if tr.every(iteration, cfg.checkpoint_every):
+            self._save()
+        if self.dist.active:  # differs from one process: ranks agree to stop only at log steps
+            return logged and tr.any_rank(stop.requested, self.dist, self.device)
+        return stop.requested
+
+    def _log_losses(self, iteration: int) -> None:
+        from stylize import training as tr
+
+        means = self.meter.means(self.dist)
+        start_time, start_iteration = self._clock
+        now = time.perf_counter()
+        images = (iteration - start_iteration) * self.config.batch_size * self.dist.world_size
+        rate = tr.throughput(images, now - start_time)
+        self._clock = (now, iteration)
+        lr = self.config.lr_at(iteration - 1)
+        self.log.append({"iteration": iteration, **means, "lr": lr, "images_per_s": round(rate, 2)})
+        self.fields = {**{k: means[k] for k in LOSS_TERMS if k in means}, "img/s": rate}
+
+    def _stop(self) -> None:
+        from stylize import training as tr
+
+        saved = self._save()
+        self._plot()
+        tr.barrier(self.dist)
+        raise Interrupted(
+            f"stopped at iteration {self.state.iteration}; checkpoint saved to {saved}",
+            "run the same command with --resume to continue",
+        )
+
+    # -- files (rank 0)
+
+    def _save(self) -> Path:
+        from stylize import training as tr
+        from stylize.models.layouts import ADAIN_DECODER
+
+        path = self.files.checkpoint
+        if not self.dist.is_main or self._saved_at == self.state.iteration:
+            return path
+        meta = {
+            "architecture": ARCHITECTURE,
+            "layout": ADAIN_DECODER,
+            "config": asdict(self.config),
+            "encoder": self._encoder_id,
+            "world_size": self.dist.world_size,
+            "precision": self.precision,
+        }
+        tr.save_training_checkpoint(path, tr.unwrap(self.decoder).state_dict(), meta, self.state)
+        self._saved_at = self.state.iteration
+        self.reporter.log(f"saved {path} at iteration {self.state.iteration}", "debug")
+        return path
+
+    @cached_property
+    def _encoder_id(self) -> str:
+        return encoder_id(self.config.encoder)
+
+    def _sample(self, iteration: int) -> None:
+        import torch
+
+        from stylize import ops
+        from stylize import training as tr
+        from stylize.devices import autocast
+
+        if not self.dist.is_main or self._sampled_at == iteration:
+            return
+        content, style = self._previews
+        with torch.no_grad(), autocast(self.device, self.precision):
+            feats = self.encoder.features(torch.cat([content, style]), [CONTENT_LAYER])[CONTENT_LAYER]
+            out = tr.unwrap(self.decoder)(ops.adain_feats(feats[: len(content)], feats[len(content) :]))
+        tr.save_sample_grid(self.files.sample(iteration), [content, style, out.float()])
+        self._sampled_at = iteration
+
+    @cached_property
+    def _previews(self) -> tuple[Tensor, Tensor]:
+        """The fixed sample pairs, (sample_count, 3, crop, crop) each: centre crops, same every time."""
+        count = self.config.sample_count
+        content = self.content.loader.dataset.preview(count).to(self.device)
+        return content, self.style.loader.dataset.preview(count).to(self.device)
+
+    def _finish(self) -> None:
+        from stylize import training as tr
+
+        if self.config.sample_every:
+            self._sample(self.state.iteration)
+        self._save()
+        self._plot()
+        tr.barrier(self.dist)
+
+    def _plot(self) -> None:
+        if self.dist.is_main:
+            self.log.plot(self.files.loss_plot, LOSS_TERMS, title="AdaIN decoder training loss")
+
+    def _announce(self) -> None:
+        cfg, dist = self.config, self.dist
+        sizes = f"{len(self.content.loader.dataset)} content / {len(self.style.loader.dataset)} style images"
+        where = f"{self.device}, {self.precision}" + (f", {dist.world_size} processes" if dist.active else "")
+        verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
+        self.reporter.log(f"{verb}: AdaIN decoder to {cfg.iterations} iterations on {sizes} ({where})")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def train_adain(
+    content_dir: str | Path,
+    style_dir: str | Path,
+    output: str | Path,
+    config: AdaINTrainConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    log_dir: str | Path | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> AdaINTrainResult:
+    """Train (or with ``resume`` continue training) an AdaIN decoder; write ``output``.
+
+    Beside ``output`` go ``<stem>.state.pt`` (optimizer state for ``resume``) and, unless
+    ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
+    ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
+    """
+    from stylize import training as tr
+
+    config = config or AdaINTrainConfig()
+    reporter = reporter or NullReporter()
+    files = tr.RunFiles.beside(output, log_dir)
+    files.check_start(resume, overwrite)
+    if resume and config.decoder is not None:
+        raise UsageError("--decoder starts a new run from given weights; --resume continues -o", "pick one")
+    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
+        resumed = _resumed(files, config, reporter, dist) if resume else None
+        if resumed is not None and resumed.iteration >= config.iterations:
+            tr.rank_reporter(reporter, dist).log(
+                f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
+            )
+            return _result(files, resumed.iteration, dist)
+        trainer = AdaINTrainer(config, Path(content_dir), Path(style_dir), files, dist, torch_device, reporter, resumed)
+        return _result(files, trainer.run(stop), dist)
+
+
+def _result(files: RunFiles, iteration: int, dist: Distributed) -> AdaINTrainResult:
+    plot = files.loss_plot if files.loss_plot.is_file() else None
+    return AdaINTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
+
+
+def _resumed(files: RunFiles, config: AdaINTrainConfig, reporter: Reporter, dist: Distributed) -> Resumed:
+    from stylize import training as tr
+
+    resumed = tr.load_training_checkpoint(files.checkpoint, ARCHITECTURE)
+    saved = resumed.meta.get("config", {})
+    changed = [
+        f.name for f in fields(config) if f.name in OBJECTIVE_FIELDS and saved.get(f.name) != getattr(config, f.name)
+    ]
+    if changed and dist.is_main:
+        listing = ", ".join(f"{name} {saved.get(name)} -> {getattr(config, name)}" for name in changed)
+        reporter.log(f"resuming with changed settings: {listing}", "warning")
+    return resumed
