@@ -243,3 +243,14 @@ def test_exif_survives_and_orientation_is_reset(tmp_path: Path) -> None:
     out = images.save_picture(pic, tmp_path / "out.jpg")
     saved = Image.open(out).getexif()
     assert saved.get(0x010F) == "TestCam" and 0x0112 not in saved
+
+
+def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        out = images.save_image(Image.new("RGB", (4, 4)), tmp_path / "o.png")
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o644
