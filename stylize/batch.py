@@ -31,13 +31,14 @@ from typing import Any, Protocol, TextIO
 from PIL import Image
 
 from stylize import images
-from stylize.errors import InputError, Interrupted, OutputError, StylizeError, UsageError
+from stylize.errors import DeviceError, InputError, Interrupted, OutputError, StylizeError, UsageError, WeightsError
 from stylize.files import is_temp_file
 from stylize.progress import NullReporter, Reporter
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
 PLACEHOLDERS = ("stem", "ext", "style", "name", "parent")
 TASK = "images"  # the Reporter task of the folder-wide bar
+BATCH_FATAL = (WeightsError, DeviceError, UsageError)  # errors that stop the batch instead of one image
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class InputSet:
     items: list[InputItem] = field(default_factory=list)
     skipped_hidden: int = 0  # hidden files and folders (folders are not descended into)
     skipped_non_image: int = 0  # files without an image extension, or not matching --glob
+    skipped_in_output: int = 0  # files inside the output folder (results of an earlier run)
 
 
 def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None) -> InputSet:
@@ -194,11 +196,32 @@ def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions) ->
     """
     if not styles:
         raise UsageError("no style given")
-    pairs = [(item, style) for item in inputs.items for style in styles]
+    items = _outside_output_folder(inputs, options)
+    pairs = [(item, style) for item in items for style in styles]
     target = _single_file_target(options.output, len(pairs))
     jobs = [Job(item, style, target or output_path(item, style, options)) for item, style in pairs]
     _check_outputs(jobs)
     return select_shard(jobs, inputs, resolve_shard(options.shard))
+
+
+def _outside_output_folder(inputs: InputSet, options: BatchOptions) -> list[InputItem]:
+    """The inputs minus files inside the output folder: earlier results are never re-stylized.
+
+    (``stylize adain . style.jpg`` run twice would otherwise pick up ``./stylized/`` itself.)
+    """
+    output = options.output
+    if output is not None and output.suffix.lower() in images.IMAGE_EXTENSIONS and not output.is_dir():
+        return list(inputs.items)  # a single output file, not a folder
+    folder = (output or DEFAULT_OUTPUT_DIR).resolve()
+    kept = [item for item in inputs.items if not _in_nested_output(item, folder)]
+    inputs.skipped_in_output += len(inputs.items) - len(kept)
+    return kept
+
+
+def _in_nested_output(item: InputItem, folder: Path) -> bool:
+    """True for a file found inside ``folder`` where ``folder`` is a sub-folder of the one searched."""
+    root = item.path.resolve().parents[len(item.rel.parts) - 1]
+    return folder != root and folder.is_relative_to(root) and item.path.resolve().is_relative_to(folder)
 
 
 def _single_file_target(output: Path | None, count: int) -> Path | None:
@@ -616,6 +639,8 @@ class _Engine:
         self.reporter.advance(TASK)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, BATCH_FATAL):
+            raise exc  # missing weights or device: every image would fail the same way
         reason = failure_reason(exc, job.input.path)
         self.report.failed.append((job, reason))
         self.reporter.log(f"failed: {reason}", "warning")

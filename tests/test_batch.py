@@ -182,6 +182,19 @@ def test_plan_ext_and_gif_default(tmp_path: Path) -> None:
     assert [j.output.name for j in forced] == ["anim_s.webp", "x_s.webp"]
 
 
+def test_plan_never_takes_earlier_outputs_as_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_image(tmp_path / "a.png")
+    make_image(tmp_path / DEFAULT_OUTPUT_DIR / "a_s.png")  # the result of an earlier run in ./stylized/
+    make_image(tmp_path / "out" / "a_s.png")
+    monkeypatch.chdir(tmp_path)
+    inputs = collect_inputs(["."])
+    planned = [j.output.as_posix() for j in plan_jobs(inputs, ["s"], BatchOptions())]
+    assert planned == ["stylized/a_s.png", "stylized/out/a_s_s.png"]
+    assert inputs.skipped_in_output == 1
+    jobs = plan_jobs(collect_inputs(["."]), ["s"], BatchOptions(output=Path("out")))
+    assert [j.input.path.as_posix() for j in jobs] == ["a.png", "stylized/a_s.png"]
+
+
 def test_plan_default_output_folder(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tree.parent)
     jobs = plan_jobs(collect_inputs(["photos"]), ["out"], BatchOptions())
