@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from stylize.cli import adain_cmd, info_cmd, methods, weights_cmd  # noqa: F401 - registers the commands
+from stylize.cli import (  # noqa: F401 - importing registers the commands
+    adain_cmd,
+    fast_cmd,
+    gan_cmd,
+    info_cmd,
+    methods,
+    train_adain_cmd,
+    weights_cmd,
+)
 from stylize.cli.app import app
 
 

@@ -20,19 +20,7 @@ def optimize(ctx: typer.Context) -> None:
     _not_yet("optimize")
 
 
-@app.command(context_settings=_PASS_THROUGH)
-def fast(ctx: typer.Context) -> None:
-    """Apply a feed-forward transformer network, Johnson et al. (not implemented yet)."""
-    _not_yet("fast")
-
-
 @app.command("train-fast", context_settings=_PASS_THROUGH)
 def train_fast(ctx: typer.Context) -> None:
     """Train a fast-style network from content photos and one style image (not implemented yet)."""
     _not_yet("train-fast")
-
-
-@app.command("gan-sample", context_settings=_PASS_THROUGH)
-def gan_sample(ctx: typer.Context) -> None:
-    """Sample images from a trained GAN generator (not implemented yet)."""
-    _not_yet("gan-sample")
