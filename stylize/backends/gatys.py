@@ -1,0 +1,732 @@
+"""Gatys et al. optimisation-based style transfer, coarse to fine (``stylize optimize``).
+
+The image itself is optimised so that its VGG-19 features match the content image's at the
+content layers and the style images' statistics at the style layers (Gatys et al. 2016),
+first at a small size, then at successively larger ones, each scale starting from the
+previous result (crowsonkb's √2 schedule); most iterations run at low resolution.
+
+Padding: the first 3x3 conv pads by reflection (clean borders; crowsonkb replicates there for
+the same reason), the deeper ones with zeros. This differs from vgg_normalised.pth, which
+reflects before every conv (AdaIN's addition; Gatys' Caffe network zero-pads): materialised
+padding costs about 30% more in the backward pass on CPU. torchvision's VGG zero-pads anyway.
+
+Speed: the VGG runs only to the deepest layer a loss reads, frozen, in-place ReLUs, NCHW on CPU
+(channels_last measured slower there for this backward pass), channels_last on GPU; style
+statistics are computed once per scale; the Gram matrix's backward is one matmul instead of
+two; the network file is mapped, not read, where its format allows, and unused layers are
+never built.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from stylize import images, ops
+from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.checkpoints import load_tensors
+from stylize.config_optimize import VGG_ALIASES, OptimizeConfig
+from stylize.devices import autocast
+from stylize.errors import InputError, WeightsError
+from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG19, build_checked
+from stylize.models.vgg import (
+    NORMALISED_VGG19_LAYERS,
+    TORCHVISION_VGG19_LAYERS,
+    NormalisedVGG19,
+    TorchvisionVGG19Features,
+    collect,
+)
+from stylize.progress import NullReporter, Reporter
+from stylize.weights import resolve
+
+MAX_BOOST = 4  # a coarse scale runs at most this many times the final scale's iterations
+MIN_SIDE = 32  # px: coarser scales than this are skipped (deep layers would be 2x2 or less)
+LBFGS_MEMORY = 1 << 30  # bytes of L-BFGS history at most; fewer pairs are kept at large sizes
+ADAM_AVERAGE_DECAY = 0.99  # crowsonkb's iterate averaging for Adam
+
+# ---------------------------------------------------------------- the loss network
+
+
+class LossNet(nn.Module):
+    """VGG-19 modules up to the deepest layer any loss reads; ``index`` maps names to positions."""
+
+    def __init__(self, modules: Sequence[nn.Module], index: Mapping[str, int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(modules)
+        self.index = dict(index)
+        self.memory_format = torch.contiguous_format
+
+    def features(self, x: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
+        """Outputs at ``names`` for images ``x`` (B, 3, H, W) in [0, 1]."""
+        wanted: dict[int, list[str]] = {}
+        for name in names:
+            wanted.setdefault(self.index[name], []).append(name)
+        return collect(list(self.layers), x.contiguous(memory_format=self.memory_format), wanted)
+
+
+def vgg_source(vgg: str) -> str:
+    """``normalised``/``torchvision`` -> registry name; registry names and paths pass through."""
+    return VGG_ALIASES.get(vgg, vgg)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """A state dict, memory-mapped where the file's format allows (no copy of unused tensors)."""
+    if path.suffix.lower() in (".pth", ".pt"):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            if isinstance(state, dict):
+                return state
+        except Exception:  # noqa: BLE001, S110 - legacy (non-zip) files cannot be mapped: read them normally
+            pass
+    return load_tensors(path)[0]
+
+
+def load_loss_net(vgg: str, layers: Sequence[str], pooling: str = "max", device: torch.device | None = None,
+                  reporter: Reporter | None = None) -> LossNet:
+    """The VGG-19 named by ``vgg`` (normalised, torchvision, registry name or file), cut after ``layers``."""
+    path = resolve(vgg_source(vgg), reporter)
+    return build_loss_net(load_state(path), layers, pooling, device or torch.device("cpu"), str(path))
+
+
+def build_loss_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str, device: torch.device,
+                   source: str = "weights") -> LossNet:
+    """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors."""
+    if any(key.startswith("features.") for key in state):
+        net = _torchvision_net(state, layers, pooling)
+    elif "0.weight" in state:
+        net = _normalised_net(state, layers, pooling)
+    else:
+        raise WeightsError(f"{source}: not a VGG-19 in the vgg_normalised.pth or torchvision layout")
+    # channels_last pays on GPUs; on CPU it measured slower here for the training-style backward pass
+    net.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    return net.to(device, memory_format=net.memory_format).requires_grad_(False).eval()
+
+
+def _normalised_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str) -> LossNet:
+    vgg = build_checked(lambda: NormalisedVGG19(pooling), state, ADAIN_VGG_NORMALISED)  # type: ignore[arg-type]
+    deepest = max(NORMALISED_VGG19_LAYERS[name] for name in layers)
+    modules = list(vgg)[: deepest + 1]
+    pads = [i for i, m in enumerate(modules) if isinstance(m, nn.ReflectionPad2d)]
+    for i in pads:
+        modules[i + 1] = _padded(modules[i + 1], "reflect" if i == pads[0] else "zeros")  # type: ignore[arg-type]
+    index = {name: i - sum(p < i for p in pads) for name, i in NORMALISED_VGG19_LAYERS.items() if i <= deepest}
+    return LossNet([m for i, m in enumerate(modules) if i not in pads], index)
+
+
+def _torchvision_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str) -> LossNet:
+    vgg = build_checked(lambda: TorchvisionVGG19Features(pooling), state, TORCHVISION_VGG19)  # type: ignore[arg-type]
+    deepest = max(TORCHVISION_VGG19_LAYERS[name] for name in layers)
+    modules = [vgg.normalize, *list(vgg.body)[: deepest + 1]]
+    modules[1] = _padded(modules[1], "reflect")  # type: ignore[arg-type]
+    index = {name: i + 1 for name, i in TORCHVISION_VGG19_LAYERS.items() if i <= deepest}
+    return LossNet(modules, index)
+
+
+def _padded(conv: nn.Conv2d, mode: str) -> nn.Conv2d:
+    """A 3x3 conv sharing ``conv``'s weights that pads by one pixel itself (``zeros`` or ``reflect``)."""
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, 3, padding=1, padding_mode=mode, device="meta")
+    out.weight, out.bias = conv.weight, conv.bias
+    return out
+
+
+# ---------------------------------------------------------------- statistics and losses
+
+
+@dataclass
+class Moments:
+    """First and second raw moments of a feature map over positions; they blend linearly across styles."""
+
+    mean: Tensor  # (C,)
+    srm: Tensor  # (C, C): E[f f^T]; the Gram matrix is srm / C
+
+    @property
+    def cov(self) -> Tensor:
+        return self.srm - torch.outer(self.mean, self.mean)
+
+    @property
+    def energy(self) -> Tensor:
+        """E[|f|^2] = trace(srm): the scale every style loss is divided by."""
+        return self.srm.diagonal().sum()
+
+
+class _SecondMoment(torch.autograd.Function):
+    """``flat^T flat / N`` for ``flat`` (N, C), with a one-matmul backward (autograd's mm needs two)."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor) -> Tensor:
+        ctx.save_for_backward(flat)
+        return torch.mm(flat.t(), flat).div_(flat.shape[0])  # (C, C)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (flat,) = ctx.saved_tensors
+        sym = (grad + grad.t()).div_(flat.shape[0]).to(flat.dtype)
+        if flat.stride(0) == 1:  # a transposed NCHW map: keep the gradient in the same layout
+            return torch.mm(sym, flat.t()).t()
+        return torch.mm(flat, sym)  # (N, C)
+
+
+def _positions(feat: Tensor) -> Tensor:
+    """(1, C, H, W) -> (H*W, C); a view for NCHW and channels_last maps alike."""
+    return feat[0].flatten(1).t()
+
+
+def moments(feat: Tensor) -> Moments:
+    """Mean and second raw moment of ``feat`` (1, C, H, W), in float32."""
+    flat = _positions(feat)
+    return Moments(_wide(flat.mean(0)), _wide(_SecondMoment.apply(flat)))
+
+
+def _wide(x: Tensor) -> Tensor:
+    """At least float32 (bf16/fp16 statistics from autocast are widened; float64 stays)."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def blend(parts: Sequence[Moments], weights: Sequence[float]) -> Moments:
+    """Weighted average of several styles' moments (crowsonkb blends targets this way)."""
+    mean = sum(w * m.mean for w, m in zip(weights, parts))
+    srm = sum(w * m.srm for w, m in zip(weights, parts))
+    return Moments(mean, srm)  # type: ignore[arg-type]
+
+
+def gram(m: Moments) -> Tensor:
+    """Gram matrix normalised by C*H*W (= ``ops.gram``): srm / C, (C, C)."""
+    return m.srm / m.srm.shape[0]
+
+
+def relative_sq_error(x: Tensor, target: Tensor) -> Tensor:
+    """|x - target|^2 / |target|^2 (sums over all elements)."""
+    return (_wide(x) - target).square().sum() / target.square().sum().clamp_min(1e-30)
+
+
+def gram_loss(m: Moments, target: Moments) -> Tensor:
+    """Gatys et al.'s Gram loss, relative: |G - G_s|^2 / |G_s|^2.
+
+    Differs from Gatys et al. 2016 (1/(4 N^2 M^2) scaling) because a relative error keeps one
+    style weight right for both networks and every layer, whose activations differ in scale.
+    """
+    return relative_sq_error(m.srm, target.srm)
+
+
+def std_from(m: Moments, eps: float) -> Tensor:
+    """Per-channel standard deviation (C,) from the moments."""
+    return (m.srm.diagonal() - m.mean.square()).clamp_min(0).add(eps).sqrt()
+
+
+def meanstd_loss(m: Moments, target: Moments) -> Tensor:
+    """(|mu - mu_s|^2 + |sigma - sigma_s|^2) / E_s|f|^2: AdaIN's statistics as an optimisation loss."""
+    eps = 1e-6 * float(target.energy) / target.mean.numel()
+    mean_term = (m.mean - target.mean).square().sum()
+    std_term = (std_from(m, eps) - std_from(target, eps)).square().sum()
+    return (mean_term + std_term) / target.energy.clamp_min(1e-30)
+
+
+@dataclass
+class W2Target:
+    """A style's Gaussian, prepared once: mean, sqrt of the covariance, its trace, the energy."""
+
+    mean: Tensor  # (C,)
+    cov_sqrt: Tensor  # (C, C) float64
+    trace: Tensor  # ()
+    energy: Tensor  # ()
+    eps: float  # eigenvalue floor: keeps sqrt's gradient finite on rank-deficient covariances
+
+    @classmethod
+    def of(cls, target: Moments) -> W2Target:
+        cov = target.cov.double()
+        eps = 1e-8 * float(cov.diagonal().mean().clamp_min(1e-30))
+        with _one_thread(cov.device):
+            evals, evecs = torch.linalg.eigh(cov)
+        cov_sqrt = (evecs * evals.clamp_min(0).sqrt()) @ evecs.t()
+        return cls(target.mean, cov_sqrt, cov.trace(), target.energy, eps)
+
+
+def w2_distance_sq(mean: Tensor, cov: Tensor, target: W2Target, flat: Tensor | None = None) -> Tensor:
+    """Squared Wasserstein-2 distance between N(mean, cov) and the target Gaussian.
+
+    |mu - mu_s|^2 + tr S + tr S_s - 2 tr (S_s^1/2 S S_s^1/2)^1/2; the last trace is the sum of
+    square roots of eigenvalues (float64, so small ones stay accurate). ``flat`` (N, C), the
+    features ``cov`` came from, makes that an N x N problem when N < C (coarse scales, deep layers).
+    """
+    cross = _cross_trace(mean, cov, target, flat)
+    dist = (mean - target.mean).square().sum() + cov.trace() + target.trace - 2 * cross
+    return dist.to(mean.dtype)
+
+
+@contextmanager
+def _one_thread(device: torch.device) -> Iterator[None]:
+    """Small dense linear algebra on one CPU thread: MKL's threaded eigh ran 100x slower on a busy
+    2-core machine (7 s instead of 65 ms for 512 x 512) and gains nothing on an idle one."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _cross_trace(mean: Tensor, cov: Tensor, target: W2Target, flat: Tensor | None) -> Tensor:
+    with _one_thread(mean.device):
+        return _cross_trace_here(mean, cov, target, flat)
+
+
+def _cross_trace_here(mean: Tensor, cov: Tensor, target: W2Target, flat: Tensor | None) -> Tensor:
+    c = cov.shape[0]
+    if flat is not None and flat.shape[0] < c:
+        n = flat.shape[0]
+        a = (flat.double() - mean.double()) @ target.cov_sqrt / math.sqrt(n)  # (N, C)
+        inner, missing = a @ a.t(), c - n  # same non-zero eigenvalues as a^T a = S_s^1/2 S S_s^1/2
+    else:
+        inner, missing = target.cov_sqrt @ cov.double() @ target.cov_sqrt, 0
+    evals = torch.linalg.eigvalsh((inner + inner.t()) / 2)
+    return evals.clamp_min(target.eps).sqrt().sum() + missing * math.sqrt(target.eps)
+
+
+def w2_loss(m: Moments, target: W2Target, flat: Tensor | None = None) -> Tensor:
+    """W2^2 / E_s|f|^2. crowsonkb's loss, made relative like the others."""
+    return w2_distance_sq(m.mean, m.cov, target, flat) / target.energy.clamp_min(1e-30)
+
+
+def content_loss(feat: Tensor, target: Tensor) -> Tensor:
+    """|F - F_c|^2 / |F_c|^2. Differs from Gatys et al. (plain squared error): relative, see gram_loss."""
+    return relative_sq_error(feat, target)
+
+
+# ---------------------------------------------------------------- the objective at one scale
+
+
+def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+    values = list(weights) if weights is not None else [1.0] * count
+    total = sum(values)
+    return [v / total for v in values] if total > 0 else values
+
+
+@dataclass
+class Targets:
+    """What one scale's objective matches: content features and blended style moments per layer."""
+
+    content: dict[str, Tensor]  # layer -> (1, C, H, W) float32
+    style: dict[str, Moments]
+
+
+class Objective:
+    """Weighted content + style + TV loss of an image at one scale."""
+
+    def __init__(self, net: LossNet, targets: Targets, config: OptimizeConfig, precision: str = "fp32") -> None:
+        self.net, self.targets, self.config, self.precision = net, targets, config, precision
+        self.content_w = dict(zip(config.content_layers, _normalised(config.content_layer_weights,
+                                                                      len(config.content_layers))))
+        self.style_w = dict(zip(config.style_layers, _normalised(config.style_layer_weights,
+                                                                  len(config.style_layers))))
+        self.layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
+        kind = config.style_loss
+        self.w2 = {k: W2Target.of(m) for k, m in targets.style.items()} if kind == "w2" else {}
+
+    def __call__(self, image: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(total, {"content", "style", "tv"}) for ``image`` (1, 3, H, W)."""
+        device = image.device
+        with autocast(device, self.precision):
+            feats = self.net.features(image, self.layers)
+        content = sum(w * content_loss(feats[k], self.targets.content[k]) for k, w in self.content_w.items())
+        style = sum(w * self._style(k, feats[k]) for k, w in self.style_w.items())
+        tv = ops.tv_loss(image)
+        cfg = self.config
+        parts = {"content": cfg.content_weight * content, "style": cfg.style_weight * style,
+                 "tv": cfg.tv_weight * tv}
+        return sum(parts.values()), parts  # type: ignore[return-value]
+
+    def _style(self, layer: str, feat: Tensor) -> Tensor:
+        m, kind = moments(feat), self.config.style_loss
+        if kind == "w2":
+            return w2_loss(m, self.w2[layer], _positions(feat))
+        if kind == "meanstd":
+            return meanstd_loss(m, self.targets.style[layer])
+        return gram_loss(m, self.targets.style[layer])
+
+
+# ---------------------------------------------------------------- schedule
+
+
+def scale_sides(long_side: int, config: OptimizeConfig) -> list[int]:
+    """Long sides of the scales, smallest first, ending at ``long_side``."""
+    factor = config.scale_factor
+    if config.scales:
+        count = config.scales
+    elif long_side > config.min_size:
+        count = 1 + math.floor(math.log(long_side / config.min_size) / math.log(factor) + 1e-9)
+    else:
+        count = 1
+    sides = {round(long_side / factor**k) for k in range(count)}
+    return sorted(s for s in sides if s >= MIN_SIDE or s == long_side)
+
+
+def scale_shapes(width: int, height: int, config: OptimizeConfig) -> list[tuple[int, int]]:
+    """(W, H) of every scale for an output of ``width`` x ``height``, aspect ratio kept."""
+    long_side = max(width, height)
+    return [(max(1, round(width * s / long_side)), max(1, round(height * s / long_side)))
+            for s in scale_sides(long_side, config)]
+
+
+def scale_iterations(iterations: int, shapes: Sequence[tuple[int, int]]) -> list[int]:
+    """Iterations per scale: the final scale gets ``iterations``, a k times smaller one k times more
+    (up to MAX_BOOST); an iteration there costs about k^2 times less."""
+    final = max(shapes[-1])
+    return [math.ceil(iterations * min(MAX_BOOST, final / max(shape))) for shape in shapes]
+
+
+# ---------------------------------------------------------------- optimisers
+
+
+Step = Callable[[int, Tensor, float, dict[str, float]], None]  # (iteration, image, loss, parts)
+
+
+def _floats(parts: Mapping[str, Tensor]) -> dict[str, float]:
+    return {k: float(v.detach()) for k, v in parts.items()}
+
+
+def lbfgs_history(numel: int, wanted: int) -> int:
+    """Correction pairs to keep: ``wanted``, fewer when they would pass LBFGS_MEMORY."""
+    return max(5, min(wanted, LBFGS_MEMORY // (2 * 4 * numel)))
+
+
+def run_lbfgs(objective: Objective, image: Tensor, iterations: int, history: int, on_step: Step) -> Tensor:
+    """L-BFGS without line search (as Gatys' and neural-style's); returns the best image evaluated."""
+    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # LBFGS views grads flat
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=lbfgs_history(x.numel(), history),
+                            tolerance_grad=0.0, tolerance_change=0.0)
+    best: list[Any] = [math.inf, x.detach().clone()]
+    state: dict[str, Any] = {}
+
+    def closure() -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss, parts = objective(x)
+        loss.backward()
+        state["loss"], state["parts"] = float(loss.detach()), parts
+        if state["loss"] < best[0]:
+            best[0], best[1] = state["loss"], x.detach().clone()
+        return loss
+
+    for i in range(iterations):
+        opt.step(closure)
+        on_step(i, x.detach(), state["loss"], _floats(state["parts"]))
+        if not math.isfinite(state["loss"]):
+            break
+    return best[1]
+
+
+class AdamRun:
+    """Adam with a box constraint and iterate averaging; its state carries across scales (crowsonkb)."""
+
+    def __init__(self, learning_rate: float) -> None:
+        self.learning_rate = learning_rate
+        self.state: dict[str, Tensor] | None = None
+
+    def run(self, objective: Objective, image: Tensor, iterations: int, on_step: Step) -> Tensor:
+        x = image.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=self.learning_rate)
+        self._restore(opt, x)
+        average, weight = torch.zeros_like(x), 0.0
+        for i in range(iterations):
+            opt.zero_grad(set_to_none=True)
+            loss, parts = objective(x)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+                weight = weight * ADAM_AVERAGE_DECAY + (1 - ADAM_AVERAGE_DECAY)
+                average.mul_(ADAM_AVERAGE_DECAY).add_(x, alpha=1 - ADAM_AVERAGE_DECAY)
+            on_step(i, x.detach(), float(loss.detach()), _floats(parts))
+        self.state = {k: v for k, v in opt.state[x].items() if torch.is_tensor(v)}
+        return average / weight
+
+    def _restore(self, opt: torch.optim.Adam, x: Tensor) -> None:
+        """Warm-start at a new size: moments resized like the image (crowsonkb's scale_adam)."""
+        if self.state is None:
+            return
+        size = tuple(x.shape[-2:])
+        exp_avg = F.interpolate(self.state["exp_avg"], size, mode="bicubic", align_corners=False)
+        exp_avg_sq = F.interpolate(self.state["exp_avg_sq"], size, mode="bilinear", align_corners=False).relu_()
+        opt.state[x] = {"step": self.state["step"], "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+
+
+# ---------------------------------------------------------------- one image, all scales
+
+
+@dataclass
+class StyleImage:
+    """A style picture at full resolution and its blend weight."""
+
+    rgb: Image.Image
+    weight: float = 1.0
+
+
+@dataclass
+class Result:
+    """An optimised image and the loss history: one dict per iteration."""
+
+    image: Tensor  # (1, 3, H, W) in [0, 1], on the CPU
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _gray(x: Tensor) -> Tensor:
+    """Luminance repeated on three channels (B, 3, H, W)."""
+    return ops.rgb_to_yiq(x)[:, :1].expand(-1, 3, -1, -1).contiguous()
+
+
+def _match_luminance(style: Tensor, content: Tensor) -> Tensor:
+    """Gray style with its luminance mean/std matched to the content's (Gatys et al. 2017)."""
+    ys, yc = ops.rgb_to_yiq(style)[:, :1], ops.rgb_to_yiq(content)[:, :1]
+    y = (ys - ys.mean()) / ys.std().clamp_min(1e-6) * yc.std() + yc.mean()
+    return y.expand(-1, 3, -1, -1).contiguous()
+
+
+class GatysModel:
+    """The loss network on one device and the coarse-to-fine loop."""
+
+    def __init__(self, net: LossNet, config: OptimizeConfig, device: torch.device) -> None:
+        self.net, self.config, self.device = net, config, device
+        self.precision = _precision(config.precision, device)
+        self._style_cache: dict[Hashable, Moments] = {}
+
+    # -- targets
+    def content_targets(self, content: Tensor) -> dict[str, Tensor]:
+        with torch.no_grad(), autocast(self.device, self.precision):
+            feats = self.net.features(content.to(self.device), self.config.content_layers)
+        return {k: v.float() for k, v in feats.items()}
+
+    def style_moments(self, style: Tensor) -> dict[str, Moments]:
+        with torch.no_grad(), autocast(self.device, self.precision):
+            feats = self.net.features(style.to(self.device), self.config.style_layers)
+            return {k: moments(v) for k, v in feats.items()}
+
+    def style_targets(self, styles: Sequence[StyleImage], long_side: int, content: Tensor,
+                      key: Hashable = None) -> dict[str, Moments]:
+        """Blended moments of ``styles`` sized for a scale of ``long_side``; cached under ``key``."""
+        full_key = (key, long_side) if key is not None else None
+        if full_key is not None and full_key in self._style_cache:
+            return self._style_cache[full_key]  # type: ignore[return-value]
+        per_style = [self.style_moments(self._style_tensor(s, long_side, content)) for s in styles]
+        weights = _normalised([s.weight for s in styles], len(styles))
+        blended = {k: blend([p[k] for p in per_style], weights) for k in self.config.style_layers}
+        if full_key is not None:
+            self._style_cache[full_key] = blended  # type: ignore[assignment]
+        return blended
+
+    def _style_tensor(self, style: StyleImage, long_side: int, content: Tensor) -> Tensor:
+        side = min(max(style.rgb.size), max(MIN_SIDE, round(long_side * self.config.style_scale)))
+        x = images.to_tensor(images.resize_long_side(style.rgb, side))  # never upscaled (as crowsonkb)
+        if self.config.preserve_color == "match":
+            return ops.match_color(x, content)
+        if self.config.preserve_color == "luminance":
+            return _match_luminance(x, content)
+        return x
+
+    # -- the loop
+    def stylize(self, content: Image.Image, styles: Sequence[StyleImage], *, seed: int | None = None,
+                style_key: Hashable = None, reporter: Reporter | None = None, task: str = "optimize",
+                on_image: Callable[[int, Tensor], None] | None = None) -> Result:
+        """Optimise an image like ``content`` (its size is the output's) in the styles' manner."""
+        cfg, reporter = self.config, reporter or NullReporter()
+        shapes = scale_shapes(*content.size, cfg)
+        counts = scale_iterations(cfg.iterations, shapes)
+        key = style_key if cfg.preserve_color != "match" else None  # matched styles depend on the content
+        result, image, adam = Result(torch.empty(0)), None, AdamRun(cfg.learning_rate)
+        reporter.start(task, total=sum(counts), unit="it", transient=True)
+        try:
+            for shape, count in zip(shapes, counts):
+                rgb = images.to_tensor(images.resize_to(content, shape))
+                source = _gray(rgb) if cfg.preserve_color == "luminance" else rgb
+                targets = Targets(self.content_targets(source), self.style_targets(styles, max(shape), rgb, key))
+                image = self._init(source, styles, seed) if image is None else _upsample(image, shape)
+                image = self._run_scale(targets, image.to(self.device), count, adam, result, reporter, task,
+                                        on_image, shape)
+        finally:
+            reporter.finish(task)
+        result.image = self._finish(image, content)  # type: ignore[arg-type]
+        return result
+
+    def _run_scale(self, targets: Targets, image: Tensor, count: int, adam: AdamRun, result: Result,
+                   reporter: Reporter, task: str, on_image: Callable[[int, Tensor], None] | None,
+                   shape: tuple[int, int]) -> Tensor:
+        objective = Objective(self.net, targets, self.config, self.precision)
+        scale = f"{shape[0]}x{shape[1]}"
+
+        def on_step(i: int, x: Tensor, loss: float, parts: dict[str, float]) -> None:
+            result.history.append({"iteration": len(result.history) + 1, "loss": loss, **parts})
+            reporter.advance(task, 1, scale=scale, loss=loss, **parts)
+            if on_image is not None:
+                on_image(len(result.history), x)
+
+        if self.config.optimizer == "adam":
+            return adam.run(objective, image, count, on_step)
+        return run_lbfgs(objective, image, count, self.config.lbfgs_history, on_step)
+
+    def _init(self, content: Tensor, styles: Sequence[StyleImage], seed: int | None) -> Tensor:
+        init = self.config.init
+        if init == "content":
+            return content.clone()
+        generator = torch.Generator().manual_seed(seed if seed is not None else random.randrange(2**63))
+        if init == "noise":
+            return torch.rand(content.shape, generator=generator)
+        mean, std = pixel_stats(styles)
+        if self.config.preserve_color != "none":  # the colours will be the content's: take its statistics
+            mean, std = content.mean((0, 2, 3)), content.std((0, 2, 3))
+        noise = torch.randn(content.shape, generator=generator)
+        return (noise * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)).clamp(0, 1)
+
+    def _finish(self, image: Tensor, content: Image.Image) -> Tensor:
+        out = image.detach().float().cpu()
+        if self.config.preserve_color == "luminance":
+            out = ops.luminance_transfer(out.clamp(0, 1), images.to_tensor(content))
+        return out.clamp(0, 1)
+
+
+def pixel_stats(styles: Sequence[StyleImage]) -> tuple[Tensor, Tensor]:
+    """Blend-weighted per-channel mean and std of the style pictures (for ``--init style-stats``)."""
+    weights = _normalised([s.weight for s in styles], len(styles))
+    means, stds = zip(*(_rgb_mean_std(s.rgb) for s in styles))
+    mean = sum(w * m for w, m in zip(weights, means))
+    std = sum(w * s for w, s in zip(weights, stds))
+    return mean, std  # type: ignore[return-value]
+
+
+def _rgb_mean_std(rgb: Image.Image) -> tuple[Tensor, Tensor]:
+    x = images.to_tensor(images.resize_long_side(rgb, min(256, max(rgb.size))))[0].flatten(1)  # (3, N)
+    return x.mean(1), x.std(1)
+
+
+def _upsample(image: Tensor, shape: tuple[int, int]) -> Tensor:
+    """The previous scale's result at the next size (W, H), as its init."""
+    w, h = shape
+    return F.interpolate(image.float(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def native_bf16_cuda(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def _precision(precision: str, device: torch.device) -> str:
+    """``auto`` is bf16 on GPUs that have it, else fp32: L-BFGS wants exact gradients on CPU."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16_cuda(device) else "fp32"
+
+
+# ---------------------------------------------------------------- the batch backend
+
+
+@dataclass
+class Loaded:
+    """A decoded content picture at output size."""
+
+    picture: images.Picture
+    style: str
+
+
+@dataclass
+class Output:
+    """What ``save`` writes: the image, the picture it came from, the loss history."""
+
+    image: Tensor
+    picture: images.Picture
+    history: list[dict[str, float]]
+
+
+def intermediate_path(output: Path, iteration: int) -> Path:
+    """Where ``--save-every`` writes: ``out.png`` -> ``out.iter00100.png``."""
+    return output.with_name(f"{output.stem}.iter{iteration:05d}{output.suffix}")
+
+
+def plot_path(output: Path) -> Path:
+    """Where ``--plot`` writes: ``out.jpg`` -> ``out.loss.png``."""
+    return output.with_name(f"{output.stem}.loss.png")
+
+
+@dataclass
+class GatysBackend:
+    """Runs the optimisation over a batch, one image after another; style targets cached per scale."""
+
+    make_model: Callable[[], GatysModel]  # built on first use, so a fully resumed batch loads nothing
+    config: OptimizeConfig
+    options: BatchOptions
+    styles: dict[str, Path]  # style tag -> file
+    blended: bool = False  # one output per content blending every style (tag is the combined tag)
+    reporter: Reporter = field(default_factory=NullReporter)
+    _pictures: dict[str, Image.Image] = field(default_factory=dict)
+
+    @cached_property
+    def model(self) -> GatysModel:
+        return self.make_model()
+
+    # I/O thread
+    def load(self, job: Job) -> Loaded:
+        pic = images.resize_picture(load_picture(job, self.options), self.config.size)
+        return Loaded(pic, job.style)
+
+    def group_key(self, loaded: Loaded) -> Hashable:
+        return id(loaded)  # every image is optimised alone
+
+    # main thread
+    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[Output]:
+        return [self._one(job, item) for job, item in zip(jobs, loaded)]
+
+    def _one(self, job: Job, item: Loaded) -> Output:
+        styles = self._style_images(item.style)
+        on_image = self._saver(job) if self.config.save_every else None
+        result = self.model.stylize(item.picture.rgb, styles, seed=self.config.seed, style_key=item.style,
+                                    reporter=self.reporter, task=f"optimize {job.input.path.name}",
+                                    on_image=on_image)
+        return Output(result.image, item.picture, result.history)
+
+    def _style_images(self, tag: str) -> list[StyleImage]:
+        tags = list(self.styles) if self.blended else [tag]
+        weights = self.config.style_weights or [1.0] * len(tags)
+        return [StyleImage(self._picture(t), w) for t, w in zip(tags, weights)]
+
+    def _picture(self, tag: str) -> Image.Image:
+        if tag not in self._pictures:
+            try:
+                self._pictures[tag] = images.open_image(self.styles[tag], self.options.max_pixels).rgb
+            except InputError as exc:
+                raise InputError(f"style {exc}", exc.hint) from exc
+        return self._pictures[tag]
+
+    def _saver(self, job: Job) -> Callable[[int, Tensor], None]:
+        every = self.config.save_every
+
+        def save(iteration: int, image: Tensor) -> None:
+            if iteration % every == 0:
+                images.save_image(images.to_pil(image.float().cpu()), intermediate_path(job.output, iteration),
+                                  quality=self.options.quality, overwrite=True, inputs=(job.input.path,))
+
+        return save
+
+    # I/O thread
+    def save(self, job: Job, result: Output) -> None:
+        pic = result.picture
+        save_result_image(job, images.to_pil(result.image), pic.alpha, pic.exif, self.options,
+                          srgb_profile=pic.had_icc)
+        if self.config.plot and result.history:
+            save_plot(result.history, plot_path(job.output), title=job.output.name)
+
+
+def save_plot(history: Sequence[Mapping[str, float]], path: Path, title: str | None = None) -> Path:
+    """Loss curves (total and each term) against the iteration, log scale."""
+    from stylize.plot import loss_series, save_loss_plot
+
+    series = loss_series(history, ("loss", "content", "style", "tv"))
+    return save_loss_plot(series, path, log_y=True, title=title)
