@@ -135,21 +135,33 @@ def ref_stylize_file(net: RefTransformerNet, src: Path, dest: Path) -> None:
 # ---------------------------------------------------------------- timing
 
 
-def median_time(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+CPU_TIMES: dict[str, float] = {}  # variant -> median process CPU seconds of the last `interleaved` call
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each variant; one warm-up each, then ``repeat`` rounds over all of them."""
+    """Median wall seconds of each variant; one warm-up each, then ``repeat`` rounds over all of them.
+
+    Rounds interleave the variants so background load hits each alike; CPU times go to CPU_TIMES.
+    """
     for fn in variants.values():
         fn()
-    times: dict[str, list[float]] = {name: [] for name in variants}
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeat):
         for name, fn in variants.items():
-            times[name].append(median_time(fn))
-    return {name: statistics.median(ts) for name, ts in times.items()}
+            wall, cpu = timed(fn)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    CPU_TIMES.clear()
+    CPU_TIMES.update({name: statistics.median(ts) for name, ts in cpus.items()})
+    return {name: statistics.median(ts) for name, ts in walls.items()}
 
 
 def random_nets(seed: int = 0) -> tuple[RefTransformerNet, TransformerNet]:
@@ -195,10 +207,13 @@ def section_model(sizes: list[int], repeat: int) -> None:
         base = results["reference (pytorch/examples), fp32 NCHW"]
         gmac = GMAC_512 * (size / 512) ** 2
         print(f"\n### network only, one {size}x{size} image (median of {repeat})\n")
-        print("| variant | s / image | images / s | GMAC/s | speedup vs reference |")
-        print("|---|---:|---:|---:|---:|")
+        cpu_base = CPU_TIMES["reference (pytorch/examples), fp32 NCHW"]
+        print("| variant | s / image | images / s | GMAC/s | speedup vs reference | CPU s | CPU-time speedup |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, seconds in results.items():
-            print(f"| {name} | {seconds:.3f} | {1 / seconds:.2f} | {gmac / seconds:.0f} | {base / seconds:.2f}x |")
+            cpu = CPU_TIMES[name]
+            print(f"| {name} | {seconds:.3f} | {1 / seconds:.2f} | {gmac / seconds:.0f} | {base / seconds:.2f}x "
+                  f"| {cpu:.3f} | {cpu_base / cpu:.2f}x |")
 
 
 def section_quality() -> None:
@@ -285,7 +300,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--sections", default="model,quality,folder")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     sections = args.sections.split(",")
     load = os.getloadavg()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "

@@ -158,8 +158,9 @@ def _check_meta(meta: Mapping[str, Any]) -> None:
     arch = meta.get("architecture", ARCHITECTURE)
     if arch != ARCHITECTURE:
         raise WeightsError(f"checkpoint architecture is '{arch}'")
-    if int(meta.get("format", CHECKPOINT_FORMAT)) > CHECKPOINT_FORMAT:
-        raise WeightsError(f"checkpoint format {meta['format']} is newer than this stylize reads ({CHECKPOINT_FORMAT})")
+    version = meta.get("format", CHECKPOINT_FORMAT)
+    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+        raise WeightsError(f"checkpoint format {version!r} is not one this stylize reads (up to {CHECKPOINT_FORMAT})")
 
 
 def _unwrap(state: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -93,6 +93,23 @@ def test_published_pth_loads_and_safetensors_round_trips(tmp_path: Path) -> None
     assert set(tensors) == set(strip_stale_keys(state))
 
 
+def test_names_shared_with_the_model_module_agree() -> None:
+    from stylize.backends import fast
+    from stylize.models import transformer_net
+
+    assert (fast.LAYOUT, fast.ARCHITECTURE) == (transformer_net.LAYOUT, transformer_net.ARCHITECTURE)
+    assert fast.MULTIPLE == transformer_net.STRIDE
+
+
+def test_newer_checkpoint_format_is_refused(tmp_path: Path) -> None:
+    from stylize.checkpoints import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "future.safetensors", TransformerNet().state_dict(),
+                           {"architecture": "transformer-net", "format": 99})
+    with pytest.raises(WeightsError, match="format 99"):
+        load_model(str(path))
+
+
 def test_wrapped_state_dict_is_accepted(tmp_path: Path) -> None:
     torch.save({"state_dict": published_state(2)}, tmp_path / "wrapped.pth")
     assert isinstance(load_model(str(tmp_path / "wrapped.pth")), TransformerNet)
