@@ -196,11 +196,12 @@ def fill_border(buf: Tensor, pad: int, mode: str, factor: int = 1) -> Tensor:
 def _image_stats(y: Tensor) -> tuple[Tensor, Tensor]:
     """Per-channel mean and biased variance (C,) of one image ``y`` (1, C, h, w), in float32."""
     c = y.shape[1]
-    if y.dtype == torch.float64 or y.device.type not in ("cpu", "cuda"):  # MPS & co: no fused kernel
-        var, mean = torch.var_mean(y if y.dtype == torch.float64 else y.float(), (0, 2, 3), correction=0)
-        return mean, var
-    scratch = torch.zeros(c, device=y.device), torch.ones(c, device=y.device)
-    return torch.batch_norm_update_stats(y, *scratch, 1.0)  # one fused pass, float32 accumulators
+    if y.dtype != torch.float64 and y.device.type in ("cpu", "cuda"):
+        scratch = torch.zeros(c, device=y.device), torch.ones(c, device=y.device)
+        with contextlib.suppress(RuntimeError, NotImplementedError):  # a backend without mixed types
+            return torch.batch_norm_update_stats(y, *scratch, 1.0)  # one fused pass, float32 accumulators
+    var, mean = torch.var_mean(y if y.dtype == torch.float64 else y.float(), (0, 2, 3), correction=0)
+    return mean, var
 
 
 def channel_stats(y: Tensor, phases: int) -> tuple[Tensor, Tensor]:

@@ -290,6 +290,13 @@ def test_tiling_has_no_seam_and_beats_per_tile_statistics(model: FastModel) -> N
     assert max(rows[e] for e in edges) < 1.25 * rows.median()
 
 
+def test_tiled_batch_keeps_statistics_per_image(model: FastModel) -> None:
+    a, b = _image(10, 160, 128), _image(11, 160, 128).flip(-2)  # different tone layouts
+    both = model(torch.cat([a, b]), tile=96, overlap=32)
+    torch.testing.assert_close(both, torch.cat([model(a, tile=96, overlap=32), model(b, tile=96, overlap=32)]),
+                               atol=1e-4, rtol=1e-4)
+
+
 def test_untiled_when_the_image_fits_the_tile(model: FastModel) -> None:
     x = _image(9, 40, 56)
     torch.testing.assert_close(model(x, tile=64, overlap=16), model(x))
