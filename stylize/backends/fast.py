@@ -258,6 +258,7 @@ class FastModel:
 
         from stylize import ops
 
+        # differs from pytorch/examples because its output is off by up to 3 px unless H, W are multiples of 4
         padded, pads = ops.pad_to_multiple(x, MULTIPLE)
         padded, more = _at_least(padded, MIN_SIDE)
         if core is not None:  # the core in padded coordinates
@@ -342,6 +343,7 @@ class FastBackend:
     # I/O thread
     def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
         out, pic = result
+        # differs from pytorch/examples because it truncates to uint8; to_pil rounds (at most 1/255 apart)
         save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
 
 

@@ -128,8 +128,8 @@ def space_to_depth_kernel(weight: Tensor, factor: int) -> Tensor:
     """A k x k stride-1 kernel as the kernel of the same conv on ``pixel_unshuffle(x, factor)``.
 
     Output channel ``o * f^2 + a * f + b`` is output phase (a, b) of channel ``o``; input channel
-    ``i * f^2 + r * f + s`` is input phase (r, s). Thin convs (3 in or 3 out channels, 9 x 9)
-    run 5-10x faster this way although they do ~1.8x the multiply-adds.
+    ``i * f^2 + r * f + s`` is input phase (r, s). The 9 x 9 convs with 3 channels in or out run
+    about 5x faster in oneDNN this way (f = 2) despite 1.23x the multiply-adds (zero taps).
     """
     c_out, c_in, k, _ = weight.shape
     taps = -(-(factor + k - 1) // factor)  # ceil((f + k - 1) / f)
