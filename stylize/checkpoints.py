@@ -60,8 +60,8 @@ def _load_torch(path: Path) -> dict[str, Any]:
             f"{path}: holds Python objects, not plain tensors; refusing to unpickle it",
             "save a state_dict() instead of a whole model",
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - garbage bytes raise all sorts (IndexError, KeyError, ...)
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")
     return obj

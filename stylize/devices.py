@@ -64,6 +64,26 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+def effective_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 where native, else fp32; fp16 is refused on CPU (no fast kernels there)."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
+    return precision
+
+
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype for ``fp32|bf16|fp16`` (None means no autocast)."""
     import torch

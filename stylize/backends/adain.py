@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
-from stylize.devices import autocast
+from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.fused import fuse_reflect_convs
@@ -57,21 +57,6 @@ def load_decoder(name_or_path: str, reporter: Reporter | None = None) -> AdaINDe
     if arch != "adain-decoder":
         raise UsageError(f"{name_or_path}: is a '{arch}' checkpoint, not an AdaIN decoder")
     return build_checked(AdaINDecoder, state, ADAIN_DECODER).eval()
-
-
-def native_bf16(device: torch.device) -> bool:
-    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def effective_precision(precision: str, device: torch.device) -> str:
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16(device) else "fp32"
 
 
 @dataclass

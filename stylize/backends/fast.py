@@ -30,6 +30,7 @@ from stylize.batch import (
     run_batch,
     save_result_image,
 )
+from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
 from stylize.progress import NullReporter, Reporter
@@ -131,27 +132,17 @@ def _known_models_hint() -> str:
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
     """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode."""
     from stylize.models.layouts import build_checked
+    from stylize.checkpoints import load_tensors
     from stylize.models.transformer_net import TransformerNet, strip_stale_keys
 
     path = resolve_model(spec, reporter)
     try:
-        state, meta = _read(path)
+        state, meta = load_tensors(path)
         _check_meta(meta)
         state = strip_stale_keys(_unwrap(state))
         return build_checked(TransformerNet, state, LAYOUT).eval()
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
-
-
-def _read(path: Path) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    from stylize.checkpoints import load_tensors
-
-    try:
-        return load_tensors(path)
-    except WeightsError:
-        raise
-    except Exception as exc:
-        raise WeightsError(f"not a readable weights file ({type(exc).__name__}: {exc})") from exc
 
 
 def _check_meta(meta: Mapping[str, Any]) -> None:
@@ -187,26 +178,6 @@ def save_model(path: str | os.PathLike[str], net: TransformerNet, **meta: Any) -
 
 
 # ---------------------------------------------------------------- running the network
-
-
-def native_bf16(device: torch.device) -> bool:
-    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def effective_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where native, else fp32; fp16 is refused on CPU (no fast kernels there)."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    if precision == "fp16" and device.type == "cpu":
-        raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
-    return precision
 
 
 class FastModel:

@@ -16,10 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from stylize import ops, weights
+from stylize.devices import effective_precision
 from stylize.backends.fast import (
     FastConfig,
     FastModel,
-    effective_precision,
     export_onnx,
     list_models,
     load_model,
