@@ -37,6 +37,8 @@ def optimize(
     tags = [combined_tag(list(style_map))] if blended else list(style_map)
     jobs = plan_jobs(inputs, tags, options)
     torch_device = resolve_device(device)
+    if config.precision == "fp16" and torch_device.type == "cpu":
+        raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")
 
     def make_model() -> GatysModel:
         layers = [*config.content_layers, *config.style_layers]

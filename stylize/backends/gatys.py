@@ -608,7 +608,7 @@ class GatysModel:
         cfg, reporter = self.config, reporter or NullReporter()
         shapes = scale_shapes(*content.size, cfg)
         counts = scale_iterations(cfg.iterations, shapes)
-        key = style_key if cfg.preserve_color != "match" else None  # matched styles depend on the content
+        key = style_key if cfg.preserve_color == "none" else None  # recoloured styles depend on the content
         result, image, adam = Result(torch.empty(0)), None, AdamRun(cfg.learning_rate)
         reporter.start(task, total=sum(counts), unit="it", transient=True)
         try:

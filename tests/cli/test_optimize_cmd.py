@@ -89,7 +89,7 @@ def test_bad_layer_name_is_a_usage_error(pics: dict[str, Path], tmp_path: Path) 
 
 def test_bad_choices_are_usage_errors(pics: dict[str, Path]) -> None:
     for flag, value in (("--style-loss", "l1"), ("--optimizer", "sgd"), ("--init", "zeros"),
-                        ("--preserve-color", "yes"), ("--content-layers", "relu4_2:x")):
+                        ("--preserve-color", "yes"), ("--content-layers", "relu4_2:x"), ("--precision", "fp16")):
         result = _run(str(pics["c1"]), str(pics["s1"]), flag, value)
         assert result.exit_code == 2, (flag, result.output)
     assert _run(str(pics["c1"])).exit_code == 2  # no style
