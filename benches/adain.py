@@ -166,7 +166,7 @@ def _ref_load(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
 
 
-def section_folder(enc: Path, dec: Path, work: Path, repeat: int) -> None:
+def section_folder(enc: Path, dec: Path, work: Path, repeat: int, count: int = 50) -> None:
     from stylize import api
     from stylize.batch import BatchOptions
     from stylize.config import AdaINConfig
@@ -174,7 +174,7 @@ def section_folder(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     src = work / "folder"
     src.mkdir(exist_ok=True)
     files = []
-    for i in range(50):
+    for i in range(count):
         files.append(src / f"img{i:03d}.jpg")
         save_jpeg(smooth_image(512, 512, 100 + i), files[-1])
     style = work / "style.jpg"
@@ -191,12 +191,13 @@ def section_folder(enc: Path, dec: Path, work: Path, repeat: int) -> None:
         rows.append((label, median_time(run_ours, max(1, repeat - 1), warmup=0)))
     out_ref = Path(tempfile.mkdtemp(dir=work))
     t_ref = median_time(lambda: _reference_folder(vgg, rdec, files, style, out_ref), max(1, repeat - 1), warmup=0)
-    print("\n### folder of 50 JPEGs, 512², one style (images/s, end to end in-process)\n")
+    print(f"\n### folder of {count} JPEGs, 512², one style (images/s, end to end in-process, median of "
+          f"{max(1, repeat - 1)})\n")
     print("| implementation | images/s | vs reference |")
     print("|---|---|---|")
-    print(f"| reference fp32 | {50 / t_ref:.2f} | 1.00× |")
+    print(f"| reference fp32 | {count / t_ref:.2f} | 1.00× |")
     for label, t in rows:
-        print(f"| {label} | {50 / t:.2f} | {t_ref / t:.2f}× |")
+        print(f"| {label} | {count / t:.2f} | {t_ref / t:.2f}× |")
 
 
 def _cold(cmd: list[str], repeat: int) -> float:
@@ -256,6 +257,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--huge", action="store_true", help="also run 6000x4000 with --tile")
     parser.add_argument("--sections", default="compute,quality,folder,cold,memory")
+    parser.add_argument("--folder-count", type=int, default=50, help="images in the folder section")
     args = parser.parse_args()
     sections = args.sections.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")
@@ -267,7 +269,7 @@ def main() -> None:
         if "quality" in sections:
             section_quality(enc, dec)
         if "folder" in sections:
-            section_folder(enc, dec, work, args.repeat)
+            section_folder(enc, dec, work, args.repeat, args.folder_count)
         if "cold" in sections:
             section_cold(enc, dec, work, args.repeat)
         if "memory" in sections:
