@@ -8,6 +8,7 @@ from stylize.cli import (  # noqa: F401 - importing registers the commands
     gan_cmd,
     info_cmd,
     methods,
+    optimize_cmd,
     train_adain_cmd,
     weights_cmd,
 )

@@ -14,12 +14,6 @@ def _not_yet(command: str) -> None:
     raise NotImplementedYet(f"'stylize {command}' is not implemented yet", "see README.md for what works today")
 
 
-@app.command(context_settings=_PASS_THROUGH)
-def optimize(ctx: typer.Context) -> None:
-    """Gatys et al. optimization-based style transfer on VGG-19 features (not implemented yet)."""
-    _not_yet("optimize")
-
-
 @app.command("train-fast", context_settings=_PASS_THROUGH)
 def train_fast(ctx: typer.Context) -> None:
     """Train a fast-style network from content photos and one style image (not implemented yet)."""
