@@ -249,8 +249,9 @@ def single_scale(model: g.GatysModel, content: Image.Image, style: Image.Image, 
     return g.run_lbfgs(objective, x, 100_000, model.config.lbfgs_history, step, deadline=start + seconds), count[0]
 
 
-def section_c2f(sts: dict[str, dict], budget: float) -> None:
+def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -> None:
     print("\n### Coarse to fine against single scale, same wall clock, 512² (normalised VGG, Gram, L-BFGS)\n")
+    print("Each single-scale run gets the wall-clock time the coarse-to-fine run above it took.\n")
     print(f"_{load()}_\n")
     print("| run | iterations (final scale / all) | wall s | loss at 512² | content | style | tv |")
     print("|---|---|---|---|---|---|---|")
@@ -259,7 +260,9 @@ def section_c2f(sts: dict[str, dict], budget: float) -> None:
     net = g.build_loss_net(sts["normalised"], [*net_cfg.content_layers, *net_cfg.style_layers], "max",
                            torch.device("cpu"))
     default_seconds = 0.0
-    for label, iterations in (("default", net_cfg.iterations), ("budget", None)):
+    plan = [("default", net_cfg.iterations), ("budget", None)] if not fixed else [
+        ("default" if fixed == net_cfg.iterations else "budget", fixed)]
+    for label, iterations in plan:
         if iterations is None:  # scale the default run's iterations to the budget
             iterations = max(5, round(net_cfg.iterations * budget / default_seconds))
         cfg = OptimizeConfig(iterations=iterations)
@@ -320,6 +323,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--budget", type=float, default=90.0, help="seconds for the equal-time comparison")
     parser.add_argument("--sections", default="iteration,c2f,memory")
+    parser.add_argument("--c2f-iterations", type=int, help="skip the default run: compare at this --iterations")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -331,7 +335,7 @@ def main() -> None:
     if "iteration" in sections:
         section_iteration(sts, args.repeat)
     if "c2f" in sections:
-        section_c2f(sts, args.budget)
+        section_c2f(sts, args.budget, args.c2f_iterations)
     if "memory" in sections:
         section_memory(sts)
     print(f"\nuptime at the end: {uptime()}")
