@@ -432,6 +432,8 @@ class GANTrainer:
         self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
         self.fields: dict[str, float] = {}
         self._saved_at = self._sampled_at = -1
+        self._prior_seconds = float(resumed.meta.get("train_seconds", 0.0)) if resumed else 0.0
+        self._t0 = time.perf_counter()
 
     def _data(self, data: Path, start: int) -> tuple[Any, GeneratorConfig, tuple[str, ...], str]:
         cfg = self.config
@@ -583,9 +585,8 @@ class GANTrainer:
         self.fields = {"D": means.get("loss_d", 0.0), "G": means.get("loss_g", 0.0), "img/s": rate}
 
     def _elapsed(self) -> float:
-        if not hasattr(self, "_t0"):
-            self._t0 = time.perf_counter()
-        return time.perf_counter() - self._t0
+        """Seconds of training so far, over every resumed run."""
+        return self._prior_seconds + time.perf_counter() - self._t0
 
     def _stop(self) -> None:
         from stylize import training as tr
@@ -619,6 +620,7 @@ class GANTrainer:
             "world_size": self.dist.world_size,
             "precision": self.precision,
             "hardware": hardware(self.device),
+            "train_seconds": round(self._elapsed(), 1),
         }
 
     def _save(self) -> Path:
@@ -688,7 +690,15 @@ def hardware(device: torch.device) -> str:
 
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{_cpu_name() or platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        return ""
 
 
 # ---------------------------------------------------------------- entry point

@@ -125,6 +125,27 @@ def test_pickle_and_missing_models_are_weights_errors(tmp_path: Path) -> None:
     assert runner.invoke(app, ["gan-sample", str(tmp_path / "none.safetensors")]).exit_code == 4
 
 
+def test_zoo_registry_name_samples_the_cached_file(tmp_path: Path) -> None:
+    """A file in the pytorch_GAN_zoo DCGAN layout, cached under the registry name, samples by name."""
+    from stylize import weights
+    from stylize.models.generator import ZooDCGANGenerator
+
+    net = ZooDCGANGenerator(latent_dim=16, channels=3, width=4, depth=1)
+    dest = weights.cache_path(weights.get_spec("gan-zoo-dcgan-fashiongen"))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": {"latentVectorDim": 16}, "netG": net.state_dict(), "avgG": net.state_dict()}, dest)
+    result = invoke("gan-sample", "gan-zoo-dcgan-fashiongen", "--seeds", "4", "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    with Image.open(lines(result)[0]) as img:
+        assert img.size == (16, 16) and img.mode == "RGB"
+
+
+def test_zoo_registry_name_offline_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYLIZE_OFFLINE", "1")
+    result = runner.invoke(app, ["gan-sample", "gan-zoo-pgan-celebahq"])
+    assert result.exit_code == 4 and "weights fetch gan-zoo-pgan-celebahq" in result.output
+
+
 def test_shipped_model_samples_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         bundled_path(DEFAULT_MODEL)
