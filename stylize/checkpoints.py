@@ -43,7 +43,7 @@ def _load_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
     try:
         with safe_open(str(path), framework="pt") as fh:
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not a dict
             raw = (fh.metadata() or {}).get(META_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
@@ -60,7 +60,7 @@ def _load_torch(path: Path) -> dict[str, Any]:
             f"{path}: holds Python objects, not plain tensors; refusing to unpickle it",
             "save a state_dict() instead of a whole model",
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - garbage bytes raise all sorts (IndexError, KeyError, ...)
+    except Exception as exc:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state dict, found {type(obj).__name__}")

@@ -93,7 +93,7 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def autocast(device: torch.device, precision: str):  # noqa: ANN201 - a context manager
+def autocast(device: torch.device, precision: str):
     """An autocast context for ``precision`` on ``device`` (a no-op for fp32)."""
     import contextlib
 

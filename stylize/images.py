@@ -116,7 +116,7 @@ def _to_picture(img: Image.Image, path: Path | None) -> Picture:
 def _clean_exif(img: Image.Image) -> bytes | None:
     try:
         exif = img.getexif()
-    except Exception:  # malformed EXIF must not stop a photo from loading
+    except Exception:  # noqa: BLE001 - malformed EXIF must not stop a photo from loading
         return None
     if not exif:
         return None
@@ -165,7 +165,7 @@ def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
         base = img.convert("RGB") if img.mode in ("P", "PA", "RGBA", "LA", "1") else img
         out = ImageCms.profileToProfile(base, src, dst, outputMode="RGB")
         return out if out is not None else None
-    except Exception:  # a broken profile: fall back to plain conversion
+    except Exception:  # noqa: BLE001 - a broken profile: fall back to plain conversion
         return None
 
 

@@ -71,8 +71,23 @@ def gram(feat: Tensor) -> Tensor:
     layers and image sizes; Gatys et al. 2016 use raw sums and weight by 1/(4 N^2 M^2).
     """
     b, c, h, w = feat.shape
-    flat = feat.reshape(b, c, h * w)  # (B, C, N)
-    return torch.bmm(flat, flat.transpose(1, 2)).div_(c * h * w)
+    return _Gram.apply(feat.reshape(b, c, h * w), c * h * w)  # (B, C, C)
+
+
+class _Gram(torch.autograd.Function):
+    """``flat flat^T / scale`` for ``flat`` (B, C, N), with a one-bmm backward (autograd's needs two)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, flat: Tensor, scale: int) -> Tensor:
+        ctx.save_for_backward(flat)
+        ctx.scale = scale  # type: ignore[attr-defined]
+        return torch.bmm(flat, flat.transpose(1, 2)).div_(scale)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
+        (flat,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        sym = (grad + grad.transpose(1, 2)).div_(ctx.scale).to(flat.dtype)  # type: ignore[attr-defined]
+        return torch.bmm(sym, flat), None  # (B, C, N)
 
 
 def _mean_square(diff: Tensor) -> Tensor:

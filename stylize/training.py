@@ -41,6 +41,7 @@ from stylize.progress import NullReporter, Reporter
 
 STATE_SUFFIX = ".state.pt"
 MAX_SKIPS = 32  # undecodable files tried in a row before a dataset gives up
+FLAT_RETRIES = 8  # new random crops drawn when one is flat (see ImageFolderDataset's min_contrast)
 Sample = tuple[Tensor, tuple[str, ...]]  # image (3, crop, crop) uint8, and why files were skipped
 
 
@@ -85,6 +86,26 @@ def resize_and_crop(img: Image.Image, resize: int, crop: int, random_crop: bool 
     return img.crop((left, top, left + crop, top + crop))
 
 
+def is_flat(crop: Tensor, min_contrast: float) -> bool:
+    """True when every channel of ``crop`` (3, H, W) uint8 has a standard deviation below ``min_contrast``."""
+    if min_contrast <= 0:
+        return False
+    return bool((crop.flatten(1).float().std(dim=1) < min_contrast).all())
+
+
+def random_resized_square(img: Image.Image, size: int, min_scale: float) -> Image.Image:
+    """A random square covering ``min_scale``..1 of the short side (in area), resized to ``size``.
+
+    torchvision's ``RandomResizedCrop`` with the aspect ratio fixed at 1 (a square never
+    distorts the photo); ``torch``'s RNG, seeded per DataLoader worker.
+    """
+    short = min(img.size)
+    area = min_scale + (1.0 - min_scale) * float(torch.rand(()))
+    side = max(1, min(short, round(short * math.sqrt(area))))
+    left, top = _offset(img.width - side, True), _offset(img.height - side, True)
+    return images.resize_to(img.crop((left, top, left + side, top + side)), (size, size))
+
+
 def _offset(slack: int, random_crop: bool) -> int:
     return int(torch.randint(slack + 1, ()).item()) if random_crop and slack else slack // 2
 
@@ -97,6 +118,12 @@ def pil_to_uint8(img: Image.Image) -> Tensor:
 
 class ImageFolderDataset(Dataset):
     """Images under ``root``, resized so the short side is ``resize`` and cropped to ``crop`` squares.
+
+    With ``min_scale`` below 1, random crops are instead squares covering ``min_scale``..1 of
+    the short side's square (in area) resized to ``crop`` (see :func:`random_resized_square`);
+    previews stay centre crops after the resize. With ``min_contrast``, a random crop whose
+    pixel standard deviation (0-255) is below it in every channel is drawn again, up to
+    ``FLAT_RETRIES`` times: a flat crop gives a normalisation layer nothing to normalise.
 
     Item ``i`` is ``(image, skipped)``: image (3, crop, crop) uint8, and one message per
     undecodable file that was passed over to reach it (the next file is used instead), so
@@ -111,13 +138,18 @@ class ImageFolderDataset(Dataset):
         *,
         random_crop: bool = True,
         max_pixels: int = images.DEFAULT_MAX_PIXELS,
+        min_scale: float = 1.0,
+        min_contrast: float = 0.0,
     ) -> None:
+        if not 0.0 < min_scale <= 1.0:
+            raise UsageError(f"the crop scale must be in (0, 1], not {min_scale}")
         if crop < 1 or resize < 0:
             raise UsageError(f"crop must be positive and resize 0 or positive, not crop {crop}, resize {resize}")
         if resize and resize < crop:
             raise UsageError(f"crop {crop} is larger than the resized short side {resize}", "use a smaller crop")
         self.root, self.resize, self.crop = Path(root), resize, crop
-        self.random_crop, self.max_pixels = random_crop, max_pixels
+        self.random_crop, self.max_pixels, self.min_scale = random_crop, max_pixels, min_scale
+        self.min_contrast = min_contrast
         self.paths = list_images(self.root)
 
     def __len__(self) -> int:
@@ -136,7 +168,17 @@ class ImageFolderDataset(Dataset):
     def load(self, path: Path, random_crop: bool) -> Tensor:
         """One image (3, crop, crop) uint8; raises for undecodable files."""
         picture = images.open_image(path, self.max_pixels)
-        return pil_to_uint8(resize_and_crop(picture.rgb, self.resize, self.crop, random_crop))
+        crop = self._crop(picture.rgb, random_crop)
+        for _ in range(FLAT_RETRIES if random_crop else 0):
+            if not is_flat(crop, self.min_contrast):
+                break
+            crop = self._crop(picture.rgb, random_crop)
+        return crop
+
+    def _crop(self, img: Image.Image, random_crop: bool) -> Tensor:
+        if random_crop and self.min_scale < 1.0:
+            return pil_to_uint8(random_resized_square(img, self.crop, self.min_scale))
+        return pil_to_uint8(resize_and_crop(img, self.resize, self.crop, random_crop))
 
     def preview(self, count: int) -> Tensor:
         """Centre crops (count, 3, crop, crop) in [0, 1] of evenly spaced images: fixed samples."""
@@ -668,3 +710,4 @@ def save_sample_grid(path: str | os.PathLike[str], columns: Sequence[Tensor], pa
 def throughput(images_done: int, seconds: float) -> float:
     """Images per second, 0 when no time has passed."""
     return images_done / seconds if seconds > 0 else 0.0
+

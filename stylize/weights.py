@@ -241,10 +241,10 @@ class _Response:
     def __init__(self, url: str, spec: WeightSpec) -> None:
         self.url, self.spec, self.raw = url, spec, None
 
-    def __enter__(self):  # noqa: ANN204 - returns the HTTP response object
+    def __enter__(self):
         request = urllib.request.Request(self.url, headers={"User-Agent": "stylize"})
         try:
-            self.raw = urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310 - https URLs from the registry
+            self.raw = urllib.request.urlopen(request, timeout=TIMEOUT_S)
         except urllib.error.HTTPError as exc:
             raise WeightsError(f"{self.spec.name}: download failed, HTTP {exc.code} from {self.url}") from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -313,9 +313,8 @@ def _extract_members(zip_path: Path, members: list[WeightSpec], reporter: Report
             remote = spec.member or spec.filename
             if remote not in by_base:
                 raise WeightsError(f"{zip_path.name}: has no {remote} (for {spec.name})")
-            with archive.open(by_base[remote]) as src, atomic_path(cache_path(spec)) as tmp:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out, CHUNK)
+            with archive.open(by_base[remote]) as src, atomic_path(cache_path(spec)) as tmp, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out, CHUNK)
             _check_hash(spec, cache_path(spec), sha256_file(cache_path(spec)), reporter)
 
 

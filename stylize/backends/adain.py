@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
+from stylize.config import STRIDE, AdaINConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
 from stylize.models.adain_net import AdaINDecoder
@@ -32,8 +32,6 @@ from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
 from stylize.tiles import tiled_map
 from stylize.weights import resolve
-
-from stylize.config import STRIDE, AdaINConfig
 
 ENCODER_HALO = 48  # px; relu4_1 sees 68 px, so 34 px of context each side makes tiles exact
 DECODER_HALO = 4  # feature px (32 output px); the decoder sees about 2.5 feature px each side

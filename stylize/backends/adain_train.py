@@ -12,20 +12,20 @@ defaults); torch and the training helpers load when training starts.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.errors import Interrupted, UsageError
+from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
+from stylize.train_loop import LoopTrainer, warn_changed
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from stylize.training import BatchStream, Distributed, GracefulStop, Resumed, RunFiles
+    from stylize.training import BatchStream, Distributed, Resumed, RunFiles
 
 ARCHITECTURE = "adain-decoder"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -184,27 +184,21 @@ def _place(module: nn.Module, device: torch.device) -> nn.Module:
 # ---------------------------------------------------------------- the run
 
 
-class AdaINTrainer:
+class AdaINTrainer(LoopTrainer):
     """One training run: models, optimizer, data and files. Build it, then call :meth:`run`."""
 
-    def __init__(
-        self,
-        config: AdaINTrainConfig,
-        content_dir: Path,
-        style_dir: Path,
-        files: RunFiles,
-        dist: Distributed,
-        device: torch.device,
-        reporter: Reporter,
-        resumed: Resumed | None = None,
-    ) -> None:
+    task = TASK
+    plot_keys = LOSS_TERMS
+    plot_title = "AdaIN decoder training loss"
+
+    def __init__(self, config: AdaINTrainConfig, content_dir: Path, style_dir: Path, files: RunFiles,
+                 dist: Distributed, device: torch.device, reporter: Reporter,
+                 resumed: Resumed | None = None) -> None:  # fmt: skip
         import torch
 
         from stylize import training as tr
 
-        self.config, self.files, self.dist, self.device = config, files, dist, device
-        self.reporter = tr.rank_reporter(reporter, dist)
-        self.precision = tr.training_precision(config.precision, device)
+        self._setup(config, files, dist, device, reporter)
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
         self.encoder = load_encoder(config.encoder, device, self.reporter)
@@ -216,9 +210,6 @@ class AdaINTrainer:
         self.decoder = tr.wrap_ddp(decoder, dist, device)
         self.content = self._stream(content_dir, start)
         self.style = self._stream(style_dir, start, salt=1)
-        self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
-        self.fields: dict[str, float] = {}
-        self._saved_at = self._sampled_at = -1
 
     def _stream(self, root: Path, start: int, salt: int = 0) -> BatchStream:
         from stylize import training as tr
@@ -229,36 +220,6 @@ class AdaINTrainer:
             dataset, cfg.batch_size, self.device, workers=cfg.workers, seed=cfg.seed * 2 + salt,
             dist=self.dist, start=start, reporter=self.reporter,
         )  # fmt: skip
-
-    # -- the loop
-
-    def run(self, stop: GracefulStop) -> int:
-        """Train to ``config.iterations``; save, sample and plot as configured. Returns the iteration."""
-        import torch
-
-        from stylize import training as tr
-
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest conv kernels once
-        self.log.rewind(self.state.iteration)
-        self._announce()
-        self.reporter.start(TASK, total=self.config.iterations - self.state.iteration, unit="it")
-        try:
-            with tr.flush_denormals():
-                self._loop(stop)
-        finally:
-            self.reporter.finish(TASK)
-            self.content.close()
-            self.style.close()
-        self._finish()
-        return self.state.iteration
-
-    def _loop(self, stop: GracefulStop) -> None:
-        self._clock = (time.perf_counter(), self.state.iteration)
-        while self.state.iteration < self.config.iterations:
-            self._step()
-            if self._after_step(stop) and self.state.iteration < self.config.iterations:
-                self._stop()
 
     def _step(self) -> None:
         from stylize.devices import autocast
@@ -287,56 +248,17 @@ class AdaINTrainer:
             style = style.contiguous(memory_format=torch.channels_last)
         return content, style
 
-    def _after_step(self, stop: GracefulStop) -> bool:
-        """Log, sample and save as due; True when every rank agrees to stop now."""
-        from stylize import training as tr
+    def _log_extra(self, iteration: int) -> dict[str, Any]:
+        return {"lr": self.config.lr_at(iteration - 1)}
 
-        cfg, iteration = self.config, self.state.iteration
-        logged = tr.every(iteration, cfg.log_every) or iteration == cfg.iterations
-        if logged:
-            self._log_losses(iteration)
-        self.reporter.advance(TASK, 1, **self.fields)
-        if tr.every(iteration, cfg.sample_every):
-            self._sample(iteration)
-        if tr.every(iteration, cfg.checkpoint_every):
-            self._save()
-        if self.dist.active:  # differs from one process: ranks agree to stop only at log steps
-            return logged and tr.any_rank(stop.requested, self.dist, self.device)
-        return stop.requested
+    def _close(self) -> None:
+        self.content.close()
+        self.style.close()
 
-    def _log_losses(self, iteration: int) -> None:
-        from stylize import training as tr
-
-        means = self.meter.means(self.dist)
-        start_time, start_iteration = self._clock
-        now = time.perf_counter()
-        images = (iteration - start_iteration) * self.config.batch_size * self.dist.world_size
-        rate = tr.throughput(images, now - start_time)
-        self._clock = (now, iteration)
-        lr = self.config.lr_at(iteration - 1)
-        self.log.append({"iteration": iteration, **means, "lr": lr, "images_per_s": round(rate, 2)})
-        self.fields = {**{k: means[k] for k in LOSS_TERMS if k in means}, "img/s": rate}
-
-    def _stop(self) -> None:
-        from stylize import training as tr
-
-        saved = self._save()
-        self._plot()
-        tr.barrier(self.dist)
-        raise Interrupted(
-            f"stopped at iteration {self.state.iteration}; checkpoint saved to {saved}",
-            "run the same command with --resume to continue",
-        )
-
-    # -- files (rank 0)
-
-    def _save(self) -> Path:
+    def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         from stylize import training as tr
         from stylize.models.layouts import ADAIN_DECODER
 
-        path = self.files.checkpoint
-        if not self.dist.is_main or self._saved_at == self.state.iteration:
-            return path
         meta = {
             "architecture": ARCHITECTURE,
             "layout": ADAIN_DECODER,
@@ -345,30 +267,24 @@ class AdaINTrainer:
             "world_size": self.dist.world_size,
             "precision": self.precision,
         }
-        tr.save_training_checkpoint(path, tr.unwrap(self.decoder).state_dict(), meta, self.state)
-        self._saved_at = self.state.iteration
-        self.reporter.log(f"saved {path} at iteration {self.state.iteration}", "debug")
-        return path
+        return tr.unwrap(self.decoder).state_dict(), meta
 
     @cached_property
     def _encoder_id(self) -> str:
         return encoder_id(self.config.encoder)
 
-    def _sample(self, iteration: int) -> None:
+    def _write_sample(self, path: Path) -> None:
         import torch
 
         from stylize import ops
         from stylize import training as tr
         from stylize.devices import autocast
 
-        if not self.dist.is_main or self._sampled_at == iteration:
-            return
         content, style = self._previews
         with torch.no_grad(), autocast(self.device, self.precision):
             feats = self.encoder.features(torch.cat([content, style]), [CONTENT_LAYER])[CONTENT_LAYER]
             out = tr.unwrap(self.decoder)(ops.adain_feats(feats[: len(content)], feats[len(content) :]))
-        tr.save_sample_grid(self.files.sample(iteration), [content, style, out.float()])
-        self._sampled_at = iteration
+        tr.save_sample_grid(path, [content, style, out.float()])
 
     @cached_property
     def _previews(self) -> tuple[Tensor, Tensor]:
@@ -377,25 +293,11 @@ class AdaINTrainer:
         content = self.content.loader.dataset.preview(count).to(self.device)
         return content, self.style.loader.dataset.preview(count).to(self.device)
 
-    def _finish(self) -> None:
-        from stylize import training as tr
-
-        if self.config.sample_every:
-            self._sample(self.state.iteration)
-        self._save()
-        self._plot()
-        tr.barrier(self.dist)
-
-    def _plot(self) -> None:
-        if self.dist.is_main:
-            self.log.plot(self.files.loss_plot, LOSS_TERMS, title="AdaIN decoder training loss")
-
     def _announce(self) -> None:
-        cfg, dist = self.config, self.dist
+        cfg = self.config
         sizes = f"{len(self.content.loader.dataset)} content / {len(self.style.loader.dataset)} style images"
-        where = f"{self.device}, {self.precision}" + (f", {dist.world_size} processes" if dist.active else "")
         verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
-        self.reporter.log(f"{verb}: AdaIN decoder to {cfg.iterations} iterations on {sizes} ({where})")
+        self.reporter.log(f"{verb}: AdaIN decoder to {cfg.iterations} iterations on {sizes} ({self._where()})")
 
 
 # ---------------------------------------------------------------- entry point
@@ -447,11 +349,5 @@ def _resumed(files: RunFiles, config: AdaINTrainConfig, reporter: Reporter, dist
     from stylize import training as tr
 
     resumed = tr.load_training_checkpoint(files.checkpoint, ARCHITECTURE)
-    saved = resumed.meta.get("config", {})
-    changed = [
-        f.name for f in fields(config) if f.name in OBJECTIVE_FIELDS and saved.get(f.name) != getattr(config, f.name)
-    ]
-    if changed and dist.is_main:
-        listing = ", ".join(f"{name} {saved.get(name)} -> {getattr(config, name)}" for name in changed)
-        reporter.log(f"resuming with changed settings: {listing}", "warning")
+    warn_changed(resumed.meta.get("config", {}), config, OBJECTIVE_FIELDS, reporter, dist)
     return resumed

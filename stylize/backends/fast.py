@@ -131,8 +131,8 @@ def _known_models_hint() -> str:
 
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
     """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode."""
-    from stylize.models.layouts import build_checked
     from stylize.checkpoints import load_tensors
+    from stylize.models.layouts import build_checked
     from stylize.models.transformer_net import TransformerNet, strip_stale_keys
 
     path = resolve_model(spec, reporter)

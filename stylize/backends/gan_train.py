@@ -18,20 +18,22 @@ import math
 import os
 import struct
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.config_gan import GANTrainConfig, GeneratorConfig
-from stylize.errors import InputError, Interrupted, UsageError
+from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
+from stylize.train_loop import LoopTrainer, warn_changed
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
     from torch import Tensor, nn
 
-    from stylize.training import Distributed, GracefulStop, Resumed, RunFiles
+    from stylize.training import Distributed, Resumed, RunFiles
 
 TASK = "train-gan"
 R1_EVERY = 16  # lazy R1 (StyleGAN2): penalise every 16 D steps, weighted by 16
@@ -396,8 +398,13 @@ def _gan_state_class():
 # ---------------------------------------------------------------- the run
 
 
-class GANTrainer:
+class GANTrainer(LoopTrainer):
     """One training run: data, G, D, EMA G, optimizers, files. Build it, then call :meth:`run`."""
+
+    task = TASK
+    plot_keys = ("loss_d", "loss_g")
+    plot_log_y = False
+    plot_title = "GAN training losses"
 
     def __init__(self, config: GANTrainConfig, data: Path, files: RunFiles, dist: Distributed,
                  device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
@@ -407,9 +414,7 @@ class GANTrainer:
 
         from stylize import training as tr
 
-        self.config, self.files, self.dist, self.device = config, files, dist, device
-        self.reporter = tr.rank_reporter(reporter, dist)
-        self.precision = tr.training_precision(config.precision, device)
+        self._setup(config, files, dist, device, reporter)
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
         self.stream, self.gen, self.class_names, self.dataset = self._data(data, start)
@@ -429,9 +434,6 @@ class GANTrainer:
         if resumed is not None:
             self.state.load_state_dict(resumed.state)
             self.g_ema.load_state_dict(resumed.tensors)
-        self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
-        self.fields: dict[str, float] = {}
-        self._saved_at = self._sampled_at = -1
         self._prior_seconds = float(resumed.meta.get("train_seconds", 0.0)) if resumed else 0.0
         self._t0 = time.perf_counter()
 
@@ -451,35 +453,6 @@ class GANTrainer:
         self.count = stream.count
         gen = generator_config(cfg, size, channels, 0)
         return stream, gen, (), cfg.dataset_name or data.name
-
-    # -- the loop
-
-    def run(self, stop: GracefulStop) -> int:
-        """Train to ``config.iterations``; save, sample and plot as configured. Returns the iteration."""
-        import torch
-
-        from stylize import training as tr
-
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-        self.log.rewind(self.state.iteration)
-        self._announce()
-        self.reporter.start(TASK, total=self.config.iterations - self.state.iteration, unit="it")
-        try:
-            with tr.flush_denormals():
-                self._loop(stop)
-        finally:
-            self.reporter.finish(TASK)
-            self.stream.close()
-        self._finish()
-        return self.state.iteration
-
-    def _loop(self, stop: GracefulStop) -> None:
-        self._clock = (time.perf_counter(), self.state.iteration)
-        while self.state.iteration < self.config.iterations:
-            self._step()
-            if self._after_step(stop) and self.state.iteration < self.config.iterations:
-                self._stop()
 
     def _step(self) -> None:
         real, labels = next(self.stream)
@@ -554,49 +527,18 @@ class GANTrainer:
         for g, part in zip(grads, flat.split([g.numel() for g in grads])):
             g.copy_(part.view_as(g))
 
-    def _after_step(self, stop: GracefulStop) -> bool:
-        """Log, sample and save as due; True when every rank agrees to stop now."""
-        from stylize import training as tr
+    def _close(self) -> None:
+        self.stream.close()
 
-        cfg, iteration = self.config, self.state.iteration
-        logged = tr.every(iteration, cfg.log_every) or iteration == cfg.iterations
-        if logged:
-            self._log_losses(iteration)
-        self.reporter.advance(TASK, 1, **self.fields)
-        if tr.every(iteration, cfg.sample_every):
-            self._sample(iteration)
-        if tr.every(iteration, cfg.checkpoint_every):
-            self._save()
-        if self.dist.active:
-            return logged and tr.any_rank(stop.requested, self.dist, self.device)
-        return stop.requested
+    def _log_extra(self, iteration: int) -> dict[str, Any]:
+        return {"elapsed_s": round(self._elapsed(), 1)}
 
-    def _log_losses(self, iteration: int) -> None:
-        from stylize import training as tr
-
-        means = self.meter.means(self.dist)
-        start_time, start_iteration = self._clock
-        now = time.perf_counter()
-        images = (iteration - start_iteration) * self.config.batch_size * self.dist.world_size
-        rate = tr.throughput(images, now - start_time)
-        self._clock = (now, iteration)
-        self.log.append({"iteration": iteration, **{k: round(v, 5) for k, v in means.items()},
-                         "images_per_s": round(rate, 2), "elapsed_s": round(self._elapsed(), 1)})  # fmt: skip
-        self.fields = {"D": means.get("loss_d", 0.0), "G": means.get("loss_g", 0.0), "img/s": rate}
+    def _progress_fields(self, means: Mapping[str, float], rate: float) -> dict[str, float]:
+        return {"D": means.get("loss_d", 0.0), "G": means.get("loss_g", 0.0), "img/s": rate}
 
     def _elapsed(self) -> float:
         """Seconds of training so far, over every resumed run."""
         return self._prior_seconds + time.perf_counter() - self._t0
-
-    def _stop(self) -> None:
-        from stylize import training as tr
-
-        saved = self._save()
-        tr.barrier(self.dist)
-        raise Interrupted(
-            f"stopped at iteration {self.state.iteration}; checkpoint saved to {saved}",
-            "run the same command with --resume to continue",
-        )
 
     # -- files (rank 0)
 
@@ -623,17 +565,9 @@ class GANTrainer:
             "train_seconds": round(self._elapsed(), 1),
         }
 
-    def _save(self) -> Path:
-        from stylize import training as tr
-
-        path = self.files.checkpoint
-        if not self.dist.is_main or self._saved_at == self.state.iteration:
-            return path
+    def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         self._finalize()
-        tr.save_training_checkpoint(path, self.g_ema.state_dict(), self.meta(), self.state)
-        self._saved_at = self.state.iteration
-        self.reporter.log(f"saved {path} at iteration {self.state.iteration}", "debug")
-        return path
+        return self.g_ema.state_dict(), self.meta()
 
     def _finalize(self) -> None:
         """BatchNorm statistics / average w of the EMA G, once per iteration that needs them."""
@@ -641,39 +575,25 @@ class GANTrainer:
             finalize_generator(self.g_ema, self.gen, self.device)
             self._finalized_at = self.state.iteration
 
-    def _sample(self, iteration: int) -> None:
+    def _write_sample(self, path: Path) -> None:
         """A grid of the EMA G's images for seeds 0..sample_count-1 (what gan-sample would draw)."""
         import torch
 
         from stylize.backends.gan import OurGenerator, Sampler, write_grid
 
-        if not self.dist.is_main or self._sampled_at == iteration:
-            return
         self._finalize()
         sampler = Sampler(OurGenerator(self.g_ema, self.gen), self.device, "fp32")
         with torch.no_grad():
             batch = sampler.images(tuple(range(self.config.sample_count)))
-        write_grid(batch, self.files.sample(iteration), 0)
-        self._sampled_at = iteration
-
-    def _finish(self) -> None:
-        from stylize import training as tr
-
-        if self.config.sample_every:
-            self._sample(self.state.iteration)
-        self._save()
-        if self.dist.is_main:
-            self.log.plot(self.files.loss_plot, ("loss_d", "loss_g"), log_y=False, title="GAN training losses")
-        tr.barrier(self.dist)
+        write_grid(batch, path, 0)
 
     def _announce(self) -> None:
-        cfg, dist, gen = self.config, self.dist, self.gen
+        cfg, gen = self.config, self.gen
         what = f"{cfg.architecture} {gen.image_size}px x{gen.channels}" + (
             f", {gen.num_classes} classes" if gen.num_classes else ""
         )
-        where = f"{self.device}, {self.precision}" + (f", {dist.world_size} processes" if dist.active else "")
         verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
-        self.reporter.log(f"{verb}: {what} to {cfg.iterations} iterations on {self.count:,} images ({where})")
+        self.reporter.log(f"{verb}: {what} to {cfg.iterations} iterations on {self.count:,} images ({self._where()})")
 
 
 def _cat(a: Tensor | None, b: Tensor | None) -> Tensor | None:
@@ -759,9 +679,5 @@ def _resumed(files: RunFiles, config: GANTrainConfig, reporter: Reporter, dist: 
             f"--{name.replace('_', '-')} {saved[name]} (now {getattr(config, name)})" for name in reshaped
         )
         raise UsageError(f"{files.checkpoint} was trained with {listing}", "resume with the same model settings")
-    changed = [f.name for f in fields(config)
-               if f.name in OBJECTIVE_FIELDS and saved.get(f.name) != getattr(config, f.name)]  # fmt: skip
-    if changed and dist.is_main:
-        listing = ", ".join(f"{name} {saved.get(name)} -> {getattr(config, name)}" for name in changed)
-        reporter.log(f"resuming with changed settings: {listing}", "warning")
+    warn_changed(saved, config, OBJECTIVE_FIELDS, reporter, dist)
     return resumed

@@ -42,11 +42,11 @@ from stylize.checkpoints import load_tensors
 from stylize.config_optimize import VGG_ALIASES, OptimizeConfig
 from stylize.devices import autocast
 from stylize.errors import InputError, WeightsError
-from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG19, build_checked
+from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG16, TORCHVISION_VGG19, build_checked
 from stylize.models.vgg import (
     NORMALISED_VGG19_LAYERS,
-    TORCHVISION_VGG19_LAYERS,
     NormalisedVGG19,
+    TorchvisionVGG16Features,
     TorchvisionVGG19Features,
     collect,
 )
@@ -104,13 +104,17 @@ def load_loss_net(vgg: str, layers: Sequence[str], pooling: str = "max", device:
 
 def build_loss_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str, device: torch.device,
                    source: str = "weights") -> LossNet:
-    """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors."""
+    """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors.
+
+    Layouts: ``vgg_normalised.pth``, torchvision's VGG-19, and torchvision's VGG-16 (its layer
+    names: ``train-fast --loss-net vgg16``). ``layers`` must name layers of that network.
+    """
     if any(key.startswith("features.") for key in state):
         net = _torchvision_net(state, layers, pooling)
     elif "0.weight" in state:
         net = _normalised_net(state, layers, pooling)
     else:
-        raise WeightsError(f"{source}: not a VGG-19 in the vgg_normalised.pth or torchvision layout")
+        raise WeightsError(f"{source}: not a VGG in the vgg_normalised.pth or torchvision layout")
     # channels_last pays on GPUs; on CPU it measured slower here for the training-style backward pass
     net.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     return net.to(device, memory_format=net.memory_format).requires_grad_(False).eval()
@@ -127,15 +131,25 @@ def _normalised_net(state: Mapping[str, Any], layers: Sequence[str], pooling: st
     return LossNet([m for i, m in enumerate(modules) if i not in pads], index)
 
 
+def torchvision_kind(state: Mapping[str, Any]) -> type[TorchvisionVGG19Features]:
+    """VGG-19 or VGG-16 from torchvision's ``features.N`` keys (conv3_4 sits at 16 only in VGG-19)."""
+    return TorchvisionVGG16Features if "features.16.weight" not in state else TorchvisionVGG19Features
+
+
 def _torchvision_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str) -> LossNet:
-    vgg = build_checked(lambda: TorchvisionVGG19Features(pooling), state, TORCHVISION_VGG19)  # type: ignore[arg-type]
-    deepest = max(TORCHVISION_VGG19_LAYERS[name] for name in layers)
+    kind = torchvision_kind(state)
+    layout = TORCHVISION_VGG16 if kind is TorchvisionVGG16Features else TORCHVISION_VGG19
+    vgg = build_checked(lambda: kind(pooling), state, layout)  # type: ignore[arg-type]
+    unknown = [name for name in layers if name not in kind.layer_index]
+    if unknown:
+        raise WeightsError(f"layer {unknown[0]} is not in {layout}", f"its layers: {', '.join(kind.layer_index)}")
+    deepest = max(kind.layer_index[name] for name in layers)
     body = list(vgg.body)[: deepest + 1]
     convs = [i for i, m in enumerate(body) if isinstance(m, nn.Conv2d)]
     for i in convs:
         body[i] = _padded(body[i], "reflect" if i == convs[0] else "zeros")  # type: ignore[arg-type]
     modules = [vgg.normalize, *body]
-    index = {name: i + 1 for name, i in TORCHVISION_VGG19_LAYERS.items() if i <= deepest}
+    index = {name: i + 1 for name, i in kind.layer_index.items() if i <= deepest}
     return LossNet(modules, index)
 
 

@@ -7,9 +7,9 @@ from stylize.cli import (  # noqa: F401 - importing registers the commands
     fast_cmd,
     gan_cmd,
     info_cmd,
-    methods,
     optimize_cmd,
     train_adain_cmd,
+    train_fast_cmd,
     weights_cmd,
 )
 from stylize.cli.app import app

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from stylize.config import ADAIN_DEFAULTS as D
 from stylize.cli import batch_options as bo
 from stylize.cli.app import app, settings
+from stylize.config import ADAIN_DEFAULTS as D
 from stylize.errors import UsageError
 
 PANEL = "AdaIN"

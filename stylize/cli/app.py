@@ -43,7 +43,7 @@ def settings(ctx: typer.Context) -> Settings:
 class StylizeGroup(TyperGroup):
     """Runs a command and turns its errors into exit codes (the one exit funnel)."""
 
-    def invoke(self, ctx: Any) -> Any:  # noqa: ANN401 - click's return value
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except StylizeError as exc:
@@ -64,12 +64,12 @@ def _is_click_exception(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in ("click", "typer")
 
 
-def _wants_traceback(ctx: Any) -> bool:  # noqa: ANN401 - click context
+def _wants_traceback(ctx: Any) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "traceback", False)) or os.environ.get("STYLIZE_TRACEBACK") == "1"
 
 
-def _report(ctx: Any, exc: BaseException, message: str, code: int) -> int:  # noqa: ANN401
+def _report(ctx: Any, exc: BaseException, message: str, code: int) -> int:
     if _wants_traceback(ctx):
         err_console.print("".join(traceback.format_exception(exc)), markup=False, highlight=False)
     print_error(message)

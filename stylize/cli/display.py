@@ -8,7 +8,15 @@ from typing import Any
 
 from rich.console import Console
 from rich.filesize import decimal
-from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 err_console = Console(stderr=True, highlight=False)
@@ -43,7 +51,7 @@ def emit_json(payload: Any) -> None:
 class _CountColumn(ProgressColumn):
     """done/total, in bytes for downloads."""
 
-    def render(self, task: Any) -> Text:  # noqa: ANN401 - rich's task
+    def render(self, task: Any) -> Text:
         bytes_ = task.fields.get("unit") == "B"
         show = decimal if bytes_ else str
         done = show(int(task.completed))
@@ -54,7 +62,7 @@ class _CountColumn(ProgressColumn):
 class _RateColumn(ProgressColumn):
     """items/s (or bytes/s) beside a bar."""
 
-    def render(self, task: Any) -> Text:  # noqa: ANN401 - rich's task
+    def render(self, task: Any) -> Text:
         speed = task.finished_speed or task.speed
         unit = task.fields.get("unit", "it")
         if not speed:

@@ -15,7 +15,7 @@ from torch import nn
 
 from stylize.errors import WeightsError
 from stylize.models.adain_net import AdaINDecoder
-from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
+from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG16Features, TorchvisionVGG19Features
 
 Shapes = dict[str, tuple[int, ...]]
 M = TypeVar("M", bound=nn.Module)
@@ -23,6 +23,7 @@ M = TypeVar("M", bound=nn.Module)
 ADAIN_VGG_NORMALISED = "adain_vgg_normalised"
 ADAIN_DECODER = "adain_decoder"
 TORCHVISION_VGG19 = "torchvision_vgg19"
+TORCHVISION_VGG16 = "torchvision_vgg16"
 
 
 def state_shapes(module: nn.Module) -> Shapes:
@@ -56,7 +57,16 @@ def _torchvision_classifier() -> nn.Sequential:
 
 def torchvision_vgg19_layout(classifier: bool = False) -> Shapes:
     """Keys and shapes of torchvision's VGG-19: ``features.*``, plus ``classifier.*`` if asked."""
-    shapes = state_shapes(_on_meta(TorchvisionVGG19Features))
+    return _torchvision_layout(TorchvisionVGG19Features, classifier)
+
+
+def torchvision_vgg16_layout(classifier: bool = False) -> Shapes:
+    """Keys and shapes of torchvision's VGG-16: ``features.*``, plus ``classifier.*`` if asked."""
+    return _torchvision_layout(TorchvisionVGG16Features, classifier)
+
+
+def _torchvision_layout(factory: Callable[[], nn.Module], classifier: bool) -> Shapes:
+    shapes = state_shapes(_on_meta(factory))
     if classifier:
         head = state_shapes(_on_meta(_torchvision_classifier))
         shapes.update({f"classifier.{key}": shape for key, shape in head.items()})
@@ -67,6 +77,7 @@ LAYOUTS: dict[str, Callable[[], Shapes]] = {
     ADAIN_VGG_NORMALISED: adain_vgg_normalised_layout,
     ADAIN_DECODER: adain_decoder_layout,
     TORCHVISION_VGG19: torchvision_vgg19_layout,
+    TORCHVISION_VGG16: torchvision_vgg16_layout,
 }
 
 

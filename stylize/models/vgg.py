@@ -33,6 +33,14 @@ VGG19_BLOCKS: tuple[tuple[int, ...], ...] = (
     (512, 512, 512, 512),
     (512, 512, 512, 512),
 )
+# torchvision's VGG-16 (Johnson et al.'s loss network): three convs in blocks 3-5.
+VGG16_BLOCKS: tuple[tuple[int, ...], ...] = (
+    (64, 64),
+    (128, 128),
+    (256, 256, 256),
+    (512, 512, 512),
+    (512, 512, 512),
+)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -61,9 +69,19 @@ def normalised_vgg19_modules(pooling: Pooling = "max") -> list[nn.Module]:
 
 def torchvision_vgg19_modules(pooling: Pooling = "max") -> list[nn.Module]:
     """The 37 modules of torchvision's ``vgg19().features`` in order."""
+    return torchvision_vgg_modules(VGG19_BLOCKS, pooling)
+
+
+def torchvision_vgg16_modules(pooling: Pooling = "max") -> list[nn.Module]:
+    """The 31 modules of torchvision's ``vgg16().features`` in order."""
+    return torchvision_vgg_modules(VGG16_BLOCKS, pooling)
+
+
+def torchvision_vgg_modules(blocks: Sequence[Sequence[int]], pooling: Pooling = "max") -> list[nn.Module]:
+    """torchvision's ``features`` for a VGG with these conv widths per block."""
     modules: list[nn.Module] = []
     c_in = 3
-    for widths in VGG19_BLOCKS:
+    for widths in blocks:
         for width in widths:
             modules += [nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU(inplace=True)]
             c_in = width
@@ -94,6 +112,7 @@ def _names_on_meta(factory: Callable[[], list[nn.Module]]) -> Mapping[str, int]:
 
 NORMALISED_VGG19_LAYERS: Mapping[str, int] = _names_on_meta(normalised_vgg19_modules)
 TORCHVISION_VGG19_LAYERS: Mapping[str, int] = _names_on_meta(torchvision_vgg19_modules)
+TORCHVISION_VGG16_LAYERS: Mapping[str, int] = _names_on_meta(torchvision_vgg16_modules)
 
 
 def _indices(layers: Sequence[str], index: Mapping[str, int]) -> dict[int, list[str]]:
@@ -173,6 +192,7 @@ class TorchvisionVGG19Features(nn.Module):
     """
 
     layer_index: Mapping[str, int] = TORCHVISION_VGG19_LAYERS
+    blocks: tuple[tuple[int, ...], ...] = VGG19_BLOCKS
     ignored_prefixes: tuple[str, ...] = ("classifier.",)
 
     def __init__(self, pooling: Pooling = "max") -> None:
@@ -180,7 +200,7 @@ class TorchvisionVGG19Features(nn.Module):
         self.pooling = pooling
         self.normalize = ImageNetNormalize()
         # add_module refuses a name that is also a method; the key prefix must be "features"
-        self._modules["features"] = nn.Sequential(*torchvision_vgg19_modules(pooling))
+        self._modules["features"] = nn.Sequential(*torchvision_vgg_modules(self.blocks, pooling))
 
     @property
     def body(self) -> nn.Sequential:
@@ -206,3 +226,10 @@ class TorchvisionVGG19Features(nn.Module):
         """Load ``features.*``; the torchvision ``classifier.*`` keys are ignored."""
         kept = {k: v for k, v in state_dict.items() if not k.startswith(self.ignored_prefixes)}
         return super().load_state_dict(kept, strict=strict, assign=assign)
+
+
+class TorchvisionVGG16Features(TorchvisionVGG19Features):
+    """torchvision VGG-16 feature layers (``vgg16-397923af.pth``; Johnson et al.'s loss network)."""
+
+    layer_index: Mapping[str, int] = TORCHVISION_VGG16_LAYERS
+    blocks: tuple[tuple[int, ...], ...] = VGG16_BLOCKS

@@ -152,7 +152,7 @@ def test_loss_net_matches_torchvision_vgg(torchvision_state: dict[str, torch.Ten
 
 
 def test_unknown_layout_is_a_weights_error() -> None:
-    with pytest.raises(WeightsError, match="not a VGG-19"):
+    with pytest.raises(WeightsError, match="not a VGG in the vgg_normalised.pth or torchvision layout"):
         g.build_loss_net({"foo.weight": torch.zeros(1)}, ["relu1_1"], "max", torch.device("cpu"))
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from stylize.errors import WeightsError
 from stylize.models import layouts
 from stylize.models.adain_net import AdaINDecoder
-from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
+from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG16Features, TorchvisionVGG19Features
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
 SMALL = (1, 3, 32, 32)
@@ -21,11 +21,13 @@ LAYOUT_FUNCTIONS = {
     "adain_vgg_normalised": layouts.adain_vgg_normalised_layout,
     "adain_decoder": layouts.adain_decoder_layout,
     "torchvision_vgg19": lambda: layouts.torchvision_vgg19_layout(classifier=True),
+    "torchvision_vgg16": lambda: layouts.torchvision_vgg16_layout(classifier=True),
 }
 FACTORIES = {
     "adain_vgg_normalised": NormalisedVGG19,
     "adain_decoder": AdaINDecoder,
     "torchvision_vgg19": TorchvisionVGG19Features,
+    "torchvision_vgg16": TorchvisionVGG16Features,
 }
 
 
@@ -60,6 +62,22 @@ def test_layout_matches_published_manifest(name: str) -> None:
 def test_layout_registry_covers_all() -> None:
     assert set(layouts.LAYOUTS) == set(LAYOUT_FUNCTIONS)
     assert layouts.LAYOUTS["torchvision_vgg19"]() == layouts.torchvision_vgg19_layout()
+
+
+def test_vgg16_layout_is_torchvisions() -> None:
+    """vgg16-397923af.pth: 13 convs at features.0,2,5,...,28 and the three-layer classifier (no manifest shipped)."""
+    convs = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+    widths = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
+    expected: dict[str, tuple[int, ...]] = {}
+    c_in = 3
+    for index, width in zip(convs, widths):
+        expected[f"features.{index}.weight"], expected[f"features.{index}.bias"] = (width, c_in, 3, 3), (width,)
+        c_in = width
+    for index, (out, inp) in zip((0, 3, 6), ((4096, 25088), (4096, 4096), (1000, 4096))):
+        expected[f"classifier.{index}.weight"], expected[f"classifier.{index}.bias"] = (out, inp), (out,)
+    assert layouts.torchvision_vgg16_layout(classifier=True) == expected
+    named = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
+    assert {k: TorchvisionVGG16Features.layer_index[k] for k in named} == named
 
 
 def test_module_counts_and_named_layers() -> None:

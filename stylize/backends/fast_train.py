@@ -1,0 +1,500 @@
+"""Training a fast-style TransformerNet for one style image (Johnson et al. 2016; ``stylize train-fast``).
+
+Each step: random square crops x of content photos, y = T(x), and minimise
+    content_weight * sum_l w_l mean |F_l(y) - F_l(x)|^2 / mean |F_l(s)|^2   (content layers)
+  + style_weight   * sum_l w_l mean_b |G_l(y_b) - G_l(s)|^2 / |G_l(s)|^2  (style layers, Gram / CHW)
+  + tv_weight      * TV(y)
+with Adam on T only; F is a frozen VGG (the normalised VGG-19 by default, torchvision's VGG-16
+as in Johnson et al. with ``--loss-net vgg16``), s the style image. The layer weights w_l are
+normalised to sum to 1. Differs from Johnson et al. (plain squared errors with hand-set
+weights) because errors relative to the style image's own feature scale keep one set of
+weights right for every network and layer, as in ``stylize optimize``. The content error's
+unit is fixed (not each photo's own feature energy), so a black photo cannot blow it up.
+
+The checkpoint is a ``transformer-net`` safetensors file (our ``stylize fast`` format plus the
+training iteration), so ``stylize fast --model`` loads it directly; ``<stem>.state.pt`` beside
+it holds the optimizer state for ``--resume``.
+
+Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward and backward
+(``backends.gatys.Conv3x3``) and only as deep as its deepest layer; the content targets need
+the network only to the content layers and no graph; the style Gram targets are computed once;
+the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
+
+Importing this module does not import torch (the CLI reads ``FastTrainConfig`` for defaults).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
+from stylize.errors import InputError, UsageError
+from stylize.progress import NullReporter, Reporter
+from stylize.train_loop import LoopTrainer, warn_changed
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from stylize.backends.gatys import LossNet
+    from stylize.training import BatchStream, Distributed, Resumed, RunFiles
+
+TASK = "train-fast"
+LOSS_TERMS = ("loss", "content", "style", "tv")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+STRIDE = 4  # the TransformerNet down-samples by 4
+# flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
+# InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
+MIN_CONTRAST = 2.0
+# --loss-net aliases -> weight registry names; other registry names and files pass through
+LOSS_NETS = {"normalised": "adain-vgg", "normalized": "adain-vgg", "vgg19": "vgg19", "vgg16": "vgg16"}
+# (content layers, style layers) by network family when not given
+DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vgg16": (("relu2_2",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3")),  # pytorch/examples (Johnson et al.)
+    "vgg19": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1")),  # the AdaIN / WCT style layers
+}
+# config fields whose change on --resume alters what is being optimised
+OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
+                    "style_layers", "image_size", "crop_scale", "style_size", "loss_net")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FastTrainConfig:
+    """Every knob of ``stylize train-fast``; the CLI reads its defaults here."""
+
+    epochs: int = 2  # Johnson et al.: two passes over COCO's 80k photos
+    iterations: int = 0  # steps to reach; 0: as many as --epochs passes over the content photos take
+    batch_size: int = 4  # Johnson et al. (per process under torchrun)
+    lr: float = 1e-3  # Adam, Johnson et al.
+    image_size: int = 256  # side of the square training crops, a multiple of 4 (Johnson et al.: 256)
+    # differs from Johnson et al. (resize + centre crop) because random crops at several scales teach
+    # the network the style at more than one scale of the photo
+    crop_scale: float = 0.5  # random squares cover this much to all of a photo's short side (in area)
+    style_size: int = 512  # long side of the style image in px; 0 keeps its size
+    content_weight: float = 1.0  # weight of the (relative) content term
+    style_weight: float = 10.0  # weight of the (relative) style term: higher, stronger style
+    # differs from Johnson et al. (TV regulariser) as pytorch/examples: upsample+conv leaves no checkerboard
+    tv_weight: float = 0.0  # total-variation smoothing of the output (mean squared neighbour differences)
+    content_layers: tuple[str, ...] | None = None  # None: relu2_2 (pytorch/examples)
+    content_layer_weights: tuple[float, ...] | None = None  # one per content layer; None: equal
+    style_layers: tuple[str, ...] | None = None  # None: the loss network's defaults (DEFAULT_LAYERS)
+    style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None: equal
+    loss_net: str = "normalised"  # normalised VGG-19 (shared with adain/optimize), vgg16, vgg19, or a file
+    init: str | None = None  # fast model to fine-tune from (registry name, local name or file); None: random
+    checkpoint_every: int = 2000  # save every N steps (pytorch/examples' interval); 0: only at the end
+    sample_every: int = 500  # write a validation grid every N steps; 0: never
+    sample_count: int = 4  # validation images in each grid
+    log_every: int = 10  # one loss-log entry, the mean over this many steps
+    seed: int = 0  # same seed, same initialisation, data order and crops
+    workers: int | None = None  # DataLoader processes per rank; None: min(2, CPU count)
+    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "sample_count", "log_every"):
+            _at_least(name, getattr(self, name), 1)
+        for name in ("epochs", "iterations", "checkpoint_every", "sample_every", "style_size"):
+            _at_least(name, getattr(self, name), 0)
+        if not self.epochs and not self.iterations:
+            raise UsageError("give --epochs or --iterations (both are 0)")
+        if self.lr <= 0 or min(self.content_weight, self.style_weight, self.tv_weight) < 0:
+            raise UsageError("--lr must be positive and the loss weights 0 or positive")
+        if self.image_size < 4 * STRIDE or self.image_size % STRIDE:
+            raise UsageError(f"--image-size must be a multiple of {STRIDE} of at least {4 * STRIDE}, not {self.image_size}")
+        if not 0.0 < self.crop_scale <= 1.0:
+            raise UsageError(f"--crop-scale must be in (0, 1], not {self.crop_scale}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        if self.workers is not None and self.workers < 0:
+            raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
+        _check_weights("--content-layers", self.content_layers, self.content_layer_weights)
+        _check_weights("--style-layers", self.style_layers, self.style_layer_weights)
+
+    def total_iterations(self, photos: int, world_size: int = 1) -> int:
+        """--iterations, else the steps --epochs passes over ``photos`` take at this batch size."""
+        return self.iterations or self.epochs * max(1, math.ceil(photos / (self.batch_size * world_size)))
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
+
+
+def _check_weights(flag: str, layers: tuple[str, ...] | None, weights: tuple[float, ...] | None) -> None:
+    if layers is not None and (not layers or len(set(layers)) != len(layers)):
+        raise UsageError(f"{flag}: give distinct layer names")
+    if weights is None:
+        return
+    if layers is None or len(weights) != len(layers) or any(w < 0 for w in weights):
+        raise UsageError(f"{flag}: give one non-negative weight per layer (LAYER:WEIGHT)")
+
+
+@dataclass(frozen=True)
+class FastTrainResult:
+    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
+
+    checkpoint: Path
+    iteration: int
+    loss_log: Path
+    loss_plot: Path | None
+    is_main: bool
+
+
+# ---------------------------------------------------------------- the loss network
+
+
+@dataclass(frozen=True)
+class LossLayers:
+    """Content and style layers with their normalised weights, for one loss network."""
+
+    content: dict[str, float]
+    style: dict[str, float]
+
+    @property
+    def all(self) -> list[str]:
+        return list(dict.fromkeys([*self.content, *self.style]))
+
+
+def family(state: Mapping[str, Any]) -> str:
+    """'vgg16' or 'vgg19' for a state dict in one of the loss-network layouts."""
+    from stylize.backends.gatys import torchvision_kind
+    from stylize.models.vgg import TorchvisionVGG16Features
+
+    if any(key.startswith("features.") for key in state):
+        return "vgg16" if torchvision_kind(state) is TorchvisionVGG16Features else "vgg19"
+    return "vgg19"
+
+
+def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
+    """The configured layers (or ``kind``'s defaults), checked against that network's names."""
+    from stylize.models.vgg import NORMALISED_VGG19_LAYERS, TORCHVISION_VGG16_LAYERS
+
+    known = TORCHVISION_VGG16_LAYERS if kind == "vgg16" else NORMALISED_VGG19_LAYERS
+    content = config.content_layers or DEFAULT_LAYERS[kind][0]
+    style = config.style_layers or DEFAULT_LAYERS[kind][1]
+    for flag, names in (("--content-layers", content), ("--style-layers", style)):
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(f"{flag}: {kind} has no layer '{unknown[0]}'", f"its layers: {', '.join(known)}")
+    return LossLayers(_weighted(content, config.content_layer_weights), _weighted(style, config.style_layer_weights))
+
+
+def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
+    values = list(weights) if weights is not None else [1.0] * len(names)
+    total = sum(values)
+    return {name: (v / total if total > 0 else v) for name, v in zip(names, values)}
+
+
+def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter) -> tuple[LossNet, LossLayers, str]:
+    """The frozen loss network cut after its deepest layer, its layers, and an id for the checkpoint."""
+    from stylize import weights
+    from stylize.backends.gatys import build_loss_net, load_state
+
+    source = LOSS_NETS.get(config.loss_net, config.loss_net)
+    path = weights.resolve(source, reporter)
+    state = load_state(path)
+    layers = loss_layers(config, family(state))
+    net = build_loss_net(state, layers.all, "max", device, str(path))
+    ident = source if source in weights.REGISTRY else weights.sha256_file(path)
+    return net, layers, ident
+
+
+# ---------------------------------------------------------------- the loss
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """What the loss compares with, computed once from the style image."""
+
+    grams: dict[str, Tensor]  # style layer -> (1, C, C) Gram matrix, float32
+    scales: dict[str, float]  # content layer -> mean squared feature of the style image: the content error's unit
+
+
+def style_targets(net: LossNet, style: Tensor, layers: LossLayers) -> StyleTargets:
+    """Gram matrices and content-error units from the style image (1, 3, H, W) in [0, 1]."""
+    import torch
+
+    from stylize import ops
+
+    with torch.no_grad():
+        feats = net.features(style, layers.all)
+        grams = {name: ops.gram(feats[name].float()) for name in layers.style}
+        scales = {name: max(float(feats[name].float().square().mean()), 1e-12) for name in layers.content}
+    return StyleTargets(grams, scales)
+
+
+def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """Unweighted content, style and TV losses of outputs ``y`` for inputs ``x`` (B, 3, H, W) in [0, 1].
+
+    Each term is a mean over the batch of per-image errors, so any split of a batch over
+    ranks gives the same loss and gradients.
+    """
+    import torch
+
+    from stylize import ops
+
+    with torch.no_grad():
+        wanted = net.features(x, list(layers.content))  # only as deep as the content layers
+    feats = net.features(y, layers.all)
+    content = sum(
+        w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k] for k, w in layers.content.items()
+    )
+    style = sum(w * _style_error(ops.gram(feats[k]), targets.grams[k]) for k, w in layers.style.items())
+    return {"content": content, "style": style, "tv": ops.tv_loss(y.float())}  # type: ignore[dict-item]
+
+
+def _style_error(gram: Tensor, target: Tensor) -> Tensor:
+    """mean over the batch of |G_b - G_s|^2 / |G_s|^2; ``gram`` (B, C, C), ``target`` (1, C, C)."""
+    return (gram.float() - target).square().sum() / (target.square().sum().clamp_min(1e-30) * gram.shape[0])
+
+
+def stylize_batch(net: nn.Module, x: Tensor) -> Tensor:
+    """The TransformerNet on RGB [0, 1] (it works in 0-255): RGB, unclamped, same shape."""
+    return net(x * 255.0) / 255.0
+
+
+# ---------------------------------------------------------------- models and data
+
+
+def build_transformer(state: Mapping[str, Any] | None, device: torch.device) -> nn.Module:
+    """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
+    import torch
+
+    from stylize.models.layouts import load_checked
+    from stylize.models.transformer_net import TransformerNet
+
+    net = TransformerNet()
+    if state is not None:
+        load_checked(net, state, LAYOUT)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    return net.to(device, memory_format=memory_format).train()
+
+
+def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
+    from stylize.backends.fast import load_model
+
+    if resumed is not None:
+        return resumed.tensors
+    if config.init is None:
+        return None
+    return load_model(config.init, reporter).state_dict()
+
+
+def load_style(path: Path, size: int, device: torch.device) -> Tensor:
+    """The style image (1, 3, H, W) in [0, 1], long side ``size`` (0 keeps it)."""
+    from stylize import images
+
+    picture = images.open_image(path)
+    rgb = images.resize_long_side(picture.rgb, size) if size else picture.rgb
+    return images.to_tensor(rgb).to(device)
+
+
+# ---------------------------------------------------------------- the run
+
+
+class FastTrainer(LoopTrainer):
+    """One training run: transformer, loss network, optimizer, data and files. Build it, then :meth:`run`."""
+
+    task = TASK
+    plot_keys = LOSS_TERMS
+    plot_title = "fast-style training loss"
+
+    def __init__(self, config: FastTrainConfig, style_image: Path, data: Path, files: RunFiles, dist: Distributed,
+                 device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
+        import torch
+
+        from stylize import training as tr
+
+        self._setup(config, files, dist, device, reporter)
+        start = resumed.iteration if resumed else 0
+        self.style_path = style_image
+        self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
+                                             min_contrast=MIN_CONTRAST)  # fmt: skip
+        self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
+        self.loss_net, self.layers, self.loss_net_id = load_loss_network(config, device, self.reporter)
+        self.targets = style_targets(self.loss_net, load_style(style_image, config.style_size, device), self.layers)
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        net = build_transformer(_initial_state(config, resumed, self.reporter), device)
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        self.state = tr.TrainState(start, {"transformer": self.optimizer}, tr.grad_scaler(self.precision, device))
+        if resumed is not None:
+            self.state.load_state_dict(resumed.state)
+        self.net = tr.wrap_ddp(net, dist, device)
+        self.skipped = 0  # steps whose gradients overflowed (not applied)
+        tr.seed_everything(config.seed, dist.rank, start)
+        self.content: BatchStream = tr.BatchStream(
+            self.dataset, config.batch_size, device, workers=config.workers, seed=config.seed,
+            dist=dist, start=start, reporter=self.reporter,
+        )  # fmt: skip
+
+    # -- one step
+
+    def _step(self) -> None:
+        import torch
+
+        from stylize.devices import autocast
+
+        cfg = self.config
+        x = next(self.content)  # (B, 3, S, S) in [0, 1]
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            y = stylize_batch(self.net, x)
+            losses = fast_losses(self.loss_net, self.layers, self.targets, x, y)
+            total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
+            total = total + cfg.tv_weight * losses["tv"]
+        self.optimizer.zero_grad(set_to_none=True)
+        scaler = self.state.scaler
+        scaler.scale(total).backward()
+        scaler.unscale_(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), math.inf)
+        if torch.isfinite(norm):  # one overflowing step would leave Adam's moments inf/NaN for good
+            scaler.step(self.optimizer)
+        else:
+            self._skipped()
+        scaler.update()
+        self.meter.add({"loss": total, **losses})
+        self.state.iteration += 1
+
+    def _skipped(self) -> None:
+        self.skipped += 1
+        if self.skipped == 1:
+            self.reporter.log(f"iteration {self.state.iteration + 1}: gradients overflowed; step skipped", "warning")
+
+    def _close(self) -> None:
+        self.content.close()
+
+    # -- files (rank 0)
+
+    def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        from stylize import training as tr
+
+        cfg = self.config
+        meta = {
+            "architecture": ARCHITECTURE,
+            "format": CHECKPOINT_FORMAT,
+            "layout": LAYOUT,
+            "style": self.style_path.name,
+            "style_sha256": self._style_sha,
+            "loss_net": self.loss_net_id,
+            "content_layers": self.layers.content,
+            "style_layers": self.layers.style,
+            "config": asdict(cfg),
+            "images_seen": self.state.iteration * cfg.batch_size * self.dist.world_size,
+            "skipped_steps": self.skipped,
+            "world_size": self.dist.world_size,
+            "precision": self.precision,
+        }
+        return tr.unwrap(self.net).state_dict(), meta
+
+    @cached_property
+    def _style_sha(self) -> str:
+        from stylize.weights import sha256_file
+
+        return sha256_file(self.style_path)
+
+    def _write_sample(self, path: Path) -> None:
+        import torch
+
+        from stylize import training as tr
+        from stylize.devices import autocast
+
+        net = tr.unwrap(self.net)
+        net.eval()
+        try:
+            with torch.no_grad(), autocast(self.device, self.precision):
+                out = stylize_batch(net, self._previews)
+        finally:
+            net.train()
+        tr.save_sample_grid(path, [self._previews, out.float().clamp(0, 1)])
+
+    @cached_property
+    def _previews(self) -> Tensor:
+        """The fixed validation images (sample_count, 3, S, S): centre crops, the same every time."""
+        return self.dataset.preview(min(self.config.sample_count, len(self.dataset))).to(self.device)
+
+    def _announce(self) -> None:
+        cfg = self.config
+        verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
+        self.reporter.log(
+            f"{verb}: fast-style network for {self.style_path.name} to {cfg.iterations} iterations on "
+            f"{len(self.dataset):,} photos, loss network {self.loss_net_id} ({self._where()})"
+        )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def default_output(style_image: str | Path) -> Path:
+    """``$STYLIZE_HOME/fast-models/<style stem>.safetensors``: ``stylize fast -m <stem>`` finds it."""
+    from stylize.backends.fast import models_dir
+
+    return models_dir() / f"{Path(style_image).stem}.safetensors"
+
+
+def train_fast(
+    style_image: str | Path,
+    data: str | Path,
+    output: str | Path | None = None,
+    config: FastTrainConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    log_dir: str | Path | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> FastTrainResult:
+    """Train (or with ``resume`` continue training) a fast-style network for ``style_image``.
+
+    ``data`` is a folder of content photos (searched recursively). ``output`` defaults to
+    :func:`default_output`. Beside it go ``<stem>.state.pt`` (for ``resume``) and, unless
+    ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
+    ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
+    """
+    from stylize import training as tr
+
+    config = config or FastTrainConfig()
+    reporter = reporter or NullReporter()
+    style_image, data = Path(style_image), Path(data)
+    _check_inputs(style_image, data)
+    files = tr.RunFiles.beside(output or default_output(style_image), log_dir)
+    files.check_start(resume, overwrite)
+    if resume and config.init is not None:
+        raise UsageError("--init starts a new run from given weights; --resume continues -o", "pick one")
+    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
+        resumed = _resumed(files, config, reporter, dist) if resume else None
+        trainer = FastTrainer(config, style_image, data, files, dist, torch_device, reporter, resumed)
+        if resumed is not None and resumed.iteration >= trainer.config.iterations:
+            trainer.content.close()
+            tr.rank_reporter(reporter, dist).log(f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do")
+            return _result(files, resumed.iteration, dist)
+        return _result(files, trainer.run(stop), dist)
+
+
+def _check_inputs(style_image: Path, data: Path) -> None:
+    if not style_image.is_file():
+        raise InputError(f"{style_image}: no such style image")
+    if not data.is_dir():
+        raise InputError(f"{data}: not a folder of content photos", "pass --data FOLDER (searched recursively)")
+
+
+def _result(files: RunFiles, iteration: int, dist: Distributed) -> FastTrainResult:
+    plot = files.loss_plot if files.loss_plot.is_file() else None
+    return FastTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
+
+
+def _resumed(files: RunFiles, config: FastTrainConfig, reporter: Reporter, dist: Distributed) -> Resumed:
+    from stylize import training as tr
+
+    resumed = tr.load_training_checkpoint(files.checkpoint, ARCHITECTURE)
+    saved = dict(resumed.meta.get("config", {}))
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists -> tuples
+    warn_changed(saved, config, OBJECTIVE_FIELDS, reporter, dist)
+    return resumed
+
+
+

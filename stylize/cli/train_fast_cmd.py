@@ -1,0 +1,145 @@
+"""``stylize train-fast``: train a fast-style network for one style image (Johnson et al. 2016).
+
+Option defaults come from ``FastTrainConfig``; importing this module does not import torch.
+stdout gets only the model path (from rank 0 under ``torchrun``); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stylize.backends.fast_train import FastTrainConfig
+from stylize.cli.app import app, settings
+from stylize.cli.display import emit_result
+from stylize.config_optimize import parse_layers
+
+D = FastTrainConfig()
+_DATA = "Data"
+_LOSS = "Loss and optimiser"
+_RUN = "Run"
+
+
+def _layers(flag: str, text: str | None) -> tuple[tuple[str, ...] | None, tuple[float, ...] | None]:
+    return parse_layers(flag, text) if text else (None, None)
+
+
+@app.command("train-fast")
+def train_fast(
+    ctx: typer.Context,
+    style_image: Annotated[Path, typer.Argument(help="The style image the network learns.", show_default=False)],
+    data: Annotated[
+        Path, typer.Option("--data", help="Content photos, searched recursively (paper: COCO).", rich_help_panel=_DATA)
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Model to write (.safetensors).",
+            show_default="$STYLIZE_HOME/fast-models/<style stem>.safetensors",
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the photos (paper: 2).", rich_help_panel=_LOSS)] = D.epochs,
+    iterations: Annotated[
+        int, typer.Option(help="Steps to reach; overrides --epochs when set.", rich_help_panel=_LOSS)
+    ] = D.iterations,
+    batch_size: Annotated[int, typer.Option(help="Photos per step and process.", rich_help_panel=_LOSS)] = D.batch_size,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=_LOSS)] = D.lr,
+    content_weight: Annotated[
+        float, typer.Option(help="Weight of the content term.", rich_help_panel=_LOSS)
+    ] = D.content_weight,
+    style_weight: Annotated[
+        float, typer.Option(help="Weight of the style term: higher, stronger style.", rich_help_panel=_LOSS)
+    ] = D.style_weight,
+    tv_weight: Annotated[float, typer.Option(help="Total-variation smoothing.", rich_help_panel=_LOSS)] = D.tv_weight,
+    content_layers: Annotated[
+        str | None,
+        typer.Option(help="Content layers, LAYER[:WEIGHT],...", show_default="relu2_2", rich_help_panel=_LOSS),
+    ] = None,
+    style_layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Style layers, LAYER[:WEIGHT],...", rich_help_panel=_LOSS,
+            show_default="relu1_1..relu4_1 (VGG-19), relu1_2,relu2_2,relu3_3,relu4_3 (VGG-16)",
+        ),
+    ] = None,
+    loss_net: Annotated[
+        str,
+        typer.Option(help="normalised (VGG-19), vgg16 (Johnson et al.), vgg19, or a file.", rich_help_panel=_LOSS),
+    ] = D.loss_net,
+    image_size: Annotated[
+        int, typer.Option(help="Training crop side in px, a multiple of 4.", rich_help_panel=_DATA)
+    ] = D.image_size,
+    crop_scale: Annotated[
+        float, typer.Option(help="Crops cover this much to all of a photo's short side.", rich_help_panel=_DATA)
+    ] = D.crop_scale,
+    style_size: Annotated[
+        int, typer.Option(help="Style image long side in px; 0 keeps it.", rich_help_panel=_DATA)
+    ] = D.style_size,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Loader processes per GPU/process.", show_default="min(2, CPUs)", rich_help_panel=_DATA),
+    ] = D.workers,
+    init: Annotated[
+        str | None,
+        typer.Option(help="Fast model to fine-tune from.", show_default="random init", rich_help_panel=_RUN),
+    ] = D.init,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Save every N steps; 0: only at the end.", rich_help_panel=_RUN)
+    ] = D.checkpoint_every,
+    sample_every: Annotated[
+        int, typer.Option(help="Write a validation grid every N steps; 0: never.", rich_help_panel=_RUN)
+    ] = D.sample_every,
+    sample_count: Annotated[
+        int, typer.Option(help="Validation images per grid.", rich_help_panel=_RUN)
+    ] = D.sample_count,
+    log_every: Annotated[
+        int, typer.Option(help="One loss-log line (a mean) every N steps.", rich_help_panel=_RUN)
+    ] = D.log_every,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Loss log, plot and samples.", show_default="<output stem>-train/", rich_help_panel=_RUN),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for initialisation, data order and crops.", rich_help_panel=_RUN)
+    ] = D.seed,
+    precision: Annotated[
+        str, typer.Option(help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA).", rich_help_panel=_RUN)
+    ] = D.precision,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue training -o from its iteration.", rich_help_panel=_RUN)
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Start again over an existing -o.", rich_help_panel=_RUN)
+    ] = False,
+) -> None:
+    """Train a fast-style network for STYLE_IMAGE on a folder of photos (Johnson et al. 2016).
+
+    The result loads with `stylize fast --model`; without -o it is saved in the local model
+    folder, so `stylize fast photo.jpg -m <style stem>` finds it. Checkpoints, a loss log and
+    validation grids are written as it goes; Ctrl-C saves and stops; --resume continues.
+    Runs on every GPU under torchrun (--nproc-per-node N stylize train-fast ...).
+    """
+    from stylize.backends.fast_train import train_fast as run
+
+    c_layers, c_weights = _layers("--content-layers", content_layers)
+    s_layers, s_weights = _layers("--style-layers", style_layers)
+    config = FastTrainConfig(
+        epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, image_size=image_size,
+        crop_scale=crop_scale, style_size=style_size, content_weight=content_weight, style_weight=style_weight,
+        tv_weight=tv_weight, content_layers=c_layers, content_layer_weights=c_weights, style_layers=s_layers,
+        style_layer_weights=s_weights, loss_net=loss_net, init=init, checkpoint_every=checkpoint_every,
+        sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
+        precision=precision,
+    )  # fmt: skip
+    reporter = settings(ctx).reporter()
+    try:
+        result = run(
+            style_image, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir,
+            device=settings(ctx).device, reporter=reporter,
+        )  # fmt: skip
+    finally:
+        reporter.close()
+    if result.is_main:
+        emit_result(str(result.checkpoint))
