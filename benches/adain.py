@@ -32,8 +32,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylize.models.adain_net import AdaINDecoder  # noqa: E402
-from stylize.models.vgg import NormalisedVGG19  # noqa: E402
+from stylize.models.adain_net import AdaINDecoder
+from stylize.models.vgg import NormalisedVGG19
 
 # ---------------------------------------------------------------- the reference (naoto0804/pytorch-AdaIN style)
 
@@ -112,7 +112,7 @@ def write_weights(folder: Path) -> tuple[Path, Path]:
     return enc, dec
 
 
-def ours(enc: Path, dec: Path, precision: str, fused: bool = True):  # noqa: ANN201 - AdaINModel
+def ours(enc: Path, dec: Path, precision: str, fused: bool = True):
     from stylize.backends.adain import AdaINModel, load_decoder, load_encoder
 
     return AdaINModel(load_encoder(str(enc)), load_decoder(str(dec)), torch.device("cpu"), precision, fused)

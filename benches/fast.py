@@ -9,6 +9,10 @@ both alike. Prints markdown tables; medians of --repeat runs. Sections:
   quality  our outputs vs the reference's on the same weights (0-255 scale)
   folder   --images JPEGs of 512^2, images/s end to end (decode, stylize, encode): the reference's
            sequential loop vs ``stylize fast`` with and without background I/O threads
+  train    one training iteration at batch 4 x 256^2 (seconds; the batch already in memory):
+           pytorch/examples' ``train`` loop (VGG-16 slices, MSE, bmm Gram, Adam) vs our
+           ``train-fast`` step with the same VGG-16 layers and with the default normalised VGG-19;
+           then our whole ``train-fast`` (DataLoader workers decoding real photos) in iterations/s
 
     flock /tmp/stylize-bench.lock .venv/bin/python benches/fast.py [--repeat 3] [--sizes 512,1024]
 """
@@ -294,6 +298,170 @@ def section_folder(count: int, repeat: int) -> None:
         print(f"| {name} | {seconds:.2f} | {count / seconds:.2f} | {base / seconds:.2f}x |")
 
 
+# ---------------------------------------------------------------- training (pytorch/examples' train loop)
+
+VGG16_SLICES = ((0, 4), (4, 9), (9, 16), (16, 23))  # relu1_2, relu2_2, relu3_3, relu4_3 as in its vgg.py
+
+
+def ref_vgg16(state: dict[str, torch.Tensor]) -> torch.nn.ModuleList:
+    """pytorch/examples' ``Vgg16``: torchvision's vgg16().features cut into four slices, frozen."""
+    from stylize.models.vgg import torchvision_vgg16_modules
+
+    features = torch.nn.Sequential(*torchvision_vgg16_modules())
+    features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()})
+    for p in features.parameters():
+        p.requires_grad = False
+    return torch.nn.ModuleList(torch.nn.Sequential(*list(features)[a:b]) for a, b in VGG16_SLICES)
+
+
+def ref_features(vgg: torch.nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    out = []
+    for part in vgg:
+        x = part(x)
+        out.append(x)
+    return out
+
+
+def ref_normalize_batch(batch: torch.Tensor) -> torch.Tensor:
+    mean = batch.new_tensor([0.485, 0.456, 0.406]).view(-1, 1, 1)
+    std = batch.new_tensor([0.229, 0.224, 0.225]).view(-1, 1, 1)
+    batch = batch.div_(255.0)
+    return (batch - mean) / std
+
+
+def ref_gram_matrix(y: torch.Tensor) -> torch.Tensor:
+    (b, ch, h, w) = y.size()
+    features = y.view(b, ch, w * h)
+    features_t = features.transpose(1, 2)
+    return features.bmm(features_t) / (ch * h * w)
+
+
+def ref_train_step(net: RefTransformerNet, vgg: torch.nn.ModuleList, optimizer: torch.optim.Optimizer,
+                   gram_style: list[torch.Tensor], x: torch.Tensor) -> float:  # fmt: skip
+    """One iteration of pytorch/examples ``train`` (content weight 1e5, style weight 1e10)."""
+    mse_loss = torch.nn.MSELoss()
+    n_batch = len(x)
+    optimizer.zero_grad()
+    y = net(x)
+    y = ref_normalize_batch(y)
+    x = ref_normalize_batch(x.clone())
+    features_y = ref_features(vgg, y)
+    features_x = ref_features(vgg, x)
+    content_loss = 1e5 * mse_loss(features_y[1], features_x[1])
+    style_loss = 0.0
+    for ft_y, gm_s in zip(features_y, gram_style):
+        gm_y = ref_gram_matrix(ft_y)
+        style_loss += mse_loss(gm_y, gm_s[:n_batch, :, :])
+    total_loss = content_loss + 1e10 * style_loss
+    total_loss.backward()
+    optimizer.step()
+    return float(total_loss.detach())
+
+
+def _he(net: torch.nn.Module) -> torch.nn.Module:
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(m.bias)
+    return net
+
+
+class _FixedBatches:
+    """Stands in for the trainer's DataLoader stream: the same in-memory batch every time."""
+
+    def __init__(self, batch: torch.Tensor) -> None:
+        self.batch = batch
+
+    def __next__(self) -> torch.Tensor:
+        return self.batch.clone()
+
+    def close(self) -> None:
+        pass
+
+
+def _training_files(folder: Path) -> dict[str, Path]:
+    """Random VGG-16 / normalised VGG-19 files, a style image and 8 photos (256^2 JPEGs)."""
+    from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG16Features
+
+    torch.manual_seed(0)
+    files = {"vgg16": folder / "vgg16.pth", "vgg19": folder / "vgg_normalised.pth", "style": folder / "style.jpg"}
+    torch.save(_he(TorchvisionVGG16Features()).state_dict(), files["vgg16"])
+    torch.save(_he(NormalisedVGG19()).state_dict(), files["vgg19"])
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)).save(files["style"])
+    photos = folder / "photos"
+    photos.mkdir()
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
+    files["photos"] = photos
+    return files
+
+
+def _our_trainer(files: dict[str, Path], loss_net: str, batch: torch.Tensor, out: Path, precision: str) -> object:
+    from stylize.backends.fast_train import FastTrainConfig, FastTrainer
+    from stylize.progress import NullReporter
+    from stylize.training import Distributed, RunFiles
+
+    cfg = FastTrainConfig(iterations=10**6, batch_size=4, image_size=256, loss_net=str(files[loss_net]),
+                          workers=0, precision=precision, sample_every=0, checkpoint_every=0)  # fmt: skip
+    trainer = FastTrainer(cfg, files["style"], files["photos"], RunFiles.beside(out), Distributed(),
+                          torch.device("cpu"), NullReporter())  # fmt: skip
+    trainer.content.close()
+    trainer.content = _FixedBatches(batch)  # type: ignore[assignment]
+    return trainer
+
+
+def section_train(repeat: int, iterations: int) -> None:
+    """Seconds per training iteration at batch 4 x 256^2, reference vs ours, interleaved."""
+    print(f"\n## Training: seconds per iteration, batch 4 x 256², fp32, load {os.getloadavg()[0]:.2f}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _training_files(Path(tmp))
+        torch.manual_seed(1)
+        batch = torch.rand(4, 3, 256, 256)
+        ref_net = RefTransformerNet().train()
+        vgg = ref_vgg16(torch.load(files["vgg16"], weights_only=True))
+        optimizer = torch.optim.Adam(ref_net.parameters(), 1e-3)
+        style = torch.from_numpy(np.array(Image.open(files["style"]))).permute(2, 0, 1).float()
+        style = style.unsqueeze(0).repeat(4, 1, 1, 1)
+        gram_style = [ref_gram_matrix(y) for y in ref_features(vgg, ref_normalize_batch(style))]
+        ours = {(net, p): _our_trainer(files, net, batch, Path(tmp) / f"{net}{p}.safetensors", p)
+                for net in ("vgg16", "vgg19") for p in ("fp32", "auto")}  # fmt: skip
+        auto = ours["vgg19", "auto"].precision  # type: ignore[attr-defined]
+        variants = {
+            "reference (pytorch/examples, VGG-16), fp32": lambda: ref_train_step(ref_net, vgg, optimizer, gram_style,
+                                                                                 batch * 255.0),
+            "ours, --loss-net vgg16 (same layers), fp32": ours["vgg16", "fp32"]._step,  # type: ignore[attr-defined]
+            f"ours, --loss-net vgg16, auto = {auto}": ours["vgg16", "auto"]._step,  # type: ignore[attr-defined]
+            "ours, default loss net (normalised VGG-19), fp32": ours["vgg19", "fp32"]._step,  # type: ignore[attr-defined]
+            f"ours, default loss net, auto = {auto} (the default)": ours["vgg19", "auto"]._step,  # type: ignore[attr-defined]
+        }  # fmt: skip
+        times = interleaved(variants, repeat)
+        base = next(iter(times.values()))
+        print("| variant | s / iteration | iterations/s | speed-up | CPU s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, seconds in times.items():
+            print(f"| {name} | {seconds:.3f} | {1 / seconds:.3f} | {base / seconds:.2f}x | {CPU_TIMES[name]:.2f} |")
+        _whole_run(files, iterations, Path(tmp))
+
+
+def _whole_run(files: dict[str, Path], iterations: int, tmp: Path) -> None:
+    """Our whole train-fast on real photos (../shared/data/content if present), loader workers included."""
+    from stylize.backends.fast_train import FastTrainConfig, train_fast
+
+    shared = ROOT.parent / "shared" / "data" / "content"
+    photos = shared if shared.is_dir() else files["photos"]
+    rates = []
+    for k in range(3):
+        cfg = FastTrainConfig(iterations=iterations, batch_size=4, image_size=256, loss_net=str(files["vgg19"]),
+                              sample_every=0, checkpoint_every=0, log_every=1)  # fmt: skip
+        start = time.perf_counter()
+        train_fast(files["style"], photos, tmp / f"run{k}.safetensors", cfg)
+        rates.append(iterations / (time.perf_counter() - start))
+    print(f"\nWhole `train-fast` ({photos.name}/ photos decoded by 2 DataLoader workers, {iterations} iterations "
+          f"incl. start-up, default loss net): median {statistics.median(rates):.3f} iterations/s "
+          f"(runs: {', '.join(f'{r:.3f}' for r in rates)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -301,6 +469,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--sections", default="model,quality,folder")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--train-iterations", type=int, default=6, help="iterations of the whole train-fast run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -314,6 +483,8 @@ def main() -> None:
         section_quality()
     if "folder" in sections:
         section_folder(args.images, args.repeat)
+    if "train" in sections:
+        section_train(args.repeat, args.train_iterations)
 
 
 if __name__ == "__main__":

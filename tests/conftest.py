@@ -124,3 +124,17 @@ def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0, mode
 def image_factory() -> object:
     """``make_image(path, size=(w, h), seed=0, mode='RGB')``: write a small test picture."""
     return make_image
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread() -> object:
+    """Tiny tensors: one thread avoids OpenMP spin-waits, 5-10x slower on a busy shared CPU.
+
+    Use it for a whole module with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

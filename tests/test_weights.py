@@ -33,7 +33,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
     files = {"/good.bin": PAYLOAD, "/mirror/good.bin": PAYLOAD, "/models.zip": _zip_bytes()}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         self.hits.append(self.path)
         if self.path == "/truncated.bin":
             self.send_response(200)

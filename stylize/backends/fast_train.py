@@ -92,7 +92,7 @@ class FastTrainConfig:
     log_every: int = 10  # one loss-log entry, the mean over this many steps
     seed: int = 0  # same seed, same initialisation, data order and crops
     workers: int | None = None  # DataLoader processes per rank; None: min(2, CPU count)
-    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
+    precision: str = "auto"  # fp32, bf16, fp16 (GPU), or auto: bf16 where native (CUDA, AVX512-BF16 CPUs), else fp32
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "sample_count", "log_every"):
@@ -243,8 +243,18 @@ def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tens
     content = sum(
         w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k] for k, w in layers.content.items()
     )
-    style = sum(w * _style_error(ops.gram(feats[k]), targets.grams[k]) for k, w in layers.style.items())
+    # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
+    style = sum(w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items())
     return {"content": content, "style": style, "tv": ops.tv_loss(y.float())}  # type: ignore[dict-item]
+
+
+def _gram32(feat: Tensor) -> Tensor:
+    import torch
+
+    from stylize import ops
+
+    with torch.autocast(feat.device.type, enabled=False):
+        return ops.gram(feat.float())
 
 
 def _style_error(gram: Tensor, target: Tensor) -> Tensor:
@@ -260,7 +270,7 @@ def stylize_batch(net: nn.Module, x: Tensor) -> Tensor:
 # ---------------------------------------------------------------- models and data
 
 
-def build_transformer(state: Mapping[str, Any] | None, device: torch.device) -> nn.Module:
+def build_transformer(state: Mapping[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
     import torch
 
@@ -270,7 +280,7 @@ def build_transformer(state: Mapping[str, Any] | None, device: torch.device) -> 
     net = TransformerNet()
     if state is not None:
         load_checked(net, state, LAYOUT)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
     return net.to(device, memory_format=memory_format).train()
 
 
@@ -308,17 +318,25 @@ class FastTrainer(LoopTrainer):
         import torch
 
         from stylize import training as tr
+        from stylize.devices import effective_precision
 
         self._setup(config, files, dist, device, reporter)
+        # differs from the other trainers (bf16 only on CUDA): on CPUs with native bf16 (AVX512-BF16,
+        # AMX) bf16 autocast + channels_last ran the whole step ~2x faster than float32 here
+        self.precision = effective_precision(config.precision, device)
+        self.channels_last = device.type == "cuda" or self.precision != "fp32"
         start = resumed.iteration if resumed else 0
         self.style_path = style_image
         self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
                                              min_contrast=MIN_CONTRAST)  # fmt: skip
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
         self.loss_net, self.layers, self.loss_net_id = load_loss_network(config, device, self.reporter)
+        if self.channels_last:  # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
+            self.loss_net.memory_format = torch.channels_last
+            self.loss_net.to(memory_format=torch.channels_last)
         self.targets = style_targets(self.loss_net, load_style(style_image, config.style_size, device), self.layers)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
-        net = build_transformer(_initial_state(config, resumed, self.reporter), device)
+        net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
         self.state = tr.TrainState(start, {"transformer": self.optimizer}, tr.grad_scaler(self.precision, device))
         if resumed is not None:
@@ -340,7 +358,7 @@ class FastTrainer(LoopTrainer):
 
         cfg = self.config
         x = next(self.content)  # (B, 3, S, S) in [0, 1]
-        if self.device.type == "cuda":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             y = stylize_batch(self.net, x)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.config_gan import DEFAULT_MODEL, GANSampleConfig, GANTrainConfig, parse_pair, parse_seeds
@@ -19,8 +20,9 @@ S = GANSampleConfig()
 T = GANTrainConfig()
 _PICK = "What to draw"
 _OUT = "Output"
-_RUN = "Run"
+_RUN = train.RUN
 _DATA = "Data"
+Precision = train.precision_option("bf16 on CUDA")
 _MODEL = "Model"
 _LOSS = "Loss and optimiser"
 
@@ -179,10 +181,7 @@ def train_gan(
         str | None,
         typer.Option(help="Name recorded in the checkpoint.", show_default="from the data", rich_help_panel=_DATA),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Loader processes for image folders.", show_default="min(2, CPUs)", rich_help_panel=_DATA),
-    ] = T.workers,
+    workers: train.workers_option(_DATA, "for image folders") = T.workers,
     iterations: Annotated[
         int, typer.Option(min=1, help="Training steps to reach.", rich_help_panel=_LOSS)
     ] = T.iterations,
@@ -218,32 +217,15 @@ def train_gan(
     d_width: Annotated[
         int, typer.Option(min=1, help="Discriminator channels at the lowest resolution.", rich_help_panel=_MODEL)
     ] = T.d_width,
-    checkpoint_every: Annotated[
-        int, typer.Option(min=0, help="Save every N steps; 0: only at the end.", rich_help_panel=_RUN)
-    ] = T.checkpoint_every,
-    sample_every: Annotated[
-        int, typer.Option(min=0, help="Sample grid of fixed seeds every N steps; 0: never.", rich_help_panel=_RUN)
-    ] = T.sample_every,
-    sample_count: Annotated[
-        int, typer.Option(min=1, help="Images per sample grid (seeds 0..N-1).", rich_help_panel=_RUN)
-    ] = T.sample_count,
-    log_every: Annotated[
-        int, typer.Option(min=1, help="One loss-log line (a mean) every N steps.", rich_help_panel=_RUN)
-    ] = T.log_every,
-    log_dir: Annotated[
-        Path | None,
-        typer.Option(help="Loss log, plot and samples.", show_default="<output stem>-train/", rich_help_panel=_RUN),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and data order.", rich_help_panel=_RUN)] = T.seed,
-    precision: Annotated[
-        str, typer.Option(help="auto (bf16 on CUDA), fp32, bf16 or fp16.", rich_help_panel=_RUN)
-    ] = T.precision,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue training -o from its step.", rich_help_panel=_RUN)
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Start again over an existing -o.", rich_help_panel=_RUN)
-    ] = False,
+    checkpoint_every: train.CheckpointEvery = T.checkpoint_every,
+    sample_every: train.SampleEvery = T.sample_every,
+    sample_count: train.SampleCount = T.sample_count,
+    log_every: train.LogEvery = T.log_every,
+    log_dir: train.LogDir = None,
+    seed: train.Seed = T.seed,
+    precision: Precision = T.precision,
+    resume: train.Resume = False,
+    overwrite: train.Overwrite = False,
 ) -> None:
     """Train a GAN (DCGAN or style-based) on an image folder or MNIST-format idx files.
 
@@ -259,12 +241,4 @@ def train_gan(
         checkpoint_every=checkpoint_every, sample_every=sample_every, sample_count=sample_count,
         log_every=log_every, seed=seed, workers=workers, precision=precision, dataset_name=dataset_name,
     )  # fmt: skip
-    state = settings(ctx)
-    reporter = state.reporter()
-    try:
-        result = run(data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir,
-                     device=state.device, reporter=reporter)  # fmt: skip
-    finally:
-        reporter.close()
-    if result.is_main:
-        emit_result(str(result.checkpoint))
+    train.run_training(ctx, run, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)

@@ -12,13 +12,15 @@ from typing import Annotated
 import typer
 
 from stylize.backends.adain_train import AdaINTrainConfig
-from stylize.cli.app import app, settings
-from stylize.cli.display import emit_result
+from stylize.cli import train_options as train
+from stylize.cli.app import app
 
 D = AdaINTrainConfig()
 _DATA = "Data"
 _LOSS = "Loss and optimiser"
-_RUN = "Run"
+_RUN = train.RUN
+Precision = train.precision_option("bf16 on CUDA")
+Workers = train.workers_option(_DATA, "per dataset and GPU")
 
 
 @app.command("train-adain")
@@ -57,10 +59,7 @@ def train_adain(
     crop: Annotated[
         int, typer.Option(help="Random square crop in px, a multiple of 8.", rich_help_panel=_DATA)
     ] = D.crop,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Loader processes per dataset and GPU.", show_default="min(2, CPUs)", rich_help_panel=_DATA),
-    ] = D.workers,
+    workers: Workers = D.workers,
     encoder: Annotated[
         str, typer.Option(help="Frozen encoder: registry name or vgg_normalised file.", rich_help_panel=_RUN)
     ] = D.encoder,
@@ -70,32 +69,15 @@ def train_adain(
             help="Decoder to fine-tune from (file or registry name).", show_default="random init", rich_help_panel=_RUN
         ),
     ] = D.decoder,
-    checkpoint_every: Annotated[
-        int, typer.Option(help="Save every N steps; 0: only at the end.", rich_help_panel=_RUN)
-    ] = D.checkpoint_every,
-    sample_every: Annotated[
-        int, typer.Option(help="Write a sample grid every N steps; 0: never.", rich_help_panel=_RUN)
-    ] = D.sample_every,
-    sample_count: Annotated[int, typer.Option(help="Rows in each sample grid.", rich_help_panel=_RUN)] = D.sample_count,
-    log_every: Annotated[
-        int, typer.Option(help="One loss-log line (a mean) every N steps.", rich_help_panel=_RUN)
-    ] = D.log_every,
-    log_dir: Annotated[
-        Path | None,
-        typer.Option(help="Loss log, plot and samples.", show_default="<output stem>-train/", rich_help_panel=_RUN),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed for initialisation, data order and crops.", rich_help_panel=_RUN)
-    ] = D.seed,
-    precision: Annotated[
-        str, typer.Option(help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA).", rich_help_panel=_RUN)
-    ] = D.precision,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue training -o from its iteration.", rich_help_panel=_RUN)
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Start again over an existing -o.", rich_help_panel=_RUN)
-    ] = False,
+    checkpoint_every: train.CheckpointEvery = D.checkpoint_every,
+    sample_every: train.SampleEvery = D.sample_every,
+    sample_count: train.SampleCount = D.sample_count,
+    log_every: train.LogEvery = D.log_every,
+    log_dir: train.LogDir = None,
+    seed: train.Seed = D.seed,
+    precision: Precision = D.precision,
+    resume: train.Resume = False,
+    overwrite: train.Overwrite = False,
 ) -> None:
     """Train an AdaIN decoder for the normalised VGG-19 encoder (Huang & Belongie 2017).
 
@@ -110,13 +92,5 @@ def train_adain(
         sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
         precision=precision, encoder=encoder, decoder=decoder,
     )  # fmt: skip
-    reporter = settings(ctx).reporter()
-    try:
-        result = run(
-            content_dir, style_dir, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir,
-            device=settings(ctx).device, reporter=reporter,
-        )  # fmt: skip
-    finally:
-        reporter.close()
-    if result.is_main:
-        emit_result(str(result.checkpoint))
+    train.run_training(ctx, run, content_dir, style_dir, output, config, resume=resume, overwrite=overwrite,
+                       log_dir=log_dir)  # fmt: skip

@@ -12,14 +12,16 @@ from typing import Annotated
 import typer
 
 from stylize.backends.fast_train import FastTrainConfig
-from stylize.cli.app import app, settings
-from stylize.cli.display import emit_result
+from stylize.cli import train_options as train
+from stylize.cli.app import app
 from stylize.config_optimize import parse_layers
 
 D = FastTrainConfig()
 _DATA = "Data"
 _LOSS = "Loss and optimiser"
-_RUN = "Run"
+_RUN = train.RUN
+Precision = train.precision_option("bf16 where native: CUDA, AVX512-BF16 CPUs")
+Workers = train.workers_option(_DATA)
 
 
 def _layers(flag: str, text: str | None) -> tuple[tuple[str, ...] | None, tuple[float, ...] | None]:
@@ -77,42 +79,20 @@ def train_fast(
     style_size: Annotated[
         int, typer.Option(help="Style image long side in px; 0 keeps it.", rich_help_panel=_DATA)
     ] = D.style_size,
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Loader processes per GPU/process.", show_default="min(2, CPUs)", rich_help_panel=_DATA),
-    ] = D.workers,
+    workers: Workers = D.workers,
     init: Annotated[
         str | None,
         typer.Option(help="Fast model to fine-tune from.", show_default="random init", rich_help_panel=_RUN),
     ] = D.init,
-    checkpoint_every: Annotated[
-        int, typer.Option(help="Save every N steps; 0: only at the end.", rich_help_panel=_RUN)
-    ] = D.checkpoint_every,
-    sample_every: Annotated[
-        int, typer.Option(help="Write a validation grid every N steps; 0: never.", rich_help_panel=_RUN)
-    ] = D.sample_every,
-    sample_count: Annotated[
-        int, typer.Option(help="Validation images per grid.", rich_help_panel=_RUN)
-    ] = D.sample_count,
-    log_every: Annotated[
-        int, typer.Option(help="One loss-log line (a mean) every N steps.", rich_help_panel=_RUN)
-    ] = D.log_every,
-    log_dir: Annotated[
-        Path | None,
-        typer.Option(help="Loss log, plot and samples.", show_default="<output stem>-train/", rich_help_panel=_RUN),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed for initialisation, data order and crops.", rich_help_panel=_RUN)
-    ] = D.seed,
-    precision: Annotated[
-        str, typer.Option(help="auto, fp32, bf16 or fp16 (auto: bf16 on CUDA).", rich_help_panel=_RUN)
-    ] = D.precision,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue training -o from its iteration.", rich_help_panel=_RUN)
-    ] = False,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Start again over an existing -o.", rich_help_panel=_RUN)
-    ] = False,
+    checkpoint_every: train.CheckpointEvery = D.checkpoint_every,
+    sample_every: train.SampleEvery = D.sample_every,
+    sample_count: train.SampleCount = D.sample_count,
+    log_every: train.LogEvery = D.log_every,
+    log_dir: train.LogDir = None,
+    seed: train.Seed = D.seed,
+    precision: Precision = D.precision,
+    resume: train.Resume = False,
+    overwrite: train.Overwrite = False,
 ) -> None:
     """Train a fast-style network for STYLE_IMAGE on a folder of photos (Johnson et al. 2016).
 
@@ -133,13 +113,5 @@ def train_fast(
         sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
         precision=precision,
     )  # fmt: skip
-    reporter = settings(ctx).reporter()
-    try:
-        result = run(
-            style_image, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir,
-            device=settings(ctx).device, reporter=reporter,
-        )  # fmt: skip
-    finally:
-        reporter.close()
-    if result.is_main:
-        emit_result(str(result.checkpoint))
+    train.run_training(ctx, run, style_image, data, output, config, resume=resume, overwrite=overwrite,
+                       log_dir=log_dir)  # fmt: skip

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 
 from stylize import ops, weights
-from stylize.devices import effective_precision
 from stylize.backends.fast import (
     FastConfig,
     FastModel,
@@ -28,6 +27,7 @@ from stylize.backends.fast import (
     save_model,
     tile_cores,
 )
+from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.models.transformer_net import SharedStats, TransformerNet, strip_stale_keys, transformer_net_layout
 from stylize.tiles import blended_map

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +25,7 @@ TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "precision": "fp32", "c
         "sample_every": 0, "sample_count": 2, "log_every": 1, "style_size": 48}  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +180,7 @@ def test_checkpoint_is_a_fast_model_that_fast_loads(trained: dict[str, object], 
                                                     tmp_path: Path) -> None:  # fmt: skip
     out = trained["out"]
     tensors, meta = load_tensors(out)  # type: ignore[arg-type]
+    assert set(tensors) == set(fast.load_model(str(out)).state_dict())  # exactly the TransformerNet's keys
     assert meta["architecture"] == "transformer-net" and meta["format"] == 1 and meta["iteration"] == 24
     assert meta["style"] == "style.png" and meta["images_seen"] == 48 and "version" in json.dumps(meta)
     assert meta["content_layers"] == {"relu2_2": 1.0}
@@ -269,6 +264,32 @@ def test_input_and_output_errors(data: dict[str, Path], vgg_file: Path, trained:
     with pytest.raises(WeightsError):
         ft.train_fast(data["style"], data["photos"], tmp_path / "b.safetensors",
                       dataclasses.replace(cfg, loss_net=str(data["style"])))  # fmt: skip
+
+
+def test_bf16_autocast_training_on_cpu(data: dict[str, Path], vgg_file: Path, tmp_path: Path) -> None:
+    """bf16 autocast (the CPU default where native) trains too: finite, falling loss, float32 weights."""
+    out = tmp_path / "bf16.safetensors"
+    ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=12, lr=5e-3, precision="bf16",
+                                                              image_size=48))  # fmt: skip
+    entries = LossLog(RunFiles.beside(out).loss_log).read()
+    assert all(math.isfinite(e["loss"]) for e in entries)
+    assert sum(e["loss"] for e in entries[-3:]) < sum(e["loss"] for e in entries[:3])
+    tensors, meta = load_tensors(out)
+    assert meta["precision"] == "bf16" and all(t.dtype == torch.float32 for t in tensors.values())
+
+
+def test_flat_crops_are_redrawn(tmp_path: Path) -> None:
+    from stylize.training import ImageFolderDataset, is_flat
+
+    photo = Image.new("RGB", (200, 200), (90, 90, 90))
+    ImageDraw.Draw(photo).rectangle((0, 0, 12, 200), fill=(250, 10, 10))  # texture only at the left edge
+    photo.save(tmp_path / "p.png")
+    torch.manual_seed(0)
+    flat_data = ImageFolderDataset(tmp_path, 32, 32, min_scale=0.1)
+    guarded = ImageFolderDataset(tmp_path, 32, 32, min_scale=0.1, min_contrast=2.0)
+    flat = sum(is_flat(flat_data[0][0], 2.0) for _ in range(40))
+    assert flat > 5  # small random squares often miss the edge
+    assert sum(is_flat(guarded[0][0], 2.0) for _ in range(40)) < flat / 4
 
 
 def test_random_resized_squares_cover_the_requested_share(tmp_path: Path) -> None:

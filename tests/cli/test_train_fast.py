@@ -6,7 +6,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-import stylize.cli.fast_cmd  # noqa: F401 - registers the commands
+import stylize.cli.fast_cmd
 import stylize.cli.train_fast_cmd  # noqa: F401
 from stylize.backends import fast
 from stylize.checkpoints import load_tensors
@@ -27,13 +26,7 @@ QUICK = ["--batch-size", "2", "--image-size", "32", "--style-size", "48", "--wor
 QUICK += ["--checkpoint-every", "0", "--sample-every", "2", "--sample-count", "2", "--log-every", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waits on a busy shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
