@@ -227,7 +227,8 @@ def _noop(*_: object) -> None:
 
 
 def final_loss(model: g.GatysModel, image: torch.Tensor, content: Image.Image, style: Image.Image) -> dict[str, float]:
-    """The objective at the final size, the same definition for every run."""
+    """The objective at the final size, the same definition for every run, of the image a user gets (clamped)."""
+    image = image.clamp(0, 1)
     x = images.to_tensor(content)
     targets = g.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], max(content.size), x))
     with torch.no_grad():

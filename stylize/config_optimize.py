@@ -35,7 +35,7 @@ class OptimizeConfig:
     min_size: int = 128  # long side of the first, coarsest scale (crowsonkb starts at 128 px)
     scale_factor: float = 2**0.5  # size ratio between scales (crowsonkb's sqrt(2) steps)
     scales: int = 0  # number of scales; 0 = as many as min_size and scale_factor give; 1 = classic single scale
-    iterations: int = 35  # iterations at the final size; a scale k times smaller runs k times more (cheaper)
+    iterations: int = 60  # iterations at every scale (5 scales from 128 to 512 px: 300 in all, 4.2 min on 2 cores)
     optimizer: str = "lbfgs"  # lbfgs (Gatys; fewest iterations) or adam (crowsonkb; smoother, carries state)
     learning_rate: float = 0.02  # Adam step in pixel units (crowsonkb's default); L-BFGS ignores it
     lbfgs_history: int = 100  # L-BFGS correction pairs; fewer are kept at large sizes (about 1 GiB at most)
