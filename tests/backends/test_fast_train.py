@@ -302,3 +302,24 @@ def test_random_resized_squares_cover_the_requested_share(tmp_path: Path) -> Non
         assert crop.size == (32, 32)
     for _ in range(20):
         assert random_resized_square(img, 16, 1.0).size == (16, 16)
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(data: dict[str, Path], vgg_file: Path, tmp_path: Path) -> None:
+    import signal
+
+    from stylize.errors import Interrupted
+    from stylize.progress import RecordingReporter
+
+    class CtrlCAt(RecordingReporter):
+        def advance(self, task: str, n: int = 1, **fields: object) -> None:
+            super().advance(task, n, **fields)
+            if sum(1 for e in self.events if e[0] == "advance") == 3:
+                signal.raise_signal(signal.SIGINT)
+
+    out = tmp_path / "stopped.safetensors"
+    with pytest.raises(Interrupted, match="iteration 3"):
+        ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=10), reporter=CtrlCAt())
+    assert load_tensors(out)[1]["iteration"] == 3 and RunFiles.beside(out).loss_plot.is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    result = ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=5), resume=True)
+    assert result.iteration == 5
