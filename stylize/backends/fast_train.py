@@ -440,7 +440,7 @@ class FastTrainer(LoopTrainer):
         verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
         self.reporter.log(
             f"{verb}: fast-style network for {self.style_path.name} to {cfg.iterations} iterations on "
-            f"{len(self.dataset):,} photos, loss network {self.loss_net_id} ({self._where()})"
+            f"{len(self.dataset):,} photos, loss network {Path(cfg.loss_net).name} ({self._where()})"
         )
 
 

@@ -96,10 +96,12 @@ def train_fast(
 ) -> None:
     """Train a fast-style network for STYLE_IMAGE on a folder of photos (Johnson et al. 2016).
 
-    The result loads with `stylize fast --model`; without -o it is saved in the local model
-    folder, so `stylize fast photo.jpg -m <style stem>` finds it. Checkpoints, a loss log and
-    validation grids are written as it goes; Ctrl-C saves and stops; --resume continues.
-    Runs on every GPU under torchrun (--nproc-per-node N stylize train-fast ...).
+    The result loads with `stylize fast --model`. Without -o it goes to the local
+    model folder: `stylize fast photo.jpg -m <style stem>` finds it.
+
+    Checkpoints, a loss log and validation grids are written as it goes.
+    Ctrl-C saves and stops; --resume continues.
+    Runs on every GPU under torchrun (--nproc-per-node N -m stylize train-fast ...).
     """
     from stylize.backends.fast_train import train_fast as run
 
