@@ -323,3 +323,20 @@ def test_ctrl_c_saves_a_resumable_checkpoint(data: dict[str, Path], vgg_file: Pa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     result = ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=5), resume=True)
     assert result.iteration == 5
+
+
+def test_trains_through_the_awkward_inputs(edge_dir: Path, data: dict[str, Path], vgg_file: Path,
+                                           tmp_path: Path) -> None:  # fmt: skip
+    """../shared/data/edge: broken files are skipped with one warning each; 1x1 images do not poison Adam."""
+    from stylize.progress import RecordingReporter
+
+    reporter = RecordingReporter()
+    out = tmp_path / "edge.safetensors"
+    cfg = _config(vgg_file, iterations=4, batch_size=4, image_size=32)
+    result = ft.train_fast(data["style"], edge_dir, out, cfg, reporter=reporter)
+    assert result.iteration == 4
+    warnings = [e[2] for e in reporter.events if e[0] == "log" and e[1] == "warning"]
+    skipped = [w for w in warnings if w.startswith("skipped ")]
+    assert len(skipped) == len(set(skipped)) >= 1
+    tensors, _ = load_tensors(out)
+    assert all(torch.isfinite(t).all() for t in tensors.values())
