@@ -399,3 +399,22 @@ def test_training_on_a_fashion_mnist_subset(tmp_path: Path) -> None:
     s = sampler(out)
     assert s.info.class_names[7] == "Sneaker" and s.images([0]).shape == (1, 1, 28, 28)
     assert gt.train_gan(subset, out, GANTrainConfig(iterations=4, **config), resume=True).iteration == 4
+
+
+def test_shipped_models_are_package_data() -> None:
+    """weights/ reaches wheels as stylize/_bundled (a link), listed in pyproject's package-data."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")
+    import stylize
+    from stylize.backends.gan import weights_dir
+
+    package = Path(stylize.__file__).resolve().parent
+    assert weights_dir() == package / "_bundled"
+    shipped = sorted(p.name for p in weights_dir().glob("*.safetensors"))
+    assert "gan-fashion-mnist.safetensors" in shipped
+    pyproject = package.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("installed from a wheel: no pyproject.toml beside the package")
+    patterns = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["stylize"]
+    assert all(any(fnmatch.fnmatch(f"_bundled/{name}", p) for p in patterns) for name in shipped)
