@@ -11,7 +11,6 @@ import typer
 from stylize.cli import batch_options as bo
 from stylize.cli.app import app, settings
 from stylize.config import ADAIN_DEFAULTS as D
-from stylize.errors import UsageError
 
 PANEL = "AdaIN"
 
@@ -64,9 +63,9 @@ def adain(
     from stylize import api
     from stylize.config import AdaINConfig
 
-    contents, styles = _split_styles(inputs, style)
+    contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
-        alpha=alpha, size=size, style_size=style_size, crop=crop, style_weights=_weights(style_weights),
+        alpha=alpha, size=size, style_size=style_size, crop=crop, style_weights=bo.parse_style_weights(style_weights),
         color="match" if preserve_color and color == "none" else color, masks=tuple(mask or ()), tile=tile,
         precision=precision, encoder=encoder, decoder=decoder,
     )
@@ -81,24 +80,3 @@ def adain(
         as_json, reporter, state.quiet,
     )
 
-
-def _split_styles(inputs: list[str], style: list[str] | None) -> tuple[list[str], list[str]]:
-    """``adain C... -s S...`` or the short form ``adain CONTENT STYLE``."""
-    if style:
-        return inputs, style
-    if len(inputs) < 2:
-        raise UsageError("no style given", "use 'stylize adain CONTENT STYLE' or -s STYLE")
-    return inputs[:-1], inputs[-1:]
-
-
-def _weights(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise UsageError("--style-weights must be non-negative and not all zero")
-    total = sum(values)
-    return tuple(v / total for v in values)

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from stylize.batch import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, InputItem, parse_shard
 from stylize.cli.display import emit_json, emit_result, err_console
-from stylize.errors import PartialBatchError
+from stylize.errors import PartialBatchError, UsageError
 from stylize.progress import Reporter
 
 DEFAULTS = BatchOptions()
@@ -139,6 +139,29 @@ def build_batch_options(
         quality=quality,
         max_pixels=max_pixels,
     )
+
+
+def split_styles(command: str, inputs: list[str], style: list[str] | None) -> tuple[list[str], list[str]]:
+    """``stylize COMMAND C... -s S...`` or the short form ``stylize COMMAND CONTENT STYLE``."""
+    if style:
+        return inputs, style
+    if len(inputs) < 2:
+        raise UsageError("no style given", f"use 'stylize {command} CONTENT STYLE' or -s STYLE")
+    return inputs[:-1], inputs[-1:]
+
+
+def parse_style_weights(text: str | None) -> tuple[float, ...] | None:
+    """``--style-weights 0.7,0.3`` -> weights normalised to sum 1 (None when not given)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise UsageError("--style-weights must be non-negative and not all zero")
+    total = sum(values)
+    return tuple(v / total for v in values)
 
 
 def run_and_finish(

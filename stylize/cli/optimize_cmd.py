@@ -11,7 +11,6 @@ from stylize.cli import batch_options as bo
 from stylize.cli.app import app, settings
 from stylize.config_optimize import OPTIMIZE_DEFAULTS as D
 from stylize.config_optimize import OptimizeConfig, parse_layers
-from stylize.errors import UsageError
 
 PANEL = "Optimization"
 LOSS = "Losses"
@@ -70,7 +69,7 @@ def optimize(
     """Gatys et al. optimisation on VGG-19 features, coarse to fine (slow, highest quality)."""
     from stylize.api_optimize import optimize as run
 
-    contents, styles = split_styles(inputs, style)
+    contents, styles = bo.split_styles("optimize", inputs, style)
     c_layers, c_weights = parse_layers("--content-layers", content_layers)
     s_layers, s_weights = parse_layers("--style-layers", style_layers)
     config = OptimizeConfig(
@@ -78,7 +77,7 @@ def optimize(
         optimizer=optimizer, learning_rate=learning_rate, init=init, seed=seed,
         content_layers=c_layers, content_layer_weights=c_weights, style_layers=s_layers,
         style_layer_weights=s_weights, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, style_loss=style_loss, style_weights=parse_weights(style_weights),
+        tv_weight=tv_weight, style_loss=style_loss, style_weights=bo.parse_style_weights(style_weights),
         style_scale=style_scale, pooling=pooling, preserve_color=preserve_color, save_every=save_every,
         plot=plot, precision=precision, vgg=vgg,
     )
@@ -93,24 +92,3 @@ def optimize(
         as_json, reporter, state.quiet,
     )
 
-
-def split_styles(inputs: list[str], style: list[str] | None) -> tuple[list[str], list[str]]:
-    """``optimize C... -s S...`` or the short form ``optimize CONTENT STYLE``."""
-    if style:
-        return inputs, style
-    if len(inputs) < 2:
-        raise UsageError("no style given", "use 'stylize optimize CONTENT STYLE' or -s STYLE")
-    return inputs[:-1], inputs[-1:]
-
-
-def parse_weights(text: str | None) -> tuple[float, ...] | None:
-    """``0.7,0.3`` -> weights normalised to sum 1."""
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError as exc:
-        raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise UsageError("--style-weights must be non-negative and not all zero")
-    return tuple(v / sum(values) for v in values)
