@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from stylize.batch import BatchOptions, BatchReport, collect_inputs, plan_jobs, run_batch
+from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
 from stylize.config import AdaINConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
@@ -33,6 +33,26 @@ def combined_tag(tags: Sequence[str]) -> str:
     return "+".join(tags)
 
 
+def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended: bool, options: BatchOptions,
+                    stdin: TextIO | None = None) -> tuple[InputSet, list[Job]]:  # fmt: skip
+    """The content images and one job per (content, style), or per content when the styles are blended."""
+    inputs = collect_inputs(contents, options.glob, stdin)
+    tags = [combined_tag(list(style_map))] if blended else list(style_map)
+    return inputs, plan_jobs(inputs, tags, options)
+
+
+def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
+                   inputs: InputSet) -> BatchReport:  # fmt: skip
+    """Run ``backend`` (which loads its network lazily as ``.model``) over ``jobs``.
+
+    The network is loaded first when any output is still to be written, so a weights error
+    stops the batch instead of failing every image; a fully resumed batch loads nothing.
+    """
+    if options.overwrite or not all(job.output.exists() for job in jobs):
+        backend.model  # noqa: B018 - load weights now
+    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+
+
 def adain(
     contents: Sequence[str],
     styles: Sequence[str],
@@ -49,10 +69,7 @@ def adain(
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
     _check_style_options(config, style_map)
-    inputs = collect_inputs(contents, options.glob, stdin)
-    blended = bool(config.style_weights or config.masks)
-    tags = [combined_tag(list(style_map))] if blended else list(style_map)
-    jobs = plan_jobs(inputs, tags, options)
+    inputs, jobs = plan_style_jobs(contents, style_map, bool(config.style_weights or config.masks), options, stdin)
     torch_device = resolve_device(device)
 
     def make_model() -> AdaINModel:
@@ -60,10 +77,8 @@ def adain(
         decoder = load_decoder(config.decoder, reporter)
         return AdaINModel(encoder, decoder, torch_device, config.precision)
 
-    backend = AdaINBackend(make_model, config, options, style_map, reporter)
-    if options.overwrite or not all(job.output.exists() for job in jobs):
-        backend.model  # noqa: B018 - load weights now: a weights error stops the batch, not each image
-    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+    return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter), jobs, options, reporter,
+                          inputs)  # fmt: skip
 
 
 def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> None:

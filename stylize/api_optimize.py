@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from stylize.api import combined_tag, style_files
-from stylize.batch import BatchOptions, BatchReport, collect_inputs, plan_jobs, run_batch
+from stylize.api import plan_style_jobs, run_with_model, style_files
+from stylize.batch import BatchOptions, BatchReport
 from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
@@ -32,10 +32,8 @@ def optimize(
     style_map = style_files(styles)
     if config.style_weights and len(config.style_weights) != len(style_map):
         raise UsageError(f"--style-weights has {len(config.style_weights)} values for {len(style_map)} styles")
-    inputs = collect_inputs(contents, options.glob, stdin)
     blended = bool(config.style_weights)
-    tags = [combined_tag(list(style_map))] if blended else list(style_map)
-    jobs = plan_jobs(inputs, tags, options)
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, stdin)
     torch_device = resolve_device(device)
     if config.precision == "fp16" and torch_device.type == "cpu":
         raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")
@@ -46,6 +44,4 @@ def optimize(
                           torch_device)
 
     backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
-    if options.overwrite or not all(job.output.exists() for job in jobs):
-        backend.model  # noqa: B018 - load weights now: a weights error stops the batch, not each image
-    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+    return run_with_model(backend, jobs, options, reporter, inputs)
