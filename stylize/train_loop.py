@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-    from stylize.training import Distributed, GracefulStop, RunFiles, TrainState
+    from stylize.training import Distributed, GracefulStop, Resumed, RunFiles, TrainState
 
 
 class LoopTrainer:
@@ -185,7 +185,18 @@ class LoopTrainer:
 def warn_changed(saved: Mapping[str, Any], config: Any, names: tuple[str, ...], reporter: Reporter,
                  dist: Distributed) -> None:  # fmt: skip
     """Warn (rank 0) about ``names`` whose value differs between a resumed run's saved config and ``config``."""
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists were tuples
     changed = [name for name in names if hasattr(config, name) and saved.get(name) != getattr(config, name)]
     if changed and dist.is_main:
         listing = ", ".join(f"{name} {saved.get(name)} -> {getattr(config, name)}" for name in changed)
         reporter.log(f"resuming with changed settings: {listing}", "warning")
+
+
+def resume_checkpoint(files: RunFiles, architecture: str, config: Any, objective_fields: tuple[str, ...],
+                      reporter: Reporter, dist: Distributed) -> Resumed:  # fmt: skip
+    """The checkpoint ``files`` describe, checked as ``architecture``; warns about changed ``objective_fields``."""
+    from stylize import training as tr
+
+    resumed = tr.load_training_checkpoint(files.checkpoint, architecture)
+    warn_changed(resumed.meta.get("config", {}), config, objective_fields, reporter, dist)
+    return resumed

@@ -361,6 +361,12 @@ def verify_cache() -> list[tuple[WeightSpec, Path, str, bool]]:
     return results
 
 
+def weights_id(name_or_path: str | os.PathLike[str]) -> str:
+    """How a checkpoint records the weights it was trained with: the registry name, else the file's SHA-256."""
+    text = str(name_or_path)
+    return text if text in REGISTRY else sha256_file(Path(text).expanduser())
+
+
 def resolve(name_or_path: str | os.PathLike[str], reporter: Reporter | None = None) -> Path:
     """A registry name -> its cached file (fetched if needed); anything else is a local path."""
     text = str(name_or_path)

@@ -67,6 +67,12 @@ def _scaled_init(module: object) -> None:
 
 
 @pytest.fixture(scope="session")
+def scaled_init() -> object:
+    """``scaled_init(module)``: He-initialise every conv in place (zero biases), as the random weight files are."""
+    return _scaled_init
+
+
+@pytest.fixture(scope="session")
 def random_adain_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(encoder, decoder) .pth files in the published layouts, random but seeded."""
     import torch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import LoopTrainer, warn_changed
+from stylize.train_loop import LoopTrainer, resume_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -145,13 +145,6 @@ def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter) ->
     return _place(encoder, device).eval().requires_grad_(False)
 
 
-def encoder_id(name_or_path: str) -> str:
-    """The registry name, or the SHA-256 of an encoder file: recorded in the checkpoint."""
-    from stylize import weights
-
-    return name_or_path if name_or_path in weights.REGISTRY else weights.sha256_file(Path(name_or_path))
-
-
 def build_decoder(state: dict[str, Any] | None, device: torch.device) -> nn.Module:
     """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
     from stylize.models.adain_net import AdaINDecoder
@@ -271,7 +264,9 @@ class AdaINTrainer(LoopTrainer):
 
     @cached_property
     def _encoder_id(self) -> str:
-        return encoder_id(self.config.encoder)
+        from stylize.weights import weights_id
+
+        return weights_id(self.config.encoder)
 
     def _write_sample(self, path: Path) -> None:
         import torch
@@ -330,7 +325,7 @@ def train_adain(
     if resume and config.decoder is not None:
         raise UsageError("--decoder starts a new run from given weights; --resume continues -o", "pick one")
     with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
-        resumed = _resumed(files, config, reporter, dist) if resume else None
+        resumed = resume_checkpoint(files, ARCHITECTURE, config, OBJECTIVE_FIELDS, reporter, dist) if resume else None
         if resumed is not None and resumed.iteration >= config.iterations:
             tr.rank_reporter(reporter, dist).log(
                 f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
@@ -343,11 +338,3 @@ def train_adain(
 def _result(files: RunFiles, iteration: int, dist: Distributed) -> AdaINTrainResult:
     plot = files.loss_plot if files.loss_plot.is_file() else None
     return AdaINTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
-
-
-def _resumed(files: RunFiles, config: AdaINTrainConfig, reporter: Reporter, dist: Distributed) -> Resumed:
-    from stylize import training as tr
-
-    resumed = tr.load_training_checkpoint(files.checkpoint, ARCHITECTURE)
-    warn_changed(resumed.meta.get("config", {}), config, OBJECTIVE_FIELDS, reporter, dist)
-    return resumed

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import LoopTrainer, warn_changed
+from stylize.train_loop import LoopTrainer, resume_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -189,18 +189,20 @@ def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str
     return {name: (v / total if total > 0 else v) for name, v in zip(names, values)}
 
 
-def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter) -> tuple[LossNet, LossLayers, str]:
-    """The frozen loss network cut after its deepest layer, its layers, and an id for the checkpoint."""
+def loss_net_source(config: FastTrainConfig) -> str:
+    """--loss-net as a registry name or a path (aliases resolved)."""
+    return LOSS_NETS.get(config.loss_net, config.loss_net)
+
+
+def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter) -> tuple[LossNet, LossLayers]:
+    """The frozen loss network cut after its deepest layer, and its layers."""
     from stylize import weights
     from stylize.backends.gatys import build_loss_net, load_state
 
-    source = LOSS_NETS.get(config.loss_net, config.loss_net)
-    path = weights.resolve(source, reporter)
+    path = weights.resolve(loss_net_source(config), reporter)
     state = load_state(path)
     layers = loss_layers(config, family(state))
-    net = build_loss_net(state, layers.all, "max", device, str(path))
-    ident = source if source in weights.REGISTRY else weights.sha256_file(path)
-    return net, layers, ident
+    return build_loss_net(state, layers.all, "max", device, str(path)), layers
 
 
 # ---------------------------------------------------------------- the loss
@@ -330,7 +332,7 @@ class FastTrainer(LoopTrainer):
         self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
                                              min_contrast=MIN_CONTRAST)  # fmt: skip
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
-        self.loss_net, self.layers, self.loss_net_id = load_loss_network(config, device, self.reporter)
+        self.loss_net, self.layers = load_loss_network(config, device, self.reporter)
         if self.channels_last:  # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
             self.loss_net.memory_format = torch.channels_last
             self.loss_net.to(memory_format=torch.channels_last)
@@ -398,7 +400,7 @@ class FastTrainer(LoopTrainer):
             "layout": LAYOUT,
             "style": self.style_path.name,
             "style_sha256": self._style_sha,
-            "loss_net": self.loss_net_id,
+            "loss_net": self._loss_net_id,
             "content_layers": self.layers.content,
             "style_layers": self.layers.style,
             "config": asdict(cfg),
@@ -414,6 +416,12 @@ class FastTrainer(LoopTrainer):
         from stylize.weights import sha256_file
 
         return sha256_file(self.style_path)
+
+    @cached_property
+    def _loss_net_id(self) -> str:
+        from stylize.weights import weights_id
+
+        return weights_id(loss_net_source(self.config))
 
     def _write_sample(self, path: Path) -> None:
         import torch
@@ -484,7 +492,7 @@ def train_fast(
     if resume and config.init is not None:
         raise UsageError("--init starts a new run from given weights; --resume continues -o", "pick one")
     with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
-        resumed = _resumed(files, config, reporter, dist) if resume else None
+        resumed = resume_checkpoint(files, ARCHITECTURE, config, OBJECTIVE_FIELDS, reporter, dist) if resume else None
         trainer = FastTrainer(config, style_image, data, files, dist, torch_device, reporter, resumed)
         if resumed is not None and resumed.iteration >= trainer.config.iterations:
             trainer.content.close()
@@ -503,16 +511,3 @@ def _check_inputs(style_image: Path, data: Path) -> None:
 def _result(files: RunFiles, iteration: int, dist: Distributed) -> FastTrainResult:
     plot = files.loss_plot if files.loss_plot.is_file() else None
     return FastTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
-
-
-def _resumed(files: RunFiles, config: FastTrainConfig, reporter: Reporter, dist: Distributed) -> Resumed:
-    from stylize import training as tr
-
-    resumed = tr.load_training_checkpoint(files.checkpoint, ARCHITECTURE)
-    saved = dict(resumed.meta.get("config", {}))
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists -> tuples
-    warn_changed(saved, config, OBJECTIVE_FIELDS, reporter, dist)
-    return resumed
-
-
-

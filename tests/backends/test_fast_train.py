@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from stylize.backends import fast_train as ft
 from stylize.backends.gatys import build_loss_net
 from stylize.checkpoints import load_tensors
 from stylize.errors import InputError, OutputError, UsageError, WeightsError
-from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG16Features
+from stylize.models.vgg import TorchvisionVGG16Features
 from stylize.training import LossLog, RunFiles, load_training_checkpoint
 
 TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "precision": "fp32", "checkpoint_every": 0,
@@ -45,26 +46,18 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"photos": root / "photos", "style": root / "style.png", "root": root}
 
 
-def _he(net: torch.nn.Module) -> torch.nn.Module:
-    torch.manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(m.bias)
-    return net
+@pytest.fixture(scope="module")
+def vgg_file(random_adain_files: tuple[Path, Path]) -> Path:
+    return random_adain_files[0]  # the He-initialised vgg_normalised.pth layout
 
 
 @pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("vgg") / "vgg_normalised.pth"
-    torch.save(_he(NormalisedVGG19()).state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def vgg16_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def vgg16_file(tmp_path_factory: pytest.TempPathFactory, scaled_init: Callable) -> Path:
     path = tmp_path_factory.mktemp("vgg16") / "vgg16.pth"
-    torch.save(_he(TorchvisionVGG16Features()).state_dict(), path)
+    torch.manual_seed(0)
+    net = TorchvisionVGG16Features()
+    scaled_init(net)
+    torch.save(net.state_dict(), path)
     return path
 
 
@@ -98,7 +91,6 @@ def test_default_layers_follow_the_loss_network(vgg_file: Path, vgg16_file: Path
     net19 = torch.load(vgg_file, weights_only=True)
     net16 = torch.load(vgg16_file, weights_only=True)
     assert ft.family(net19) == "vgg19" and ft.family(net16) == "vgg16"
-    assert ft.family(_he(TorchvisionVGG16Features()).state_dict()) == "vgg16"
     layers = ft.loss_layers(ft.FastTrainConfig(), "vgg16")
     assert list(layers.style) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"] and list(layers.content) == ["relu2_2"]
     assert sum(layers.style.values()) == pytest.approx(1.0)
