@@ -184,9 +184,9 @@ def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
 
 
 def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
-    values = list(weights) if weights is not None else [1.0] * len(names)
-    total = sum(values)
-    return {name: (v / total if total > 0 else v) for name, v in zip(names, values)}
+    from stylize.backends.gatys import normalised_weights
+
+    return dict(zip(names, normalised_weights(weights, len(names))))
 
 
 def loss_net_source(config: FastTrainConfig) -> str:

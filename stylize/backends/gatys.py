@@ -389,7 +389,8 @@ def content_loss(feat: Tensor, target: Tensor) -> Tensor:
 # ---------------------------------------------------------------- the objective at one scale
 
 
-def _normalised(weights: Sequence[float] | None, count: int) -> list[float]:
+def normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """``weights`` (or ``count`` equal ones) scaled to sum 1; all-zero weights stay as they are."""
     values = list(weights) if weights is not None else [1.0] * count
     total = sum(values)
     return [v / total for v in values] if total > 0 else values
@@ -408,9 +409,9 @@ class Objective:
 
     def __init__(self, net: LossNet, targets: Targets, config: OptimizeConfig, precision: str = "fp32") -> None:
         self.net, self.targets, self.config, self.precision = net, targets, config, precision
-        self.content_w = dict(zip(config.content_layers, _normalised(config.content_layer_weights,
+        self.content_w = dict(zip(config.content_layers, normalised_weights(config.content_layer_weights,
                                                                       len(config.content_layers))))
-        self.style_w = dict(zip(config.style_layers, _normalised(config.style_layer_weights,
+        self.style_w = dict(zip(config.style_layers, normalised_weights(config.style_layer_weights,
                                                                   len(config.style_layers))))
         self.layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
         kind = config.style_loss
@@ -616,7 +617,7 @@ class GatysModel:
         if full_key is not None and full_key in self._style_cache:
             return self._style_cache[full_key]  # type: ignore[return-value]
         per_style = [self.style_moments(self._style_tensor(s, long_side, content)) for s in styles]
-        weights = _normalised([s.weight for s in styles], len(styles))
+        weights = normalised_weights([s.weight for s in styles], len(styles))
         blended = {k: blend([p[k] for p in per_style], weights) for k in self.config.style_layers}
         if full_key is not None:
             self._style_cache[full_key] = blended  # type: ignore[assignment]
@@ -693,7 +694,7 @@ class GatysModel:
 
 def pixel_stats(styles: Sequence[StyleImage]) -> tuple[Tensor, Tensor]:
     """Blend-weighted per-channel mean and std of the style pictures (for ``--init style-stats``)."""
-    weights = _normalised([s.weight for s in styles], len(styles))
+    weights = normalised_weights([s.weight for s in styles], len(styles))
     means, stds = zip(*(_rgb_mean_std(s.rgb) for s in styles))
     mean = sum(w * m for w, m in zip(weights, means))
     std = sum(w * s for w, s in zip(weights, stds))
