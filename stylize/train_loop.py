@@ -38,12 +38,14 @@ class LoopTrainer:
     plot_log_y = True
     plot_title = "training loss"
 
-    def _setup(self, config: Any, files: RunFiles, dist: Distributed, device: torch.device, reporter: Reporter) -> None:
+    def _setup(self, config: Any, files: RunFiles, dist: Distributed, device: torch.device, reporter: Reporter,
+               precision: str | None = None) -> None:  # fmt: skip
+        """Common state; ``precision`` None: ``training_precision`` of the config's (bf16 on CUDA)."""
         from stylize import training as tr
 
         self.config, self.files, self.dist, self.device = config, files, dist, device
         self.reporter = tr.rank_reporter(reporter, dist)
-        self.precision = tr.training_precision(config.precision, device)
+        self.precision = precision or tr.training_precision(config.precision, device)
         self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
         self.fields: dict[str, float] = {}
         self._saved_at = self._sampled_at = -1

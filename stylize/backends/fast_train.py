@@ -194,7 +194,8 @@ def loss_net_source(config: FastTrainConfig) -> str:
     return LOSS_NETS.get(config.loss_net, config.loss_net)
 
 
-def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter) -> tuple[LossNet, LossLayers]:
+def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,
+                      channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
     """The frozen loss network cut after its deepest layer, and its layers."""
     from stylize import weights
     from stylize.backends.gatys import build_loss_net, load_state
@@ -202,7 +203,7 @@ def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: R
     path = weights.resolve(loss_net_source(config), reporter)
     state = load_state(path)
     layers = loss_layers(config, family(state))
-    return build_loss_net(state, layers.all, "max", device, str(path)), layers
+    return build_loss_net(state, layers.all, "max", device, str(path), channels_last), layers
 
 
 # ---------------------------------------------------------------- the loss
@@ -322,20 +323,17 @@ class FastTrainer(LoopTrainer):
         from stylize import training as tr
         from stylize.devices import effective_precision
 
-        self._setup(config, files, dist, device, reporter)
         # differs from the other trainers (bf16 only on CUDA): on CPUs with native bf16 (AVX512-BF16,
         # AMX) bf16 autocast + channels_last ran the whole step ~2x faster than float32 here
-        self.precision = effective_precision(config.precision, device)
+        self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
         self.channels_last = device.type == "cuda" or self.precision != "fp32"
         start = resumed.iteration if resumed else 0
         self.style_path = style_image
         self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
                                              min_contrast=MIN_CONTRAST)  # fmt: skip
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
-        self.loss_net, self.layers = load_loss_network(config, device, self.reporter)
-        if self.channels_last:  # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
-            self.loss_net.memory_format = torch.channels_last
-            self.loss_net.to(memory_format=torch.channels_last)
+        # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
+        self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)
         self.targets = style_targets(self.loss_net, load_style(style_image, config.style_size, device), self.layers)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)

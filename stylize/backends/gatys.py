@@ -108,11 +108,12 @@ def load_loss_net(vgg: str, layers: Sequence[str], pooling: str = "max", device:
 
 
 def build_loss_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str, device: torch.device,
-                   source: str = "weights") -> LossNet:
+                   source: str = "weights", channels_last: bool | None = None) -> LossNet:
     """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors.
 
     Layouts: ``vgg_normalised.pth``, torchvision's VGG-19, and torchvision's VGG-16 (its layer
     names: ``train-fast --loss-net vgg16``). ``layers`` must name layers of that network.
+    ``channels_last`` None means on GPUs only (bf16 callers on CPU ask for it too).
     """
     if any(key.startswith("features.") for key in state):
         net = _torchvision_net(state, layers, pooling)
@@ -120,8 +121,10 @@ def build_loss_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str
         net = _normalised_net(state, layers, pooling)
     else:
         raise WeightsError(f"{source}: not a VGG in the vgg_normalised.pth or torchvision layout")
-    # channels_last pays on GPUs; on CPU it measured slower here for the training-style backward pass
-    net.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    # channels_last pays on GPUs; on CPU in fp32 it measured slower here for the training-style backward pass
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    net.memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return net.to(device, memory_format=net.memory_format).requires_grad_(False).eval()
 
 
