@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from stylize.errors import Interrupted
 from stylize.progress import Reporter
 
+STATE_SUFFIX = ".state.pt"  # the optimizer state saved beside every training checkpoint
+
 if TYPE_CHECKING:
     import torch
     from torch import Tensor

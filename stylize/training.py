@@ -38,8 +38,8 @@ from stylize.errors import DeviceError, InputError, OutputError, UsageError, Wei
 from stylize.files import atomic_path, atomic_write_bytes
 from stylize.plot import image_grid, loss_series, save_loss_plot
 from stylize.progress import NullReporter, Reporter
+from stylize.train_loop import STATE_SUFFIX
 
-STATE_SUFFIX = ".state.pt"
 MAX_SKIPS = 32  # undecodable files tried in a row before a dataset gives up
 FLAT_RETRIES = 8  # new random crops drawn when one is flat (see ImageFolderDataset's min_contrast)
 Sample = tuple[Tensor, tuple[str, ...]]  # image (3, crop, crop) uint8, and why files were skipped

@@ -96,11 +96,14 @@ def models_dir() -> Path:
 
 
 def local_models() -> list[Path]:
-    """Model files in :func:`models_dir`, sorted by name."""
+    """Model files in :func:`models_dir`, sorted by name (train-fast's ``.state.pt`` files are not models)."""
+    from stylize.train_loop import STATE_SUFFIX
+
     folder = models_dir()
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES
+                  and not p.name.endswith(STATE_SUFFIX))  # fmt: skip
 
 
 def model_tag(spec: str) -> str:
