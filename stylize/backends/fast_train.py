@@ -332,9 +332,10 @@ class FastTrainer(LoopTrainer):
         self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
                                              min_contrast=MIN_CONTRAST)  # fmt: skip
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
+        style = load_style(style_image, config.style_size, device)  # a bad image fails before the VGG loads
         # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
         self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)
-        self.targets = style_targets(self.loss_net, load_style(style_image, config.style_size, device), self.layers)
+        self.targets = style_targets(self.loss_net, style, self.layers)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
