@@ -81,10 +81,15 @@ def adain(
                           inputs)  # fmt: skip
 
 
-def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> None:
-    weights, masks = config.style_weights, config.masks
+def check_style_weights(weights: Sequence[float] | None, style_map: dict[str, Path]) -> None:
+    """``--style-weights`` needs one weight per style."""
     if weights and len(weights) != len(style_map):
         raise UsageError(f"--style-weights has {len(weights)} values for {len(style_map)} styles")
+
+
+def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> None:
+    weights, masks = config.style_weights, config.masks
+    check_style_weights(weights, style_map)
     if weights and masks:
         raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
     if masks and len(style_map) < 2 and len(masks) != len(style_map):

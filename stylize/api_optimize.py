@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from stylize.api import plan_style_jobs, run_with_model, style_files
+from stylize.api import check_style_weights, plan_style_jobs, run_with_model, style_files
 from stylize.batch import BatchOptions, BatchReport
 from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
@@ -30,8 +30,7 @@ def optimize(
 
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
-    if config.style_weights and len(config.style_weights) != len(style_map):
-        raise UsageError(f"--style-weights has {len(config.style_weights)} values for {len(style_map)} styles")
+    check_style_weights(config.style_weights, style_map)
     blended = bool(config.style_weights)
     inputs, jobs = plan_style_jobs(contents, style_map, blended, options, stdin)
     torch_device = resolve_device(device)
