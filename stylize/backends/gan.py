@@ -41,11 +41,9 @@ ZOO_CONFIG_CLASS = "models.utils.config.BaseConfig"  # pytorch_GAN_zoo pickles i
 def weights_dir() -> Path:
     """Where shipped models live: ``stylize/_bundled/`` when packaged as package data (wheels),
     else ``weights/`` at the repository root (editable installs, source checkouts)."""
-    import stylize
+    from stylize.bundled import shipped_dir
 
-    package = Path(stylize.__file__).resolve().parent
-    packaged = package / "_bundled"
-    return packaged if packaged.is_dir() else package.parent / "weights"
+    return shipped_dir()
 
 
 def bundled_path(name: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stylize.cli import (  # noqa: F401 - importing registers the commands
     adain_cmd,
+    eval_cmd,
     fast_cmd,
     gan_cmd,
     info_cmd,

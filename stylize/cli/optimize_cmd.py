@@ -47,7 +47,7 @@ def optimize(
                                     min=0)] = D.save_every,
     plot: Annotated[bool, _opt("Write a loss-curve PNG beside each output (OUT.loss.png).")] = D.plot,
     precision: Annotated[str, _opt("auto (bf16 on GPUs that have it, else fp32), fp32, bf16, fp16.")] = D.precision,
-    vgg: Annotated[str, _opt("normalised (vgg_normalised.pth), torchvision, a registry name or a file.")] = D.vgg,
+    vgg: Annotated[str, _opt("Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a registry name or a file.")] = D.vgg,
     content_layers: Annotated[str, _opt("Content layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.content_layers),
     style_layers: Annotated[str, _opt("Style layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.style_layers),
     content_weight: Annotated[float, _opt("Weight of the content term.", LOSS, min=0.0)] = D.content_weight,

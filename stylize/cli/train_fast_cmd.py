@@ -68,7 +68,7 @@ def train_fast(
     ] = None,
     loss_net: Annotated[
         str,
-        typer.Option(help="normalised (VGG-19), vgg16 (Johnson et al.), vgg19, or a file.", rich_help_panel=_LOSS),
+        typer.Option(help="bundled (the original VGG-19, installed), caffe, published, vgg16 (Johnson et al.), vgg19, or a file.", rich_help_panel=_LOSS),
     ] = D.loss_net,
     image_size: Annotated[
         int, typer.Option(help="Training crop side in px, a multiple of 4.", rich_help_panel=_DATA)

@@ -28,24 +28,32 @@ def list_(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json([_entry_json(e) for e in entries])
         return
-    table = Table("name", "size", "cached", "path / source", "description", box=None, pad_edge=False)
+    table = Table("name", "size", "status", "description", box=None, pad_edge=False)
     for e in entries:
         size = decimal(e.size) if e.size else "?"
-        where = str(e.path) if e.path else e.spec.url
-        table.add_row(e.spec.name, size, "yes" if e.path else "no", where, e.spec.description)
+        table.add_row(e.spec.name, size, _status(e), e.spec.description)
     typer.echo(_render(table), nl=False)
+    for spec in {e.spec.license: e.spec for e in entries if e.spec.bundled}.values():
+        typer.echo(f"bundled (works offline): {spec.license}; source {spec.url}")
+    typer.echo("'stylize weights path NAME' shows where a file is; --json gives licences and URLs.")
+
+
+def _status(e: w.CacheEntry) -> str:
+    if e.spec.bundled:
+        return "bundled"
+    return "cached" if e.path else "download"
 
 
 def _render(table: Table) -> str:
     from rich.console import Console
 
-    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(table)
     return console.export_text()
 
 
 def _entry_json(e: w.CacheEntry) -> dict[str, object]:
-    return {"name": e.spec.name, "size": e.size, "cached": e.path is not None,
+    return {"name": e.spec.name, "size": e.size, "cached": e.path is not None, "origin": e.spec.origin,
             "path": str(e.path) if e.path else None, "url": e.spec.url, "sha256": e.spec.sha256,
             "license": e.spec.license, "layout": e.spec.layout}
 

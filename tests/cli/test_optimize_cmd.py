@@ -1,4 +1,4 @@
-"""``stylize optimize`` end to end with a random normalised VGG registered as the cached 'adain-vgg'."""
+"""``stylize optimize`` end to end with the default, bundled VGG-19 (tiny images, one iteration)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import stylize.cli.optimize_cmd  # noqa: F401 - registers the command (over the 
 from stylize.cli import app
 
 runner = CliRunner()
-pytestmark = pytest.mark.usefixtures("fake_adain_weights")
+pytestmark = pytest.mark.usefixtures("bundled_vgg")
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +51,17 @@ def test_short_form_writes_one_file(pics: dict[str, Path], tmp_path: Path) -> No
     img = Image.open(out)
     assert img.size == (40, 30)  # long side --size, aspect kept
     assert np.asarray(img).std() > 1
+
+
+def test_default_network_works_offline(pics: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STYLIZE_OFFLINE", "1")  # and the autouse guard fails any connection
+    for vgg in (None, "bundled", "caffe"):
+        out = tmp_path / f"{vgg}.png"
+        extra = ["--vgg", vgg] if vgg else []
+        result = _run(str(pics["c1"]), str(pics["s1"]), "-o", str(out), *extra)
+        assert result.exit_code == 0 and out.is_file(), result.output
+    missing = _run(str(pics["c1"]), str(pics["s1"]), "-o", str(tmp_path / "p.png"), "--vgg", "published")
+    assert missing.exit_code == 4 and "offline" in missing.output  # the published file is a download
 
 
 def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_path: Path) -> None:

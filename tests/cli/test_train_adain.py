@@ -46,14 +46,14 @@ def _args(setup: dict[str, Path], out: Path, *extra: str) -> list[str]:
     return ["--device", "cpu", "train-adain", *dirs, *QUICK, *extra]
 
 
-@pytest.mark.usefixtures("fake_adain_weights")
-def test_trains_with_the_registry_encoder_and_prints_only_the_path(setup: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.usefixtures("bundled_vgg")
+def test_trains_with_the_bundled_encoder_and_prints_only_the_path(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "dec.safetensors"
     result = runner.invoke(app, _args(setup, out, "--iterations", "4"))
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{out}\n"
     _, meta = load_tensors(out)
-    assert meta["iteration"] == 4 and meta["encoder"] == "adain-vgg" and meta["config"]["batch_size"] == 2
+    assert meta["iteration"] == 4 and meta["encoder"] == "vgg19-caffe-normalised" and meta["config"]["batch_size"] == 2
     files = RunFiles.beside(out)
     assert [e["iteration"] for e in LossLog(files.loss_log).read()] == [2, 4]
     assert files.sample(2).is_file() and files.sample(4).is_file() and files.loss_plot.is_file()

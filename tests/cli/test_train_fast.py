@@ -46,7 +46,7 @@ def _args(setup: dict[str, Path], *extra: str) -> list[str]:
     return ["--device", "cpu", "train-fast", str(setup["style"]), "--data", str(setup["photos"]), *QUICK, *extra]
 
 
-@pytest.mark.usefixtures("fake_adain_weights")
+@pytest.mark.usefixtures("bundled_vgg")
 def test_trains_then_fast_uses_the_model_by_name(setup: dict[str, Path], tmp_path: Path) -> None:
     result = runner.invoke(app, _args(setup, "--iterations", "4"))
     assert result.exit_code == 0, result.output

@@ -1,0 +1,218 @@
+"""``stylize eval``: how stylized an output is, and how much of its content it kept.
+
+Both numbers are measured with the bundled, normalised VGG-19 (``vgg19-caffe-normalised``),
+float32, at the output's own size:
+
+- **style distance**: at relu1_1, relu2_1, relu3_1, relu4_1 and relu5_1, the Gram matrix G of
+  the output (C x C, features times their transpose over the H*W positions, divided by C*H*W)
+  against the style image's (resized to the output's long side), ``||G_out - G_style||_F /
+  ||G_style||_F``; the mean of the five. 0 = the style's texture statistics exactly.
+- **content distance**: at relu4_2, ``mean((F_out - F_content)^2) / mean(F_content^2)`` with
+  the content image resized to the output's exact size. 0 = the content's features exactly;
+  1 = as far as an all-black image's features.
+
+Style images and content images are encoded once per size (a batch reuses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from stylize import images, ops
+from stylize.checkpoints import load_tensors
+from stylize.config_optimize import DEFAULT_VGG
+from stylize.errors import UsageError
+from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
+from stylize.models.vgg import NormalisedVGG19
+from stylize.progress import NullReporter, Reporter
+from stylize.weights import resolve
+
+STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One output's numbers; None where no content (or style) image was given."""
+
+    style: float | None
+    content: float | None
+    style_layers: Mapping[str, float] = field(default_factory=dict)
+
+
+def style_distance(feats: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> tuple[float, dict[str, float]]:
+    """Mean over layers of ||G - G_target|| / ||G_target||; ``targets`` are Gram matrices (1, C, C)."""
+    per_layer = {}
+    for name, target in targets.items():
+        g = ops.gram(feats[name].float())
+        per_layer[name] = float(torch.linalg.norm(g - target) / torch.linalg.norm(target).clamp_min(1e-12))
+    return sum(per_layer.values()) / len(per_layer), per_layer
+
+
+def content_distance(feat: Tensor, target: Tensor) -> float:
+    """mean((feat - target)^2) / mean(target^2), both (1, C, H, W)."""
+    return float((feat.float() - target).square().mean() / target.square().mean().clamp_min(1e-12))
+
+
+class QualityMeter:
+    """The VGG-19 and per-image caches behind :meth:`score`."""
+
+    def __init__(self, vgg: str = DEFAULT_VGG, device: torch.device | None = None,
+                 reporter: Reporter | None = None) -> None:  # fmt: skip
+        state, _ = load_tensors(resolve(vgg, reporter or NullReporter()))
+        self.device = device or torch.device("cpu")
+        net = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
+        self.net = net.to(self.device).eval().requires_grad_(False)
+        self._styles: dict[tuple[Path, int], dict[str, Tensor]] = {}
+        self._contents: dict[tuple[Path, tuple[int, int]], Tensor] = {}
+
+    def features(self, img: Image.Image, layers: Sequence[str]) -> dict[str, Tensor]:
+        with torch.no_grad():
+            return self.net.features(images.to_tensor(img).to(self.device), layers)
+
+    def style_targets(self, path: Path, long_side: int) -> dict[str, Tensor]:
+        key = (path, long_side)
+        if key not in self._styles:
+            img = images.resize_long_side(images.open_image(path).rgb, long_side)
+            self._styles[key] = {k: ops.gram(v.float()) for k, v in self.features(img, STYLE_LAYERS).items()}
+        return self._styles[key]
+
+    def content_target(self, path: Path, size: tuple[int, int]) -> Tensor:
+        key = (path, size)
+        if key not in self._contents:
+            img = images.resize_to(images.open_image(path).rgb, size)
+            self._contents[key] = self.features(img, [CONTENT_LAYER])[CONTENT_LAYER].float()
+        return self._contents[key]
+
+    def score(self, output: Image.Image, content: Path | None, style: Path | None) -> Scores:
+        """Style and content distance of ``output`` against the images at ``content`` and ``style``."""
+        feats = self.features(output.convert("RGB"), [*STYLE_LAYERS, CONTENT_LAYER])
+        s, per_layer = (None, {})
+        if style is not None:
+            s, per_layer = style_distance(feats, self.style_targets(style, max(output.size)))
+        c = content_distance(feats[CONTENT_LAYER], self.content_target(content, output.size)) if content else None
+        return Scores(s, c, per_layer)
+
+
+# ---------------------------------------------------------------- which content and style each output had
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    output: Path
+    content: Path | None
+    style: Path | None
+
+
+def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[str, Path]) -> EvalItem:
+    """The content whose stem starts the output's name (``{stem}_{style}``), the style named after it."""
+    stem, rest = output.stem, output.stem
+    content = None
+    if len(contents) == 1:
+        content = next(iter(contents.values()))
+    elif contents:
+        hits = [s for s in contents if stem == s or stem.startswith((s + "_", s + "-", s + "."))]
+        if not hits:
+            raise UsageError(f"{output}: cannot tell which content image it was made from",
+                             "name outputs {stem}_{style} (the default) or pass --report with the run's --json")
+        best = max(hits, key=len)
+        content, rest = contents[best], stem[len(best):]
+    return EvalItem(output, content, _style_named(output, rest, styles))
+
+
+def _style_named(output: Path, rest: str, styles: Mapping[str, Path]) -> Path | None:
+    if len(styles) <= 1:
+        return next(iter(styles.values()), None)
+    hits = [s for s in styles if s in rest]
+    if not hits:
+        raise UsageError(f"{output}: cannot tell which style image it was made with",
+                         "name outputs {stem}_{style} (the default) or pass --report with the run's --json")
+    return styles[max(hits, key=len)]
+
+
+def match_by_report(report: Mapping[str, object], styles: Mapping[str, Path]) -> list[EvalItem]:
+    """Outputs of a batch run's ``--json`` report, with their input and style."""
+    items = []
+    for entry in [*report.get("done", []), *report.get("skipped", [])]:  # type: ignore[misc]
+        if not isinstance(entry, dict) or not entry.get("output"):
+            continue
+        items.append(EvalItem(Path(entry["output"]), Path(entry["input"]), styles.get(str(entry.get("style")))))
+    if not items:
+        raise UsageError("the --report lists no outputs", "pass the --json report of a stylize run")
+    return items
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One output's scores, and the content image's own style distance (the score of doing nothing)."""
+
+    item: EvalItem
+    scores: Scores
+    baseline_style: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"output": str(self.item.output), "content": _str(self.item.content), "style": _str(self.item.style),
+                "style_distance": self.scores.style, "content_distance": self.scores.content,
+                "content_style_distance": self.baseline_style, "style_layers": dict(self.scores.style_layers)}
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def evaluate_items(meter: QualityMeter, items: Sequence[EvalItem], reporter: Reporter) -> list[EvalRow]:
+    rows, baselines = [], {}
+    reporter.start("eval", total=len(items))
+    try:
+        for item in items:
+            output = images.open_image(item.output).rgb
+            scores = meter.score(output, item.content, item.style)
+            if item.content is not None and item.style is not None:
+                key = (item.content, item.style, output.size)
+                if key not in baselines:
+                    as_is = images.resize_to(images.open_image(item.content).rgb, output.size)
+                    baselines[key] = meter.score(as_is, None, item.style).style
+            rows.append(EvalRow(item, scores, baselines.get((item.content, item.style, output.size))))
+            reporter.advance("eval")
+    finally:
+        reporter.finish("eval")
+    return rows
+
+
+def mean_of(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def eval_sheet(rows: Sequence[EvalRow]) -> Image.Image:
+    """One row per (content, style): content | style | every output of that pair, numbers under each."""
+    from stylize.sheet import contact_sheet
+
+    groups: dict[tuple[Path | None, Path | None], list[EvalRow]] = {}
+    for row in rows:
+        groups.setdefault((row.item.content, row.item.style), []).append(row)
+    sheet_rows = []
+    for (content, style), members in groups.items():
+        cells = []
+        if content is not None:
+            cells.append((images.open_image(content).rgb, f"{content.name}\nstyle {_fmt(members[0].baseline_style)}"))
+        if style is not None:
+            cells.append((images.open_image(style).rgb, f"{style.name}\nstyle image"))
+        for row in members:
+            text = f"{row.item.output.name}\nstyle {_fmt(row.scores.style)}  content {_fmt(row.scores.content)}"
+            cells.append((images.open_image(row.item.output).rgb, text))
+        sheet_rows.append(cells)
+    return contact_sheet(sheet_rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,77 @@
+"""``stylize eval`` end to end: table, --json, --sheet, --report and usage errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from stylize.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+CONTENT = REPO / "examples" / "content"
+STYLE = REPO / "examples" / "style"
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("bundled_vgg")
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    """Stand-in outputs named as a batch run names them: the content itself and the style itself."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    Image.open(CONTENT / "chelsea.jpg").resize((96, 64)).save(folder / "chelsea_mosaic.png")
+    Image.open(STYLE / "mosaic.png").convert("RGB").resize((96, 96)).save(folder / "coffee_mosaic.png")
+    return folder
+
+
+def test_table_on_stdout_and_json(outputs: Path) -> None:
+    args = ["eval", "-c", str(CONTENT), "-s", str(STYLE / "mosaic.png"), str(outputs)]
+    result = runner.invoke(app, ["--quiet", *args])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["output", "style", "content"] and lines[-1].startswith("mean of 2")
+    data = json.loads(runner.invoke(app, ["--quiet", *args, "--json"]).stdout)
+    by_name = {Path(o["output"]).name: o for o in data["outputs"]}
+    cat, style_itself = by_name["chelsea_mosaic.png"], by_name["coffee_mosaic.png"]
+    assert Path(cat["content"]).name == "chelsea.jpg" and Path(style_itself["content"]).name == "coffee.jpg"
+    assert cat["content_distance"] < 0.01 and cat["style_distance"] == pytest.approx(cat["content_style_distance"], rel=0.1)
+    assert style_itself["style_distance"] < 0.05 < cat["style_distance"]
+    assert set(cat["style_layers"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+
+
+def test_sheet_is_written(outputs: Path, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.png"
+    result = runner.invoke(app, ["--quiet", "eval", "-c", str(CONTENT), "-s", str(STYLE / "mosaic.png"),
+                                 str(outputs), "--sheet", str(sheet)])
+    assert result.exit_code == 0, result.output
+    with Image.open(sheet) as img:
+        assert img.height > 2 * 192 and img.width > 3 * 96  # two rows: content | style | output
+
+
+def test_report_matches_outputs(outputs: Path, tmp_path: Path) -> None:
+    renamed = tmp_path / "x.png"
+    shutil.copy(outputs / "chelsea_mosaic.png", renamed)
+    report = tmp_path / "run.json"
+    report.write_text(json.dumps({"done": [{"input": str(CONTENT / "chelsea.jpg"), "style": "mosaic",
+                                            "output": str(renamed)}]}))
+    result = runner.invoke(app, ["--quiet", "eval", "-s", str(STYLE / "mosaic.png"), "--report", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["outputs"]
+    assert row["content_distance"] < 0.01
+
+
+def test_usage_errors(outputs: Path, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["eval", str(outputs)]).exit_code == 2  # nothing to compare against
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    Image.new("RGB", (8, 8)).save(stray / "dog_mosaic.png")
+    result = runner.invoke(app, ["eval", "-c", str(CONTENT), str(stray)])
+    assert result.exit_code == 2 and "cannot tell which content image" in result.output
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), "--report", str(broken)]).exit_code == 2
