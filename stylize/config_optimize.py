@@ -61,7 +61,7 @@ class OptimizeConfig:
     preserve_color: str = "none"  # luminance-only transfer or colour-histogram matching (Gatys et al. 2017)
     save_every: int = 0  # write an intermediate image every N iterations; 0 = never
     plot: bool = False  # write a loss-curve PNG beside each output
-    precision: str = "fp32"  # autocast: auto (bf16 on capable GPUs, fp32 on CPU), fp32, bf16, fp16 (GPU)
+    precision: str = "auto"  # autocast: auto (bf16 where native: AVX512-BF16/AMX CPUs, Ampere+ GPUs), fp32, bf16, fp16
     vgg: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), caffe, published, torchvision, or a file
 
     def __post_init__(self) -> None:

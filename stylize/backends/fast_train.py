@@ -78,7 +78,8 @@ class FastTrainConfig:
     crop_scale: float = 0.5  # random squares cover this much to all of a photo's short side (in area)
     style_size: int = 512  # long side of the style image in px; 0 keeps its size
     content_weight: float = 1.0  # weight of the (relative) content term
-    style_weight: float = 10.0  # weight of the (relative) style term: higher, stronger style
+    # ranked on real features with short runs (BENCHMARKS.md): at 10 and 3 the photo was lost to dark texture
+    style_weight: float = 1.0  # weight of the (relative) style term: higher, stronger style
     # differs from Johnson et al. (TV regulariser) as pytorch/examples: upsample+conv leaves no checkerboard
     tv_weight: float = 0.0  # total-variation smoothing of the output (mean squared neighbour differences)
     content_layers: tuple[str, ...] | None = None  # None: relu2_2 (pytorch/examples)

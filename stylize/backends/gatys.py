@@ -22,6 +22,7 @@ never built.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -40,7 +41,7 @@ from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
 from stylize.config_optimize import VGG_ALIASES, OptimizeConfig
-from stylize.devices import autocast
+from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, WeightsError
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG16, TORCHVISION_VGG19, build_checked
 from stylize.models.vgg import (
@@ -186,12 +187,16 @@ class _WinogradConv(torch.autograd.Function):
 
 
 def winograd_ok(x: Tensor) -> bool:
-    """NNPACK runs: CPU float32 NCHW, no autocast, NNPACK built in."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
-            and x.is_contiguous() and NNPACK)
+    """NNPACK runs: asked for (WINOGRAD), CPU float32 NCHW, no autocast, NNPACK built in."""
+    return (WINOGRAD and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and x.is_contiguous())
 
 
 NNPACK = bool(getattr(torch, "_nnpack_available", lambda: False)())
+# opt-in since 2026-11-28: with torch 2.14.1's oneDNN 3.12, oneDNN's direct conv beat NNPACK's Winograd at
+# every VGG layer here (1.07x-4x, fwd+bwd, quiet 2-core EPYC; BENCHMARKS.md), the reverse of torch 2.15's CPU
+# build measured earlier. STYLIZE_WINOGRAD=1 brings it back where it wins.
+WINOGRAD = NNPACK and os.environ.get("STYLIZE_WINOGRAD", "") == "1"
 
 
 class Conv3x3(nn.Module):
@@ -599,7 +604,10 @@ class GatysModel:
 
     def __init__(self, net: LossNet, config: OptimizeConfig, device: torch.device) -> None:
         self.net, self.config, self.device = net, config, device
-        self.precision = _precision(config.precision, device)
+        # differs from the earlier fp32-on-CPU rule: bf16 autocast halved the iteration (0.109 vs 0.213 s at 256²)
+        # on this AVX512-BF16 CPU with the same style/content distances (BENCHMARKS.md); L-BFGS still sees
+        # float32 statistics and losses
+        self.precision = effective_precision(config.precision, device)
         self._style_cache: dict[Hashable, Moments] = {}
 
     # -- targets
@@ -713,17 +721,6 @@ def _upsample(image: Tensor, shape: tuple[int, int]) -> Tensor:
     """The previous scale's result at the next size (W, H), as its init."""
     w, h = shape
     return F.interpolate(image.float(), size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-
-
-def native_bf16_cuda(device: torch.device) -> bool:
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
-
-
-def _precision(precision: str, device: torch.device) -> str:
-    """``auto`` is bf16 on GPUs that have it, else fp32: L-BFGS wants exact gradients on CPU."""
-    if precision != "auto":
-        return precision
-    return "bf16" if native_bf16_cuda(device) else "fp32"
 
 
 # ---------------------------------------------------------------- the batch backend

@@ -46,7 +46,7 @@ def optimize(
     save_every: Annotated[int, _opt("Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).",
                                     min=0)] = D.save_every,
     plot: Annotated[bool, _opt("Write a loss-curve PNG beside each output (OUT.loss.png).")] = D.plot,
-    precision: Annotated[str, _opt("auto (bf16 on GPUs that have it, else fp32), fp32, bf16, fp16.")] = D.precision,
+    precision: Annotated[str, _opt("auto (bf16 where the hardware runs it natively, CPUs included; else fp32), fp32, bf16, fp16 (GPU).")] = D.precision,
     vgg: Annotated[str, _opt("Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a registry name or a file.")] = D.vgg,
     content_layers: Annotated[str, _opt("Content layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.content_layers),
     style_layers: Annotated[str, _opt("Style layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.style_layers),

@@ -294,7 +294,10 @@ def test_w2_from_features_takes_the_small_side() -> None:
 
 
 @pytest.mark.parametrize("reflect", [False, True])
-def test_winograd_conv_matches_conv2d_forward_and_backward(reflect: bool) -> None:
+def test_winograd_conv_matches_conv2d_forward_and_backward(reflect: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not g.NNPACK:
+        pytest.skip("this torch has no NNPACK")
+    monkeypatch.setattr(g, "WINOGRAD", True)  # opt-in (STYLIZE_WINOGRAD=1)
     torch.manual_seed(4)
     weight, bias = torch.randn(6, 5, 3, 3) * 0.2, torch.randn(6)
     conv = g.Conv3x3(nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, requires_grad=False), reflect)
