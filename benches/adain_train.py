@@ -17,7 +17,7 @@ import torch
 
 from stylize.backends.adain_train import adain_losses, build_decoder, load_encoder
 from stylize.config_optimize import DEFAULT_VGG
-from stylize.devices import autocast
+from stylize.devices import autocast, tune_host_allocator
 from stylize.progress import NullReporter
 
 
@@ -48,7 +48,10 @@ def main() -> None:
     parser.add_argument("--crops", default="256,128")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--glibc-defaults", action="store_true", help="skip tune_host_allocator (as before)")
     args = parser.parse_args()
+    if not args.glibc_defaults:
+        print(f"tune_host_allocator: {tune_host_allocator()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
     print(f"{'crop':>5} {'precision':>9} {'s/step':>8} {'images/s':>9}")
     for crop in (int(c) for c in args.crops.split(",")):

@@ -105,3 +105,32 @@ def autocast(device: torch.device, precision: str):
     if device.type == "cpu" and dtype == torch.float16:
         raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_MMAP_THRESHOLD = 32 << 20  # glibc's largest: blocks up to 32 MiB come from the heap, not a fresh mmap
+_KEEP_FREE = (1 << 31) - 1  # free heap memory kept for reuse instead of returned to the kernel (int max)
+
+
+def tune_host_allocator() -> bool:
+    """Keep freed activation buffers for reuse (glibc only); True if applied.
+
+    Training frees and reallocates the same multi-megabyte tensors every step. glibc serves each
+    from a fresh mmap and returns it on free, so every step page-faults its activations in
+    again: a train-adain step at 256² spent 30% of its time in the kernel. Raising the mmap
+    and trim thresholds made it 1.7-1.9x faster (BENCHMARKS.md).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    settings = ((_M_MMAP_THRESHOLD, _MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, _KEEP_FREE), (_M_TOP_PAD, 1 << 30))
+    return all(mallopt(param, value) == 1 for param, value in settings)

@@ -46,6 +46,10 @@ class LoopTrainer:
         from stylize import training as tr
 
         self.config, self.files, self.dist, self.device = config, files, dist, device
+        if device.type == "cpu":
+            from stylize.devices import tune_host_allocator
+
+            tune_host_allocator()  # reuse freed activation buffers: 1.7-1.9x per CPU step (BENCHMARKS.md)
         self.reporter = tr.rank_reporter(reporter, dist)
         self.precision = precision or tr.training_precision(config.precision, device)
         self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)

@@ -419,3 +419,14 @@ def test_image_grid_and_sample_grid_sizes(tmp_path: Path) -> None:
     path = tr.save_sample_grid(tmp_path / "g.png", [torch.rand(2, 3, 8, 8), torch.zeros(2, 3, 8, 8)])
     with Image.open(path) as img:
         assert img.size == (2 * 8 + 3 * PAD, 2 * 8 + 3 * PAD)
+
+
+def test_host_allocator_tuning_applies_on_glibc() -> None:
+    import ctypes.util
+    import sys
+
+    from stylize.devices import tune_host_allocator
+
+    if not (sys.platform.startswith("linux") and "libc.so" in (ctypes.util.find_library("c") or "")):
+        pytest.skip("glibc only")
+    assert tune_host_allocator() is True  # every mallopt call was accepted

@@ -57,7 +57,7 @@ class AdaINTrainConfig:
     log_every: int = 10  # one loss-log entry, the mean over this many steps
     seed: int = 0  # same seed, same initialisation, data order and crops
     workers: int | None = None  # DataLoader processes per dataset and rank; None: min(2, CPU count)
-    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
+    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where native (CUDA, AVX512-BF16/AMX CPUs), else fp32
     encoder: str = DEFAULT_VGG  # frozen encoder: bundled VGG-19, registry name, or a vgg_normalised.pth-layout file
     decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
 

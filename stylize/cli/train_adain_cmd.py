@@ -19,7 +19,7 @@ D = AdaINTrainConfig()
 _DATA = "Data"
 _LOSS = "Loss and optimiser"
 _RUN = train.RUN
-Precision = train.precision_option("bf16 on CUDA")
+Precision = train.precision_option("bf16 where native: CUDA, AVX512-BF16 CPUs")
 Workers = train.workers_option(_DATA, "per dataset and GPU")
 
 
