@@ -113,7 +113,7 @@ def evaluate(
     import json
 
     from stylize.backends import evaluate as ev
-    from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
+    from stylize.config_optimize import DEFAULT_VGG, vgg_source
     from stylize.devices import resolve_device
 
     if not contents and not styles:
@@ -130,6 +130,5 @@ def evaluate(
             raise UsageError("give the output images to evaluate (files or folders), or --report")
         found = collect_inputs(outputs).items
         items = [ev.match_by_name(item.path, content_map, style_map) for item in found]
-    name = vgg or DEFAULT_VGG
-    meter = ev.QualityMeter(VGG_ALIASES.get(name, name), resolve_device(device), reporter)
+    meter = ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
     return ev.evaluate_items(meter, items, reporter or NullReporter())

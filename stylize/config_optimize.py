@@ -23,6 +23,11 @@ VGG_ALIASES = {
     "normalized": "adain-vgg", "torchvision": "vgg19",
 }
 
+
+def vgg_source(name: str) -> str:
+    """``--vgg``/``--loss-net``/``--encoder`` value -> registry name; other names and paths pass through."""
+    return VGG_ALIASES.get(name, name)
+
 # Layer names both VGG-19 layouts share (pool5 exists only in torchvision's and is never useful).
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
 VGG19_LAYER_NAMES: tuple[str, ...] = tuple(

@@ -23,7 +23,7 @@ from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
 from stylize.config import STRIDE, AdaINConfig
-from stylize.config_optimize import VGG_ALIASES
+from stylize.config_optimize import vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
 from stylize.models.adain_net import AdaINDecoder
@@ -45,7 +45,7 @@ AUTO_TILE = 1024
 
 def load_encoder(name_or_path: str, reporter: Reporter | None = None) -> nn.Sequential:
     """Normalised VGG-19 up to relu4_1, from the published layout."""
-    state, _ = load_tensors(resolve(VGG_ALIASES.get(name_or_path, name_or_path), reporter))
+    state, _ = load_tensors(resolve(vgg_source(name_or_path), reporter))
     return build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED).truncated("relu4_1").eval()
 
 

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
+from stylize.config_optimize import DEFAULT_VGG, vgg_source
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint
@@ -141,7 +141,7 @@ def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, ch
     from stylize.models.vgg import NormalisedVGG19
     from stylize.weights import resolve
 
-    state, _ = load_tensors(resolve(VGG_ALIASES.get(name_or_path, name_or_path), reporter))
+    state, _ = load_tensors(resolve(vgg_source(name_or_path), reporter))
     encoder = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
     return _place(encoder, device, channels_last).eval().requires_grad_(False)
 
@@ -271,7 +271,7 @@ class AdaINTrainer(LoopTrainer):
     def _encoder_id(self) -> str:
         from stylize.weights import weights_id
 
-        return weights_id(self.config.encoder)
+        return weights_id(vgg_source(self.config.encoder))  # an alias is recorded as the name it stands for
 
     def _write_sample(self, path: Path) -> None:
         import torch

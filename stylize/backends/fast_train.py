@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
-from stylize.config_optimize import DEFAULT_VGG, VGG_ALIASES
+from stylize.config_optimize import DEFAULT_VGG, vgg_source
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint
@@ -52,8 +52,6 @@ STRIDE = 4  # the TransformerNet down-samples by 4
 # flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
-# --loss-net aliases -> weight registry names; other registry names and files pass through
-LOSS_NETS = {**VGG_ALIASES, "vgg19": "vgg19", "vgg16": "vgg16"}
 # (content layers, style layers) by network family when not given
 DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "vgg16": (("relu2_2",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3")),  # pytorch/examples (Johnson et al.)
@@ -193,7 +191,7 @@ def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str
 
 def loss_net_source(config: FastTrainConfig) -> str:
     """--loss-net as a registry name or a path (aliases resolved)."""
-    return LOSS_NETS.get(config.loss_net, config.loss_net)
+    return vgg_source(config.loss_net)
 
 
 def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
-from stylize.config_optimize import VGG_ALIASES, OptimizeConfig
+from stylize.config_optimize import OptimizeConfig, vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, WeightsError
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG16, TORCHVISION_VGG19, build_checked
@@ -82,11 +82,6 @@ class LossNet(nn.Module):
         for name in names:
             wanted.setdefault(self.index[name], []).append(name)
         return collect(list(self.layers), x.contiguous(memory_format=self.memory_format), wanted)
-
-
-def vgg_source(vgg: str) -> str:
-    """``normalised``/``torchvision`` -> registry name; registry names and paths pass through."""
-    return VGG_ALIASES.get(vgg, vgg)
 
 
 def load_state(path: Path) -> dict[str, Any]:
