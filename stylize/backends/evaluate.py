@@ -16,6 +16,7 @@ Style images and content images are encoded once per size (a batch reuses them).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from stylize.weights import resolve
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
+CACHED = 32  # style targets, content features and resized content images kept per meter
 
 
 @dataclass(frozen=True)
@@ -69,26 +71,27 @@ class QualityMeter:
         self.device = device or torch.device("cpu")
         net = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
         self.net = net.to(self.device).eval().requires_grad_(False)
-        self._styles: dict[tuple[Path, int], dict[str, Tensor]] = {}
-        self._contents: dict[tuple[Path, tuple[int, int]], Tensor] = {}
+        # bounded: a folder of thousands of outputs must not keep every content's features alive
+        self.style_targets = functools.lru_cache(maxsize=CACHED)(self._style_targets)
+        self.content_target = functools.lru_cache(maxsize=CACHED)(self._content_target)
+        self.content_image = functools.lru_cache(maxsize=CACHED)(self._content_image)
 
     def features(self, img: Image.Image, layers: Sequence[str]) -> dict[str, Tensor]:
         with torch.no_grad():
             return self.net.features(images.to_tensor(img).to(self.device), layers)
 
-    def style_targets(self, path: Path, long_side: int) -> dict[str, Tensor]:
-        key = (path, long_side)
-        if key not in self._styles:
-            img = images.resize_long_side(images.open_image(path).rgb, long_side)
-            self._styles[key] = {k: ops.gram(v.float()) for k, v in self.features(img, STYLE_LAYERS).items()}
-        return self._styles[key]
+    def _style_targets(self, path: Path, long_side: int) -> dict[str, Tensor]:
+        """Gram matrices of the style image at ``long_side`` (cached as ``style_targets``)."""
+        img = images.resize_long_side(images.open_image(path).rgb, long_side)
+        return {k: ops.gram(v.float()) for k, v in self.features(img, STYLE_LAYERS).items()}
 
-    def content_target(self, path: Path, size: tuple[int, int]) -> Tensor:
-        key = (path, size)
-        if key not in self._contents:
-            img = images.resize_to(images.open_image(path).rgb, size)
-            self._contents[key] = self.features(img, [CONTENT_LAYER])[CONTENT_LAYER].float()
-        return self._contents[key]
+    def _content_image(self, path: Path, size: tuple[int, int]) -> Image.Image:
+        """The content image resized to an output's size (cached as ``content_image``)."""
+        return images.resize_to(images.open_image(path).rgb, size)
+
+    def _content_target(self, path: Path, size: tuple[int, int]) -> Tensor:
+        """relu4_2 of the content image at ``size`` (cached as ``content_target``)."""
+        return self.features(self.content_image(path, size), [CONTENT_LAYER])[CONTENT_LAYER].float()
 
     def score(self, output: Image.Image, content: Path | None, style: Path | None) -> Scores:
         """Style and content distance of ``output`` against the images at ``content`` and ``style``."""
@@ -179,8 +182,7 @@ def evaluate_items(meter: QualityMeter, items: Sequence[EvalItem], reporter: Rep
             if item.content is not None and item.style is not None:
                 key = (item.content, item.style, output.size)
                 if key not in baselines:
-                    as_is = images.resize_to(images.open_image(item.content).rgb, output.size)
-                    baselines[key] = meter.score(as_is, None, item.style).style
+                    baselines[key] = meter.score(meter.content_image(item.content, output.size), None, item.style).style
             rows.append(EvalRow(item, scores, baselines.get((item.content, item.style, output.size))))
             reporter.advance("eval")
     finally:
