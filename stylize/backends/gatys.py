@@ -10,9 +10,10 @@ the same reason), the deeper ones with zeros. This differs from vgg_normalised.p
 reflects before every conv (AdaIN's addition; Gatys' Caffe network zero-pads): materialised
 padding costs about 30% more in the backward pass on CPU. torchvision's VGG zero-pads anyway.
 
-Speed: on CPU in float32 every 3x3 conv runs NNPACK's Winograd kernels forward and backward
-(about twice oneDNN's direct convolution here, which is where the reference spends ~85% of its
-time); the VGG runs only to the deepest layer a loss reads, frozen, in-place ReLUs, NCHW on CPU
+Speed: `--precision auto` runs the VGG in bf16 autocast on CPUs with native bf16 (half the
+float32 iteration here); 3x3 convs go through oneDNN (NNPACK's Winograd kernels, forward and
+backward, are opt-in with STYLIZE_WINOGRAD=1: they won with torch 2.15's CPU build and lose with
+2.14.1's oneDNN 3.12, BENCHMARKS.md); the VGG runs only to the deepest layer a loss reads, frozen, in-place ReLUs, NCHW on CPU
 (channels_last measured slower there for this backward pass), channels_last on GPU; style
 statistics are computed once per scale; the Gram matrix's backward is one matmul instead of
 two; the network file is mapped, not read, where its format allows, and unused layers are
@@ -197,9 +198,8 @@ WINOGRAD = NNPACK and os.environ.get("STYLIZE_WINOGRAD", "") == "1"
 class Conv3x3(nn.Module):
     """A frozen VGG 3x3 conv padding one pixel (zeros or reflection) itself.
 
-    On CPU in float32 it runs Winograd convolutions (NNPACK), forward and backward: about twice
-    oneDNN's direct convolution here, with float32 rounding (relative error ~1e-5). Elsewhere
-    (GPU, bf16/fp16 autocast, channels_last) it is ``F.conv2d``.
+    With STYLIZE_WINOGRAD=1, on CPU in float32, it runs Winograd convolutions (NNPACK), forward and
+    backward, with float32 rounding (relative error ~1e-5); otherwise it is ``F.conv2d``.
     """
 
     def __init__(self, weight: Tensor, bias: Tensor | None, reflect: bool = False) -> None:
