@@ -11,7 +11,8 @@ float32, at the output's own size:
   the content image resized to the output's exact size. 0 = the content's features exactly;
   1 = as far as an all-black image's features.
 
-Style images and content images are encoded once per size (a batch reuses them).
+Style images and content images are encoded once per size (a batch reuses them). An image with a
+side under 32 px is measured upscaled to 32 px on that side (the network needs 2 px at relu5_1).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from stylize.weights import resolve
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
+MIN_SIDE = 32  # px: smaller images (outputs, contents, styles) are measured upscaled to this short side
 CACHED = 32  # style targets, content features and resized content images kept per meter
 
 
@@ -77,6 +79,9 @@ class QualityMeter:
         self.content_image = functools.lru_cache(maxsize=CACHED)(self._content_image)
 
     def features(self, img: Image.Image, layers: Sequence[str]) -> dict[str, Tensor]:
+        if min(img.size) < MIN_SIDE:  # the reflection padding of relu5_1's 1/16-size maps needs 2 px
+            scale = MIN_SIDE / min(img.size)
+            img = images.resize_to(img, (max(MIN_SIDE, round(img.width * scale)), max(MIN_SIDE, round(img.height * scale))))
         with torch.no_grad():
             return self.net.features(images.to_tensor(img).to(self.device), layers)
 

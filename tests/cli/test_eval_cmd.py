@@ -75,3 +75,13 @@ def test_usage_errors(outputs: Path, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), "--report", str(broken)]).exit_code == 2
+
+
+def test_tiny_and_extreme_images_are_measured(tmp_path: Path, image_factory: object) -> None:
+    tiny = image_factory(tmp_path / "tiny_mosaic.png", (1, 1))  # type: ignore[operator]
+    strip = image_factory(tmp_path / "strip.png", (400, 6))  # type: ignore[operator]
+    result = runner.invoke(app, ["--quiet", "eval", "-c", str(strip), "-s", str(STYLE / "mosaic.png"), str(tiny),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["outputs"]
+    assert row["style_distance"] > 0 and row["content_distance"] >= 0
