@@ -123,17 +123,18 @@ def ours(enc: Path, dec: Path, precision: str, fused: bool = True):
 
 def section_compute(enc: Path, dec: Path, repeat: int) -> None:
     vgg, rdec = ref_nets(torch.load(enc, weights_only=True), torch.load(dec, weights_only=True))
-    variants = {f"ours {p}{' unfused' if not f else ''}": ours(enc, dec, p, f)
-                for p in ("fp32", "bf16") for f in (False, True)}
-    print("\n### compute only, one content + style pair (s, median of %d; speed-up vs reference)\n" % repeat)
+    variants = {
+        f"ours {p}{' unfused' if not f else ''}": ours(enc, dec, p, f) for p in ("fp32", "bf16") for f in (False, True)
+    }
+    print(f"\n### compute only, one content + style pair (s, median of {repeat}; speed-up vs reference)\n")
     print("| size | reference fp32 | " + " | ".join(variants) + " |")
     print("|---|---|" + "---|" * len(variants))
     for side in (512, 1024):
         c, s = smooth_image(side, side, 1), smooth_image(side, side, 2)
-        t_ref = median_time(lambda: ref_style_transfer(vgg, rdec, c, s), repeat)
+        t_ref = median_time(lambda c=c, s=s: ref_style_transfer(vgg, rdec, c, s), repeat)
         cells = []
         for m in variants.values():
-            t = median_time(lambda m=m: m.stylize(c, [m.style_target(s)], None, 1.0), repeat)
+            t = median_time(lambda m=m, c=c, s=s: m.stylize(c, [m.style_target(s)], None, 1.0), repeat)
             cells.append(f"{t:.2f} ({t_ref / t:.2f}×)")
         print(f"| {side}² | {t_ref:.2f} | " + " | ".join(cells) + " |")
 
@@ -145,8 +146,10 @@ def section_quality(enc: Path, dec: Path) -> None:
     b = bf16.stylize(c, [bf16.style_target(s)], None, 1.0).clamp(0, 1) * 255
     diff = (a.round() - b.round()).abs()
     print("\n### bf16 vs fp32 output, 512² (0-255 scale, random weights)\n")
-    print(f"max |diff| {diff.max():.1f}, mean |diff| {diff.mean():.2f}, "
-          f"pixels differing by > 2: {(diff > 2).float().mean() * 100:.2f}%")
+    print(
+        f"max |diff| {diff.max():.1f}, mean |diff| {diff.mean():.2f}, "
+        f"pixels differing by > 2: {(diff > 2).float().mean() * 100:.2f}%"
+    )
 
 
 def _reference_folder(vgg: nn.Module, rdec: nn.Module, files: list[Path], style: Path, out: Path) -> None:
@@ -191,8 +194,10 @@ def section_folder(enc: Path, dec: Path, work: Path, repeat: int, count: int = 5
         rows.append((label, median_time(run_ours, max(1, repeat - 1), warmup=0)))
     out_ref = Path(tempfile.mkdtemp(dir=work))
     t_ref = median_time(lambda: _reference_folder(vgg, rdec, files, style, out_ref), max(1, repeat - 1), warmup=0)
-    print(f"\n### folder of {count} JPEGs, 512², one style (images/s, end to end in-process, median of "
-          f"{max(1, repeat - 1)})\n")
+    print(
+        f"\n### folder of {count} JPEGs, 512², one style (images/s, end to end in-process, median of "
+        f"{max(1, repeat - 1)})\n"
+    )
     print("| implementation | images/s | vs reference |")
     print("|---|---|---|")
     print(f"| reference fp32 | {count / t_ref:.2f} | 1.00× |")
@@ -209,13 +214,27 @@ def section_cold(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     c, s = work / "c.jpg", work / "s.jpg"
     save_jpeg(smooth_image(512, 512, 1), c)
     save_jpeg(smooth_image(512, 512, 2), s)
-    exe = [sys.executable, "-m", "stylize", "--quiet", "adain", str(c), str(s), "--encoder", str(enc),
-           "--decoder", str(dec), "-o", str(work / "cold.jpg"), "--overwrite"]
+    exe = [
+        sys.executable,
+        "-m",
+        "stylize",
+        "--quiet",
+        "adain",
+        str(c),
+        str(s),
+        "--encoder",
+        str(enc),
+        "--decoder",
+        str(dec),
+        "-o",
+        str(work / "cold.jpg"),
+        "--overwrite",
+    ]
     t_torch = _cold([sys.executable, "-c", "import torch"], repeat)
     t_help = _cold([sys.executable, "-m", "stylize", "--help"], repeat)
     t_cmd = _cold(exe, repeat)
     t_cmd32 = _cold(exe + ["--precision", "fp32"], repeat)
-    print("\n### whole command, one 512² image, fresh process (s, median of %d)\n" % repeat)
+    print(f"\n### whole command, one 512² image, fresh process (s, median of {repeat})\n")
     print("| what | seconds |")
     print("|---|---|")
     print(f"| python -c 'import torch' (the floor) | {t_torch:.2f} |")
@@ -225,17 +244,31 @@ def section_cold(enc: Path, dec: Path, work: Path, repeat: int) -> None:
 
 
 def _peak_rss(cmd: list[str]) -> tuple[float, float]:
-    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-            "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t)")
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True)
     kib, secs = out.stdout.split()
     return int(kib) / 1024**2, float(secs)
 
 
 def section_memory(enc: Path, dec: Path, work: Path, huge: bool) -> None:
-    base = [sys.executable, "-m", "stylize", "--quiet", "adain", "--encoder", str(enc), "--decoder", str(dec),
-            "--overwrite", "--size", "0"]
+    base = [
+        sys.executable,
+        "-m",
+        "stylize",
+        "--quiet",
+        "adain",
+        "--encoder",
+        str(enc),
+        "--decoder",
+        str(dec),
+        "--overwrite",
+        "--size",
+        "0",
+    ]
     print("\n### peak RSS of the whole command (GiB)\n")
     print("| image | precision | tiling | peak RSS | seconds |")
     print("|---|---|---|---|---|")
@@ -247,8 +280,9 @@ def section_memory(enc: Path, dec: Path, work: Path, huge: bool) -> None:
     if huge:
         big = work / "big.jpg"
         save_jpeg(smooth_image(4000, 6000, 3), big)
-        rss, secs = _peak_rss(base + [str(big), str(c), "--style-size", "512", "--tile", "1024",
-                                      "-o", str(work / "big_out.jpg")])
+        rss, secs = _peak_rss(
+            base + [str(big), str(c), "--style-size", "512", "--tile", "1024", "-o", str(work / "big_out.jpg")]
+        )
         print(f"| 6000×4000 | auto | --tile 1024 | {rss:.2f} | {secs:.1f} |")
 
 

@@ -74,7 +74,9 @@ class RefResidualBlock(torch.nn.Module):
 
 
 class RefUpsampleConvLayer(torch.nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, upsample: int | None = None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int, upsample: int | None = None
+    ) -> None:
         super().__init__()
         self.upsample = upsample
         reflection_padding = kernel_size // 2
@@ -216,8 +218,10 @@ def section_model(sizes: list[int], repeat: int) -> None:
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, seconds in results.items():
             cpu = CPU_TIMES[name]
-            print(f"| {name} | {seconds:.3f} | {1 / seconds:.2f} | {gmac / seconds:.0f} | {base / seconds:.2f}x "
-                  f"| {cpu:.3f} | {cpu_base / cpu:.2f}x |")
+            print(
+                f"| {name} | {seconds:.3f} | {1 / seconds:.2f} | {gmac / seconds:.0f} | {base / seconds:.2f}x "
+                f"| {cpu:.3f} | {cpu_base / cpu:.2f}x |"
+            )
 
 
 def section_quality() -> None:
@@ -281,6 +285,7 @@ def section_folder(count: int, repeat: int) -> None:
                 options = BatchOptions(output=folder.parent / f"ours{workers}", io_workers=workers, overwrite=True)
                 report = run([str(folder)], FastConfig(models=(str(model),)), options, "cpu")
                 assert len(report.done) == count, report.failed
+
             return go
 
         variants = {
@@ -457,9 +462,11 @@ def _whole_run(files: dict[str, Path], iterations: int, tmp: Path) -> None:
         start = time.perf_counter()
         train_fast(files["style"], photos, tmp / f"run{k}.safetensors", cfg)
         rates.append(iterations / (time.perf_counter() - start))
-    print(f"\nWhole `train-fast` ({photos.name}/ photos decoded by 2 DataLoader workers, {iterations} iterations "
-          f"incl. start-up, default loss net): median {statistics.median(rates):.3f} iterations/s "
-          f"(runs: {', '.join(f'{r:.3f}' for r in rates)})")
+    print(
+        f"\nWhole `train-fast` ({photos.name}/ photos decoded by 2 DataLoader workers, {iterations} iterations "
+        f"incl. start-up, default loss net): median {statistics.median(rates):.3f} iterations/s "
+        f"(runs: {', '.join(f'{r:.3f}' for r in rates)})"
+    )
 
 
 def main() -> None:
@@ -475,8 +482,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sections = args.sections.split(",")
     load = os.getloadavg()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
     if "model" in sections:
         section_model([int(s) for s in args.sizes.split(",")], args.repeat)
     if "quality" in sections:

@@ -34,17 +34,60 @@ def run_variant(extra: str, args: argparse.Namespace, index: int) -> dict[str, o
     folder = args.out / f"v{index}"
     model = folder / "model.safetensors"
     start = time.perf_counter()
-    stylize("train-fast", str(args.style), "--data", str(DATA / "train" / "photos"), "-o", str(model),
-            "--iterations", str(args.iterations), "--image-size", str(args.image_size), "--sample-every", "0",
-            "--checkpoint-every", "0", "--overwrite", *shlex.split(extra))
+    stylize(
+        "train-fast",
+        str(args.style),
+        "--data",
+        str(DATA / "train" / "photos"),
+        "-o",
+        str(model),
+        "--iterations",
+        str(args.iterations),
+        "--image-size",
+        str(args.image_size),
+        "--sample-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+        "--overwrite",
+        *shlex.split(extra),
+    )
     seconds = time.perf_counter() - start
     photos = [str(DATA / "content" / name) for name in HELD_OUT]
-    stylize("fast", *photos, "-m", str(model), "--size", str(args.size), "-o", str(folder / "out"), "--overwrite",
-            "--name", "{stem}_" + args.style.stem + ".{ext}")
-    report = json.loads(stylize("eval", "-c", str(DATA / "content"), "-s", str(args.style), str(folder / "out"),
-                                "--json", "--sheet", str(args.out / f"sheet-v{index}.png"), capture=True))
-    return {"variant": extra, "style": report["mean"]["style"], "content": report["mean"]["content"],
-            "content_style": report["mean"]["content_style"], "train_s": seconds}
+    stylize(
+        "fast",
+        *photos,
+        "-m",
+        str(model),
+        "--size",
+        str(args.size),
+        "-o",
+        str(folder / "out"),
+        "--overwrite",
+        "--name",
+        "{stem}_" + args.style.stem + ".{ext}",
+    )
+    report = json.loads(
+        stylize(
+            "eval",
+            "-c",
+            str(DATA / "content"),
+            "-s",
+            str(args.style),
+            str(folder / "out"),
+            "--json",
+            "--sheet",
+            str(args.out / f"sheet-v{index}.png"),
+            capture=True,
+        )
+    )
+    return {
+        "variant": extra,
+        "style": report["mean"]["style"],
+        "content": report["mean"]["content"],
+        "content_style": report["mean"]["content_style"],
+        "train_s": seconds,
+    }
 
 
 def main() -> None:

@@ -54,16 +54,56 @@ def export_weights(folder: Path) -> Path:
 
 
 def run_ref(ref: Path, model: Path, out: Path, size: int, iterations: int, init: str = "random") -> float:
-    cmd = [sys.executable, "neural_style.py", "-gpu", "c", "-backend", "mkl", "-disable_check",
-           "-model_file", str(model), "-content_image", str(CONTENT), "-style_image", str(STYLE),
-           "-image_size", str(size), "-num_iterations", str(iterations), "-init", init, "-print_iter", "0",
-           "-save_iter", "0", "-output_image", str(out), "-seed", "0"]
+    cmd = [
+        sys.executable,
+        "neural_style.py",
+        "-gpu",
+        "c",
+        "-backend",
+        "mkl",
+        "-disable_check",
+        "-model_file",
+        str(model),
+        "-content_image",
+        str(CONTENT),
+        "-style_image",
+        str(STYLE),
+        "-image_size",
+        str(size),
+        "-num_iterations",
+        str(iterations),
+        "-init",
+        init,
+        "-print_iter",
+        "0",
+        "-save_iter",
+        "0",
+        "-output_image",
+        str(out),
+        "-seed",
+        "0",
+    ]
     return _timed(cmd, ref)
 
 
 def run_ours(out: Path, size: int, extra: list[str]) -> float:
-    cmd = [sys.executable, "-m", "stylize", "--quiet", "optimize", str(CONTENT), str(STYLE), "--size", str(size),
-           "-o", str(out), "--overwrite", "--seed", "0", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stylize",
+        "--quiet",
+        "optimize",
+        str(CONTENT),
+        str(STYLE),
+        "--size",
+        str(size),
+        "-o",
+        str(out),
+        "--overwrite",
+        "--seed",
+        "0",
+        *extra,
+    ]
     return _timed(cmd, ROOT)
 
 
@@ -78,9 +118,26 @@ def section_default(ref: Path, model: Path, work: Path) -> None:
     t_ours = run_ours(ours_out, 512, [])
     t_ref = run_ref(ref, model, ref_out, 512, 1000)
     report = subprocess.run(
-        [sys.executable, "-m", "stylize", "--quiet", "eval", "-c", str(CONTENT), "-s", str(STYLE), str(ref_out),
-         str(ours_out), "--json", "--sheet", str(work / "side-by-side.jpg")],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "stylize",
+            "--quiet",
+            "eval",
+            "-c",
+            str(CONTENT),
+            "-s",
+            str(STYLE),
+            str(ref_out),
+            str(ours_out),
+            "--json",
+            "--sheet",
+            str(work / "side-by-side.jpg"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     scores = {Path(r["output"]).name: r for r in json.loads(report)["outputs"]}
     print("| run | wall clock | style distance | content distance |\n|---|---|---|---|")
@@ -98,8 +155,10 @@ def section_iteration(ref: Path, model: Path, work: Path, short: int, long: int,
         per["neural-style-pt"].append((r[1] - r[0]) / (long - short))
         per["stylize"].append((o[1] - o[0]) / (long - short))
     ref_s, ours_s = statistics.median(per["neural-style-pt"]), statistics.median(per["stylize"])
-    print(f"| 256² single scale, s/iteration | neural-style-pt {ref_s:.3f} | stylize {ours_s:.3f} | "
-          f"ratio {ours_s / ref_s:.2f}× |")
+    print(
+        f"| 256² single scale, s/iteration | neural-style-pt {ref_s:.3f} | stylize {ours_s:.3f} | "
+        f"ratio {ours_s / ref_s:.2f}× |"
+    )
 
 
 def main() -> None:

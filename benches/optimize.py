@@ -111,8 +111,15 @@ def ref_model(cnn: nn.Module, content: torch.Tensor, style: torch.Tensor):
     return model[: last + 1], style_losses, content_losses
 
 
-def ref_run(model: nn.Module, style_losses: list, content_losses: list, img: torch.Tensor, evals: int,
-            style_weight: float = 1e6, content_weight: float = 1.0) -> int:
+def ref_run(
+    model: nn.Module,
+    style_losses: list,
+    content_losses: list,
+    img: torch.Tensor,
+    evals: int,
+    style_weight: float = 1e6,
+    content_weight: float = 1.0,
+) -> int:
     """The tutorial's run_style_transfer, stopped after about ``evals`` closure evaluations
     (max_iter=evals instead of 20 per step: the cost of an evaluation does not depend on it)."""
     optimizer = optim.LBFGS([img], max_iter=evals)
@@ -155,7 +162,9 @@ def uptime() -> str:
 
 
 def load() -> str:
-    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f"; torch threads {torch.get_num_threads()}"
+    return (
+        "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()) + f"; torch threads {torch.get_num_threads()}"
+    )
 
 
 def he(net: nn.Module) -> nn.Module:
@@ -168,7 +177,10 @@ def he(net: nn.Module) -> nn.Module:
 
 def states() -> dict[str, dict]:
     torch.manual_seed(0)
-    return {"torchvision": he(TorchvisionVGG19Features()).state_dict(), "normalised": he(NormalisedVGG19()).state_dict()}
+    return {
+        "torchvision": he(TorchvisionVGG19Features()).state_dict(),
+        "normalised": he(NormalisedVGG19()).state_dict(),
+    }
 
 
 def pictures(side: int) -> tuple[Image.Image, Image.Image]:
@@ -199,15 +211,26 @@ def timed(fn: Callable[[], object]) -> float:
 def section_iteration(sts: dict[str, dict], repeat: int) -> None:
     print("\n### Seconds per iteration, single scale, Gram loss (median of", repeat, "runs)\n")
     print(f"_{load()}_\n")
-    print("| size | reference (tutorial, torchvision VGG) | ours, torchvision VGG | ours, normalised VGG (default) "
-          "| ours, normalised, bf16 autocast | ours / reference |")
+    print(
+        "| size | reference (tutorial, torchvision VGG) | ours, torchvision VGG | ours, normalised VGG (default) "
+        "| ours, normalised, bf16 autocast | ours / reference |"
+    )
     print("|---|---|---|---|---|---|")
     for side, evals in ((256, 6), (512, 3)):
         content, style = pictures(side)
-        c, s = images.to_tensor(content).contiguous(), images.to_tensor(images.resize_long_side(style, side)).contiguous()
+        c, s = (
+            images.to_tensor(content).contiguous(),
+            images.to_tensor(images.resize_long_side(style, side)).contiguous(),
+        )
         model, sl, cl = ref_model(ref_cnn(sts["torchvision"]), c, s)
-        ours = {name: ours_setup(sts[net], side, prec) for name, net, prec in
-                (("tv", "torchvision", "fp32"), ("norm", "normalised", "fp32"), ("bf16", "normalised", "bf16"))}
+        ours = {
+            name: ours_setup(sts[net], side, prec)
+            for name, net, prec in (
+                ("tv", "torchvision", "fp32"),
+                ("norm", "normalised", "fp32"),
+                ("bf16", "normalised", "bf16"),
+            )
+        }
         times: dict[str, list[float]] = {"ref": [], **{k: [] for k in ours}}
         for _ in range(repeat + 1):  # the first round warms up and is dropped
             img = c.clone()
@@ -217,9 +240,11 @@ def section_iteration(sts: dict[str, dict], repeat: int) -> None:
             for name, (objective, x) in ours.items():
                 times[name].append(timed(lambda o=objective, x=x, n=evals: g.run_lbfgs(o, x, n, 100, _noop)) / evals)
         med = {k: statistics.median(v[1:]) for k, v in times.items()}
-        print(f"| {side}² | {med['ref']:.3f} | {med['tv']:.3f} | {med['norm']:.3f} | {med['bf16']:.3f} "
-              f"| {med['tv'] / med['ref']:.2f} (torchvision), {med['norm'] / med['ref']:.2f} (normalised) |",
-              flush=True)
+        print(
+            f"| {side}² | {med['ref']:.3f} | {med['tv']:.3f} | {med['norm']:.3f} | {med['bf16']:.3f} "
+            f"| {med['tv'] / med['ref']:.2f} (torchvision), {med['norm'] / med['ref']:.2f} (normalised) |",
+            flush=True,
+        )
 
 
 def _noop(*_: object) -> None:
@@ -236,7 +261,9 @@ def final_loss(model: g.GatysModel, image: torch.Tensor, content: Image.Image, s
     return {"loss": float(total), **{k: float(v) for k, v in parts.items()}}
 
 
-def single_scale(model: g.GatysModel, content: Image.Image, style: Image.Image, seconds: float) -> tuple[torch.Tensor, int]:
+def single_scale(
+    model: g.GatysModel, content: Image.Image, style: Image.Image, seconds: float
+) -> tuple[torch.Tensor, int]:
     """Classic single-scale L-BFGS from the content for ``seconds`` of wall clock (targets included)."""
     start = time.monotonic()
     x = images.to_tensor(content)
@@ -258,11 +285,15 @@ def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -
     print("|---|---|---|---|---|---|---|")
     content, style = pictures(512)
     net_cfg = OptimizeConfig()
-    net = g.build_loss_net(sts["normalised"], [*net_cfg.content_layers, *net_cfg.style_layers], "max",
-                           torch.device("cpu"))
+    net = g.build_loss_net(
+        sts["normalised"], [*net_cfg.content_layers, *net_cfg.style_layers], "max", torch.device("cpu")
+    )
     default_seconds = 0.0
-    plan = [("default", net_cfg.iterations), ("budget", None)] if not fixed else [
-        ("default" if fixed == net_cfg.iterations else "budget", fixed)]
+    plan = (
+        [("default", net_cfg.iterations), ("budget", None)]
+        if not fixed
+        else [("default" if fixed == net_cfg.iterations else "budget", fixed)]
+    )
     for label, iterations in plan:
         if iterations is None:  # scale the default run's iterations to the budget
             iterations = max(5, round(net_cfg.iterations * budget / default_seconds))
@@ -273,18 +304,29 @@ def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -
         seconds = time.monotonic() - start
         if label == "default":
             default_seconds = seconds
-        _row(f"coarse to fine ({label}, --iterations {iterations})", f"{iterations} / {len(result.history)}",
-             seconds, final_loss(model, result.image, content, style))
+        _row(
+            f"coarse to fine ({label}, --iterations {iterations})",
+            f"{iterations} / {len(result.history)}",
+            seconds,
+            final_loss(model, result.image, content, style),
+        )
         single = g.GatysModel(net, OptimizeConfig(scales=1), torch.device("cpu"))
         start = time.monotonic()
         image, count = single_scale(single, content, style, seconds)
-        _row("single scale, same wall clock", f"{count} / {count}", time.monotonic() - start,
-             final_loss(single, image, content, style))
+        _row(
+            "single scale, same wall clock",
+            f"{count} / {count}",
+            time.monotonic() - start,
+            final_loss(single, image, content, style),
+        )
 
 
 def _row(label: str, its: str, seconds: float, loss: dict[str, float]) -> None:
-    print(f"| {label} | {its} | {seconds:.1f} | {loss['loss']:.4g} | {loss['content']:.4g} | {loss['style']:.4g} "
-          f"| {loss['tv']:.4g} |", flush=True)
+    print(
+        f"| {label} | {its} | {seconds:.1f} | {loss['loss']:.4g} | {loss['content']:.4g} | {loss['style']:.4g} "
+        f"| {loss['tv']:.4g} |",
+        flush=True,
+    )
 
 
 def section_memory(sts: dict[str, dict]) -> None:
@@ -295,10 +337,13 @@ def section_memory(sts: dict[str, dict]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, state in sts.items():
             torch.save(state, Path(tmp) / f"{name}.pth")
-        for label, args in (("ours, default schedule to 1024² (--iterations 2), normalised VGG", ["ours", "1024"]),
-                            ("reference, 512², 3 iterations", ["ref", "512"])):
-            done = subprocess.run([sys.executable, __file__, "--child", *args, tmp], capture_output=True, text=True,
-                                  check=True)
+        for label, args in (
+            ("ours, default schedule to 1024² (--iterations 2), normalised VGG", ["ours", "1024"]),
+            ("reference, 512², 3 iterations", ["ref", "512"]),
+        ):
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", *args, tmp], capture_output=True, text=True, check=True
+            )
             info = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"| {label} | {info['rss_mib'] / 1024:.2f} GiB | {info['seconds']:.1f} |", flush=True)
 
@@ -312,7 +357,10 @@ def child(kind: str, side: int, folder: Path) -> None:
         g.GatysModel(net, cfg, torch.device("cpu")).stylize(content.resize((side, side)), [g.StyleImage(style)])
     else:
         content, style = pictures(side)
-        c, s = images.to_tensor(content).contiguous(), images.to_tensor(images.resize_long_side(style, side)).contiguous()
+        c, s = (
+            images.to_tensor(content).contiguous(),
+            images.to_tensor(images.resize_long_side(style, side)).contiguous(),
+        )
         model, sl, cl = ref_model(ref_cnn(torch.load(folder / "torchvision.pth")), c, s)
         ref_run(model, sl, cl, c.clone(), 3)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -329,8 +377,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], int(args.child[1]), Path(args.child[2]))
-    print(f"# benches/optimize.py — {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs; uptime: {uptime()}")
+    print(
+        f"# benches/optimize.py — {time.strftime('%Y-%m-%d %H:%M')}, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs; uptime: {uptime()}"
+    )
     sts = states()
     sections = args.sections.split(",")
     if "iteration" in sections:

@@ -69,7 +69,9 @@ def run_variant(name: str, overrides: dict[str, object], pairs: list[tuple[Path,
     rows = evaluate_items(meter, items, NullReporter())
     save_sheet(eval_sheet(rows), out / f"sheet-{name}.png")
     return {
-        "variant": name, "size": size, "pairs": len(pairs),
+        "variant": name,
+        "size": size,
+        "pairs": len(pairs),
         "style": statistics.mean(r.scores.style for r in rows),
         "content": statistics.mean(r.scores.content for r in rows),
         "content_style": statistics.mean(r.baseline_style for r in rows),
@@ -90,8 +92,10 @@ def main() -> None:
     for text in args.variants.split(";"):
         name = text.replace(",", "_").replace("=", "") or "defaults"
         row = run_variant(name, parse_variant(text), pairs, args.size, args.out, meter)
-        print(f"{text or 'defaults':<44} {row['style']:>7.4f} {row['content']:>8.4f} {row['s_per_image']:>7.1f}",
-              flush=True)
+        print(
+            f"{text or 'defaults':<44} {row['style']:>7.4f} {row['content']:>8.4f} {row['s_per_image']:>7.1f}",
+            flush=True,
+        )
         with open(args.out / "results.jsonl", "a") as fh:
             fh.write(json.dumps({"overrides": text, **row}) + "\n")
 

@@ -38,25 +38,19 @@ OUT_DIR = Path(__file__).resolve().parent / "style"
 
 def hex_palette(*codes: str) -> np.ndarray:
     """'#rrggbb' strings -> float array (n, 3) in [0, 1]."""
-    return np.array(
-        [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in codes], dtype=np.float64
-    ) / 255.0
+    return np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in codes], dtype=np.float64) / 255.0
 
 
 def to_image(rgb: np.ndarray) -> Image.Image:
     """Float (H, W, 3) in [0, 1] -> 8-bit RGB image."""
-    return Image.fromarray(
-        np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8), mode="RGB"
-    )
+    return Image.fromarray(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8), mode="RGB")
 
 
 def smooth_noise(rng: np.random.Generator, size: int, cell: int) -> np.ndarray:
     """Value noise in [0, 1]: a coarse random grid, bicubically upsampled."""
     n = size // cell + 2
     grid = rng.random((n, n)).astype(np.float32)
-    img = Image.fromarray(grid, mode="F").resize(
-        (n * cell, n * cell), Image.Resampling.BICUBIC
-    )
+    img = Image.fromarray(grid, mode="F").resize((n * cell, n * cell), Image.Resampling.BICUBIC)
     arr = np.asarray(img, dtype=np.float64)[:size, :size]
     lo, hi = arr.min(), arr.max()
     return (arr - lo) / (hi - lo)
@@ -110,9 +104,7 @@ def make_swirl(seed: int = 1889) -> Image.Image:
 
     # Colour bands: palette index from psi, warped a little by noise so the
     # bands wobble like hand-painted ones.
-    palette = hex_palette(
-        "#0b1d51", "#1f4fa3", "#3fa7d6", "#f6e05e", "#f08a24", "#c0262d", "#5b2a86"
-    )
+    palette = hex_palette("#0b1d51", "#1f4fa3", "#3fa7d6", "#f6e05e", "#f08a24", "#c0262d", "#5b2a86")
     wobble = smooth_noise(rng, SIZE, 64) - 0.5
     t = (psi * 3.2 + wobble * 0.6) % 1.0 * len(palette)
     i0 = np.floor(t).astype(np.int64) % len(palette)
@@ -171,8 +163,7 @@ def make_mosaic(seed: int = 1248) -> Image.Image:
     idx = idx.reshape(SIZE, SIZE)
 
     palette = hex_palette(
-        "#c1121f", "#e85d04", "#ffba08", "#2a9d8f", "#1d4e89",
-        "#7b2cbf", "#38b000", "#0096c7", "#d00070", "#f4d35e",
+        "#c1121f", "#e85d04", "#ffba08", "#2a9d8f", "#1d4e89", "#7b2cbf", "#38b000", "#0096c7", "#d00070", "#f4d35e"
     )
     base = palette[rng.integers(0, len(palette), len(pts))]
     # per-pane brightness variation and a little hue jitter
@@ -203,8 +194,7 @@ def make_strokes(seed: int = 1872) -> Image.Image:
     scale = 2  # draw at 2x and downsample for anti-aliasing
     big = SIZE * scale
     palette = hex_palette(
-        "#0d3b66", "#faf0ca", "#f4d35e", "#ee964b", "#f95738",
-        "#3a86ff", "#8338ec", "#06d6a0", "#ef476f",
+        "#0d3b66", "#faf0ca", "#f4d35e", "#ee964b", "#f95738", "#3a86ff", "#8338ec", "#06d6a0", "#ef476f"
     )
     canvas = Image.new("RGB", (big, big), (238, 150, 75))
     draw = ImageDraw.Draw(canvas)
@@ -269,11 +259,7 @@ def save_png(img: Image.Image, path: Path) -> None:
 
 def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name, fn in (
-        ("swirl", make_swirl),
-        ("mosaic", make_mosaic),
-        ("strokes", make_strokes),
-    ):
+    for name, fn in (("swirl", make_swirl), ("mosaic", make_mosaic), ("strokes", make_strokes)):
         img = fn()
         path = OUT_DIR / f"{name}.png"
         save_png(img, path)

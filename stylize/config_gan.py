@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stylize.config import check_finite, check_precision
 from stylize.errors import UsageError
 
 ARCHITECTURES = ("dcgan", "style")
 LOSSES = ("auto", "hinge", "ns")
 REGULARISERS = ("auto", "sn", "r1", "none")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NOISE_MODES = ("const", "seed", "none")
 ANIMATIONS = ("gif", "webp")
 DEFAULT_MODEL = "fashion-mnist"  # the generator shipped in weights/ (see weights/README.md)
@@ -34,6 +34,7 @@ class GeneratorConfig:
     mapping_layers: int = 4  # style-based only: depth of the mapping MLP
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, not '{self.architecture}'")
         if self.channels not in (1, 3):
@@ -42,6 +43,8 @@ class GeneratorConfig:
         for name in ("latent_dim", "width", "w_dim", "mapping_layers"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be at least 1")
+        if self.num_classes < 0:
+            raise UsageError(f"num_classes must be 0 (unconditional) or more, not {self.num_classes}")
 
 
 def _check_size(size: int) -> None:
@@ -85,14 +88,14 @@ class GANTrainConfig:
     dataset_name: str | None = None  # recorded in the checkpoint; None: the data path's name
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, not '{self.architecture}'")
         if self.loss not in LOSSES:
             raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, not '{self.loss}'")
         if self.reg not in REGULARISERS:
             raise UsageError(f"--reg must be one of {', '.join(REGULARISERS)}, not '{self.reg}'")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_precision(self.precision)
         if self.image_size:
             _check_size(self.image_size)
         if self.channels not in (0, 1, 3):
@@ -141,6 +144,7 @@ class GANSampleConfig:
     overwrite: bool = True  # replace existing files of the same name
 
     def __post_init__(self) -> None:
+        check_finite(self)
         if self.num < 1 or self.batch_size < 1:
             raise UsageError("-n/--num and --batch-size must be at least 1")
         if self.truncation < 0:
@@ -151,8 +155,7 @@ class GANSampleConfig:
             raise UsageError(f"--animation must be one of {', '.join(ANIMATIONS)}, not '{self.animation}'")
         if self.noise not in NOISE_MODES:
             raise UsageError(f"--noise must be one of {', '.join(NOISE_MODES)}, not '{self.noise}'")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_precision(self.precision)
         if self.style_mix and self.interpolate:
             raise UsageError("--style-mix and --interpolate cannot be combined", "run them as two commands")
 

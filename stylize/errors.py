@@ -67,6 +67,18 @@ class Interrupted(StylizeError):
     exit_code = 130
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C: the same clean stop (finished outputs kept,
+    the write in flight completed or dropped, a summary), but exit 143 (128 + 15) instead of 130."""
+
+    exit_code = 143
+
+
+def stop_exit_code(exc: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM."""
+    return Terminated.exit_code if isinstance(exc, Terminated) else Interrupted.exit_code
+
+
 EXIT_CODES: dict[str, int] = {
     "ok": 0,
     "error": StylizeError.exit_code,
@@ -76,4 +88,5 @@ EXIT_CODES: dict[str, int] = {
     "device": DeviceError.exit_code,
     "partial": PartialBatchError.exit_code,
     "interrupted": Interrupted.exit_code,
+    "terminated": Terminated.exit_code,
 }

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path beside ``dest``; on success rename it onto ``dest``, else delete it."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX + dest.suffix, dir=dest.parent)
+    prefix = f"{TEMP_PREFIX}{os.getpid()}-"  # the writer's PID: a later run can tell a stale file from a live one
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=TEMP_SUFFIX + dest.suffix, dir=dest.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     os.close(fd)
     tmp_path = Path(tmp)
@@ -67,6 +69,45 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def is_temp_file(path: Path) -> bool:
     """True for our own in-flight temp files (skipped when scanning folders)."""
     return path.name.startswith(TEMP_PREFIX) and TEMP_SUFFIX in path.name
+
+
+OLD_TEMP_AGE_S = 3600  # a temp file without a PID in its name (older stylize) counts as stale after this
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete our temp files in ``folder`` whose writer is gone (SIGKILL, power cut); returns how many.
+
+    A temp file is ``.stylize-<pid>-<random>.part<ext>``: it is stale when no process has that PID.
+    Files of live processes (another stylize writing into the same folder) are left alone.
+    """
+    removed = 0
+    try:
+        entries = [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for path in entries:
+        if is_temp_file(path) and _stale(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _stale(path: Path) -> bool:
+    head = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+    if not head.isdigit():
+        return time.time() - path.stat().st_mtime > OLD_TEMP_AGE_S
+    return not _alive(int(head))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -70,10 +70,18 @@ def open_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
 
 
 def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+    try:
+        path.stat()
+    except PermissionError:
+        raise InputError(f"{path}: permission denied") from None
+    except OSError:
+        pass  # reported below, one case at a time
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not an image")
+    if not path.is_file():  # opening a FIFO would block forever
+        raise InputError(f"{path}: not a regular file (a FIFO, device or socket)", "give an image file")
     if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
         Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses at twice this; we check exactly below
     try:
@@ -172,37 +180,42 @@ def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
 # ---------------------------------------------------------------- sizing
 
 
-def resize_long_side(img: Image.Image, size: int) -> Image.Image:
+def resize_long_side(img: Image.Image, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Scale so the long side is ``size`` px, keeping aspect ratio; 0 keeps the image as is."""
     if size <= 0 or max(img.size) == size:
         return img
     w, h = img.size
     scale = size / max(w, h)
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return resize_to(img, new)
+    return resize_to(img, new, max_pixels)
 
 
-def resize_to(img: Image.Image, new: tuple[int, int]) -> Image.Image:
-    """High-quality resize: Lanczos with a reducing gap when shrinking, bicubic when growing."""
+def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """High-quality resize: Lanczos with a reducing gap when shrinking, bicubic when growing.
+
+    A target over ``max_pixels`` is refused before anything is allocated (``--size 100000``)."""
     if img.size == new:
         return img
+    if new[0] * new[1] > max_pixels:
+        raise InputError(f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
+                         "lower --size/--style-size, or raise --max-pixels")  # fmt: skip
     if new[0] < img.width:
         return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return img.resize(new, Image.Resampling.BICUBIC)
 
 
-def resize_picture(pic: Picture, size: int) -> Picture:
+def resize_picture(pic: Picture, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Resize a picture (and its alpha) to a long side of ``size``."""
-    rgb = resize_long_side(pic.rgb, size)
+    rgb = resize_long_side(pic.rgb, size, max_pixels)
     alpha = resize_to(pic.alpha, rgb.size) if pic.alpha is not None else None
     return replace(pic, rgb=rgb, alpha=alpha)
 
 
-def center_crop_square(img: Image.Image, size: int) -> Image.Image:
+def center_crop_square(img: Image.Image, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Resize the short side to ``size`` then crop the centre square (``--crop``)."""
     w, h = img.size
     scale = size / min(w, h)
-    img = resize_to(img, (max(size, round(w * scale)), max(size, round(h * scale))))
+    img = resize_to(img, (max(size, round(w * scale)), max(size, round(h * scale))), max_pixels)
     left, top = (img.width - size) // 2, (img.height - size) // 2
     return img.crop((left, top, left + size, top + size))
 

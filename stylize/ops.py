@@ -108,8 +108,7 @@ def tv_loss(img: Tensor) -> Tensor:
 
 # FCC NTSC RGB -> YIQ; rows Y, I, Q. The I and Q rows sum to 0, so grey has no chroma.
 _RGB_TO_YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]],
-    dtype=torch.float64,
+    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]], dtype=torch.float64
 )
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 

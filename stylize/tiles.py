@@ -50,8 +50,8 @@ def tiled_map(net: Net, x: Tensor, tile: int, halo: int, scale: Fraction | int =
                 out = piece.new_empty((x.shape[0], piece.shape[1], _scaled(h, scale), _scaled(w, scale)))
             oy, ox = _scaled(ys[0] - ey0, scale), _scaled(xs[0] - ex0, scale)
             ty, tx = _scaled(ys[1] - ys[0], scale), _scaled(xs[1] - xs[0], scale)
-            out[:, :, _scaled(ys[0], scale):_scaled(ys[1], scale), _scaled(xs[0], scale):_scaled(xs[1], scale)] = (
-                piece[:, :, oy:oy + ty, ox:ox + tx]
+            out[:, :, _scaled(ys[0], scale) : _scaled(ys[1], scale), _scaled(xs[0], scale) : _scaled(xs[1], scale)] = (
+                piece[:, :, oy : oy + ty, ox : ox + tx]
             )
     assert out is not None
     return out
@@ -71,7 +71,7 @@ def _ramp(size: int, lo_fade: int, hi_fade: int) -> Tensor:
     if lo_fade:
         ramp[:lo_fade] = torch.linspace(0, 1, lo_fade + 2)[1:-1]
     if hi_fade:
-        ramp[size - hi_fade:] = torch.linspace(1, 0, hi_fade + 2)[1:-1]
+        ramp[size - hi_fade :] = torch.linspace(1, 0, hi_fade + 2)[1:-1]
     return ramp
 
 
@@ -93,11 +93,11 @@ def blended_map(net: Net, x: Tensor, tile: int, overlap: int) -> Tensor:
         wy = _weights(ys, i, tile, h).to(x.device)
         for j, x0 in enumerate(xs):
             wx = _weights(xs, j, tile, w).to(x.device)
-            piece = net(x[:, :, y:y + tile, x0:x0 + tile]).float()
+            piece = net(x[:, :, y : y + tile, x0 : x0 + tile]).float()
             if acc is None:
                 acc = torch.zeros(x.shape[0], piece.shape[1], h, w, device=x.device)
             weight = (wy[:, None] * wx[None, :])[None, None]  # (1, 1, th, tw)
-            acc[:, :, y:y + piece.shape[2], x0:x0 + piece.shape[3]] += piece * weight
-            total[:, :, y:y + piece.shape[2], x0:x0 + piece.shape[3]] += weight
+            acc[:, :, y : y + piece.shape[2], x0 : x0 + piece.shape[3]] += piece * weight
+            total[:, :, y : y + piece.shape[2], x0 : x0 + piece.shape[3]] += weight
     assert acc is not None
     return acc / total

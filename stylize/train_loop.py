@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stylize.devices import effective_precision
 from stylize.errors import Interrupted
 from stylize.progress import Reporter
 
@@ -42,7 +43,7 @@ class LoopTrainer:
 
     def _setup(self, config: Any, files: RunFiles, dist: Distributed, device: torch.device, reporter: Reporter,
                precision: str | None = None) -> None:  # fmt: skip
-        """Common state; ``precision`` None: ``training_precision`` of the config's (bf16 on CUDA)."""
+        """Common state; ``precision`` None: the config's, with auto = bf16 on CUDA only (GAN training)."""
         from stylize import training as tr
 
         self.config, self.files, self.dist, self.device = config, files, dist, device
@@ -51,7 +52,7 @@ class LoopTrainer:
 
             tune_host_allocator()  # reuse freed activation buffers: 1.7-1.9x per CPU step (BENCHMARKS.md)
         self.reporter = tr.rank_reporter(reporter, dist)
-        self.precision = precision or tr.training_precision(config.precision, device)
+        self.precision = precision or effective_precision(config.precision, device, auto_bf16="cuda")
         self.meter, self.log = tr.LossMeter(), tr.LossLog(files.loss_log if dist.is_main else None)
         self.fields: dict[str, float] = {}
         self._saved_at = self._sampled_at = -1
@@ -110,7 +111,7 @@ class LoopTrainer:
         while self.state.iteration < self.config.iterations:
             self._step()
             if self._after_step(stop) and self.state.iteration < self.config.iterations:
-                self._stop()
+                self._stop(stop.exit_code)
 
     def _after_step(self, stop: GracefulStop) -> bool:
         """Log, sample and save as due; True when every rank agrees to stop now."""
@@ -142,16 +143,19 @@ class LoopTrainer:
         self.log.append({**entry, **self._log_extra(iteration), "images_per_s": round(rate, 2)})
         self.fields = self._progress_fields(means, rate)
 
-    def _stop(self) -> None:
+    def _stop(self, exit_code: int) -> None:
+        """Save, then raise Interrupted: exit 130 after Ctrl-C, 143 after SIGTERM."""
         from stylize import training as tr
 
         saved = self._save()
         self._plot()
         tr.barrier(self.dist)
-        raise Interrupted(
+        error = Interrupted(
             f"stopped at iteration {self.state.iteration}; checkpoint saved to {saved}",
             "run the same command with --resume to continue",
         )
+        error.exit_code = exit_code
+        raise error
 
     def _save(self) -> Path:
         from stylize import training as tr

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from stylize import images
 from stylize.checkpoints import load_tensors, save_checkpoint
 from stylize.devices import resolve_device
-from stylize.errors import DeviceError, InputError, OutputError, UsageError, WeightsError
+from stylize.errors import DeviceError, InputError, Interrupted, OutputError, Terminated, UsageError, WeightsError
 from stylize.files import atomic_path, atomic_write_bytes
 from stylize.plot import image_grid, loss_series, save_loss_plot
 from stylize.progress import NullReporter, Reporter
@@ -250,7 +250,9 @@ def default_workers() -> int:
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)  # workers decode; leave the cores to the main process
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not GracefulStop's, inherited by the fork
+    # the main process stops the workers itself after saving; `kill -TERM -- -PGID` must not kill
+    # them first (the loader would then fail with "worker killed" instead of saving a checkpoint)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class BatchStream:
@@ -335,13 +337,6 @@ def flush_denormals() -> Iterator[None]:
     finally:
         if changed:
             torch.set_flush_denormal(False)
-
-
-def training_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' on CUDA GPUs that have it, else 'fp32'; other values pass through."""
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
@@ -481,6 +476,7 @@ class GracefulStop:
 
     def __init__(self) -> None:
         self.requested = False
+        self.exit_code = Interrupted.exit_code  # Terminated's (143) when the first request was a SIGTERM
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> GracefulStop:  # noqa: PYI034 - Self needs Python 3.11
@@ -496,6 +492,8 @@ class GracefulStop:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not self.requested and signum == signal.SIGTERM:
+            self.exit_code = Terminated.exit_code
         self.requested = True
 
 
@@ -710,4 +708,3 @@ def save_sample_grid(path: str | os.PathLike[str], columns: Sequence[Tensor], pa
 def throughput(images_done: int, seconds: float) -> float:
     """Images per second, 0 when no time has passed."""
     return images_done / seconds if seconds > 0 else 0.0
-

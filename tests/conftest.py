@@ -117,7 +117,7 @@ def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0, mode
     rng = np.random.default_rng(seed)
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([np.sin(6 * xx + rng.uniform(0, 6)) , np.cos(5 * yy + rng.uniform(0, 6)), xx * yy], axis=-1)
+    base = np.stack([np.sin(6 * xx + rng.uniform(0, 6)), np.cos(5 * yy + rng.uniform(0, 6)), xx * yy], axis=-1)
     arr = ((base - base.min()) / (np.ptp(base) + 1e-9) * 255).astype(np.uint8)
     img = Image.fromarray(arr, "RGB")
     img = img.convert(mode) if mode != "RGB" else img

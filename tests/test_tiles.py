@@ -13,8 +13,13 @@ from stylize.tiles import blended_map, spans, tiled_map
 def _net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.ReflectionPad2d(1), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
-        nn.ReflectionPad2d(1), nn.Conv2d(4, 4, 3), nn.ReLU(),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(3, 4, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(4, 4, 3),
+        nn.ReLU(),
     ).eval()
 
 
@@ -35,8 +40,13 @@ def test_tiled_equals_untiled_for_conv_nets() -> None:
 @torch.no_grad()
 def test_upsampling_net_tiles_exactly() -> None:
     torch.manual_seed(1)
-    net = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2, 3, 3), nn.Upsample(scale_factor=2), nn.ReflectionPad2d(1),
-                        nn.Conv2d(3, 3, 3)).eval()
+    net = nn.Sequential(
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(2, 3, 3),
+        nn.Upsample(scale_factor=2),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(3, 3, 3),
+    ).eval()
     x = torch.rand(1, 2, 12, 20)
     torch.testing.assert_close(tiled_map(net, x, tile=4, halo=2, scale=2), net(x), rtol=1e-5, atol=1e-5)
 

@@ -21,7 +21,7 @@ from torch import nn
 from stylize import training as tr
 from stylize.backends.adain_train import AdaINTrainConfig, AdaINTrainResult, adain_losses, train_adain
 from stylize.checkpoints import load_tensors
-from stylize.devices import autocast
+from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, Interrupted, OutputError, UsageError, WeightsError
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.layouts import adain_decoder_layout
@@ -237,7 +237,8 @@ def test_bf16_autocast_step_on_cpu(data: dict[str, Path]) -> None:
     (losses["content"] + losses["style"]).backward()
     assert all(torch.isfinite(v) and v.dtype == torch.float32 for v in losses.values())
     assert all(p.grad is not None for p in decoder.parameters()) and encoder[0].weight.grad is None
-    assert tr.training_precision("auto", device) == "fp32"
+    assert effective_precision("auto", device, auto_bf16="cuda") == "fp32"
+    assert effective_precision("auto", device, auto_bf16="never") == "fp32"
 
 
 def test_config_lr_decay_follows_the_reference() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -30,8 +32,8 @@ def _zip_bytes() -> bytes:
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
-    files = {"/good.bin": PAYLOAD, "/mirror/good.bin": PAYLOAD, "/models.zip": _zip_bytes()}
+    hits: ClassVar[list[str]] = []
+    files: ClassVar[dict[str, bytes]] = {"/good.bin": PAYLOAD, "/mirror/good.bin": PAYLOAD, "/models.zip": _zip_bytes()}
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
@@ -154,7 +156,10 @@ def test_zip_members_are_extracted_and_zip_removed(server: str, monkeypatch: pyt
     assert w.ensure("beta").read_bytes() == b"beta-weights"
     assert w.ensure("alpha").read_bytes() == b"alpha-weights"
     assert _Handler.hits == ["/models.zip"]
-    assert sorted(p.name for p in _leftovers(w.cache_dir())) == ["m-alpha.pth", "m-beta.pth"]
+    names = sorted(p.name for p in _leftovers(w.cache_dir()))
+    assert names == ["m-alpha.pth", "m-beta.pth", w.RECORDED, "verdicts.json"]  # no zip left; bookkeeping
+    recorded = json.loads((w.cache_dir() / w.RECORDED).read_text())  # unpinned: hashes kept from the download
+    assert recorded == {f"m-{s}.pth": hashlib.sha256(f"{s}-weights".encode()).hexdigest() for s in ("alpha", "beta")}
 
 
 # ------------------------------------------------------------ cache places
@@ -177,7 +182,22 @@ def test_torch_hub_copy_is_reused(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     hub.parent.mkdir(parents=True)
     hub.write_bytes(b"x")
     assert w.find_cached("vgg19") == hub
-    assert w.ensure("vgg19", allow_download=False) == hub
+    with pytest.raises(WeightsError, match="is not vgg19's"):  # found, but not torchvision's file: refused
+        w.ensure("vgg19", allow_download=False)
+    monkeypatch.setitem(w.REGISTRY, "vgg19", replace(w.get_spec("vgg19"), sha256=hashlib.sha256(b"x").hexdigest()[:8]))
+    assert w.ensure("vgg19", allow_download=False) == hub  # a matching copy is used in place
+
+
+def test_a_changed_cached_file_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = _spec(monkeypatch, "https://example.invalid/good.bin", None)  # unpinned: the hash is recorded
+    w.cache_path(spec).parent.mkdir(parents=True, exist_ok=True)
+    w.cache_path(spec).write_bytes(PAYLOAD)
+    w.import_file(spec.name, w.cache_path(spec))
+    assert w.ensure(spec.name) == w.cache_path(spec)
+    w.cache_path(spec).write_bytes(PAYLOAD[:-1] + b"\0")  # tampered after arriving
+    with pytest.raises(WeightsError, match="SHA-256"):
+        w.ensure(spec.name)
+    assert [ok for s, _, _, ok in w.verify_cache() if s.name == spec.name] == [False]
 
 
 def test_import_checks_the_hash(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -196,7 +216,7 @@ def test_verify_finds_corruption(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = _spec(monkeypatch, "https://example.invalid/good.bin", GOOD_SHA)
     w.cache_path(spec).parent.mkdir(parents=True, exist_ok=True)
     w.cache_path(spec).write_bytes(PAYLOAD)
-    downloaded = lambda: [(s.name, ok) for s, _, _, ok in w.verify_cache() if not s.bundled]  # noqa: E731
+    downloaded = lambda: [(s.name, ok) for s, _, _, ok in w.verify_cache() if not s.bundled]
     assert downloaded() == [("test-file", True)]
     w.cache_path(spec).write_bytes(PAYLOAD[:-1] + b"\0")
     assert downloaded() == [("test-file", False)]

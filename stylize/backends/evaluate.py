@@ -81,7 +81,9 @@ class QualityMeter:
     def features(self, img: Image.Image, layers: Sequence[str]) -> dict[str, Tensor]:
         if min(img.size) < MIN_SIDE:  # the reflection padding of relu5_1's 1/16-size maps needs 2 px
             scale = MIN_SIDE / min(img.size)
-            img = images.resize_to(img, (max(MIN_SIDE, round(img.width * scale)), max(MIN_SIDE, round(img.height * scale))))
+            img = images.resize_to(
+                img, (max(MIN_SIDE, round(img.width * scale)), max(MIN_SIDE, round(img.height * scale)))
+            )
         with torch.no_grad():
             return self.net.features(images.to_tensor(img).to(self.device), layers)
 
@@ -127,10 +129,12 @@ def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[st
     elif contents:
         hits = [s for s in contents if stem == s or stem.startswith((s + "_", s + "-", s + "."))]
         if not hits:
-            raise UsageError(f"{output}: cannot tell which content image it was made from",
-                             "name outputs {stem}_{style} (the default) or pass --report with the run's --json")
+            raise UsageError(
+                f"{output}: cannot tell which content image it was made from",
+                "name outputs {stem}_{style} (the default) or pass --report with the run's --json",
+            )
         best = max(hits, key=len)
-        content, rest = contents[best], stem[len(best):]
+        content, rest = contents[best], stem[len(best) :]
     return EvalItem(output, content, _style_named(output, rest, styles))
 
 
@@ -139,8 +143,10 @@ def _style_named(output: Path, rest: str, styles: Mapping[str, Path]) -> Path | 
         return next(iter(styles.values()), None)
     hits = [s for s in styles if s in rest]
     if not hits:
-        raise UsageError(f"{output}: cannot tell which style image it was made with",
-                         "name outputs {stem}_{style} (the default) or pass --report with the run's --json")
+        raise UsageError(
+            f"{output}: cannot tell which style image it was made with",
+            "name outputs {stem}_{style} (the default) or pass --report with the run's --json",
+        )
     return styles[max(hits, key=len)]
 
 
@@ -168,9 +174,15 @@ class EvalRow:
     baseline_style: float | None
 
     def to_json(self) -> dict[str, object]:
-        return {"output": str(self.item.output), "content": _str(self.item.content), "style": _str(self.item.style),
-                "style_distance": self.scores.style, "content_distance": self.scores.content,
-                "content_style_distance": self.baseline_style, "style_layers": dict(self.scores.style_layers)}
+        return {
+            "output": str(self.item.output),
+            "content": _str(self.item.content),
+            "style": _str(self.item.style),
+            "style_distance": self.scores.style,
+            "content_distance": self.scores.content,
+            "content_style_distance": self.baseline_style,
+            "style_layers": dict(self.scores.style_layers),
+        }
 
 
 def _str(path: Path | None) -> str | None:

@@ -1,6 +1,7 @@
 """Fast feed-forward style transfer (Johnson et al. 2016): one TransformerNet pass per image.
 
-Models: the four published pytorch/examples networks by registry name (``candy``, ``mosaic``,
+Models: the ones stylize ships (``starry-night``, ``great-wave``, ``composition-vii``: no download),
+the four published pytorch/examples networks by registry name (``candy``, ``mosaic``,
 ``rain-princess``, ``udnie``; the zip is downloaded once and the four files cached), any ``.pth``
 in that layout (stale InstanceNorm statistics dropped), or our own ``.safetensors`` checkpoints
 (:func:`save_model`). Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same
@@ -30,6 +31,7 @@ from stylize.batch import (
     run_batch,
     save_result_image,
 )
+from stylize.config import check_finite, check_precision
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
     from stylize.models.transformer_net import FastTransformerNet, Region, SharedStats, TransformerNet
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_MODEL = "starry-night"  # shipped in weights/: works offline on a fresh install
 LAYOUT = "fast_transformer_net"  # = stylize.models.transformer_net.LAYOUT (kept here: no torch import)
 ARCHITECTURE = "transformer-net"  # = stylize.models.transformer_net.ARCHITECTURE
 CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
@@ -60,7 +62,7 @@ EXPECTED = (
 class FastConfig:
     """Every knob of ``stylize fast``; the CLI reads its defaults from here."""
 
-    models: tuple[str, ...] = ()  # registry names or files; one output per (image, model)
+    models: tuple[str, ...] = ()  # registry names or files; one output per (image, model); none: DEFAULT_MODEL
     size: int = 0  # long side of the input in px; 0 keeps its size (the net is fully convolutional)
     preserve_color: bool = False  # keep the content's colours: only luminance comes from the net (Gatys 2017)
     tile: int = 0  # tile edge in px for images too large for memory; 0 tiles only above AUTO_TILE_PIXELS
@@ -69,14 +71,16 @@ class FastConfig:
     channels_last: bool = True  # NHWC: oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_finite(self)
+        check_precision(self.precision)
         if self.size < 0:
             raise UsageError(f"--size must be 0 or positive, not {self.size}")
         if self.tile and self.tile < 4 * MIN_SIDE:
             raise UsageError(f"--tile must be 0 or at least {4 * MIN_SIDE} px, not {self.tile}")
         if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
-            raise UsageError(f"--tile-overlap must be between 0 and half the tile ({self.tile // 2}), not {self.tile_overlap}")
+            raise UsageError(
+                f"--tile-overlap must be between 0 and half the tile ({self.tile // 2}), not {self.tile_overlap}"
+            )
 
 
 FAST_DEFAULTS = FastConfig()
@@ -186,8 +190,9 @@ def save_model(path: str | os.PathLike[str], net: TransformerNet, **meta: Any) -
 class FastModel:
     """One TransformerNet ready to run on a device: RGB [0, 1] in, RGB [0, 1] (unclamped) out."""
 
-    def __init__(self, net: TransformerNet, device: torch.device, precision: str = "auto",
-                 channels_last: bool = True) -> None:
+    def __init__(
+        self, net: TransformerNet, device: torch.device, precision: str = "auto", channels_last: bool = True
+    ) -> None:
         from stylize.devices import autocast_dtype
         from stylize.models.transformer_net import FastTransformerNet
 
@@ -289,7 +294,7 @@ class FastBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = images.resize_picture(load_picture(job, self.options), self.config.size)
+        pic = images.resize_picture(load_picture(job, self.options), self.config.size, self.options.max_pixels)
         return Loaded(images.to_tensor(pic.rgb), pic, job.style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
@@ -322,11 +327,9 @@ class FastBackend:
 
 
 def model_tags(specs: Sequence[str]) -> dict[str, str]:
-    """Style tag -> model spec, refusing two different models with one tag."""
-    if not specs:
-        raise UsageError("no model given", "pass --model NAME|FILE (see stylize fast --list)")
+    """Style tag -> model spec (none given: the shipped DEFAULT_MODEL), refusing two models with one tag."""
     tags: dict[str, str] = {}
-    for spec in specs:
+    for spec in specs or (DEFAULT_MODEL,):
         tag = model_tag(spec)
         if tag in tags and tags[tag] != spec:
             raise UsageError(f"two models are both called '{tag}': {tags[tag]} and {spec}", "rename one of them")
@@ -348,7 +351,8 @@ def run(
     reporter = reporter or NullReporter()
     tags = model_tags(config.models)
     inputs = collect_inputs(contents, options.glob, stdin)
-    jobs = plan_jobs(inputs, list(tags), options)
+    model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
+    jobs = plan_jobs(inputs, list(tags), options, protected=model_files)
     torch_device = resolve_device(device)
     todo = {job.style for job in jobs if options.overwrite or not job.output.exists()}
     # load every model now: a bad model file stops the batch (exit 4), not each image
@@ -371,23 +375,20 @@ class ModelEntry:
     """One line of ``stylize fast --list``."""
 
     name: str
-    source: str  # "registry" or "local"
+    source: str  # "bundled" (ships with stylize), "download" (published, fetched once) or "local"
     path: Path | None  # the file, when it is on disk
     description: str
 
 
 def list_models() -> list[ModelEntry]:
-    """The registry's fast-style models (cached or not) and the local models folder."""
-    entries = [
-        ModelEntry(spec.name, "registry", weights.find_cached(spec.name), spec.description)
-        for spec in registry_models()
-    ]
+    """The registry's fast-style models (bundled first, then the published ones) and the local folder."""
+    specs = sorted(registry_models(), key=lambda spec: spec.origin != "bundled")
+    entries = [ModelEntry(spec.name, spec.origin, weights.find_cached(spec.name), spec.description) for spec in specs]
     entries += [ModelEntry(p.stem, "local", p, f"local model ({p.suffix[1:]})") for p in local_models()]
     return entries
 
 
-def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | None = None,
-                opset: int = 17) -> Path:
+def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | None = None, opset: int = 17) -> Path:
     """Write the model as ONNX: input ``input`` (B, 3, H, W) float32 RGB 0-255 (H, W multiples of 4),
     output ``output`` of the same shape, unclamped; batch, height and width are dynamic."""
     import importlib.util

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
+from stylize.config import check_finite, check_precision
 from stylize.config_optimize import DEFAULT_VGG, vgg_source
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 
 TASK = "train-fast"
 LOSS_TERMS = ("loss", "content", "style", "tv")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 STRIDE = 4  # the TransformerNet down-samples by 4
 # flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
@@ -95,6 +95,7 @@ class FastTrainConfig:
     precision: str = "auto"  # fp32, bf16, fp16 (GPU), or auto: bf16 where native (CUDA, AVX512-BF16 CPUs), else fp32
 
     def __post_init__(self) -> None:
+        check_finite(self)
         for name in ("batch_size", "sample_count", "log_every"):
             _at_least(name, getattr(self, name), 1)
         for name in ("epochs", "iterations", "checkpoint_every", "sample_every", "style_size"):
@@ -104,11 +105,12 @@ class FastTrainConfig:
         if self.lr <= 0 or min(self.content_weight, self.style_weight, self.tv_weight) < 0:
             raise UsageError("--lr must be positive and the loss weights 0 or positive")
         if self.image_size < 4 * STRIDE or self.image_size % STRIDE:
-            raise UsageError(f"--image-size must be a multiple of {STRIDE} of at least {4 * STRIDE}, not {self.image_size}")
+            raise UsageError(
+                f"--image-size must be a multiple of {STRIDE} of at least {4 * STRIDE}, not {self.image_size}"
+            )
         if not 0.0 < self.crop_scale <= 1.0:
             raise UsageError(f"--crop-scale must be in (0, 1], not {self.crop_scale}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
+        check_precision(self.precision)
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
         _check_weights("--content-layers", self.content_layers, self.content_layer_weights)
@@ -244,7 +246,8 @@ def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tens
         wanted = net.features(x, list(layers.content))  # only as deep as the content layers
     feats = net.features(y, layers.all)
     content = sum(
-        w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k] for k, w in layers.content.items()
+        w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k]
+        for k, w in layers.content.items()
     )
     # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
     style = sum(w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items())
@@ -495,7 +498,9 @@ def train_fast(
         trainer = FastTrainer(config, style_image, data, files, dist, torch_device, reporter, resumed)
         if resumed is not None and resumed.iteration >= trainer.config.iterations:
             trainer.content.close()
-            tr.rank_reporter(reporter, dist).log(f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do")
+            tr.rank_reporter(reporter, dist).log(
+                f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
+            )
             return _result(files, resumed.iteration, dist)
         return _result(files, trainer.run(stop), dist)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
 from stylize.progress import NullReporter, Reporter
@@ -172,6 +173,8 @@ def _pickle_refused(path: Path) -> WeightsError:
 
 
 def _load_ours(path: Path, name: str) -> Generator:
+    import torch
+
     from stylize.backends.gan_train import build_generator
     from stylize.checkpoints import load_tensors
 
@@ -182,14 +185,16 @@ def _load_ours(path: Path, name: str) -> Generator:
                            "train one with 'stylize train-gan'")  # fmt: skip
     try:
         gen = GeneratorConfig(**meta["generator"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, UsageError) as exc:
         raise WeightsError(f"{path}: generator settings not understood ({exc})") from exc
+    with torch.device("meta"):  # shapes first, allocating nothing: metadata claiming width 1e6 is caught here
+        _load_strict(build_generator(gen), tensors, path, check_only=True)
     module = build_generator(gen)
     _load_strict(module, tensors, path)
     return OurGenerator(module, gen, meta, name)
 
 
-def _load_strict(module: nn.Module, state: dict[str, Any], path: Path) -> None:
+def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, check_only: bool = False) -> None:
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
@@ -200,7 +205,8 @@ def _load_strict(module: nn.Module, state: dict[str, Any], path: Path) -> None:
             f"{path}: wrong layout ({len(missing)} missing, {len(unexpected)} unexpected, "
             f"{len(wrong)} mis-shaped tensors; first: {first})"
         )
-    module.load_state_dict(state, strict=True)
+    if not check_only:
+        module.load_state_dict(state, strict=True)
 
 
 def _load_zoo(path: Path, name: str) -> Generator:
@@ -373,7 +379,7 @@ class Sampler:
     def __init__(self, model: Generator, device: torch.device, precision: str = "fp32", batch_size: int = 64,
                  noise: str = "const") -> None:  # fmt: skip
         self.model, self.device, self.batch_size, self.noise = model.to(device), device, batch_size, noise
-        self.precision = "fp32" if precision == "auto" else precision
+        self.precision = effective_precision(precision, device, auto_bf16="never")
         self.info = model.info
 
     # -- inputs
@@ -572,8 +578,11 @@ class SampleResult:
 
 
 def sample(config: Any, output: str | os.PathLike[str] | None = None, device: str | None = None,
-           reporter: Reporter | None = None) -> SampleResult:  # fmt: skip
-    """Run ``stylize gan-sample``: per-seed files, a grid, a style mix, or an interpolation."""
+           reporter: Reporter | None = None, on_written: Callable[[Path], None] | None = None) -> SampleResult:  # fmt: skip
+    """Run ``stylize gan-sample``: per-seed files, a grid, a style mix, or an interpolation.
+
+    ``on_written`` hears of each per-seed file as soon as it is on disk (the CLI prints it then, so
+    an interrupted run has still listed what it wrote)."""
     import time
 
     from stylize.devices import resolve_device
@@ -585,15 +594,27 @@ def sample(config: Any, output: str | os.PathLike[str] | None = None, device: st
     sampler = Sampler(load_generator(config.model, reporter), torch_device, config.precision, config.batch_size,
                       config.noise)  # fmt: skip
     class_index = sampler.class_index(config.class_label)
+    _check_grid_size(config, sampler)
     start = time.perf_counter()
     if config.style_mix:
         paths, count = _run_mix(sampler, config, out, class_index), 1
     elif config.interpolate:
         paths, count = _run_interpolation(sampler, config, out, class_index)
     else:
-        paths, count = _run_seeds(sampler, config, out, class_index, reporter)
+        paths, count = _run_seeds(sampler, config, out, class_index, reporter, on_written)
     seeds = list(config.style_mix or config.seed_list)
     return SampleResult(paths, seeds, sampler.info.as_dict(), count, time.perf_counter() - start, str(torch_device))
+
+
+MAX_GRID_PIXELS = 100_000_000  # a contact sheet is built in memory: --grid -n 1000000 would take gigabytes
+
+
+def _check_grid_size(config: Any, sampler: Sampler) -> None:
+    size = sampler.info.image_size
+    if config.grid and len(config.seed_list) * size * size > MAX_GRID_PIXELS:
+        most = MAX_GRID_PIXELS // (size * size)
+        raise UsageError(f"--grid of {len(config.seed_list):,} images of {size}x{size} px is too large",
+                         f"at most {most:,} images per grid; write them as files (no --grid)")  # fmt: skip
 
 
 def _is_file(out: Path) -> bool:
@@ -601,6 +622,10 @@ def _is_file(out: Path) -> bool:
 
 
 def _check_output_kind(config: Any, out: Path) -> None:
+    suffix = out.suffix.lower()
+    if suffix and not _is_file(out) and not out.is_dir() and any(c.isalpha() for c in suffix):
+        raise UsageError(f"-o {out}: '{out.suffix}' is not a format gan-sample writes",
+                         "give a folder, an image (.png, .jpg, .webp) or an animation (.gif, .webp)")  # fmt: skip
     if not _is_file(out):
         return
     suffix = out.suffix.lower()
@@ -629,29 +654,34 @@ def _seed_range(seeds: Sequence[int]) -> str:
     return f"seeds{seeds[0]:04d}-and-{len(seeds) - 1}-more"
 
 
-def _run_seeds(sampler: Sampler, config: Any, out: Path, class_index: int | None,
-               reporter: Reporter) -> tuple[list[Path], int]:  # fmt: skip
+def _run_seeds(sampler: Sampler, config: Any, out: Path, class_index: int | None, reporter: Reporter,
+               on_written: Callable[[Path], None] | None = None) -> tuple[list[Path], int]:  # fmt: skip
     seeds, tag = list(config.seed_list), _tag(config, class_index)
+    if not config.grid:
+        seeds = list(dict.fromkeys(seeds))  # one file per seed: a repeated seed is the same file
     reporter.start(TASK, total=len(seeds), unit="img", transient=True)
     try:
         if config.grid:
             batch = sampler.images(seeds, config.truncation, class_index, lambda n: reporter.advance(TASK, n))
             path = out if _is_file(out) else out / f"grid-{_seed_range(seeds)}{tag}.png"
             return [write_grid(batch, path, config.nrow)], len(seeds)
-        return _write_in_chunks(sampler, config, seeds, out, tag, class_index, reporter), len(seeds)
+        return _write_in_chunks(sampler, config, seeds, out, tag, class_index, reporter, on_written), len(seeds)
     finally:
         reporter.finish(TASK)
 
 
-def _write_in_chunks(sampler: Sampler, config: Any, seeds: list[int], out: Path, tag: str,
-                     class_index: int | None, reporter: Reporter) -> list[Path]:  # fmt: skip
+def _write_in_chunks(sampler: Sampler, config: Any, seeds: list[int], out: Path, tag: str, class_index: int | None,
+                     reporter: Reporter, on_written: Callable[[Path], None] | None = None) -> list[Path]:  # fmt: skip
     """Generate and write one batch at a time, so memory stays flat for any number of seeds."""
     paths: list[Path] = []
     for start in range(0, len(seeds), sampler.batch_size):
         chunk = seeds[start : start + sampler.batch_size]
         batch = sampler.images(chunk, config.truncation, class_index)
         targets = [out] if _is_file(out) else [out / f"seed{s:04d}{tag}.png" for s in chunk]
-        paths += write_images(batch, targets, overwrite=config.overwrite)
+        written = write_images(batch, targets, overwrite=config.overwrite)
+        paths += written
+        for path in written if on_written else ():
+            on_written(path)  # type: ignore[misc]
         reporter.advance(TASK, len(chunk))
     return paths
 

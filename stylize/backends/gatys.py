@@ -97,15 +97,26 @@ def load_state(path: Path) -> dict[str, Any]:
     return load_tensors(path)[0]
 
 
-def load_loss_net(vgg: str, layers: Sequence[str], pooling: str = "max", device: torch.device | None = None,
-                  reporter: Reporter | None = None) -> LossNet:
+def load_loss_net(
+    vgg: str,
+    layers: Sequence[str],
+    pooling: str = "max",
+    device: torch.device | None = None,
+    reporter: Reporter | None = None,
+) -> LossNet:
     """The VGG-19 named by ``vgg`` (normalised, torchvision, registry name or file), cut after ``layers``."""
     path = resolve(vgg_source(vgg), reporter)
     return build_loss_net(load_state(path), layers, pooling, device or torch.device("cpu"), str(path))
 
 
-def build_loss_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str, device: torch.device,
-                   source: str = "weights", channels_last: bool | None = None) -> LossNet:
+def build_loss_net(
+    state: Mapping[str, Any],
+    layers: Sequence[str],
+    pooling: str,
+    device: torch.device,
+    source: str = "weights",
+    channels_last: bool | None = None,
+) -> LossNet:
     """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors.
 
     Layouts: ``vgg_normalised.pth``, torchvision's VGG-19, and torchvision's VGG-16 (its layer
@@ -184,8 +195,13 @@ class _WinogradConv(torch.autograd.Function):
 
 def winograd_ok(x: Tensor) -> bool:
     """NNPACK runs: asked for (WINOGRAD), CPU float32 NCHW, no autocast, NNPACK built in."""
-    return (WINOGRAD and x.device.type == "cpu" and x.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu") and x.is_contiguous())
+    return (
+        WINOGRAD
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and x.is_contiguous()
+    )
 
 
 NNPACK = bool(getattr(torch, "_nnpack_available", lambda: False)())
@@ -412,10 +428,12 @@ class Objective:
 
     def __init__(self, net: LossNet, targets: Targets, config: OptimizeConfig, precision: str = "fp32") -> None:
         self.net, self.targets, self.config, self.precision = net, targets, config, precision
-        self.content_w = dict(zip(config.content_layers, normalised_weights(config.content_layer_weights,
-                                                                      len(config.content_layers))))
-        self.style_w = dict(zip(config.style_layers, normalised_weights(config.style_layer_weights,
-                                                                  len(config.style_layers))))
+        self.content_w = dict(
+            zip(config.content_layers, normalised_weights(config.content_layer_weights, len(config.content_layers)))
+        )
+        self.style_w = dict(
+            zip(config.style_layers, normalised_weights(config.style_layer_weights, len(config.style_layers)))
+        )
         self.layers = list(dict.fromkeys([*config.content_layers, *config.style_layers]))
         kind = config.style_loss
         self.w2 = {k: W2Target.of(m) for k, m in targets.style.items()} if kind == "w2" else {}
@@ -429,8 +447,7 @@ class Objective:
         style = sum(w * self._style(k, feats[k]) for k, w in self.style_w.items())
         tv = ops.tv_loss(image)
         cfg = self.config
-        parts = {"content": cfg.content_weight * content, "style": cfg.style_weight * style,
-                 "tv": cfg.tv_weight * tv}
+        parts = {"content": cfg.content_weight * content, "style": cfg.style_weight * style, "tv": cfg.tv_weight * tv}
         return sum(parts.values()), parts  # type: ignore[return-value]
 
     def _style(self, layer: str, feat: Tensor) -> Tensor:
@@ -461,8 +478,10 @@ def scale_sides(long_side: int, config: OptimizeConfig) -> list[int]:
 def scale_shapes(width: int, height: int, config: OptimizeConfig) -> list[tuple[int, int]]:
     """(W, H) of every scale for an output of ``width`` x ``height``, aspect ratio kept."""
     long_side = max(width, height)
-    return [(max(1, round(width * s / long_side)), max(1, round(height * s / long_side)))
-            for s in scale_sides(long_side, config)]
+    return [
+        (max(1, round(width * s / long_side)), max(1, round(height * s / long_side)))
+        for s in scale_sides(long_side, config)
+    ]
 
 
 def scale_iterations(iterations: int, shapes: Sequence[tuple[int, int]]) -> list[int]:
@@ -487,8 +506,9 @@ def lbfgs_history(numel: int, wanted: int) -> int:
     return max(5, min(wanted, LBFGS_MEMORY // (2 * 4 * numel)))
 
 
-def run_lbfgs(objective: Objective, image: Tensor, iterations: int, history: int, on_step: Step,
-              deadline: float | None = None) -> Tensor:
+def run_lbfgs(
+    objective: Objective, image: Tensor, iterations: int, history: int, on_step: Step, deadline: float | None = None
+) -> Tensor:
     """L-BFGS without line search (as Gatys' and neural-style's); returns the best image evaluated.
 
     Every point is clamped to [0, 1] before it is evaluated (the PyTorch tutorial's projection),
@@ -500,8 +520,14 @@ def run_lbfgs(objective: Objective, image: Tensor, iterations: int, history: int
     ``time.monotonic()`` passes ``deadline`` (for equal-time comparisons).
     """
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)  # LBFGS views grads flat
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=lbfgs_history(x.numel(), history),
-                            tolerance_grad=0.0, tolerance_change=0.0)
+    opt = torch.optim.LBFGS(
+        [x],
+        lr=1.0,
+        max_iter=1,
+        history_size=lbfgs_history(x.numel(), history),
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
     best: list[Any] = [math.inf, x.detach().clone()]
     state: dict[str, Any] = {}
 
@@ -616,8 +642,9 @@ class GatysModel:
             feats = self.net.features(style.to(self.device), self.config.style_layers)
             return {k: moments(v) for k, v in feats.items()}
 
-    def style_targets(self, styles: Sequence[StyleImage], long_side: int, content: Tensor,
-                      key: Hashable = None) -> dict[str, Moments]:
+    def style_targets(
+        self, styles: Sequence[StyleImage], long_side: int, content: Tensor, key: Hashable = None
+    ) -> dict[str, Moments]:
         """Blended moments of ``styles`` sized for a scale of ``long_side``; cached under ``key``."""
         full_key = (key, long_side) if key is not None else None
         if full_key is not None and full_key in self._style_cache:
@@ -639,9 +666,17 @@ class GatysModel:
         return x
 
     # -- the loop
-    def stylize(self, content: Image.Image, styles: Sequence[StyleImage], *, seed: int | None = None,
-                style_key: Hashable = None, reporter: Reporter | None = None, task: str = "optimize",
-                on_image: Callable[[int, Tensor], None] | None = None) -> Result:
+    def stylize(
+        self,
+        content: Image.Image,
+        styles: Sequence[StyleImage],
+        *,
+        seed: int | None = None,
+        style_key: Hashable = None,
+        reporter: Reporter | None = None,
+        task: str = "optimize",
+        on_image: Callable[[int, Tensor], None] | None = None,
+    ) -> Result:
         """Optimise an image like ``content`` (its size is the output's) in the styles' manner."""
         cfg, reporter = self.config, reporter or NullReporter()
         shapes = scale_shapes(*content.size, cfg)
@@ -655,16 +690,26 @@ class GatysModel:
                 source = _gray(rgb) if cfg.preserve_color == "luminance" else rgb
                 targets = Targets(self.content_targets(source), self.style_targets(styles, max(shape), rgb, key))
                 image = self._init(source, styles, seed) if image is None else _upsample(image, shape)
-                image = self._run_scale(targets, image.to(self.device), count, adam, result, reporter, task,
-                                        on_image, shape)
+                image = self._run_scale(
+                    targets, image.to(self.device), count, adam, result, reporter, task, on_image, shape
+                )
         finally:
             reporter.finish(task)
         result.image = self._finish(image, content)  # type: ignore[arg-type]
         return result
 
-    def _run_scale(self, targets: Targets, image: Tensor, count: int, adam: AdamRun, result: Result,
-                   reporter: Reporter, task: str, on_image: Callable[[int, Tensor], None] | None,
-                   shape: tuple[int, int]) -> Tensor:
+    def _run_scale(
+        self,
+        targets: Targets,
+        image: Tensor,
+        count: int,
+        adam: AdamRun,
+        result: Result,
+        reporter: Reporter,
+        task: str,
+        on_image: Callable[[int, Tensor], None] | None,
+        shape: tuple[int, int],
+    ) -> Tensor:
         objective = Objective(self.net, targets, self.config, self.precision)
         scale = f"{shape[0]}x{shape[1]}"
 
@@ -766,7 +811,7 @@ class GatysBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = images.resize_picture(load_picture(job, self.options), self.config.size)
+        pic = images.resize_picture(load_picture(job, self.options), self.config.size, self.options.max_pixels)
         return Loaded(pic, job.style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
@@ -779,9 +824,15 @@ class GatysBackend:
     def _one(self, job: Job, item: Loaded) -> Output:
         styles = self._style_images(item.style)
         on_image = self._saver(job) if self.config.save_every else None
-        result = self.model.stylize(item.picture.rgb, styles, seed=self.config.seed, style_key=item.style,
-                                    reporter=self.reporter, task=f"optimize {job.input.path.name}",
-                                    on_image=on_image)
+        result = self.model.stylize(
+            item.picture.rgb,
+            styles,
+            seed=self.config.seed,
+            style_key=item.style,
+            reporter=self.reporter,
+            task=f"optimize {job.input.path.name}",
+            on_image=on_image,
+        )
         return Output(result.image, item.picture, result.history)
 
     def _style_images(self, tag: str) -> list[StyleImage]:
@@ -802,16 +853,20 @@ class GatysBackend:
 
         def save(iteration: int, image: Tensor) -> None:
             if iteration % every == 0:
-                images.save_image(images.to_pil(image.float().cpu()), intermediate_path(job.output, iteration),
-                                  quality=self.options.quality, overwrite=True, inputs=(job.input.path,))
+                images.save_image(
+                    images.to_pil(image.float().cpu()),
+                    intermediate_path(job.output, iteration),
+                    quality=self.options.quality,
+                    overwrite=True,
+                    inputs=(job.input.path,),
+                )
 
         return save
 
     # I/O thread
     def save(self, job: Job, result: Output) -> None:
         pic = result.picture
-        save_result_image(job, images.to_pil(result.image), pic.alpha, pic.exif, self.options,
-                          srgb_profile=pic.had_icc)
+        save_result_image(job, images.to_pil(result.image), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
         if self.config.plot and result.history:
             save_plot(result.history, plot_path(job.output), title=job.output.name)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
+
 from stylize.cli import (  # noqa: F401 - importing registers the commands
     adain_cmd,
     eval_cmd,
@@ -14,11 +17,17 @@ from stylize.cli import (  # noqa: F401 - importing registers the commands
     weights_cmd,
 )
 from stylize.cli.app import app
+from stylize.errors import Terminated
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM stops like Ctrl-C (clean, with a summary) and exits 143."""
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="stylize")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 __all__ = ["app", "main"]

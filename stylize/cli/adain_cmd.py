@@ -11,6 +11,7 @@ import typer
 from stylize.cli import batch_options as bo
 from stylize.cli.app import app, settings
 from stylize.config import ADAIN_DEFAULTS as D
+from stylize.errors import UsageError
 
 PANEL = "AdaIN"
 
@@ -18,34 +19,77 @@ PANEL = "AdaIN"
 @app.command()
 def adain(
     ctx: typer.Context,
-    inputs: Annotated[list[str], typer.Argument(help="Content images or folders (- reads paths from stdin); "
-                                                 "without -s the last one is the style.")],
-    style: Annotated[list[str] | None, typer.Option("--style", "-s", help="Style image or folder; repeatable.",
-                                                    rich_help_panel=PANEL)] = None,
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 keeps the content, 1 is full style.",
-                                         rich_help_panel=PANEL)] = D.alpha,
-    style_weights: Annotated[str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.",
-                                                      rich_help_panel=PANEL)] = None,
-    color: Annotated[str, typer.Option(help="Keep the content's colours: none, match (recolour the style) or "
-                                            "luminance (transfer brightness only).", rich_help_panel=PANEL)] = D.color,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Same as --color match.",
-                                                 rich_help_panel=PANEL)] = False,
-    mask: Annotated[list[Path] | None, typer.Option(help="Where each style goes (white = on); one per style, "
-                                                    "or one for two styles.", rich_help_panel=PANEL)] = None,
-    size: Annotated[int, typer.Option(min=0, help="Long side of the content in px; 0 keeps it.",
-                                      rich_help_panel=PANEL)] = D.size,
-    style_size: Annotated[int, typer.Option(min=0, help="Long side of the styles in px; 0 keeps it.",
-                                            rich_help_panel=PANEL)] = D.style_size,
-    crop: Annotated[bool, typer.Option(help="Centre-crop content and styles to a square of --size.",
-                                       rich_help_panel=PANEL)] = D.crop,
-    tile: Annotated[int, typer.Option(min=0, help="Tile size in px for huge images (exact, seamless); "
-                                                  "0 tiles automatically above ~2.5 Mpx.", rich_help_panel=PANEL)] = D.tile,
-    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.",
-                                           rich_help_panel=PANEL)] = D.precision,
-    encoder: Annotated[str, typer.Option(help="Encoder: registry name or vgg_normalised.pth-layout file.",
-                                         rich_help_panel=PANEL)] = D.encoder,
-    decoder: Annotated[str, typer.Option(help="Decoder: registry name, decoder.pth-layout file, or a "
-                                              "train-adain checkpoint.", rich_help_panel=PANEL)] = D.decoder,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Content images or folders (- reads paths from stdin); without -s the last one is the style."
+        ),
+    ],
+    style: Annotated[
+        list[str] | None,
+        typer.Option("--style", "-s", help="Style image or folder; repeatable.", rich_help_panel=PANEL),
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="0 keeps the content, 1 is full style.", rich_help_panel=PANEL)
+    ] = D.alpha,
+    style_weights: Annotated[
+        str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.", rich_help_panel=PANEL)
+    ] = None,
+    color: Annotated[
+        str,
+        typer.Option(
+            help="Keep the content's colours: none, match (recolour the style) or "
+            "luminance (transfer brightness only).",
+            rich_help_panel=PANEL,
+        ),
+    ] = D.color,
+    preserve_color: Annotated[
+        bool, typer.Option("--preserve-color", help="Same as --color match.", rich_help_panel=PANEL)
+    ] = False,
+    mask: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Where each style goes (white = on); one per style, or one for two styles.", rich_help_panel=PANEL
+        ),
+    ] = None,
+    size: Annotated[
+        int, typer.Option(min=0, help="Long side of the content in px; 0 keeps it.", rich_help_panel=PANEL)
+    ] = D.size,
+    style_size: Annotated[
+        int, typer.Option(min=0, help="Long side of the styles in px; 0 keeps it.", rich_help_panel=PANEL)
+    ] = D.style_size,
+    crop: Annotated[
+        bool, typer.Option(help="Centre-crop content and styles to a square of --size.", rich_help_panel=PANEL)
+    ] = D.crop,
+    tile: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.",
+            rich_help_panel=PANEL,
+        ),
+    ] = D.tile,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.", rich_help_panel=PANEL)
+    ] = D.precision,
+    encoder: Annotated[
+        str,
+        typer.Option(
+            help="Encoder: registry name or vgg_normalised.pth-layout file "
+            "[default: the one the decoder was trained for].",
+            show_default=False,
+            rich_help_panel=PANEL,
+        ),
+    ] = D.encoder,
+    decoder: Annotated[
+        str,
+        typer.Option(
+            help="Decoder: registry name (adain-decoder: the published one, "
+            "downloaded once), decoder.pth-layout file, or a train-adain "
+            "checkpoint.",
+            rich_help_panel=PANEL,
+        ),
+    ] = D.decoder,
     output: bo.OutputOption = bo.DEFAULTS.output,
     name: bo.NameOption = bo.DEFAULTS.name,
     ext: bo.ExtOption = bo.DEFAULTS.ext,
@@ -63,20 +107,29 @@ def adain(
     from stylize import api
     from stylize.config import AdaINConfig
 
+    if preserve_color and color not in ("none", "match"):
+        raise UsageError(f"--preserve-color means --color match; it conflicts with --color {color}",
+                         "give one of them")  # fmt: skip
     contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
-        alpha=alpha, size=size, style_size=style_size, crop=crop, style_weights=bo.parse_style_weights(style_weights),
-        color="match" if preserve_color and color == "none" else color, masks=tuple(mask or ()), tile=tile,
-        precision=precision, encoder=encoder, decoder=decoder,
+        alpha=alpha,
+        size=size,
+        style_size=style_size,
+        crop=crop,
+        style_weights=bo.parse_style_weights(style_weights),
+        color="match" if preserve_color and color == "none" else color,
+        masks=tuple(mask or ()),
+        tile=tile,
+        precision=precision,
+        encoder=encoder,
+        decoder=decoder,
     )
-    options = bo.build_batch_options(
-        output=output, name=name, ext=ext, glob=glob, overwrite=overwrite, fail_fast=fail_fast, shard=shard,
-        batch_size=batch_size, io_workers=io_workers, quality=quality, max_pixels=max_pixels,
-    )
+    options = bo.batch_options_from(locals())
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin),
-        as_json, reporter, state.quiet,
+        as_json,
+        reporter,
+        state.quiet,
     )
-

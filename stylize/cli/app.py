@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from stylize import __version__
 from stylize.cli.display import RichReporter, err_console, print_error
-from stylize.errors import Interrupted, StylizeError
+from stylize.errors import Interrupted, StylizeError, stop_exit_code
 
 
 @dataclass
@@ -49,7 +49,10 @@ class StylizeGroup(TyperGroup):
         except StylizeError as exc:
             raise typer.Exit(_report(ctx, exc, exc.one_line(), exc.exit_code)) from exc
         except KeyboardInterrupt as exc:
-            raise typer.Exit(_report(ctx, exc, "interrupted", Interrupted.exit_code)) from exc
+            code = stop_exit_code(exc)
+            raise typer.Exit(
+                _report(ctx, exc, "terminated" if code != Interrupted.exit_code else "interrupted", code)
+            ) from exc
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # a bug: say so in one line unless --traceback
@@ -97,8 +100,7 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     device: Annotated[
-        str | None,
-        typer.Option(help="auto, cpu, cuda, cuda:N or mps.", envvar="STYLIZE_DEVICE", show_default="auto"),
+        str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.", envvar="STYLIZE_DEVICE", show_default="auto")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or messages; errors only.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages on stderr.")] = False,

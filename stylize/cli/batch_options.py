@@ -15,6 +15,7 @@ stdout gets one output path per line (or the ``--json`` report), stderr the summ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -23,9 +24,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from stylize.batch import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, InputItem, parse_shard
+from stylize.batch import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, Failure, parse_shard
 from stylize.cli.display import emit_json, emit_result, err_console
-from stylize.errors import PartialBatchError, UsageError
+from stylize.errors import PartialBatchError, StylizeError, UsageError
 from stylize.progress import Reporter
 
 DEFAULTS = BatchOptions()
@@ -141,6 +142,15 @@ def build_batch_options(
     )
 
 
+BATCH_FLAGS = ("output", "name", "ext", "glob", "overwrite", "fail_fast", "shard", "batch_size", "io_workers",
+               "quality", "max_pixels")  # fmt: skip
+
+
+def batch_options_from(flags: dict[str, object]) -> BatchOptions:
+    """:func:`build_batch_options` from a command's parameters (``locals()``): the shared flags it has."""
+    return build_batch_options(**{k: flags[k] for k in BATCH_FLAGS if k in flags})  # type: ignore[arg-type]
+
+
 def split_styles(command: str, inputs: list[str], style: list[str] | None) -> tuple[list[str], list[str]]:
     """``stylize COMMAND C... -s S...`` or the short form ``stylize COMMAND CONTENT STYLE``."""
     if style:
@@ -158,6 +168,8 @@ def parse_style_weights(text: str | None) -> tuple[float, ...] | None:
         values = tuple(float(v) for v in text.split(","))
     except ValueError as exc:
         raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"--style-weights must be finite numbers, not '{text}'")
     if any(v < 0 for v in values) or sum(values) <= 0:
         raise UsageError("--style-weights must be non-negative and not all zero")
     total = sum(values)
@@ -187,26 +199,49 @@ def _close(reporter: Reporter | None) -> None:
 
 
 def finish_batch(report: BatchReport, as_json: bool, quiet: bool = False) -> None:
-    """Outputs (or JSON) on stdout, the summary on stderr; PartialBatchError (exit 6) if any failed."""
+    """Outputs (or JSON) on stdout, the summary on stderr; PartialBatchError (exit 6) if any failed.
+
+    A batch of one image that failed is one error line with that failure's own exit code (a
+    damaged photo: 3), not a summary and a table.
+    """
     if as_json:
         emit_json(report.to_json())
     else:
         for path in report.outputs():
             emit_result(str(path))
+    if report.total == 1 and report.failed and not report.interrupted:
+        raise single_failure(report.failed[0])
     if not quiet:
         err_console.print(summary_table(report))
-    if report.failed:
-        err_console.print(failures_table(report))
-    if report.failed and not report.interrupted:
+    if report.failed or report.unreadable:
+        for line in failure_lines(report):
+            err_console.print(escape(line), style="red", soft_wrap=True)
+    if (report.failed or report.unreadable) and not report.interrupted:
         raise PartialBatchError(
             _partial_message(report), "fix or remove them and run again: finished outputs are skipped"
         )
 
 
+def shown_path(path: Path) -> Path:
+    """``path`` relative to the current folder when it is inside it (shorter tables), else as given."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except (ValueError, OSError):
+        return path
+
+
+def single_failure(failure: Failure) -> StylizeError:
+    """The error of a batch's only job, as if it had been raised directly."""
+    error = StylizeError(f"{failure.path}: {failure.reason}")
+    error.exit_code = failure.exit_code
+    return error
+
+
 def _partial_message(report: BatchReport) -> str:
     total = len(report.done) + len(report.failed) + report.not_started
     stopped = f", stopped early ({report.not_started} not started)" if report.stopped_early else ""
-    return f"{len(report.failed)} of {total} images failed{stopped}"
+    unreadable = f", {len(report.unreadable)} unreadable files or folders passed over" if report.unreadable else ""
+    return f"{len(report.failed)} of {total} images failed{unreadable}{stopped}"
 
 
 def summary_table(report: BatchReport) -> Table:
@@ -223,6 +258,7 @@ def summary_table(report: BatchReport) -> Table:
         ("not started", report.not_started, "interrupted" if report.interrupted else "--fail-fast"),
         ("hidden", report.skipped_hidden, "hidden files and folders passed over"),
         ("not images", report.skipped_non_image, "no image extension or no --glob match"),
+        ("[red]unreadable[/]", len(report.unreadable), "passed over: listed below"),
     ]
     for label, count, note in rows:
         if count or label.endswith("done[/]") or "failed" in label:
@@ -230,15 +266,14 @@ def summary_table(report: BatchReport) -> Table:
     return table
 
 
-def failures_table(report: BatchReport) -> Table:
-    """Each failed input with its reason (the first MAX_FAILURES_SHOWN)."""
-    table = Table(title_justify="left", box=None, pad_edge=False, header_style="bold red")
-    table.add_column("failed input", overflow="fold")
-    table.add_column("reason", overflow="fold")
-    for what, reason in report.failed[:MAX_FAILURES_SHOWN]:
-        path = what.path if isinstance(what, InputItem) else what.input.path
-        table.add_row(escape(str(path)), escape(reason))
+def failure_lines(report: BatchReport) -> list[str]:
+    """One line per failed input (the first MAX_FAILURES_SHOWN): ``failed: PATH: reason``.
+
+    Lines, not a table: a table squeezed to the terminal cuts paths in the middle. Paths inside
+    the current folder are shown relative to it."""
+    lines = [f"failed: {shown_path(f.path)}: {f.reason}" for f in report.failed[:MAX_FAILURES_SHOWN]]
+    lines += [f"passed over: {shown_path(path)}: {why}" for path, why in report.unreadable[:MAX_FAILURES_SHOWN]]
     hidden = len(report.failed) - MAX_FAILURES_SHOWN
     if hidden > 0:
-        table.add_row(f"... and {hidden} more", "see --json for all")
-    return table
+        lines.append(f"... and {hidden} more (--json lists them all)")
+    return lines

@@ -82,9 +82,15 @@ class RichReporter:
     def _ensure(self) -> Progress:
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), _CountColumn(), _RateColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                console=err_console, transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                _CountColumn(),
+                _RateColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=err_console,
+                transient=False,
             )
             self._progress.start()
         return self._progress
@@ -131,5 +137,3 @@ class RichReporter:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-

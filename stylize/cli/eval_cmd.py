@@ -15,16 +15,30 @@ from stylize.cli.display import emit_json, emit_result
 def eval_(
     ctx: typer.Context,
     outputs: Annotated[list[str] | None, typer.Argument(help="Stylized images or folders.", show_default=False)] = None,
-    content: Annotated[list[str] | None, typer.Option("--content", "-c", help="Content image(s) or folder; repeatable.",
-                                                      show_default=False)] = None,
-    style: Annotated[list[str] | None, typer.Option("--style", "-s", help="Style image(s) or folder; repeatable.",
-                                                    show_default=False)] = None,
-    report: Annotated[Path | None, typer.Option(help="A run's --json report: match outputs to inputs by it.",
-                                                show_default=False)] = None,
-    sheet: Annotated[Path | None, typer.Option(help="Write a contact sheet (content | style | outputs, numbers "
-                                                    "under each), .png or .jpg.", show_default=False)] = None,
-    vgg: Annotated[str | None, typer.Option(help="Feature network (default: the bundled VGG-19; keep it for "
-                                                 "comparable numbers).", show_default=False)] = None,
+    content: Annotated[
+        list[str] | None,
+        typer.Option("--content", "-c", help="Content image(s) or folder; repeatable.", show_default=False),
+    ] = None,
+    style: Annotated[
+        list[str] | None,
+        typer.Option("--style", "-s", help="Style image(s) or folder; repeatable.", show_default=False),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="A run's --json report: match outputs to inputs by it.", show_default=False)
+    ] = None,
+    sheet: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a contact sheet (content | style | outputs, numbers under each), .png or .jpg.",
+            show_default=False,
+        ),
+    ] = None,
+    vgg: Annotated[
+        str | None,
+        typer.Option(
+            help="Feature network (default: the bundled VGG-19; keep it for comparable numbers).", show_default=False
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
 ) -> None:
     """Measure outputs: style distance (Gram, relu1_1…relu5_1) and content distance (relu4_2).
@@ -43,8 +57,13 @@ def eval_(
     if sheet is not None:
         save_sheet(eval_sheet(rows), sheet)
     if as_json:
-        emit_json({"outputs": [r.to_json() for r in rows], "mean": {**means, "content_style": baseline},
-                   "sheet": str(sheet) if sheet else None})
+        emit_json(
+            {
+                "outputs": [r.to_json() for r in rows],
+                "mean": {**means, "content_style": baseline},
+                "sheet": str(sheet) if sheet else None,
+            }
+        )
         return
     _print_table(rows, means, baseline)
 
@@ -53,10 +72,14 @@ def _print_table(rows: list[Any], means: dict[str, float | None], baseline: floa
     width = max([len(str(r.item.output)) for r in rows] + [len("mean of 00000")])
     emit_result(f"{'output':<{width}}  {'style':>7}  {'content':>7}  {'style of content':>16}")
     for r in rows:
-        emit_result(f"{r.item.output!s:<{width}}  {_num(r.scores.style)}  {_num(r.scores.content)}  "
-                    f"{_num(r.baseline_style, 16)}")
-    emit_result(f"{'mean of ' + str(len(rows)):<{width}}  {_num(means['style'])}  {_num(means['content'])}  "
-                f"{_num(baseline, 16)}")
+        emit_result(
+            f"{r.item.output!s:<{width}}  {_num(r.scores.style)}  {_num(r.scores.content)}  "
+            f"{_num(r.baseline_style, 16)}"
+        )
+    emit_result(
+        f"{'mean of ' + str(len(rows)):<{width}}  {_num(means['style'])}  {_num(means['content'])}  "
+        f"{_num(baseline, 16)}"
+    )
 
 
 def _num(value: float | None, width: int = 7) -> str:

@@ -25,26 +25,56 @@ def fast(
     ] = None,
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="candy, mosaic, rain-princess, udnie, a local model name, or a "
-                     ".pth/.safetensors file; repeatable (one output per model).", rich_help_panel=PANEL),
+        typer.Option(
+            "--model",
+            "-m",
+            help="Shipped: starry-night (default), great-wave, composition-vii; "
+            "published (downloaded once): candy, mosaic, rain-princess, udnie; a local model name, or a "
+            ".pth/.safetensors file. Repeatable (one output per model).",
+            rich_help_panel=PANEL,
+        ),
     ] = None,
-    size: Annotated[int, typer.Option(min=0, help="Long side of the input in px; 0 keeps it.",
-                                      rich_help_panel=PANEL)] = D.size,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the input's colours; take only "
-                                                 "brightness from the model.", rich_help_panel=PANEL)] = D.preserve_color,
-    tile: Annotated[int, typer.Option(min=0, help="Tile edge in px for images too large for memory (overlapping, "
-                                      "cross-faded); 0 tiles automatically above 16 Mpx.", rich_help_panel=PANEL)] = D.tile,
-    tile_overlap: Annotated[int, typer.Option(min=0, help="Overlap of neighbouring tiles in px.",
-                                              rich_help_panel=PANEL)] = D.tile_overlap,
-    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.",
-                                           rich_help_panel=PANEL)] = D.precision,
-    channels_last: Annotated[bool, typer.Option(help="NHWC memory layout (faster on CPU and GPU).",
-                                                hidden=True)] = D.channels_last,
-    list_models: Annotated[bool, typer.Option("--list", help="Show the registry's and the local models, then exit.",
-                                              rich_help_panel=PANEL)] = False,
-    export_onnx: Annotated[Path | None, typer.Option("--export-onnx", metavar="FILE.onnx",
-                                                     help="Write --model as ONNX (dynamic batch and size), then exit.",
-                                                     rich_help_panel=PANEL)] = None,
+    size: Annotated[
+        int, typer.Option(min=0, help="Long side of the input in px; 0 keeps it.", rich_help_panel=PANEL)
+    ] = D.size,
+    preserve_color: Annotated[
+        bool,
+        typer.Option(
+            "--preserve-color",
+            help="Keep the input's colours; take only brightness from the model.",
+            rich_help_panel=PANEL,
+        ),
+    ] = D.preserve_color,
+    tile: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Tile edge in px for images too large for memory (overlapping, "
+            "cross-faded); 0 tiles automatically above 16 Mpx.",
+            rich_help_panel=PANEL,
+        ),
+    ] = D.tile,
+    tile_overlap: Annotated[
+        int, typer.Option(min=0, help="Overlap of neighbouring tiles in px.", rich_help_panel=PANEL)
+    ] = D.tile_overlap,
+    precision: Annotated[
+        str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.", rich_help_panel=PANEL)
+    ] = D.precision,
+    channels_last: Annotated[
+        bool, typer.Option(help="NHWC memory layout (faster on CPU and GPU).", hidden=True)
+    ] = D.channels_last,
+    list_models: Annotated[
+        bool, typer.Option("--list", help="Show the registry's and the local models, then exit.", rich_help_panel=PANEL)
+    ] = False,
+    export_onnx: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-onnx",
+            metavar="FILE.onnx",
+            help="Write --model as ONNX (dynamic batch and size), then exit.",
+            rich_help_panel=PANEL,
+        ),
+    ] = None,
     output: bo.OutputOption = bo.DEFAULTS.output,
     name: bo.NameOption = bo.DEFAULTS.name,
     ext: bo.ExtOption = bo.DEFAULTS.ext,
@@ -58,7 +88,7 @@ def fast(
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
 ) -> None:
-    """Apply a fast-style network, Johnson et al. (the published pytorch/examples models or your own)."""
+    """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
     from stylize.backends import fast as backend
 
     if list_models:
@@ -67,15 +97,17 @@ def fast(
     if export_onnx is not None:
         return _export(model or [], export_onnx, state.reporter())
     if not inputs:
-        raise UsageError("no input images given", "usage: stylize fast CONTENT... --model NAME")
+        raise UsageError("no input images given", "usage: stylize fast CONTENT... [--model NAME]")
     config = backend.FastConfig(
-        models=tuple(model or ()), size=size, preserve_color=preserve_color, tile=tile, tile_overlap=tile_overlap,
-        precision=precision, channels_last=channels_last,
+        models=tuple(model or ()),
+        size=size,
+        preserve_color=preserve_color,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        precision=precision,
+        channels_last=channels_last,
     )
-    options = bo.build_batch_options(
-        output=output, name=name, ext=ext, glob=glob, overwrite=overwrite, fail_fast=fail_fast, shard=shard,
-        batch_size=batch_size, io_workers=io_workers, quality=quality, max_pixels=max_pixels,
-    )
+    options = bo.batch_options_from(locals())
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin), as_json, reporter, state.quiet
@@ -90,8 +122,18 @@ def _list(as_json: bool) -> None:
 
     entries = list_models()
     if as_json:
-        emit_json([{"name": e.name, "source": e.source, "cached": e.path is not None,
-                    "path": str(e.path) if e.path else None, "description": e.description} for e in entries])
+        emit_json(
+            [
+                {
+                    "name": e.name,
+                    "source": e.source,
+                    "cached": e.path is not None,
+                    "path": str(e.path) if e.path else None,
+                    "description": e.description,
+                }
+                for e in entries
+            ]
+        )
         return
     table = Table("name", "source", "on disk", "description", box=None, pad_edge=False)
     for e in entries:

@@ -15,6 +15,7 @@ from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.config_gan import DEFAULT_MODEL, GANSampleConfig, GANTrainConfig, parse_pair, parse_seeds
+from stylize.errors import UsageError
 
 S = GANSampleConfig()
 T = GANTrainConfig()
@@ -38,8 +39,16 @@ def gan_sample(
         ),
     ] = S.model,
     num: Annotated[
-        int, typer.Option("--num", "-n", min=1, help="Images, seeds 0..N-1 (without --seeds).", rich_help_panel=_PICK)
-    ] = S.num,
+        int | None,
+        typer.Option(
+            "--num",
+            "-n",
+            min=1,
+            help="Images, seeds 0..N-1 (without --seeds).",
+            show_default=str(S.num),
+            rich_help_panel=_PICK,
+        ),
+    ] = None,
     seeds: Annotated[
         str | None,
         typer.Option(
@@ -126,23 +135,32 @@ def gan_sample(
     """Sample images from a GAN generator: the shipped Fashion-MNIST model by default, offline."""
     from stylize.backends.gan import sample
 
+    if seeds is not None and num is not None:
+        raise UsageError("-n/--num and --seeds both say which images to draw", "give one of them")
     config = GANSampleConfig(
-        model=model, num=num, seeds=parse_seeds(seeds) if seeds else None, truncation=truncation, grid=grid,
+        model=model, num=S.num if num is None else num, seeds=parse_seeds(seeds) if seeds is not None else None, truncation=truncation, grid=grid,
         nrow=nrow, style_mix=parse_pair(style_mix, "--style-mix") if style_mix else None, mix_layer=mix_layer,
         interpolate=interpolate, fps=fps, animation=animation, class_label=class_label, noise=noise,
         batch_size=batch_size, precision=precision,
     )  # fmt: skip
     state = settings(ctx)
     reporter = state.reporter()
+    printed: set[Path] = set()
+
+    def written(path: Path) -> None:  # each file as soon as it is on disk: Ctrl-C still leaves a full list
+        printed.add(path)
+        emit_result(str(path))
+
     try:
-        result = sample(config, output, device or state.device, reporter)
+        result = sample(config, output, device or state.device, reporter, None if as_json else written)
     finally:
         reporter.close()
     if as_json:
         emit_json(result.as_json())
         return
     for path in result.outputs:
-        emit_result(str(path))
+        if path not in printed:
+            emit_result(str(path))
 
 
 @app.command("train-gan")

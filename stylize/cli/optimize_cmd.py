@@ -23,31 +23,49 @@ def _opt(help_text: str, panel: str = PANEL, **kwargs: object) -> typer.models.O
 @app.command()
 def optimize(
     ctx: typer.Context,
-    inputs: Annotated[list[str], typer.Argument(help="Content images or folders (- reads paths from stdin); "
-                                                 "without -s the last one is the style.")],
-    style: Annotated[list[str] | None, typer.Option("--style", "-s", help="Style image or folder; repeatable.",
-                                                    rich_help_panel=PANEL)] = None,
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Content images or folders (- reads paths from stdin); without -s the last one is the style."
+        ),
+    ],
+    style: Annotated[
+        list[str] | None,
+        typer.Option("--style", "-s", help="Style image or folder; repeatable.", rich_help_panel=PANEL),
+    ] = None,
     size: Annotated[int, _opt("Long side of the output in px; 0 keeps the content's.", min=0)] = D.size,
-    iterations: Annotated[int, _opt("Iterations at the final size; coarser scales run more (cheaper).",
-                                    min=1)] = D.iterations,
+    iterations: Annotated[
+        int, _opt("Iterations at the final size; coarser scales run more (cheaper).", min=1)
+    ] = D.iterations,
     min_size: Annotated[int, _opt("Long side of the first, coarsest scale.", min=16)] = D.min_size,
     scale_factor: Annotated[float, _opt("Size ratio between scales.")] = D.scale_factor,
-    scales: Annotated[int, _opt("Number of scales: 0 from --min-size/--scale-factor, 1 single scale.",
-                                min=0)] = D.scales,
+    scales: Annotated[
+        int, _opt("Number of scales: 0 from --min-size/--scale-factor, 1 single scale.", min=0)
+    ] = D.scales,
     optimizer: Annotated[str, _opt("lbfgs or adam.")] = D.optimizer,
     learning_rate: Annotated[float, _opt("Adam step size (pixels in 0..1).")] = D.learning_rate,
     init: Annotated[str, _opt("Start from: content, noise or style-stats.")] = D.init,
     seed: Annotated[int | None, _opt("Seed for the noise inits: same seed, same output.")] = D.seed,
     style_weights: Annotated[str | None, _opt("Blend the styles into one output, e.g. 0.7,0.3.")] = None,
     style_scale: Annotated[float, _opt("Style image size relative to the output's.")] = D.style_scale,
-    preserve_color: Annotated[str, _opt("Keep the content's colours: none, luminance (transfer brightness "
-                                        "only) or match (recolour the styles).")] = D.preserve_color,
+    preserve_color: Annotated[
+        str,
+        _opt("Keep the content's colours: none, luminance (transfer brightness only) or match (recolour the styles)."),
+    ] = D.preserve_color,
     pooling: Annotated[str, _opt("max or avg pooling in the VGG.")] = D.pooling,
-    save_every: Annotated[int, _opt("Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).",
-                                    min=0)] = D.save_every,
+    save_every: Annotated[
+        int, _opt("Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).", min=0)
+    ] = D.save_every,
     plot: Annotated[bool, _opt("Write a loss-curve PNG beside each output (OUT.loss.png).")] = D.plot,
-    precision: Annotated[str, _opt("auto (bf16 where the hardware runs it natively, CPUs included; else fp32), fp32, bf16, fp16 (GPU).")] = D.precision,
-    vgg: Annotated[str, _opt("Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a registry name or a file.")] = D.vgg,
+    precision: Annotated[
+        str, _opt("auto (bf16 where the hardware runs it natively, CPUs included; else fp32), fp32, bf16, fp16 (GPU).")
+    ] = D.precision,
+    vgg: Annotated[
+        str,
+        _opt(
+            "Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a registry name or a file."
+        ),
+    ] = D.vgg,
     content_layers: Annotated[str, _opt("Content layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.content_layers),
     style_layers: Annotated[str, _opt("Style layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.style_layers),
     content_weight: Annotated[float, _opt("Weight of the content term.", LOSS, min=0.0)] = D.content_weight,
@@ -73,22 +91,38 @@ def optimize(
     c_layers, c_weights = parse_layers("--content-layers", content_layers)
     s_layers, s_weights = parse_layers("--style-layers", style_layers)
     config = OptimizeConfig(
-        size=size, min_size=min_size, scale_factor=scale_factor, scales=scales, iterations=iterations,
-        optimizer=optimizer, learning_rate=learning_rate, init=init, seed=seed,
-        content_layers=c_layers, content_layer_weights=c_weights, style_layers=s_layers,
-        style_layer_weights=s_weights, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, style_loss=style_loss, style_weights=bo.parse_style_weights(style_weights),
-        style_scale=style_scale, pooling=pooling, preserve_color=preserve_color, save_every=save_every,
-        plot=plot, precision=precision, vgg=vgg,
+        size=size,
+        min_size=min_size,
+        scale_factor=scale_factor,
+        scales=scales,
+        iterations=iterations,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        init=init,
+        seed=seed,
+        content_layers=c_layers,
+        content_layer_weights=c_weights,
+        style_layers=s_layers,
+        style_layer_weights=s_weights,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        style_loss=style_loss,
+        style_weights=bo.parse_style_weights(style_weights),
+        style_scale=style_scale,
+        pooling=pooling,
+        preserve_color=preserve_color,
+        save_every=save_every,
+        plot=plot,
+        precision=precision,
+        vgg=vgg,
     )
-    options = bo.build_batch_options(
-        output=output, name=name, ext=ext, glob=glob, overwrite=overwrite, fail_fast=fail_fast, shard=shard,
-        io_workers=io_workers, quality=quality, max_pixels=max_pixels,
-    )
+    options = bo.batch_options_from(locals())
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: run(contents, styles, config, options, state.device, reporter, sys.stdin),
-        as_json, reporter, state.quiet,
+        as_json,
+        reporter,
+        state.quiet,
     )
-

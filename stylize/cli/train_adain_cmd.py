@@ -61,7 +61,11 @@ def train_adain(
     ] = D.crop,
     workers: Workers = D.workers,
     encoder: Annotated[
-        str, typer.Option(help="Frozen encoder: bundled (the original VGG-19, installed), published, a registry name or a vgg_normalised file.", rich_help_panel=_RUN)
+        str,
+        typer.Option(
+            help="Frozen encoder: bundled (the original VGG-19, installed), published, a registry name or a vgg_normalised file.",
+            rich_help_panel=_RUN,
+        ),
     ] = D.encoder,
     decoder: Annotated[
         str | None,

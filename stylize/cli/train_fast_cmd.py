@@ -38,7 +38,9 @@ def train_fast(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Model to write (.safetensors).",
+            "--output",
+            "-o",
+            help="Model to write (.safetensors).",
             show_default="$STYLIZE_HOME/fast-models/<style stem>.safetensors",
         ),
     ] = None,
@@ -62,13 +64,17 @@ def train_fast(
     style_layers: Annotated[
         str | None,
         typer.Option(
-            help="Style layers, LAYER[:WEIGHT],...", rich_help_panel=_LOSS,
+            help="Style layers, LAYER[:WEIGHT],...",
+            rich_help_panel=_LOSS,
             show_default="relu1_1..relu4_1 (VGG-19), relu1_2,relu2_2,relu3_3,relu4_3 (VGG-16)",
         ),
     ] = None,
     loss_net: Annotated[
         str,
-        typer.Option(help="bundled (the original VGG-19, installed), caffe, published, vgg16 (Johnson et al.), vgg19, or a file.", rich_help_panel=_LOSS),
+        typer.Option(
+            help="bundled (the original VGG-19, installed), caffe, published, vgg16 (Johnson et al.), vgg19, or a file.",
+            rich_help_panel=_LOSS,
+        ),
     ] = D.loss_net,
     image_size: Annotated[
         int, typer.Option(help="Training crop side in px, a multiple of 4.", rich_help_panel=_DATA)
@@ -81,8 +87,7 @@ def train_fast(
     ] = D.style_size,
     workers: Workers = D.workers,
     init: Annotated[
-        str | None,
-        typer.Option(help="Fast model to fine-tune from.", show_default="random init", rich_help_panel=_RUN),
+        str | None, typer.Option(help="Fast model to fine-tune from.", show_default="random init", rich_help_panel=_RUN)
     ] = D.init,
     checkpoint_every: train.CheckpointEvery = D.checkpoint_every,
     sample_every: train.SampleEvery = D.sample_every,

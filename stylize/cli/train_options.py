@@ -43,7 +43,9 @@ def workers_option(panel: str, per: str = "per process") -> Any:
     """``--workers``: DataLoader processes."""
     return Annotated[
         int | None,
-        typer.Option(min=0, help=f"Image-decoding processes {per}.", show_default="min(2, CPUs)", rich_help_panel=panel),
+        typer.Option(
+            min=0, help=f"Image-decoding processes {per}.", show_default="min(2, CPUs)", rich_help_panel=panel
+        ),
     ]
 
 

@@ -10,12 +10,14 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from stylize import weights as w
+from stylize.bundled import REINSTALL, REINSTALL_US
 from stylize.cli.app import StylizeGroup, app, settings
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import WeightsError
 
-weights_app = typer.Typer(cls=StylizeGroup, help="List, fetch, import and verify pretrained weights.",
-                          no_args_is_help=True)
+weights_app = typer.Typer(
+    cls=StylizeGroup, help="List, fetch, import and verify pretrained weights.", no_args_is_help=True
+)
 app.add_typer(weights_app, name="weights")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -53,9 +55,17 @@ def _render(table: Table) -> str:
 
 
 def _entry_json(e: w.CacheEntry) -> dict[str, object]:
-    return {"name": e.spec.name, "size": e.size, "cached": e.path is not None, "origin": e.spec.origin,
-            "path": str(e.path) if e.path else None, "url": e.spec.url, "sha256": e.spec.sha256,
-            "license": e.spec.license, "layout": e.spec.layout}
+    return {
+        "name": e.spec.name,
+        "size": e.size,
+        "cached": e.path is not None,
+        "origin": e.spec.origin,
+        "path": str(e.path) if e.path else None,
+        "url": e.spec.url,
+        "sha256": e.spec.sha256,
+        "license": e.spec.license,
+        "layout": e.spec.layout,
+    }
 
 
 @weights_app.command()
@@ -87,9 +97,18 @@ def verify(as_json: JsonOption = False) -> None:
             err_console.print(f"{'[green]ok' if ok else '[red]BAD'}[/] {spec.name} {path} {digest}")
         if not results:
             err_console.print("nothing cached yet")
-    bad = [s.name for s, _, _, ok in results if not ok]
+    bad = [s for s, _, _, ok in results if not ok]
     if bad:
-        raise WeightsError(f"hash mismatch: {', '.join(bad)}", "delete the file and run 'stylize weights fetch'")
+        fixes = dict.fromkeys(_fix(s) for s in bad)
+        raise WeightsError(f"damaged or missing: {', '.join(s.name for s in bad)}", "; ".join(fixes))
+
+
+def _fix(spec: w.WeightSpec) -> str:
+    if spec.bundled == "file":
+        return REINSTALL_US
+    if spec.bundled:
+        return f"run '{REINSTALL}'"
+    return f"delete {spec.filename} from the cache and run 'stylize weights fetch {spec.name}'"
 
 
 @weights_app.command()

@@ -51,7 +51,11 @@ def fuse_reflect_convs(net: nn.Sequential) -> nn.Sequential:
 
 def _fusable(pad: nn.Module, conv: nn.Module | None) -> bool:
     return (
-        isinstance(pad, nn.ReflectionPad2d) and tuple(pad.padding) == (1, 1, 1, 1)
-        and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (0, 0)
-        and conv.stride == (1, 1) and conv.dilation == (1, 1)
+        isinstance(pad, nn.ReflectionPad2d)
+        and tuple(pad.padding) == (1, 1, 1, 1)
+        and isinstance(conv, nn.Conv2d)
+        and conv.kernel_size == (3, 3)
+        and conv.padding == (0, 0)
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
     )

@@ -34,13 +34,7 @@ VGG19_BLOCKS: tuple[tuple[int, ...], ...] = (
     (512, 512, 512, 512),
 )
 # torchvision's VGG-16 (Johnson et al.'s loss network): three convs in blocks 3-5.
-VGG16_BLOCKS: tuple[tuple[int, ...], ...] = (
-    (64, 64),
-    (128, 128),
-    (256, 256, 256),
-    (512, 512, 512),
-    (512, 512, 512),
-)
+VGG16_BLOCKS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 

@@ -26,8 +26,9 @@ def _img(seed: int, h: int = 64, w: int = 80) -> torch.Tensor:
     return torch.nn.functional.interpolate(low, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def test_published_layouts_load_and_wrong_layout_is_named(random_adain_files: tuple[Path, Path],
-                                                         tmp_path: Path) -> None:
+def test_published_layouts_load_and_wrong_layout_is_named(
+    random_adain_files: tuple[Path, Path], tmp_path: Path
+) -> None:
     enc, dec = random_adain_files
     assert len(load_encoder(str(enc))) == 31  # modules 0..30, through relu4_1
     with pytest.raises(WeightsError, match="adain_decoder"):
@@ -82,8 +83,9 @@ def test_full_mask_equals_single_style(model: AdaINModel) -> None:
     content = _img(1)
     a, b = model.style_target(_img(2)), model.style_target(_img(3))
     masks = torch.stack([torch.ones(8, 10), torch.zeros(8, 10)])
-    torch.testing.assert_close(model.stylize(content, [a, b], None, 1.0, masks),
-                               model.stylize(content, [a], None, 1.0), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(
+        model.stylize(content, [a, b], None, 1.0, masks), model.stylize(content, [a], None, 1.0), rtol=1e-3, atol=1e-3
+    )
 
 
 def test_half_masks_take_each_style_in_its_region() -> None:
@@ -121,3 +123,24 @@ def test_decoder_random_round_trip(tmp_path: Path) -> None:
     x = torch.randn(1, 512, 3, 4)
     with torch.no_grad():
         torch.testing.assert_close(back(x), dec(x))
+
+
+def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylize.backends import adain
+    from stylize.config import AdaINConfig
+    from stylize.progress import RecordingReporter
+
+    path = save_checkpoint(tmp_path / "mine.safetensors", AdaINDecoder().state_dict(),
+                           {"architecture": "adain-decoder", "encoder": "vgg19-caffe-normalised"})  # fmt: skip
+    asked: list[str] = []
+    monkeypatch.setattr(adain, "load_encoder", lambda name, reporter=None: asked.append(name) or name)
+    adain.load_pair(AdaINConfig(decoder=str(path)))
+    assert asked == ["vgg19-caffe-normalised"]  # no --encoder needed: offline with the bundled VGG-19
+    reporter = RecordingReporter()
+    adain.load_pair(AdaINConfig(decoder=str(path), encoder="published"), reporter)
+    assert asked[-1] == "adain-vgg" and any("trained for" in e[-1] for e in reporter.events if e[0] == "log")
+    monkeypatch.setattr(
+        adain, "load_decoder_for", lambda name, reporter=None: (None, adain.PUBLISHED_ENCODERS.get(name))
+    )
+    adain.load_pair(AdaINConfig())
+    assert asked[-1] == "adain-vgg"  # the published decoder keeps the published encoder

@@ -65,8 +65,11 @@ def test_match_by_name_uses_the_longest_content_stem() -> None:
 
 
 def test_match_by_report_reads_a_batch_report() -> None:
-    report = {"done": [{"input": "c/a.jpg", "style": "wave", "output": "o/a_wave.jpg"}],
-              "skipped": [{"input": "c/b.jpg", "style": "wave", "output": "o/b_wave.jpg"}], "failed": []}
+    report = {
+        "done": [{"input": "c/a.jpg", "style": "wave", "output": "o/a_wave.jpg"}],
+        "skipped": [{"input": "c/b.jpg", "style": "wave", "output": "o/b_wave.jpg"}],
+        "failed": [],
+    }
     items = ev.match_by_report(report, {"wave": Path("s/wave.png")})
     assert [(i.output, i.content, i.style) for i in items] == [
         (Path("o/a_wave.jpg"), Path("c/a.jpg"), Path("s/wave.png")),

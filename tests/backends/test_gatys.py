@@ -232,8 +232,10 @@ def test_coarse_to_fine_runs_every_scale(tiny_net: g.LossNet, pictures: tuple) -
 
 def test_seed_reproduces_bit_identical_output(tiny_net: g.LossNet, pictures: tuple) -> None:
     content, style = pictures
-    runs = [_model(tiny_net, iterations=2, init="noise").stylize(content, [g.StyleImage(style)], seed=s).image
-            for s in (5, 5, 6)]
+    runs = [
+        _model(tiny_net, iterations=2, init="noise").stylize(content, [g.StyleImage(style)], seed=s).image
+        for s in (5, 5, 6)
+    ]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
 
@@ -246,14 +248,19 @@ def _chroma_error(out: torch.Tensor, content: Image.Image) -> float:
 def _colour_stats_error(out: torch.Tensor, content: Image.Image) -> float:
     """Distance between the per-channel colour mean and std of ``out`` and the content's."""
     ref = images.to_tensor(content)
-    return float((out.mean((0, 2, 3)) - ref.mean((0, 2, 3))).abs().sum()
-                 + (out.std((0, 2, 3)) - ref.std((0, 2, 3))).abs().sum())
+    return float(
+        (out.mean((0, 2, 3)) - ref.mean((0, 2, 3))).abs().sum() + (out.std((0, 2, 3)) - ref.std((0, 2, 3))).abs().sum()
+    )
 
 
 def test_preserve_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures: tuple) -> None:
     content, style = pictures
-    outs = {mode: _model(tiny_net, iterations=3, preserve_color=mode, optimizer="adam", learning_rate=0.1)
-            .stylize(content, [g.StyleImage(style)]).image for mode in ("none", "luminance", "match")}
+    outs = {
+        mode: _model(tiny_net, iterations=3, preserve_color=mode, optimizer="adam", learning_rate=0.1)
+        .stylize(content, [g.StyleImage(style)])
+        .image
+        for mode in ("none", "luminance", "match")
+    }
     chroma = {mode: _chroma_error(out, content) for mode, out in outs.items()}
     assert chroma["luminance"] < 0.01 < chroma["none"]  # luminance: per-pixel chroma kept (clipping aside)
     assert chroma["match"] > 0  # match recolours the styles instead: checked on the style targets below
@@ -266,8 +273,7 @@ def test_style_blend_weights_and_style_stats_init(tiny_net: g.LossNet, pictures:
     model = _model(tiny_net, iterations=1, init="style-stats")
     a = model.style_targets([g.StyleImage(style, 1.0)], 32, images.to_tensor(content))
     b = model.style_targets([g.StyleImage(content, 1.0)], 32, images.to_tensor(content))
-    mixed = model.style_targets([g.StyleImage(style, 0.25), g.StyleImage(content, 0.75)], 32,
-                                images.to_tensor(content))
+    mixed = model.style_targets([g.StyleImage(style, 0.25), g.StyleImage(content, 0.75)], 32, images.to_tensor(content))
     for layer in ("relu1_1", "relu5_1"):
         assert torch.allclose(mixed[layer].srm, 0.25 * a[layer].srm + 0.75 * b[layer].srm, rtol=1e-4, atol=1e-6)
     init = model._init(images.to_tensor(content), [g.StyleImage(style)], seed=1)
@@ -290,7 +296,8 @@ def test_w2_from_features_takes_the_small_side() -> None:
     feat = torch.rand(1, 8, 1, 5, dtype=torch.float64)  # N = 5 positions < C = 8 channels
     m, flat = g.moments(feat), g._positions(feat)
     assert float(g.w2_distance_sq(m.mean, m.cov, target, flat)) == pytest.approx(
-        float(g.w2_distance_sq(m.mean, m.cov, target)), abs=1e-6)
+        float(g.w2_distance_sq(m.mean, m.cov, target)), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("reflect", [False, True])
@@ -307,8 +314,12 @@ def test_winograd_conv_matches_conv2d_forward_and_backward(reflect: bool, monkey
         grad = torch.randn_like(out)
         (dx,) = torch.autograd.grad((out * grad).sum(), x)
         mode = "reflect" if min(shape[-2:]) > 1 else "replicate"
-        ref = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode=mode) if reflect else x,
-                                         weight, bias, padding=0 if reflect else 1)
+        ref = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (1, 1, 1, 1), mode=mode) if reflect else x,
+            weight,
+            bias,
+            padding=0 if reflect else 1,
+        )
         (ref_dx,) = torch.autograd.grad((ref * grad).sum(), x)
         assert torch.allclose(out, ref, atol=1e-4) and torch.allclose(dx, ref_dx, atol=1e-4)
 

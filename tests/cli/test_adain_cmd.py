@@ -52,8 +52,18 @@ def test_folder_times_styles_mirrors_tree(pics: dict[str, Path], tmp_path: Path)
 
 def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "o"
-    result = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--style-weights", "3,1",
-                  "-o", str(out), "--json")
+    result = _run(
+        str(pics["c1"]),
+        "-s",
+        str(pics["s1"]),
+        "-s",
+        str(pics["s2"]),
+        "--style-weights",
+        "3,1",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert [Path(d["output"]).name for d in report["done"]] == ["c1_s1+s2.jpg"]
@@ -70,8 +80,9 @@ def test_preserve_color_luminance_keeps_chroma(pics: dict[str, Path], tmp_path: 
     content = images.to_tensor(images.resize_long_side(Image.open(pics["c2"]).convert("RGB"), 64))
 
     def chroma_error(path: Path) -> float:  # mean |IQ difference| to the content (clipping moves a little)
-        return float((ops.rgb_to_yiq(images.to_tensor(Image.open(path)))[:, 1:] - ops.rgb_to_yiq(content)[:, 1:])
-                     .abs().mean())
+        return float(
+            (ops.rgb_to_yiq(images.to_tensor(Image.open(path)))[:, 1:] - ops.rgb_to_yiq(content)[:, 1:]).abs().mean()
+        )
 
     assert chroma_error(out) < 0.01 < chroma_error(plain)
     assert torch.is_tensor(content)
@@ -88,13 +99,23 @@ def test_mask_splits_two_styles_and_bad_mask_is_exit_3(pics: dict[str, Path], tm
     m = Image.new("L", (10, 10), 0)
     m.paste(255, (0, 0, 5, 10))
     m.save(mask)
-    ok = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(mask),
-              "-o", str(tmp_path / "masked.png"))
+    ok = _run(
+        str(pics["c1"]),
+        "-s",
+        str(pics["s1"]),
+        "-s",
+        str(pics["s2"]),
+        "--mask",
+        str(mask),
+        "-o",
+        str(tmp_path / "masked.png"),
+    )
     assert ok.exit_code == 0, ok.output
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
-    res = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(bad),
-               "-o", str(tmp_path / "x.png"))
+    res = _run(
+        str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(bad), "-o", str(tmp_path / "x.png")
+    )
     assert res.exit_code == 3 and "mask" in res.stderr
 
 
@@ -125,16 +146,19 @@ def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:
     assert _run(str(pics["c1"]), str(pics["s1"]), "--tile", "100").exit_code == 2
 
 
-def test_wrong_layout_decoder_is_exit_4(pics: dict[str, Path], random_adain_files: tuple[Path, Path],
-                                        tmp_path: Path) -> None:
-    result = _run(str(pics["c1"]), str(pics["s1"]), "--decoder", str(random_adain_files[0]),
-                  "-o", str(tmp_path / "x.png"))
+def test_wrong_layout_decoder_is_exit_4(
+    pics: dict[str, Path], random_adain_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    result = _run(
+        str(pics["c1"]), str(pics["s1"]), "--decoder", str(random_adain_files[0]), "-o", str(tmp_path / "x.png")
+    )
     assert result.exit_code == 4
     assert "adain_decoder" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_resume_skips_existing_without_loading(pics: dict[str, Path], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_skips_existing_without_loading(
+    pics: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "o"
     assert _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out)).exit_code == 0
     import stylize.backends.adain as backend
@@ -142,3 +166,74 @@ def test_resume_skips_existing_without_loading(pics: dict[str, Path], tmp_path: 
     monkeypatch.setattr(backend, "load_encoder", lambda *a: pytest.fail("model loaded for nothing"))
     again = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["skipped"] == 2
+
+
+def _truncated(path: Path, source: Path) -> Path:
+    data = Image.open(source).convert("RGB")
+    data.save(path, quality=95)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def test_one_damaged_photo_is_one_error_line_and_exit_3(pics: dict[str, Path], tmp_path: Path) -> None:
+    bad = _truncated(tmp_path / "truncated.jpg", pics["c1"])
+    result = _run(str(bad), str(pics["s1"]), "-o", str(tmp_path / "out"))
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{bad}: cannot decode image" in lines[0], lines
+    assert result.stdout == ""
+
+
+def test_a_damaged_style_stops_before_any_model_or_work(
+    pics: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stylize.backends.adain as backend
+
+    monkeypatch.setattr(backend, "load_pair", lambda *a: pytest.fail("model loaded before the style was checked"))
+    bad = _truncated(tmp_path / "bad_style.jpg", pics["s1"])
+    out = tmp_path / "out"
+    for args in (["-s", str(bad)], ["-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(bad)]):
+        result = _run(str(tmp_path / "in"), *args, "-o", str(out))
+        assert result.exit_code == 3, result.output
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "bad_style.jpg: cannot decode image" in lines[0], lines
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_style_and_mask_files_are_never_outputs(pics: dict[str, Path], tmp_path: Path, overwrite: list[str]) -> None:
+    before = {k: pics[k].read_bytes() for k in ("s1", "s2")}
+    result = _run(str(pics["c1"]), str(pics["s1"]), "-o", str(pics["s1"]), *overwrite)
+    assert result.exit_code == 3 and "which this command reads" in result.stderr and result.stdout == ""
+    mask = pics["s2"]  # any image works as a mask
+    result = _run(str(pics["c1"]), "-s", str(pics["s1"]), "--mask", str(mask), "-o", str(mask), *overwrite)
+    assert result.exit_code == 3 and "which this command reads" in result.stderr
+    assert {k: pics[k].read_bytes() for k in ("s1", "s2")} == before
+
+
+@pytest.mark.parametrize(
+    "args", [["--size", "100000"], ["--size", "99999999"], ["--style-size", "100000"], ["--size", "100000", "--crop"]]
+)
+def test_sizes_over_max_pixels_are_refused_before_allocating(
+    pics: dict[str, Path], tmp_path: Path, args: list[str]
+) -> None:
+    result = runner.invoke(app, ["adain", str(pics["c1"]), str(pics["s1"]), *args,
+                                 "-o", str(tmp_path / "o.png")])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "pixel limit" in result.stderr and "--max-pixels" in result.stderr
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_fifo_as_content_or_style_is_exit_3_without_blocking(pics: dict[str, Path], tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    for args in ([str(fifo), str(pics["s1"])], [str(pics["c1"]), "-s", str(fifo)]):
+        result = _run(*args, "-o", str(tmp_path / "out"))
+        assert result.exit_code == 3 and "not a regular file" in result.stderr, result.output
+
+
+def test_conflicting_colour_options_are_refused(pics: dict[str, Path]) -> None:
+    result = _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "--color", "luminance")
+    assert result.exit_code == 2 and "conflicts" in result.stderr

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from stylize import __version__
@@ -26,13 +27,15 @@ def test_help_does_not_import_torch() -> None:
         "bad = [m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "adain" in done.stdout and "weights" in done.stdout
 
 
 def test_python_dash_m_and_version() -> None:
-    done = subprocess.run([sys.executable, "-m", "stylize", "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "stylize", "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0 and done.stdout.strip() == f"stylize {__version__}"
 
 
@@ -95,8 +98,9 @@ def test_weights_import_then_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     import hashlib
 
     data = b"weights!"
-    spec = w.WeightSpec("t", "https://example.invalid/t.bin", "t.bin", hashlib.sha256(data).hexdigest(),
-                        None, "CC0", "raw", "test")
+    spec = w.WeightSpec(
+        "t", "https://example.invalid/t.bin", "t.bin", hashlib.sha256(data).hexdigest(), None, "CC0", "raw", "test"
+    )
     monkeypatch.setitem(w.REGISTRY, "t", spec)
     src = tmp_path / "t.bin"
     src.write_bytes(data)
@@ -110,3 +114,36 @@ def test_weights_import_then_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_exit_codes_are_distinct() -> None:
     codes = list(EXIT_CODES.values())
     assert len(codes) == len(set(codes))
+
+
+def test_weights_import_validates_the_file_before_accepting_it(
+    tmp_path: Path, random_adain_files: tuple[Path, Path]
+) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from stylize.models.transformer_net import TransformerNet
+
+    good = tmp_path / "candy_as_safetensors.pth"  # a safetensors file under a .pth name: its content decides
+    save_file(TransformerNet().state_dict(), str(good))
+    torch.save(TransformerNet().state_dict(), tmp_path / "real.pth")
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes((tmp_path / "real.pth").read_bytes()[:5000])
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "model.pkl").write_bytes(b"\x80\x04N.")
+    for bad, words in [
+        (tmp_path / "empty.pth", "empty"),
+        (tmp_path / "model.pkl", "pickle"),
+        (truncated, "not a readable"),
+        (random_adain_files[1], "not candy"),
+    ]:
+        result = runner.invoke(app, ["weights", "import", "candy", str(bad)])
+        assert result.exit_code == EXIT_CODES["weights"] and words in result.stderr, (bad, result.output)
+        assert w.find_cached("candy") is None  # nothing entered the cache
+    result = runner.invoke(app, ["weights", "import", "candy", str(good)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    image = tmp_path / "a.png"
+    Image.new("RGB", (16, 16), (90, 20, 200)).save(image)
+    styled = runner.invoke(app, ["--offline", "fast", str(image), "-m", "candy", "-o", str(out)])
+    assert styled.exit_code == 0, styled.output

@@ -39,15 +39,19 @@ def test_table_on_stdout_and_json(outputs: Path) -> None:
     by_name = {Path(o["output"]).name: o for o in data["outputs"]}
     cat, style_itself = by_name["chelsea_mosaic.png"], by_name["coffee_mosaic.png"]
     assert Path(cat["content"]).name == "chelsea.jpg" and Path(style_itself["content"]).name == "coffee.jpg"
-    assert cat["content_distance"] < 0.01 and cat["style_distance"] == pytest.approx(cat["content_style_distance"], rel=0.1)
+    assert cat["content_distance"] < 0.01 and cat["style_distance"] == pytest.approx(
+        cat["content_style_distance"], rel=0.1
+    )
     assert style_itself["style_distance"] < 0.05 < cat["style_distance"]
     assert set(cat["style_layers"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
 
 
 def test_sheet_is_written(outputs: Path, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.png"
-    result = runner.invoke(app, ["--quiet", "eval", "-c", str(CONTENT), "-s", str(STYLE / "mosaic.png"),
-                                 str(outputs), "--sheet", str(sheet)])
+    result = runner.invoke(
+        app,
+        ["--quiet", "eval", "-c", str(CONTENT), "-s", str(STYLE / "mosaic.png"), str(outputs), "--sheet", str(sheet)],
+    )
     assert result.exit_code == 0, result.output
     with Image.open(sheet) as img:
         assert img.height > 2 * 192 and img.width > 3 * 96  # two rows: content | style | output
@@ -57,8 +61,9 @@ def test_report_matches_outputs(outputs: Path, tmp_path: Path) -> None:
     renamed = tmp_path / "x.png"
     shutil.copy(outputs / "chelsea_mosaic.png", renamed)
     report = tmp_path / "run.json"
-    report.write_text(json.dumps({"done": [{"input": str(CONTENT / "chelsea.jpg"), "style": "mosaic",
-                                            "output": str(renamed)}]}))
+    report.write_text(
+        json.dumps({"done": [{"input": str(CONTENT / "chelsea.jpg"), "style": "mosaic", "output": str(renamed)}]})
+    )
     result = runner.invoke(app, ["--quiet", "eval", "-s", str(STYLE / "mosaic.png"), "--report", str(report), "--json"])
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["outputs"]
@@ -80,8 +85,9 @@ def test_usage_errors(outputs: Path, tmp_path: Path) -> None:
 def test_tiny_and_extreme_images_are_measured(tmp_path: Path, image_factory: object) -> None:
     tiny = image_factory(tmp_path / "tiny_mosaic.png", (1, 1))  # type: ignore[operator]
     strip = image_factory(tmp_path / "strip.png", (400, 6))  # type: ignore[operator]
-    result = runner.invoke(app, ["--quiet", "eval", "-c", str(strip), "-s", str(STYLE / "mosaic.png"), str(tiny),
-                                 "--json"])
+    result = runner.invoke(
+        app, ["--quiet", "eval", "-c", str(strip), "-s", str(STYLE / "mosaic.png"), str(tiny), "--json"]
+    )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["outputs"]
     assert row["style_distance"] > 0 and row["content_distance"] >= 0

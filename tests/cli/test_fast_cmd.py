@@ -67,8 +67,22 @@ def test_files_and_folders_write_outputs_and_print_their_paths(tmp_path: Path, m
 def test_single_output_file_size_colour_and_precision_options(tmp_path: Path, model_file: Path) -> None:
     src = _photo(tmp_path / "c.png", (64, 48))
     out = tmp_path / "styled.png"
-    result = _run(src, "-m", model_file, "-o", out, "--size", "32", "--preserve-color", "--precision", "fp32",
-                  "--tile", "32", "--tile-overlap", "8")
+    result = _run(
+        src,
+        "-m",
+        model_file,
+        "-o",
+        out,
+        "--size",
+        "32",
+        "--preserve-color",
+        "--precision",
+        "fp32",
+        "--tile",
+        "32",
+        "--tile-overlap",
+        "8",
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out) and Image.open(out).size == (32, 24)
 
@@ -96,10 +110,26 @@ def test_bad_model_file_exits_4_with_one_line_naming_the_layout(tmp_path: Path) 
 
 def test_usage_errors_exit_2(tmp_path: Path, model_file: Path) -> None:
     src = _photo(tmp_path / "f.png", (16, 16))
-    assert _run(src).exit_code == EXIT_CODES["usage"]  # no --model
     assert _run("-m", model_file).exit_code == EXIT_CODES["usage"]  # no inputs
     assert _run(src, "-m", model_file, "--precision", "fp16").exit_code == EXIT_CODES["usage"]  # not on CPU
     assert _run(src, "-m", model_file, "--precision", "int8").exit_code == EXIT_CODES["usage"]
+
+
+def test_no_model_uses_the_shipped_default_offline(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "f.png", (24, 16))
+    result = runner.invoke(app, ["--offline", "fast", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.stderr
+    out = Path(result.stdout.strip())
+    assert out.parent == tmp_path / "out" and "starry-night" in out.name
+    assert Image.open(out).size == (24, 16)
+
+
+def test_list_shows_the_shipped_models_first_as_bundled() -> None:
+    rows = json.loads(runner.invoke(app, ["fast", "--list", "--json"]).stdout)
+    shipped = [r["name"] for r in rows if r["source"] == "bundled"]
+    assert shipped == ["starry-night", "great-wave", "composition-vii"] == [r["name"] for r in rows[:3]]
+    assert all(r["cached"] and Path(r["path"]).is_file() for r in rows[:3])
+    assert {"candy", "mosaic", "rain-princess", "udnie"} <= {r["name"] for r in rows if r["source"] == "download"}
 
 
 def test_missing_model_name_exits_4_with_the_known_names(tmp_path: Path) -> None:
@@ -120,10 +150,20 @@ def test_list_shows_registry_and_local_models(tmp_path: Path) -> None:
     save_model(models_dir() / "mine.safetensors", TransformerNet())
     result = _run("--list")
     assert result.exit_code == 0
-    for name in ("candy", "mosaic", "rain-princess", "udnie", "mine"):
+    for name in ("starry-night", "candy", "mosaic", "rain-princess", "udnie", "mine"):
         assert name in result.stdout
     listed = json.loads(_run("--list", "--json").stdout)
-    assert {e["name"] for e in listed} == {"candy", "mosaic", "rain-princess", "udnie", "mine"}
+    assert {e["name"] for e in listed} == {
+        "starry-night",
+        "great-wave",
+        "composition-vii",
+        "candy",
+        "mosaic",
+        "rain-princess",
+        "udnie",
+        "mine",
+    }
+    assert [e["source"] for e in listed if e["name"] == "mine"] == ["local"]
 
 
 def test_export_onnx_writes_the_file_and_prints_its_path(tmp_path: Path, model_file: Path) -> None:
@@ -140,8 +180,12 @@ def test_edge_images(tmp_path: Path, model_file: Path, edge_dir: Path) -> None:
     result = _run(*[edge_dir / n for n in names], "-m", model_file, "-o", tmp_path / "o")
     assert result.exit_code == EXIT_CODES["partial"]  # truncated.jpg fails, the rest are written
     written = {Path(line).name for line in result.stdout.splitlines()}
-    assert written == {"tiny_1x1_random_style.png", "rgba_transparent_random_style.png",
-                       "grayscale_random_style.png", "palette_random_style.png"}
+    assert written == {
+        "tiny_1x1_random_style.png",
+        "rgba_transparent_random_style.png",
+        "grayscale_random_style.png",
+        "palette_random_style.png",
+    }
     assert Image.open(tmp_path / "o" / "tiny_1x1_random_style.png").size == (1, 1)
     assert Image.open(tmp_path / "o" / "rgba_transparent_random_style.png").mode == "RGBA"
 
@@ -157,3 +201,50 @@ def test_help_does_not_import_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--preserve-color" in done.stdout and "--export-onnx" in done.stdout
+
+
+def test_a_size_over_max_pixels_is_refused_before_allocating(tmp_path: Path, model_file: Path) -> None:
+    src = _photo(tmp_path / "f.png", (16, 12))
+    result = runner.invoke(app, ["fast", str(src), "-m", str(model_file), "--size", "100000", "-o",
+                                 str(tmp_path / "o.png")])  # fmt: skip
+    assert result.exit_code == 3 and "pixel limit" in result.stderr, result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_sigterm_mid_batch_keeps_the_finished_images_prints_them_and_exits_143(
+    tmp_path: Path, model_file: Path
+) -> None:
+    import os
+    import signal
+    import time
+
+    for i in range(40):
+        _photo(tmp_path / "in" / f"{i:02d}.png", (64, 48))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "stylize", "fast", str(tmp_path / "in"), "-m", str(model_file),
+                             "--size", "640", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("*.png"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    written = sorted(out.glob("*.png"))
+    assert 2 <= len(written) < 40 and sorted(Path(line) for line in stdout.split()) == written
+    assert "batch summary" in stderr and "terminated after" in stderr
+    assert not [p for p in os.listdir(out) if p.startswith(".stylize-")]
+
+
+def test_a_rerun_removes_temp_files_a_killed_run_left_but_not_live_ones(tmp_path: Path, model_file: Path) -> None:
+    import os
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / ".stylize-999999999-abc.part.png"  # no process has this PID
+    dead.write_bytes(b"")
+    live = out / f".stylize-{os.getpid()}-xyz.part.png"  # this test's own PID: a writer still at work
+    live.write_bytes(b"x")
+    result = _run(_photo(tmp_path / "a.png", (16, 16)), "-m", model_file, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert not dead.exists() and live.exists()

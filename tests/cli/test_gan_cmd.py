@@ -180,3 +180,78 @@ def test_train_gan_then_sample_then_resume(tmp_path: Path) -> None:
 def test_importing_the_commands_does_not_import_torch() -> None:
     code = "import sys, stylize.cli.gan_cmd; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code], check=False, capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"width": 1_000_000}, "wrong layout"),  # would allocate ~196 TB if built before checking the shapes
+        ({"num_classes": -5}, "num_classes"),
+        ({"image_size": 30}, "image-size"),
+    ],
+)
+def test_hostile_generator_metadata_is_exit_4_without_allocating(
+    model: Path, tmp_path: Path, change: dict, words: str
+) -> None:
+    from stylize.checkpoints import load_tensors
+
+    tensors, meta = load_tensors(model)
+    meta["generator"] = {**meta["generator"], **change}
+    bad = save_checkpoint(tmp_path / "bad.safetensors", tensors, meta)
+    result = runner.invoke(app, ["gan-sample", str(bad), "-n", "1", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 4, result.output
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_metadata_that_is_not_json_is_exit_4(model: Path, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from stylize.checkpoints import load_tensors
+
+    tensors, _ = load_tensors(model)
+    for raw in ("{not json", "[1, 2]"):
+        save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"stylize": raw})
+        result = runner.invoke(app, ["gan-sample", str(tmp_path / "bad.safetensors"), "-n", "1"])
+        assert result.exit_code == 4 and "metadata" in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--seeds", ""], "--seeds is empty"),
+        (["--seeds", "1,2", "-n", "5"], "both say"),
+        (["--interpolate", "3", "--seeds", "1,2", "-o", "walk.mp4"], "not a format"),
+        (["--grid", "-n", "1000000"], "too large"),
+    ],
+)
+def test_sample_option_mistakes_are_exit_2(model: Path, tmp_path: Path, args: list[str], words: str) -> None:
+    args = [str(tmp_path / a) if a.endswith(".mp4") else a for a in args]
+    result = invoke("gan-sample", str(model), *args)
+    assert result.exit_code == 2 and words in result.stderr, result.output
+    assert not (tmp_path / "walk.mp4").exists()
+
+
+def test_repeated_seeds_write_each_file_once(model: Path, tmp_path: Path) -> None:
+    result = invoke("gan-sample", str(model), "--seeds", "3,3,4,3", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert [Path(p).name for p in lines(result)] == ["seed0003.png", "seed0004.png"]
+
+
+def test_each_path_is_printed_as_soon_as_it_is_written(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stylize.backends import gan
+
+    real = gan.write_images
+    calls = []
+
+    def interrupt_second_batch(batch, targets, **kwargs):
+        calls.append(len(targets))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(batch, targets, **kwargs)
+
+    monkeypatch.setattr(gan, "write_images", interrupt_second_batch)
+    result = invoke("gan-sample", str(model), "-n", "6", "--batch-size", "2", "-o", str(tmp_path / "out"))
+    assert result.exit_code == 130
+    assert [Path(p).name for p in lines(result)] == ["seed0000.png", "seed0001.png"]  # written before Ctrl-C

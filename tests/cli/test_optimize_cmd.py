@@ -70,16 +70,43 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == ["c1_s1.jpg", "c1_s2.jpg", "sub/c2_s1.png", "sub/c2_s2.png"]
-    blended = _run(str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "--style-weights", "3,1",
-                   "-o", str(tmp_path / "b"), "--json", "--scales", "1")
+    blended = _run(
+        str(pics["c1"]),
+        "-s",
+        str(pics["s1"]),
+        "-s",
+        str(pics["s2"]),
+        "--style-weights",
+        "3,1",
+        "-o",
+        str(tmp_path / "b"),
+        "--json",
+        "--scales",
+        "1",
+    )
     assert blended.exit_code == 0, blended.output
     assert [Path(d["output"]).name for d in json.loads(blended.stdout)["done"]] == ["c1_s1+s2.jpg"]
 
 
 def test_save_every_and_plot_write_files(pics: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "o" / "r.png"
-    result = _run(str(pics["c1"]), str(pics["s1"]), "-o", str(out), "--iterations", "2", "--save-every", "2",
-                  "--plot", "--init", "noise", "--seed", "1", "--size", "48")
+    result = _run(
+        str(pics["c1"]),
+        str(pics["s1"]),
+        "-o",
+        str(out),
+        "--iterations",
+        "2",
+        "--save-every",
+        "2",
+        "--plot",
+        "--init",
+        "noise",
+        "--seed",
+        "1",
+        "--size",
+        "48",
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.parent.iterdir())
     # scales 34x26 (3 iterations) then 48x36 (2): iterations 2 and 4 saved, each at its scale's size
@@ -99,8 +126,14 @@ def test_bad_layer_name_is_a_usage_error(pics: dict[str, Path], tmp_path: Path) 
 
 
 def test_bad_choices_are_usage_errors(pics: dict[str, Path]) -> None:
-    for flag, value in (("--style-loss", "l1"), ("--optimizer", "sgd"), ("--init", "zeros"),
-                        ("--preserve-color", "yes"), ("--content-layers", "relu4_2:x"), ("--precision", "fp16")):
+    for flag, value in (
+        ("--style-loss", "l1"),
+        ("--optimizer", "sgd"),
+        ("--init", "zeros"),
+        ("--preserve-color", "yes"),
+        ("--content-layers", "relu4_2:x"),
+        ("--precision", "fp16"),
+    ):
         result = _run(str(pics["c1"]), str(pics["s1"]), flag, value)
         assert result.exit_code == 2, (flag, result.output)
     assert _run(str(pics["c1"])).exit_code == 2  # no style
@@ -115,8 +148,25 @@ def test_torchvision_layout_file_and_options(pics: dict[str, Path], tmp_path: Pa
     vgg = tmp_path / "tv.pth"
     torch.save(TorchvisionVGG19Features().state_dict(), vgg)
     out = tmp_path / "t.jpg"
-    result = _run(str(pics["c2"]), str(pics["s2"]), "-o", str(out), "--vgg", str(vgg), "--style-loss", "w2",
-                  "--optimizer", "adam", "--preserve-color", "luminance", "--pooling", "avg",
-                  "--style-layers", "relu1_1:2,relu3_1", "--scales", "1")
+    result = _run(
+        str(pics["c2"]),
+        str(pics["s2"]),
+        "-o",
+        str(out),
+        "--vgg",
+        str(vgg),
+        "--style-loss",
+        "w2",
+        "--optimizer",
+        "adam",
+        "--preserve-color",
+        "luminance",
+        "--pooling",
+        "avg",
+        "--style-layers",
+        "relu1_1:2,relu3_1",
+        "--scales",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert Image.open(out).size == (30, 40)

@@ -150,3 +150,30 @@ def test_ddp_two_processes_match_one_process(setup: dict[str, Path], tmp_path: P
         out1, out2 = net1(photo * 255), net2(photo * 255)
     assert (out1 - out2).abs().max() < 1e-2 * out1.abs().max()
     assert not [p for p in tmp_path.rglob("*") if ".part" in p.name]
+
+
+def test_sigterm_to_the_process_group_saves_a_checkpoint_and_exits_143(setup: dict[str, Path], tmp_path: Path) -> None:
+    """`kill -TERM -- -PGID` (a job scheduler, `timeout`) reaches the DataLoader workers too: they must
+    leave the stop to the main process, which saves like after Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m.safetensors"
+    args = ["train-fast", str(setup["style"]), "--data", str(setup["photos"]), "--loss-net", str(setup["vgg"]),
+            "--batch-size", "2", "--image-size", "32", "--style-size", "48", "--workers", "1", "--precision", "fp32",
+            "--log-every", "1", "--sample-every", "0", "--iterations", "100000", "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "stylize", *args], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    log = tmp_path / "m-train" / "loss.jsonl"
+    deadline = time.monotonic() + 120
+    while (not log.is_file() or log.stat().st_size == 0) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert log.stat().st_size > 0, stderr  # it was training when the signal came
+    assert proc.returncode == 143, stderr
+    assert "stopped at iteration" in stderr and "internal error" not in stderr
+    assert out.is_file()

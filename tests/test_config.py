@@ -1,0 +1,57 @@
+"""Shared config validation: one PRECISIONS, finite numbers everywhere."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from stylize.backends.adain_train import AdaINTrainConfig
+from stylize.backends.fast_train import FastTrainConfig
+from stylize.cli import app
+from stylize.config import PRECISIONS, AdaINConfig, check_precision
+from stylize.config_gan import GANSampleConfig, GANTrainConfig
+from stylize.config_optimize import OptimizeConfig
+from stylize.errors import UsageError
+
+CONFIGS = [AdaINConfig, OptimizeConfig, FastTrainConfig, AdaINTrainConfig, GANTrainConfig, GANSampleConfig]
+
+
+def _float_fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if isinstance(getattr(cls(), f.name), float)]
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_every_float_knob_refuses_non_finite_numbers(cls: type, bad: float) -> None:
+    names = _float_fields(cls)
+    assert names, cls
+    for name in names:
+        with pytest.raises(UsageError, match="finite"):
+            cls(**{name: bad})
+
+
+def test_one_precision_list_and_validator() -> None:
+    assert PRECISIONS == ("auto", "fp32", "bf16", "fp16")
+    for value in PRECISIONS:
+        check_precision(value)
+    with pytest.raises(UsageError, match="--precision must be one of auto, fp32, bf16, fp16"):
+        check_precision("int8")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["adain", "c.jpg", "s.jpg", "--style-weights", "nan,1"],
+        ["adain", "c.jpg", "-s", "a.jpg", "-s", "b.jpg", "--style-weights", "inf,1"],
+        ["adain", "c.jpg", "s.jpg", "--alpha", "nan"],
+        ["optimize", "c.jpg", "s.jpg", "--style-weight", "nan"],
+        ["optimize", "c.jpg", "s.jpg", "--content-weight", "inf"],
+        ["gan-sample", "--psi", "inf"],
+    ],
+)
+def test_cli_refuses_non_finite_numbers_with_exit_2(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output  # typer's range check or ours ("must be a finite number")

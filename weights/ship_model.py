@@ -1,0 +1,100 @@
+"""Turn a training checkpoint into a shipped model: fp16 storage, checked against the fp32 original.
+
+A ``train-adain`` decoder or a ``train-fast`` network is copied into ``weights/`` with every
+floating tensor stored as float16 (half the size) and its metadata kept, plus ``stored: float16``
+and where it came from. Before writing, the fp16 copy (loaded back to float32, as stylize loads
+it) and the original stylize the four held-out photos of ``../shared/data/content`` at 256 px;
+the mean absolute difference must stay under 1/255 or nothing is written. Prints the SHA-256 and
+size to pin in ``stylize/weights.py``. Run from the repository root:
+
+    python weights/ship_model.py runs/adain/decoder.safetensors weights/adain-decoder-stylize.safetensors
+    python weights/ship_model.py runs/fast/starry_night.safetensors weights/fast-starry-night.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from stylize import images
+from stylize.checkpoints import load_tensors, save_checkpoint
+from stylize.files import sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+CONTENT = REPO.parent / "shared" / "data" / "content"
+HELD_OUT = ("chelsea_cat.png", "dune.jpg", "evening_glow_boats.jpg", "grey_architecture.jpg")
+STYLE = REPO.parent / "shared" / "data" / "style" / "great_wave.jpg"  # the decoder check's style
+SIZE = 256
+LIMIT = 1 / 255  # mean |fp16 - fp32| over all output pixels, in [0, 1] units
+
+
+def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def as_float(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def photos() -> list[torch.Tensor]:
+    out = []
+    for name in HELD_OUT:
+        pic = images.open_image(CONTENT / name)
+        out.append(images.to_tensor(images.resize_long_side(pic.rgb, SIZE)))
+    return out
+
+
+def decoder_outputs(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    from stylize.backends.adain import AdaINModel, load_encoder
+    from stylize.models.adain_net import AdaINDecoder
+    from stylize.models.layouts import ADAIN_DECODER, build_checked
+
+    decoder = build_checked(AdaINDecoder, as_float(state), ADAIN_DECODER).eval()
+    model = AdaINModel(load_encoder("vgg19-caffe-normalised"), decoder, torch.device("cpu"), "fp32")
+    style = images.to_tensor(images.resize_long_side(images.open_image(STYLE).rgb, SIZE))
+    target = model.style_target(style)
+    return [model.stylize(x, [target], None, 1.0).clamp(0, 1) for x in photos()]
+
+
+def fast_outputs(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    from stylize.backends.fast import FastModel
+    from stylize.models.layouts import build_checked
+    from stylize.models.transformer_net import LAYOUT, TransformerNet
+
+    net = build_checked(TransformerNet, as_float(state), LAYOUT).eval()
+    model = FastModel(net, torch.device("cpu"), "fp32")
+    return [model(x).clamp(0, 1) for x in photos()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("source", type=Path, help="train-adain or train-fast checkpoint (.safetensors)")
+    parser.add_argument("dest", type=Path, help="file to write in weights/")
+    args = parser.parse_args(argv)
+    state, meta = load_tensors(args.source)
+    kind = meta.get("architecture")
+    run = {"adain-decoder": decoder_outputs, "transformer-net": fast_outputs}.get(str(kind))
+    if run is None:
+        print(f"{args.source}: architecture {kind!r} is neither an AdaIN decoder nor a fast-style net", file=sys.stderr)
+        return 2
+    stored = half(state)
+    with torch.inference_mode():
+        diffs = [(a - b).abs().mean().item() for a, b in zip(run(state), run(stored))]
+    worst = max(diffs)
+    print(
+        f"fp16 vs fp32 on {len(diffs)} held-out photos at {SIZE} px: mean |diff| "
+        f"{sum(diffs) / len(diffs) * 255:.3f}/255, worst image {worst * 255:.3f}/255"
+    )
+    if worst > LIMIT:
+        print(f"over the limit ({LIMIT * 255:.0f}/255): not written", file=sys.stderr)
+        return 1
+    save_checkpoint(args.dest, stored, {**meta, "stored": "float16", "source_file": args.source.name})
+    print(f"wrote {args.dest}: {args.dest.stat().st_size} bytes, sha256 {sha256_file(args.dest)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
