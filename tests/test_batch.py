@@ -651,3 +651,11 @@ def test_a_file_in_an_unsearchable_folder_is_one_line_not_an_internal_error(
     monkeypatch.setattr(Path, "stat", stat)
     with pytest.raises(InputError, match="permission denied"):
         collect_inputs([str(target)])
+
+
+def test_slow_batches_report_seconds_per_image(tmp_path: Path) -> None:
+    from stylize.cli.batch_options import speed_text
+
+    job = Job(collect_inputs([str(make_image(tmp_path / "a.png"))]).items[0], "s", tmp_path / "o.png")
+    assert speed_text(BatchReport(done=[job], elapsed_s=61.0)) == "61.0 s/img"  # not "0.02 img/s"
+    assert speed_text(BatchReport(done=[job] * 10, elapsed_s=2.0)) == "5.00 img/s"

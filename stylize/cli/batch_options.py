@@ -250,7 +250,7 @@ def summary_table(report: BatchReport) -> Table:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_column(style="dim")
-    speed = f"{report.images_per_s:.2f} img/s over {report.elapsed_s:.1f} s"
+    speed = f"{speed_text(report)} over {report.elapsed_s:.1f} s"
     rows = [
         ("[green]done[/]", len(report.done), speed),
         ("skipped", len(report.skipped), "output exists (--overwrite redoes it)"),
@@ -264,6 +264,14 @@ def summary_table(report: BatchReport) -> Table:
         if count or label.endswith("done[/]") or "failed" in label:
             table.add_row(label, str(count), note)
     return table
+
+
+def speed_text(report: BatchReport) -> str:
+    """Images per second, or seconds per image when slower than one a second (no "0.00 img/s")."""
+    rate = report.images_per_s
+    if rate >= 1 or not report.done:
+        return f"{rate:.2f} img/s"
+    return f"{report.elapsed_s / len(report.done):.1f} s/img"
 
 
 def failure_lines(report: BatchReport) -> list[str]:
