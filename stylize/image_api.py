@@ -1,0 +1,181 @@
+"""Stylize pictures in memory: ``stylize.adain(content, style) -> PIL.Image`` and friends.
+
+Inputs are PIL images, paths, or arrays (H, W, 3) of uint8 or floats in [0, 1]. Options are the
+fields of the command's config (``AdaINConfig``, ``FastConfig``, ``OptimizeConfig``), validated
+the same way as on the command line. A :class:`Stylizer` keeps every network it loaded, so a loop
+over thousands of pictures loads each model once; the module-level functions share one.
+
+    import stylize
+    out = stylize.fast("photo.jpg", "great-wave")                 # shipped model, offline
+    out = stylize.optimize(photo, "style.jpg", size=320)           # the bundled VGG-19
+    s = stylize.Stylizer(device="cuda")
+    frames = [s.adain(f, "style.jpg", alpha=0.8) for f in frames]  # the decoder loads once
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from stylize import images
+from stylize.batch import BatchOptions
+from stylize.config import AdaINConfig
+from stylize.errors import UsageError
+
+Picture = Image.Image | str | os.PathLike[str] | Any  # PIL image, path, or numpy array
+ARRAY_HINT = "pass a PIL image, a path, or an array (H, W, 3) of uint8 or floats in [0, 1]"
+
+
+def to_rgb(picture: Picture) -> Image.Image:
+    """Any accepted input as an RGB PIL image (paths are decoded like the CLI decodes them)."""
+    if isinstance(picture, Image.Image):
+        return picture.convert("RGB")
+    if isinstance(picture, (str, os.PathLike)):
+        return images.open_image(picture).rgb
+    return _from_array(picture)
+
+
+def _from_array(array: Any) -> Image.Image:
+    import numpy as np
+
+    a = np.asarray(array)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise UsageError(f"an array of shape {a.shape} is not a picture", ARRAY_HINT)
+    if a.dtype != np.uint8:
+        a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(a[..., :3]), "RGB")
+
+
+class Stylizer:
+    """One device and the networks loaded on it, reused across calls."""
+
+    def __init__(self, device: str | None = None) -> None:
+        from stylize.devices import resolve_device
+
+        self.device = resolve_device(device)
+        self._models: dict[Hashable, Any] = {}
+
+    def _cached(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        if key not in self._models:
+            self._models[key] = make()
+        return self._models[key]
+
+    def adain(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
+        """AdaIN (Huang & Belongie): options are ``AdaINConfig`` fields (alpha, size, color, ...).
+        Several styles are blended (equal weights unless ``style_weights`` says otherwise)."""
+        from stylize.backends.adain import AdaINBackend, AdaINModel, Loaded, load_pair, prepare_content
+
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        if len(styles) > 1 and not options.get("style_weights") and not options.get("masks"):
+            options["style_weights"] = tuple(1.0 / len(styles) for _ in styles)
+        config = AdaINConfig(**options)
+        key = ("adain", config.encoder, config.decoder, config.precision)
+        model = self._cached(key, lambda: AdaINModel(*load_pair(config), self.device, config.precision))
+        pic = prepare_content(images.Picture(to_rgb(content)), config)
+        with tempfile.TemporaryDirectory() as tmp:  # the backend reads styles by path, as in a batch
+            paths = {f"style{i}": _saved(s, Path(tmp) / f"style{i}.png") for i, s in enumerate(styles)}
+            backend = AdaINBackend(lambda: model, config, BatchOptions(), paths)
+            ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, "style0")])  # type: ignore[list-item]
+        return images.to_pil(out)
+
+    def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
+        """A fast-style network (a registry name, a local model name or a file); options are
+        ``FastConfig`` fields (size, preserve_color, tile, precision)."""
+        from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastConfig, FastModel, Loaded, load_model
+
+        name = model or DEFAULT_MODEL
+        config = FastConfig(models=(name,), **options)
+        key = ("fast", name, config.precision, config.channels_last)
+        net = self._cached(
+            key, lambda: FastModel(load_model(name), self.device, config.precision, config.channels_last)
+        )
+        pic = images.resize_picture(images.Picture(to_rgb(content)), config.size)
+        backend = FastBackend({name: net}, config, BatchOptions())
+        ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, name)])  # type: ignore[list-item]
+        return images.to_pil(out)
+
+    def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
+        """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
+        style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
+        from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
+        from stylize.config_optimize import OptimizeConfig
+
+        config = OptimizeConfig(**options)
+        layers = (*config.content_layers, *config.style_layers)
+        key = ("optimize", config.vgg, layers, config.pooling, config.precision, config)
+        model = self._cached(
+            key, lambda: GatysModel(load_loss_net(config.vgg, layers, config.pooling, self.device), config, self.device)
+        )
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        weights = config.style_weights or [1.0] * len(styles)
+        result = model.stylize(
+            images.resize_long_side(to_rgb(content), config.size),
+            [StyleImage(to_rgb(s), w) for s, w in zip(styles, weights)],
+            seed=config.seed,
+        )
+        return images.to_pil(result.image[0])
+
+    def gan_sample(
+        self,
+        seeds: int | Sequence[int] = 16,
+        model: str = "fashion-mnist",
+        truncation: float = 1.0,
+        class_label: str | int | None = None,
+    ) -> list[Image.Image]:
+        """One picture per seed (``seeds=N`` means seeds 0..N-1), from a GAN generator."""
+        from stylize.backends.gan import Sampler, load_generator
+
+        seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+        sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
+        batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
+        return [_to_image(x) for x in batch]
+
+
+def _saved(picture: Picture, path: Path) -> Path:
+    if isinstance(picture, (str, os.PathLike)):
+        return Path(picture)
+    to_rgb(picture).save(path)  # lossless
+    return path
+
+
+def _to_image(x: torch.Tensor) -> Image.Image:
+    if x.shape[0] == 1:
+        return Image.fromarray((x[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(), "L")
+    return images.to_pil(x)
+
+
+_shared: Stylizer | None = None
+
+
+def shared() -> Stylizer:
+    """The Stylizer behind the module-level functions (default device), made on first use."""
+    global _shared
+    if _shared is None:
+        _shared = Stylizer()
+    return _shared
+
+
+def adain(content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
+    """:meth:`Stylizer.adain` on the shared Stylizer."""
+    return shared().adain(content, style, **options)
+
+
+def fast(content: Picture, model: str = "", **options: Any) -> Image.Image:
+    """:meth:`Stylizer.fast` on the shared Stylizer."""
+    return shared().fast(content, model, **options)
+
+
+def optimize(content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
+    """:meth:`Stylizer.optimize` on the shared Stylizer."""
+    return shared().optimize(content, style, **options)
+
+
+def gan_sample(seeds: int | Sequence[int] = 16, **options: Any) -> list[Image.Image]:
+    """:meth:`Stylizer.gan_sample` on the shared Stylizer."""
+    return shared().gan_sample(seeds, **options)

@@ -1,0 +1,101 @@
+"""The picture API: stylize.adain / fast / optimize / gan_sample and Stylizer, in memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import stylize
+from stylize import image_api
+from stylize.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+CHELSEA = REPO / "examples" / "content" / "chelsea.jpg"
+MOSAIC = REPO / "examples" / "style" / "mosaic.png"
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+def test_importing_stylize_stays_light() -> None:
+    code = "import sys, stylize; stylize.__version__; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert stylize.Stylizer is image_api.Stylizer and stylize.fast is image_api.fast
+
+
+def test_inputs_may_be_images_paths_or_arrays() -> None:
+    photo = Image.open(CHELSEA)
+    as_path, as_image = image_api.to_rgb(CHELSEA), image_api.to_rgb(photo.convert("RGBA"))
+    assert as_path.size == as_image.size == photo.size and as_path.mode == "RGB"
+    floats = np.asarray(photo, dtype=np.float32) / 255.0
+    assert np.array_equal(np.asarray(image_api.to_rgb(floats)), np.asarray(photo))
+    with pytest.raises(UsageError, match="not a picture"):
+        image_api.to_rgb(np.zeros((4, 4)))
+
+
+def test_fast_returns_the_same_pixels_as_the_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stylize.cli import app
+
+    out = stylize.fast(CHELSEA, "great-wave", size=96)
+    result = CliRunner().invoke(
+        app, ["--offline", "fast", str(CHELSEA), "-m", "great-wave", "--size", "96", "-o", str(tmp_path / "a.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.size == (96, 64) and np.array_equal(np.asarray(out), np.asarray(Image.open(tmp_path / "a.png")))
+
+
+def test_a_stylizer_loads_each_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylize.backends import fast
+
+    loads: list[str] = []
+    real = fast.load_model
+    monkeypatch.setattr(fast, "load_model", lambda name, reporter=None: loads.append(name) or real(name))
+    s = stylize.Stylizer(device="cpu")
+    first = s.fast(np.asarray(Image.open(CHELSEA)), size=48)
+    second = s.fast(first, size=48)
+    assert loads == ["starry-night"] and second.size == first.size == (48, 32)
+
+
+def test_bad_options_are_the_cli_errors() -> None:
+    with pytest.raises(UsageError, match="--precision"):
+        stylize.fast(CHELSEA, precision="int8")
+    with pytest.raises(TypeError):
+        stylize.fast(CHELSEA, no_such_option=1)
+
+
+@pytest.mark.usefixtures("fake_adain_weights")
+def test_adain_takes_images_and_blends_several_styles() -> None:
+    s = stylize.Stylizer(device="cpu")
+    style = Image.open(MOSAIC)
+    one = s.adain(CHELSEA, style, size=64, style_size=64, precision="fp32")
+    assert one.size == (64, 43) and one.mode == "RGB"
+    mixed = s.adain(CHELSEA, [style, np.asarray(style)[::-1]], size=64, style_size=64, precision="fp32")
+    assert mixed.size == (64, 43) and not np.array_equal(np.asarray(one), np.asarray(mixed))
+    assert np.array_equal(
+        np.asarray(s.adain(CHELSEA, MOSAIC, size=64, style_size=64, precision="fp32")), np.asarray(one)
+    )  # a path and the same picture in memory give the same result
+
+
+@pytest.mark.usefixtures("bundled_vgg")
+def test_optimize_moves_the_picture_toward_the_style() -> None:
+    from stylize.backends.evaluate import QualityMeter
+
+    out = stylize.optimize(CHELSEA, MOSAIC, size=64, iterations=20, seed=0)
+    assert out.size == (64, 43)
+    meter = QualityMeter()
+    photo = meter.content_image(CHELSEA, out.size)
+    assert meter.score(out, None, MOSAIC).style < meter.score(photo, None, MOSAIC).style
+
+
+def test_gan_sample_gives_one_picture_per_seed() -> None:
+    pictures = stylize.gan_sample([3, 5, 3])
+    assert [p.size for p in pictures] == [(28, 28)] * 3 and pictures[0].mode == "L"
+    assert np.array_equal(np.asarray(pictures[0]), np.asarray(pictures[2]))  # same seed, same picture
+    assert not np.array_equal(np.asarray(pictures[0]), np.asarray(pictures[1]))
