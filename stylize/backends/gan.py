@@ -175,8 +175,8 @@ def _pickle_refused(path: Path) -> WeightsError:
 def _load_ours(path: Path, name: str) -> Generator:
     import torch
 
-    from stylize.backends.gan_train import build_generator
     from stylize.checkpoints import load_tensors
+    from stylize.models.generator import build_generator
 
     tensors, meta = load_tensors(path)
     arch = meta.get("architecture")

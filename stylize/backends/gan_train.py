@@ -252,17 +252,6 @@ def generator_config(config: GANTrainConfig, image_size: int, channels: int, num
     )  # fmt: skip
 
 
-def build_generator(gen: GeneratorConfig) -> nn.Module:
-    """One of our generators, randomly initialised."""
-    from stylize.models.generator import DCGANGenerator, StyleGenerator
-
-    common = {"latent_dim": gen.latent_dim, "image_size": gen.image_size, "channels": gen.channels,
-              "width": gen.width, "num_classes": gen.num_classes}  # fmt: skip
-    if gen.architecture == "style":
-        return StyleGenerator(**common, w_dim=gen.w_dim, mapping_layers=gen.mapping_layers)
-    return DCGANGenerator(**common)
-
-
 def build_discriminator(config: GANTrainConfig, gen: GeneratorConfig) -> nn.Module:
     from stylize.models.generator import Discriminator
 
@@ -418,6 +407,8 @@ class GANTrainer(LoopTrainer):
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
         self.stream, self.gen, self.class_names, self.dataset = self._data(data, start)
+        from stylize.models.generator import build_generator
+
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.g = build_generator(self.gen).to(device).train()
         self.d = build_discriminator(config, self.gen).to(device).train()

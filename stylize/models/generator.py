@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from stylize.config_gan import GeneratorConfig
 
 LEAK = 0.2
 ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU (StyleGAN's gain)
@@ -367,3 +371,12 @@ class ZooPGANGenerator(nn.Module):
             for conv in convs:
                 x = self._act(conv(x))
         return self.toRGBLayers[-1](x)
+
+
+def build_generator(gen: GeneratorConfig) -> nn.Module:
+    """One of our generators, randomly initialised, from the settings stored in every checkpoint."""
+    common = {"latent_dim": gen.latent_dim, "image_size": gen.image_size, "channels": gen.channels,
+              "width": gen.width, "num_classes": gen.num_classes}  # fmt: skip
+    if gen.architecture == "style":
+        return StyleGenerator(**common, w_dim=gen.w_dim, mapping_layers=gen.mapping_layers)
+    return DCGANGenerator(**common)

@@ -19,7 +19,7 @@ from stylize.backends import gan_train as gt
 from stylize.checkpoints import load_tensors, save_checkpoint
 from stylize.config_gan import GANTrainConfig, GeneratorConfig, parse_seeds
 from stylize.errors import InputError, UsageError, WeightsError
-from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator
+from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator, build_generator
 from stylize.training import state_path
 
 CPU = torch.device("cpu")
@@ -38,7 +38,7 @@ def make_checkpoint(path: Path, architecture: str = "style", num_classes: int = 
     torch.manual_seed(0)
     config = GeneratorConfig(architecture=architecture, image_size=size, channels=1, latent_dim=8, width=16,
                              num_classes=num_classes, w_dim=8, mapping_layers=2)  # fmt: skip
-    g = gt.build_generator(config)
+    g = build_generator(config)
     gt.finalize_generator(g, config, CPU, batches=2, w_samples=512)
     meta = {"architecture": gt.architecture_id(architecture), "generator": asdict(config), "steps": 0}
     return save_checkpoint(path, g.state_dict(), meta)

@@ -21,6 +21,7 @@ from stylize.backends.gan import bundled_path
 from stylize.checkpoints import save_checkpoint
 from stylize.cli.app import app
 from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.models.generator import build_generator
 
 runner = CliRunner()
 
@@ -41,7 +42,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = GeneratorConfig(architecture="style", image_size=16, latent_dim=8, width=16, num_classes=3, w_dim=8,
                              mapping_layers=2)  # fmt: skip
-    g = gt.build_generator(config)
+    g = build_generator(config)
     meta = {"architecture": "gan-style", "generator": asdict(config), "classes": ["cat", "dog", "owl"]}
     return save_checkpoint(tmp_path_factory.mktemp("m") / "tiny.safetensors", g.state_dict(), meta)
 
