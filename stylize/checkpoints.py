@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import torch
 
 META_KEY = "stylize"
+STATE_SUFFIX = ".state.pt"  # the optimizer state saved beside every training checkpoint
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 

@@ -16,8 +16,6 @@ from stylize.devices import effective_precision
 from stylize.errors import Interrupted
 from stylize.progress import Reporter
 
-STATE_SUFFIX = ".state.pt"  # the optimizer state saved beside every training checkpoint
-
 if TYPE_CHECKING:
     import torch
     from torch import Tensor

@@ -32,13 +32,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stylize import images
-from stylize.checkpoints import load_tensors, save_checkpoint
+from stylize.checkpoints import STATE_SUFFIX, load_tensors, save_checkpoint
 from stylize.devices import resolve_device
 from stylize.errors import DeviceError, InputError, Interrupted, OutputError, Terminated, UsageError, WeightsError
 from stylize.files import atomic_path, atomic_write_bytes
 from stylize.plot import image_grid, loss_series, save_loss_plot
 from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import STATE_SUFFIX
 
 MAX_SKIPS = 32  # undecodable files tried in a row before a dataset gives up
 FLAT_RETRIES = 8  # new random crops drawn when one is flat (see ImageFolderDataset's min_contrast)

@@ -101,7 +101,7 @@ def models_dir() -> Path:
 
 def local_models() -> list[Path]:
     """Model files in :func:`models_dir`, sorted by name (train-fast's ``.state.pt`` files are not models)."""
-    from stylize.train_loop import STATE_SUFFIX
+    from stylize.checkpoints import STATE_SUFFIX
 
     folder = models_dir()
     if not folder.is_dir():
