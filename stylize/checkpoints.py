@@ -43,6 +43,22 @@ def load_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str
     return _load_torch(path), {}
 
 
+def load_state(path: Path) -> dict[str, Any]:
+    """A state dict, memory-mapped where the file's format allows (no copy of unused tensors); any
+    other file goes through :func:`load_tensors` and its checks."""
+    if path.suffix.lower() in (".pth", ".pt") and path.is_file() and not is_safetensors(path):
+        _check_inflated_size(path)
+        import torch
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            if isinstance(state, dict):
+                return state
+        except Exception:  # noqa: BLE001, S110 - legacy (non-zip) files cannot be mapped: read them normally
+            pass
+    return load_tensors(path)[0]
+
+
 def is_safetensors(path: Path) -> bool:
     """True when the file starts like safetensors: an 8-byte header length, then a JSON object."""
     with open(path, "rb") as fh:

@@ -6,6 +6,7 @@ No I/O and no printing. Everything works with ``channels_last`` tensors and unde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -225,3 +226,10 @@ def crop_padding(x: Tensor, pads: Pads) -> Tensor:
     top, bottom, left, right = pads
     h, w = x.shape[-2:]
     return x[..., top : h - bottom, left : w - right]
+
+
+def normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
+    """``weights`` (or ``count`` equal ones) scaled to sum 1; all-zero weights stay as they are."""
+    values = list(weights) if weights is not None else [1.0] * count
+    total = sum(values)
+    return [v / total for v in values] if total > 0 else values

@@ -16,7 +16,7 @@ training iteration), so ``stylize fast --model`` loads it directly; ``<stem>.sta
 it holds the optimizer state for ``--resume``.
 
 Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward and backward
-(``backends.gatys.Conv3x3``) and only as deep as its deepest layer; the content targets need
+(``models.loss_net.Conv3x3``) and only as deep as its deepest layer; the content targets need
 the network only to the content layers and no graph; the style Gram targets are computed once;
 the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from stylize.backends.gatys import LossNet
+    from stylize.models.loss_net import LossNet
     from stylize.training import BatchStream, Distributed, Resumed, RunFiles
 
 TASK = "train-fast"
@@ -163,7 +163,7 @@ class LossLayers:
 
 def family(state: Mapping[str, Any]) -> str:
     """'vgg16' or 'vgg19' for a state dict in one of the loss-network layouts."""
-    from stylize.backends.gatys import torchvision_kind
+    from stylize.models.loss_net import torchvision_kind
     from stylize.models.vgg import TorchvisionVGG16Features
 
     if any(key.startswith("features.") for key in state):
@@ -186,7 +186,7 @@ def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
 
 
 def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
-    from stylize.backends.gatys import normalised_weights
+    from stylize.ops import normalised_weights
 
     return dict(zip(names, normalised_weights(weights, len(names))))
 
@@ -200,7 +200,8 @@ def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: R
                       channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
     """The frozen loss network cut after its deepest layer, and its layers."""
     from stylize import weights
-    from stylize.backends.gatys import build_loss_net, load_state
+    from stylize.checkpoints import load_state
+    from stylize.models.loss_net import build_loss_net
 
     path = weights.resolve(loss_net_source(config), reporter)
     state = load_state(path)

@@ -23,7 +23,6 @@ never built.
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -36,22 +35,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
-from stylize.checkpoints import load_tensors
+from stylize.checkpoints import load_state
 from stylize.config_optimize import OptimizeConfig, vgg_source
 from stylize.devices import autocast, effective_precision
-from stylize.errors import InputError, WeightsError
-from stylize.models.layouts import ADAIN_VGG_NORMALISED, TORCHVISION_VGG16, TORCHVISION_VGG19, build_checked
-from stylize.models.vgg import (
-    NORMALISED_VGG19_LAYERS,
-    NormalisedVGG19,
-    TorchvisionVGG16Features,
-    TorchvisionVGG19Features,
-    collect,
-)
+from stylize.errors import InputError
+from stylize.models.loss_net import LossNet, build_loss_net
+from stylize.ops import normalised_weights
 from stylize.progress import NullReporter, Reporter
 from stylize.weights import resolve
 
@@ -68,35 +61,6 @@ RESTART_RISE = 1.5  # L-BFGS restarts from the best image (history dropped) when
 # ---------------------------------------------------------------- the loss network
 
 
-class LossNet(nn.Module):
-    """VGG-19 modules up to the deepest layer any loss reads; ``index`` maps names to positions."""
-
-    def __init__(self, modules: Sequence[nn.Module], index: Mapping[str, int]) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(modules)
-        self.index = dict(index)
-        self.memory_format = torch.contiguous_format
-
-    def features(self, x: Tensor, names: Sequence[str]) -> dict[str, Tensor]:
-        """Outputs at ``names`` for images ``x`` (B, 3, H, W) in [0, 1]."""
-        wanted: dict[int, list[str]] = {}
-        for name in names:
-            wanted.setdefault(self.index[name], []).append(name)
-        return collect(list(self.layers), x.contiguous(memory_format=self.memory_format), wanted)
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    """A state dict, memory-mapped where the file's format allows (no copy of unused tensors)."""
-    if path.suffix.lower() in (".pth", ".pt"):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            if isinstance(state, dict):
-                return state
-        except Exception:  # noqa: BLE001, S110 - legacy (non-zip) files cannot be mapped: read them normally
-            pass
-    return load_tensors(path)[0]
-
-
 def load_loss_net(
     vgg: str,
     layers: Sequence[str],
@@ -107,136 +71,6 @@ def load_loss_net(
     """The VGG-19 named by ``vgg`` (normalised, torchvision, registry name or file), cut after ``layers``."""
     path = resolve(vgg_source(vgg), reporter)
     return build_loss_net(load_state(path), layers, pooling, device or torch.device("cpu"), str(path))
-
-
-def build_loss_net(
-    state: Mapping[str, Any],
-    layers: Sequence[str],
-    pooling: str,
-    device: torch.device,
-    source: str = "weights",
-    channels_last: bool | None = None,
-) -> LossNet:
-    """Detect the layout of ``state`` and build the runtime network; unknown layouts are WeightsErrors.
-
-    Layouts: ``vgg_normalised.pth``, torchvision's VGG-19, and torchvision's VGG-16 (its layer
-    names: ``train-fast --loss-net vgg16``). ``layers`` must name layers of that network.
-    ``channels_last`` None means on GPUs only (bf16 callers on CPU ask for it too).
-    """
-    if any(key.startswith("features.") for key in state):
-        net = _torchvision_net(state, layers, pooling)
-    elif "0.weight" in state:
-        net = _normalised_net(state, layers, pooling)
-    else:
-        raise WeightsError(f"{source}: not a VGG in the vgg_normalised.pth or torchvision layout")
-    # channels_last pays on GPUs; on CPU in fp32 it measured slower here for the training-style backward pass
-    if channels_last is None:
-        channels_last = device.type == "cuda"
-    net.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return net.to(device, memory_format=net.memory_format).requires_grad_(False).eval()
-
-
-def _normalised_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str) -> LossNet:
-    vgg = build_checked(lambda: NormalisedVGG19(pooling), state, ADAIN_VGG_NORMALISED)  # type: ignore[arg-type]
-    deepest = max(NORMALISED_VGG19_LAYERS[name] for name in layers)
-    modules = list(vgg)[: deepest + 1]
-    pads = [i for i, m in enumerate(modules) if isinstance(m, nn.ReflectionPad2d)]
-    for i in pads:
-        modules[i + 1] = _padded(modules[i + 1], "reflect" if i == pads[0] else "zeros")  # type: ignore[arg-type]
-    index = {name: i - sum(p < i for p in pads) for name, i in NORMALISED_VGG19_LAYERS.items() if i <= deepest}
-    return LossNet([m for i, m in enumerate(modules) if i not in pads], index)
-
-
-def torchvision_kind(state: Mapping[str, Any]) -> type[TorchvisionVGG19Features]:
-    """VGG-19 or VGG-16 from torchvision's ``features.N`` keys (conv3_4 sits at 16 only in VGG-19)."""
-    return TorchvisionVGG16Features if "features.16.weight" not in state else TorchvisionVGG19Features
-
-
-def _torchvision_net(state: Mapping[str, Any], layers: Sequence[str], pooling: str) -> LossNet:
-    kind = torchvision_kind(state)
-    layout = TORCHVISION_VGG16 if kind is TorchvisionVGG16Features else TORCHVISION_VGG19
-    vgg = build_checked(lambda: kind(pooling), state, layout)  # type: ignore[arg-type]
-    unknown = [name for name in layers if name not in kind.layer_index]
-    if unknown:
-        raise WeightsError(f"layer {unknown[0]} is not in {layout}", f"its layers: {', '.join(kind.layer_index)}")
-    deepest = max(kind.layer_index[name] for name in layers)
-    body = list(vgg.body)[: deepest + 1]
-    convs = [i for i, m in enumerate(body) if isinstance(m, nn.Conv2d)]
-    for i in convs:
-        body[i] = _padded(body[i], "reflect" if i == convs[0] else "zeros")  # type: ignore[arg-type]
-    modules = [vgg.normalize, *body]
-    index = {name: i + 1 for name, i in kind.layer_index.items() if i <= deepest}
-    return LossNet(modules, index)
-
-
-def _padded(conv: nn.Conv2d, mode: str) -> nn.Module:
-    """A 3x3 conv sharing ``conv``'s weights that pads by one pixel itself (``zeros`` or ``reflect``)."""
-    return Conv3x3(conv.weight, conv.bias, reflect=mode == "reflect")
-
-
-class _WinogradConv(torch.autograd.Function):
-    """Frozen 3x3 conv, stride 1, forward and input gradient both through NNPACK's Winograd kernels.
-
-    The input gradient of a stride-1 3x3 conv is a conv of the output gradient with the flipped,
-    transposed kernel (padding 2 - p), so it runs on the same fast path; no weight gradient.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor, flipped: Tensor, pad: int) -> Tensor:
-        ctx.flipped, ctx.pad = flipped, pad
-        return torch._nnpack_spatial_convolution(x, weight, bias, [pad, pad], [1, 1])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        back = 2 - ctx.pad
-        dx = torch._nnpack_spatial_convolution(grad.contiguous(), ctx.flipped, None, [back, back], [1, 1])
-        return dx, None, None, None, None
-
-
-def winograd_ok(x: Tensor) -> bool:
-    """NNPACK runs: asked for (WINOGRAD), CPU float32 NCHW, no autocast, NNPACK built in."""
-    return (
-        WINOGRAD
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-        and x.is_contiguous()
-    )
-
-
-NNPACK = bool(getattr(torch, "_nnpack_available", lambda: False)())
-# opt-in since 2026-11-28: with torch 2.14.1's oneDNN 3.12, oneDNN's direct conv beat NNPACK's Winograd at
-# every VGG layer here (1.07x-4x, fwd+bwd, quiet 2-core EPYC; BENCHMARKS.md), the reverse of torch 2.15's CPU
-# build measured earlier. STYLIZE_WINOGRAD=1 brings it back where it wins.
-WINOGRAD = NNPACK and os.environ.get("STYLIZE_WINOGRAD", "") == "1"
-
-
-class Conv3x3(nn.Module):
-    """A frozen VGG 3x3 conv padding one pixel (zeros or reflection) itself.
-
-    With STYLIZE_WINOGRAD=1, on CPU in float32, it runs Winograd convolutions (NNPACK), forward and
-    backward, with float32 rounding (relative error ~1e-5); otherwise it is ``F.conv2d``.
-    """
-
-    def __init__(self, weight: Tensor, bias: Tensor | None, reflect: bool = False) -> None:
-        super().__init__()
-        self.weight, self.bias, self.reflect = weight, bias, reflect
-        self._flipped: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W)
-        pad = 1
-        if self.reflect:
-            x = F.pad(x, (1, 1, 1, 1), mode="reflect" if min(x.shape[-2:]) > 1 else "replicate")
-            pad = 0
-        if not winograd_ok(x) or self.weight.requires_grad:
-            return F.conv2d(x, self.weight, self.bias, padding=pad)
-        return _WinogradConv.apply(x, self.weight, self.bias, self.flipped(), pad)
-
-    def flipped(self) -> Tensor:
-        """The kernel of the input gradient: flipped in space, in/out swapped (cached)."""
-        if self._flipped is None or self._flipped.device != self.weight.device:
-            self._flipped = self.weight.detach().flip(2, 3).transpose(0, 1).contiguous()
-        return self._flipped
 
 
 # ---------------------------------------------------------------- statistics and losses
@@ -406,13 +240,6 @@ def content_loss(feat: Tensor, target: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------- the objective at one scale
-
-
-def normalised_weights(weights: Sequence[float] | None, count: int) -> list[float]:
-    """``weights`` (or ``count`` equal ones) scaled to sum 1; all-zero weights stay as they are."""
-    values = list(weights) if weights is not None else [1.0] * count
-    total = sum(values)
-    return [v / total for v in values] if total > 0 else values
 
 
 @dataclass

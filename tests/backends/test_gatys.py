@@ -14,6 +14,7 @@ from stylize import images, ops
 from stylize.backends import gatys as g
 from stylize.config_optimize import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
+from stylize.models import loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
 
 
@@ -302,12 +303,12 @@ def test_w2_from_features_takes_the_small_side() -> None:
 
 @pytest.mark.parametrize("reflect", [False, True])
 def test_winograd_conv_matches_conv2d_forward_and_backward(reflect: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not g.NNPACK:
+    if not loss_net.NNPACK:
         pytest.skip("this torch has no NNPACK")
-    monkeypatch.setattr(g, "WINOGRAD", True)  # opt-in (STYLIZE_WINOGRAD=1)
+    monkeypatch.setattr(loss_net, "WINOGRAD", True)  # opt-in (STYLIZE_WINOGRAD=1)
     torch.manual_seed(4)
     weight, bias = torch.randn(6, 5, 3, 3) * 0.2, torch.randn(6)
-    conv = g.Conv3x3(nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, requires_grad=False), reflect)
+    conv = loss_net.Conv3x3(nn.Parameter(weight, requires_grad=False), nn.Parameter(bias, requires_grad=False), reflect)
     for shape in ((1, 5, 13, 9), (1, 5, 1, 2)):
         x = torch.randn(shape, requires_grad=True)
         out = conv(x)
