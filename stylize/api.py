@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
 from stylize.config import AdaINConfig
+from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 
@@ -143,3 +144,36 @@ def evaluate(
         items = [ev.match_by_name(item.path, content_map, style_map) for item in found]
     meter = ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
     return ev.evaluate_items(meter, items, reporter or NullReporter())
+
+
+def optimize(
+    contents: Sequence[str],
+    styles: Sequence[str],
+    config: OptimizeConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+) -> BatchReport:
+    """Optimise one image per (content, style), or per content blending all styles with ``style_weights``."""
+    from stylize.backends.gatys import GatysBackend, GatysModel, load_loss_net
+    from stylize.devices import resolve_device
+
+    reporter = reporter or NullReporter()
+    style_map = style_files(styles)
+    check_style_weights(config.style_weights, style_map)
+    check_shared_inputs(style_map.values(), options.max_pixels)
+    blended = bool(config.style_weights)
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, stdin)
+    torch_device = resolve_device(device)
+    if config.precision == "fp16" and torch_device.type == "cpu":
+        raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")
+
+    def make_model() -> GatysModel:
+        layers = [*config.content_layers, *config.style_layers]
+        return GatysModel(
+            load_loss_net(config.vgg, layers, config.pooling, torch_device, reporter), config, torch_device
+        )
+
+    backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
+    return run_with_model(backend, jobs, options, reporter, inputs)

@@ -85,7 +85,7 @@ def optimize(
     as_json: bo.JsonOption = False,
 ) -> None:
     """Gatys et al. optimisation on VGG-19 features, coarse to fine (slow, highest quality)."""
-    from stylize.api_optimize import optimize as run
+    from stylize.api import optimize as run
 
     contents, styles = bo.split_styles("optimize", inputs, style)
     c_layers, c_weights = parse_layers("--content-layers", content_layers)
