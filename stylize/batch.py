@@ -41,7 +41,7 @@ from stylize.errors import (
     WeightsError,
     stop_exit_code,
 )
-from stylize.files import is_temp_file, remove_stale_temp_files
+from stylize.files import is_temp_file, remove_stale_temp_files, unknown_file_suffix
 from stylize.progress import NullReporter, Reporter
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
@@ -283,7 +283,7 @@ def _in_nested_output(item: InputItem, folder: Path) -> bool:
 
 def _single_file_target(output: Path | None, count: int) -> Path | None:
     """``-o`` itself when it names an image file; an error when it does but there are many outputs."""
-    if output is not None and not output.is_dir() and _looks_like_a_file(output):
+    if output is not None and unknown_file_suffix(output, images.IMAGE_EXTENSIONS):
         known = ", ".join(sorted(images.IMAGE_EXTENSIONS))
         raise UsageError(f"-o {output}: '{output.suffix}' is not an image format stylize writes",
                          f"give a folder, or a file ending in one of {known}")  # fmt: skip
@@ -343,12 +343,6 @@ def _default_suffix(path: Path) -> str:
     """The input's extension, lower-cased, when we can write it; else .png (e.g. .gif inputs)."""
     suffix = path.suffix.lower()
     return suffix if suffix in images.FORMATS else ".png"
-
-
-def _looks_like_a_file(output: Path) -> bool:
-    """``out.exe``: a file name with an extension that is not an image's (``v1.2`` stays a folder)."""
-    suffix = output.suffix.lower()
-    return bool(suffix) and suffix not in images.IMAGE_EXTENSIONS and any(c.isalpha() for c in suffix)
 
 
 def check_writable(folders: Iterable[Path]) -> None:

@@ -66,6 +66,13 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def unknown_file_suffix(path: Path, known: tuple[str, ...] | frozenset[str]) -> bool:
+    """``out.exe``: a file name whose extension is not in ``known``, meant as a file, not a folder
+    (an existing folder, or a name like ``v1.2`` whose suffix has no letter, stays a folder)."""
+    suffix = path.suffix.lower()
+    return bool(suffix) and suffix not in known and any(c.isalpha() for c in suffix) and not path.is_dir()
+
+
 def is_temp_file(path: Path) -> bool:
     """True for our own in-flight temp files (skipped when scanning folders)."""
     return path.name.startswith(TEMP_PREFIX) and TEMP_SUFFIX in path.name

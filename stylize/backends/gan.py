@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
-from stylize.files import atomic_path
+from stylize.files import atomic_path, unknown_file_suffix
 from stylize.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -622,8 +622,7 @@ def _is_file(out: Path) -> bool:
 
 
 def _check_output_kind(config: Any, out: Path) -> None:
-    suffix = out.suffix.lower()
-    if suffix and not _is_file(out) and not out.is_dir() and any(c.isalpha() for c in suffix):
+    if unknown_file_suffix(out, IMAGE_SUFFIXES + ANIMATION_SUFFIXES):
         raise UsageError(f"-o {out}: '{out.suffix}' is not a format gan-sample writes",
                          "give a folder, an image (.png, .jpg, .webp) or an animation (.gif, .webp)")  # fmt: skip
     if not _is_file(out):
