@@ -15,6 +15,7 @@ from stylize.config import AdaINConfig
 from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
+from stylize.provenance import JobSignature, settings_of, weights_id
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
@@ -42,25 +43,41 @@ def combined_tag(tags: Sequence[str]) -> str:
 
 
 def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended: bool, options: BatchOptions,
-                    stdin: TextIO | None = None, masks: Sequence[Path] = ()) -> tuple[InputSet, list[Job]]:  # fmt: skip
+                    signature: JobSignature, stdin: TextIO | None = None,
+                    masks: Sequence[Path] = ()) -> tuple[InputSet, list[Job]]:  # fmt: skip
     """The content images and one job per (content, style), or per content when the styles are blended.
 
-    No output may be a style or mask file (exit 3 before any work, whatever --overwrite says)."""
+    No output may be a style or mask file (exit 3 before any work, whatever --overwrite says).
+    Each job carries ``signature`` for its content and style files (see :mod:`stylize.provenance`)."""
     inputs = collect_inputs(contents, options.glob, stdin)
     tags = [combined_tag(list(style_map))] if blended else list(style_map)
-    return inputs, plan_jobs(inputs, tags, options, protected=[*style_map.values(), *masks])
+
+    def sign(job: Job) -> str:
+        styles = list(style_map.values()) if blended else [style_map[job.style]]
+        return signature.text(job.input.path, styles)
+
+    protected = [*style_map.values(), *masks]
+    return inputs, plan_jobs(inputs, tags, options, protected, sign, method=signature.method)
+
+
+def output_settings(options: BatchOptions) -> dict[str, Any]:
+    """The batch settings that change an output's pixels, for a JobSignature."""
+    return {"quality": options.quality}
 
 
 def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
                    inputs: InputSet) -> BatchReport:  # fmt: skip
     """Run ``backend`` (which loads its network lazily as ``.model``) over ``jobs``.
 
-    The network is loaded first when any output is still to be written, so a weights error
-    stops the batch instead of failing every image; a fully resumed batch loads nothing.
+    The network is loaded once the batch knows an output is still to be written, before the
+    first image, so a weights error stops the batch instead of failing every image; a fully
+    resumed batch loads nothing.
     """
-    if options.overwrite or not all(job.output.exists() for job in jobs):
+
+    def load_model(todo: list[Job]) -> None:
         backend.model  # noqa: B018 - load weights now
-    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+
+    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=load_model)
 
 
 def adain(
@@ -80,9 +97,13 @@ def adain(
     style_map = style_files(styles)
     _check_style_options(config, style_map)
     check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
-    inputs, jobs = plan_style_jobs(
-        contents, style_map, bool(config.style_weights or config.masks), options, stdin, config.masks
+    signature = JobSignature(
+        "adain",
+        {**settings_of(config, skip=("encoder", "decoder")), **output_settings(options)},
+        {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder)},
     )
+    blended = bool(config.style_weights or config.masks)
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, config.masks)
     torch_device = resolve_device(device)
 
     def make_model() -> AdaINModel:
@@ -119,7 +140,7 @@ def evaluate(
 ) -> list[Any]:
     """Style and content distance of each output (``stylize eval``); a list of ``EvalRow``.
 
-    Outputs are matched to their content and style images by name (``{stem}_{style}``), or by a
+    Outputs are matched to their content and style images by name (``{stem}_{method}_{style}``), or by a
     batch run's ``--json`` report.
     """
     import json
@@ -164,7 +185,12 @@ def optimize(
     check_style_weights(config.style_weights, style_map)
     check_shared_inputs(style_map.values(), options.max_pixels)
     blended = bool(config.style_weights)
-    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, stdin)
+    signature = JobSignature(
+        "optimize",
+        {**settings_of(config, skip=("save_every", "plot", "vgg")), **output_settings(options)},
+        {"vgg": weights_id(config.vgg)},
+    )
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin)
     torch_device = resolve_device(device)
     if config.precision == "fp16" and torch_device.type == "cpu":
         raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TextIO
 
@@ -45,7 +45,7 @@ from stylize.files import is_temp_file, remove_stale_temp_files, unknown_file_su
 from stylize.progress import NullReporter, Reporter
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
-PLACEHOLDERS = ("stem", "ext", "style", "name", "parent")
+PLACEHOLDERS = ("stem", "ext", "style", "method", "name", "parent")
 TASK = "images"  # the Reporter task of the folder-wide bar
 BATCH_FATAL = (WeightsError, DeviceError, UsageError)  # errors that stop the batch instead of one image
 
@@ -55,7 +55,7 @@ class BatchOptions:
     """How a batch reads, names, writes and splits its work; the CLI flags read their defaults here."""
 
     output: Path | None = None  # a file for one output, else a folder; None -> ./stylized/
-    name: str = "{stem}_{style}.{ext}"  # output file name template, placeholders in PLACEHOLDERS
+    name: str = "{stem}_{method}_{style}.{ext}"  # output name template, PLACEHOLDERS; {method}: adain, fast...
     ext: str | None = None  # force an output format ("png"); None keeps the input's when writable
     glob: str | None = None  # filter for files found in folders (case-insensitive); None -> image extensions
     overwrite: bool = False  # redo outputs that exist instead of skipping them (resume)
@@ -239,26 +239,33 @@ class Job:
     input: InputItem
     style: str  # the tag that fills {style}: a style image stem, a model name, or "out"
     output: Path
+    signature: str | None = None  # what made the output (provenance.JobSignature.text), stored in it
+
+
+Signer = Callable[[Job], str]  # a job -> its signature (see stylize.provenance)
 
 
 def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions,
-              protected: Iterable[Path] = ()) -> list[Job]:  # fmt: skip
+              protected: Iterable[Path] = (), sign: Signer | None = None,
+              method: str = "out") -> list[Job]:  # fmt: skip
     """One job per (input, style): output paths, collision checks, then this process's shard.
 
     Collisions are checked over all inputs before sharding, so every shard fails the same way.
     ``protected``: the other files the command reads (styles, masks, models); no output may be
-    one of them, whatever --overwrite says.
+    one of them, whatever --overwrite says. ``sign`` gives each job of the shard its signature,
+    which is stored in its output and decides whether an existing output can be skipped.
     """
     if not styles:
         raise UsageError("no style given")
     items = _outside_output_folder(inputs, options)
     pairs = [(item, style) for item in items for style in styles]
     target = _single_file_target(options.output, len(pairs))
-    jobs = [Job(item, style, target or output_path(item, style, options)) for item, style in pairs]
+    jobs = [Job(item, style, target or output_path(item, style, options, method)) for item, style in pairs]
     _check_outputs(jobs)
     _check_protected(jobs, protected)
     check_writable({job.output.parent for job in jobs})
-    return select_shard(jobs, inputs, resolve_shard(options.shard))
+    mine = select_shard(jobs, inputs, resolve_shard(options.shard))
+    return [replace(job, signature=sign(job)) for job in mine] if sign else mine
 
 
 def _outside_output_folder(inputs: InputSet, options: BatchOptions) -> list[InputItem]:
@@ -295,19 +302,20 @@ def _single_file_target(output: Path | None, count: int) -> Path | None:
     return output
 
 
-def output_path(item: InputItem, style: str, options: BatchOptions) -> Path:
+def output_path(item: InputItem, style: str, options: BatchOptions, method: str = "out") -> Path:
     """Where a job writes: the output folder, the input's sub-folder, the rendered name."""
     root = options.output if options.output is not None else DEFAULT_OUTPUT_DIR
-    return root / item.rel.parent / render_name(options.name, item, style, options.ext)
+    return root / item.rel.parent / render_name(options.name, item, style, options.ext, method)
 
 
-def render_name(template: str, item: InputItem, style: str, ext: str | None = None) -> str:
+def render_name(template: str, item: InputItem, style: str, ext: str | None = None, method: str = "out") -> str:
     """Fill the name template for one input and style; the result must be a writable image name."""
     suffix = _ext_suffix(ext) if ext else _default_suffix(item.path)
     fields = {
         "stem": item.rel.stem,
         "ext": suffix[1:],
         "style": style,
+        "method": method,
         "name": item.rel.name,
         "parent": item.path.absolute().parent.name,
     }
@@ -369,7 +377,7 @@ def _check_outputs(jobs: Sequence[Job]) -> None:
         if key in seen:
             raise UsageError(
                 f"{_describe(seen[key])} and {_describe(job)} would both be written to {job.output}",
-                "make names unique with --name, e.g. '{parent}_{stem}_{style}.{ext}'",
+                "make names unique with --name, e.g. '{parent}_{stem}_{method}_{style}.{ext}'",
             )
         seen[key] = job
 
@@ -488,6 +496,7 @@ def save_result_image(
         srgb_profile=srgb_profile,
         overwrite=True,
         inputs=(job.input.path,),
+        note=job.signature,
     )
 
 
@@ -602,11 +611,17 @@ def run_batch(
     reporter: Reporter | None = None,
     *,
     inputs: InputSet | None = None,
+    prepare: Callable[[list[Job]], None] | None = None,
 ) -> BatchReport:
-    """Run every job (existing outputs skipped unless ``overwrite``); raises BatchInterrupted on Ctrl-C.
+    """Run every job (existing outputs of the same job skipped unless ``overwrite``); raises
+    BatchInterrupted on Ctrl-C.
 
-    ``inputs`` only copies its hidden/non-image counts into the report. Failures are recorded,
-    not raised: the caller decides what a report with failures means (the CLI exits 6).
+    An existing output made by another job (other settings, inputs or weights, see
+    :mod:`stylize.provenance`) stops the batch before any work with an OutputError naming
+    --overwrite and --name. ``prepare(todo)`` runs next, when there is work to do: load the
+    model there, so a fully resumed batch loads nothing. ``inputs`` only copies its
+    hidden/non-image counts into the report. Failures are recorded, not raised: the caller
+    decides what a report with failures means (the CLI exits 6).
     """
     reporter = reporter or NullReporter()
     report = BatchReport(
@@ -615,6 +630,8 @@ def run_batch(
         unreadable=list(inputs.unreadable) if inputs else [],
     )
     todo = _skip_existing(jobs, options.overwrite, report, reporter)
+    if todo and prepare is not None:
+        prepare(todo)
     _clean_stale_temp_files(todo, reporter)
     start = time.perf_counter()
     reporter.start(TASK, total=len(todo), unit="img")
@@ -638,10 +655,30 @@ def _clean_stale_temp_files(jobs: Sequence[Job], reporter: Reporter) -> None:
 
 def _skip_existing(jobs: Sequence[Job], overwrite: bool, report: BatchReport, reporter: Reporter) -> list[Job]:
     exists = [not overwrite and job.output.exists() for job in jobs]
+    _check_existing_are_ours([job for job, there in zip(jobs, exists) if there])
     report.skipped = [job for job, there in zip(jobs, exists) if there]
     if report.skipped:
         reporter.log(f"{len(report.skipped)} of {len(jobs)} outputs exist already: skipped (--overwrite redoes them)")
     return [job for job, there in zip(jobs, exists) if not there]
+
+
+def _check_existing_are_ours(existing: Sequence[Job]) -> None:
+    """Existing outputs may be skipped only if this very job made them: else stop before any work."""
+    from stylize.provenance import differences
+
+    other = [
+        (job, why)
+        for job in existing
+        if job.signature and (why := differences(job.signature, images.read_note(job.output)))
+    ]
+    if not other:
+        return
+    job, why = other[0]
+    more = f" (and {len(other) - 1} more outputs)" if len(other) > 1 else ""
+    raise OutputError(
+        f"{job.output} exists from another job: {'; '.join(why)}{more}",
+        "--overwrite replaces such outputs; --name '{stem}_{method}_{style}_2.{ext}' writes new ones beside them",
+    )
 
 
 def _run_pipeline(

@@ -271,16 +271,85 @@ def save_image(
     srgb_profile: bool = False,
     overwrite: bool = False,
     inputs: tuple[Path, ...] = (),
+    note: str | None = None,
 ) -> Path:
-    """Write ``rgb`` (+ alpha where the format has it) atomically; return the path written."""
+    """Write ``rgb`` (+ alpha where the format has it) atomically; return the path written.
+
+    ``note``: text stored in the file's metadata (see :func:`read_note`), e.g. the job signature.
+    """
     path = Path(path)
     fmt, keeps_alpha, keeps_exif = output_format(path)
     check_output(path, overwrite, inputs)
     img = _attach_alpha(rgb, alpha) if keeps_alpha else rgb
     params = _save_params(fmt, quality, exif if keeps_exif else None, srgb_profile)
+    if note is not None:
+        params.update(_note_params(fmt, note))
+        if fmt == "BMP":  # no metadata in BMP: a hidden file beside it, written first
+            with atomic_path(_sidecar(path)) as tmp:
+                tmp.write_text(note, encoding="utf-8")
     with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **params)
     return path
+
+
+NOTE_KEY = "stylize"  # PNG text chunk keyword, XMP attribute stylize:job
+_XMP = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description xmlns:stylize="https://pypi.org/project/stylize/" stylize:job="{}"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def _note_params(fmt: str, note: str) -> dict[str, object]:
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_itxt(NOTE_KEY, note)
+        return {"pnginfo": info}
+    if fmt == "JPEG":
+        return {"comment": note.encode()}
+    if fmt == "WEBP":
+        from html import escape
+
+        return {"xmp": _XMP.format(escape(note, quote=True)).encode()}
+    if fmt == "TIFF":
+        return {"description": note}
+    return {}
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(f".{path.name}.stylize")
+
+
+def read_note(path: str | os.PathLike[str]) -> str | None:
+    """The ``note`` :func:`save_image` stored in ``path``; None when it has none or cannot be read."""
+    path = Path(path)
+    try:
+        if output_format(path)[0] == "BMP":
+            return _sidecar(path).read_text(encoding="utf-8")
+        with Image.open(path) as img:
+            return _note_of(img)
+    except (OSError, ValueError, UsageError, Image.DecompressionBombError):
+        return None
+
+
+def _note_of(img: Image.Image) -> str | None:
+    if img.format == "PNG":
+        return img.info.get(NOTE_KEY)
+    if img.format == "JPEG":
+        comment = img.info.get("comment")
+        return comment.decode("utf-8", "replace") if isinstance(comment, bytes) else None
+    if img.format == "WEBP":
+        import re
+        from html import unescape
+
+        xmp = img.info.get("xmp", b"")
+        found = re.search(rb'stylize:job="([^"]*)"', xmp if isinstance(xmp, bytes) else xmp.encode())
+        return unescape(found.group(1).decode()) if found else None
+    if img.format == "TIFF":
+        description = img.tag_v2.get(270)  # type: ignore[attr-defined]
+        return description if isinstance(description, str) else None
+    return None
 
 
 def save_picture(pic: Picture, path: str | os.PathLike[str], **kwargs: object) -> Path:

@@ -181,7 +181,7 @@ def test_plan_ext_and_gif_default(tmp_path: Path) -> None:
     names = [j.output.name for j in plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "o", name="{name}.{ext}"))]
     assert names == ["anim.gif.png", "x.JPEG.jpeg"]
     forced = plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "o", ext=".WEBP"))
-    assert [j.output.name for j in forced] == ["anim_s.webp", "x_s.webp"]
+    assert [j.output.name for j in forced] == ["anim_out_s.webp", "x_out_s.webp"]
 
 
 def test_plan_never_takes_earlier_outputs_as_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,7 +191,7 @@ def test_plan_never_takes_earlier_outputs_as_inputs(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     inputs = collect_inputs(["."])
     planned = [j.output.as_posix() for j in plan_jobs(inputs, ["s"], BatchOptions())]
-    assert planned == ["stylized/a_s.png", "stylized/out/a_s_s.png"]
+    assert planned == ["stylized/a_out_s.png", "stylized/out/a_s_out_s.png"]
     assert inputs.skipped_in_output == 1
     jobs = plan_jobs(collect_inputs(["."]), ["s"], BatchOptions(output=Path("out")))
     assert [j.input.path.as_posix() for j in jobs] == ["a.png", "stylized/a_s.png"]
@@ -200,7 +200,7 @@ def test_plan_never_takes_earlier_outputs_as_inputs(tmp_path: Path, monkeypatch:
 def test_plan_default_output_folder(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tree.parent)
     jobs = plan_jobs(collect_inputs(["photos"]), ["out"], BatchOptions())
-    assert jobs[1].output == DEFAULT_OUTPUT_DIR / "a_out.jpg"
+    assert jobs[1].output == DEFAULT_OUTPUT_DIR / "a_out_out.jpg"
 
 
 def test_plan_single_file_output(tree: Path, tmp_path: Path) -> None:
@@ -235,16 +235,21 @@ def test_bad_options_are_usage_errors(tree: Path, kw: dict[str, object]) -> None
 
 def test_run_writes_inverted_mirror(tree: Path, tmp_path: Path) -> None:
     report = run([str(tree)], tmp_path)
-    assert files_under(tmp_path / "out") == {"B_out.png", "a_out.jpg", "sub/c_out.jpg", "sub/deeper/d_out.webp"}
-    assert Image.open(tmp_path / "out" / "B_out.png").getpixel((0, 0)) == (55, 215, 245)
+    assert files_under(tmp_path / "out") == {
+        "B_out_out.png",
+        "a_out_out.jpg",
+        "sub/c_out_out.jpg",
+        "sub/deeper/d_out_out.webp",
+    }
+    assert Image.open(tmp_path / "out" / "B_out_out.png").getpixel((0, 0)) == (55, 215, 245)
     assert (len(report.done), report.skipped_hidden, report.skipped_non_image) == (4, 2, 1)
 
 
 def test_skip_existing_then_overwrite(tree: Path, tmp_path: Path) -> None:
     run([str(tree)], tmp_path)
-    (tmp_path / "out" / "a_out.jpg").unlink()
+    (tmp_path / "out" / "a_out_out.jpg").unlink()
     again = run([str(tree)], tmp_path)
-    assert [j.output.name for j in again.done] == ["a_out.jpg"] and len(again.skipped) == 3
+    assert [j.output.name for j in again.done] == ["a_out_out.jpg"] and len(again.skipped) == 3
     redo = run([str(tree)], tmp_path, overwrite=True)
     assert (len(redo.done), len(redo.skipped)) == (4, 0)
 
@@ -291,7 +296,7 @@ def test_broken_files_fail_and_the_batch_goes_on(edge_tree: Path, tmp_path: Path
     assert EDGE_BROKEN <= set(failed) and "bomb_30000x30000.png" in failed
     assert "pixel limit" in failed["bomb_30000x30000.png"] and "truncated" in failed["truncated.jpg"]
     assert len(report.done) == len(report.to_json()["done"]) == 14
-    assert (tmp_path / "out" / "palette_out.png").is_file() and not temp_files(tmp_path)
+    assert (tmp_path / "out" / "palette_out_out.png").is_file() and not temp_files(tmp_path)
 
 
 def test_fail_fast_stops_at_the_first_failure(tmp_path: Path) -> None:
@@ -322,7 +327,7 @@ def test_interrupt_saves_finished_work_and_raises(tree: Path, tmp_path: Path, io
     report = caught.value.report
     assert report.interrupted and caught.value.exit_code == 130
     assert (len(report.done), report.not_started) == (2, 2)
-    assert files_under(tmp_path / "out") == {"B_s.png", "a_s.jpg"}
+    assert files_under(tmp_path / "out") == {"B_out_s.png", "a_out_s.jpg"}
 
 
 # ---------------------------------------------------------------- sharding

@@ -121,7 +121,7 @@ class EvalItem:
 
 
 def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[str, Path]) -> EvalItem:
-    """The content whose stem starts the output's name (``{stem}_{style}``), the style named after it."""
+    """The content whose stem starts the output's name (``{stem}_{method}_{style}``), the style named after it."""
     stem, rest = output.stem, output.stem
     content = None
     if len(contents) == 1:
@@ -131,7 +131,7 @@ def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[st
         if not hits:
             raise UsageError(
                 f"{output}: cannot tell which content image it was made from",
-                "name outputs {stem}_{style} (the default) or pass --report with the run's --json",
+                "name outputs {stem}_{method}_{style} (the default) or pass --report with the run's --json",
             )
         best = max(hits, key=len)
         content, rest = contents[best], stem[len(best) :]
@@ -145,7 +145,7 @@ def _style_named(output: Path, rest: str, styles: Mapping[str, Path]) -> Path | 
     if not hits:
         raise UsageError(
             f"{output}: cannot tell which style image it was made with",
-            "name outputs {stem}_{style} (the default) or pass --report with the run's --json",
+            "name outputs {stem}_{method}_{style} (the default) or pass --report with the run's --json",
         )
     return styles[max(hits, key=len)]
 

@@ -36,6 +36,7 @@ from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
 from stylize.progress import NullReporter, Reporter
+from stylize.provenance import JobSignature, settings_of
 
 if TYPE_CHECKING:
     import torch
@@ -352,13 +353,20 @@ def run(
     tags = model_tags(config.models)
     inputs = collect_inputs(contents, options.glob, stdin)
     model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
-    jobs = plan_jobs(inputs, list(tags), options, protected=model_files)
+    signature = JobSignature(
+        "fast", {**settings_of(config, skip=("models", "channels_last")), "quality": options.quality}
+    )
+    jobs = plan_jobs(inputs, list(tags), options, protected=model_files,
+                     sign=lambda job: signature.text(job.input.path, model=tags[job.style]), method="fast")  # fmt: skip
     torch_device = resolve_device(device)
-    todo = {job.style for job in jobs if options.overwrite or not job.output.exists()}
-    # load every model now: a bad model file stops the batch (exit 4), not each image
-    models = {tag: _build(tags[tag], torch_device, config, reporter) for tag in tags if tag in todo}
-    backend = FastBackend(models, config, options, reporter)
-    return run_batch(jobs, backend, options, reporter, inputs=inputs)
+    backend = FastBackend({}, config, options, reporter)
+
+    def load_models(todo: list[Job]) -> None:
+        """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
+        for tag in dict.fromkeys(job.style for job in todo):
+            backend.models[tag] = _build(tags[tag], torch_device, config, reporter)
+
+    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=load_models)
 
 
 def _build(spec: str, device: torch.device, config: FastConfig, reporter: Reporter) -> FastModel:

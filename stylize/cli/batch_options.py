@@ -250,10 +250,10 @@ def summary_table(report: BatchReport) -> Table:
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_column(style="dim")
-    speed = f"{speed_text(report)} over {report.elapsed_s:.1f} s"
+    speed = f"{speed_text(report)} over {report.elapsed_s:.1f} s" if report.done else ""
     rows = [
         ("[green]done[/]", len(report.done), speed),
-        ("skipped", len(report.skipped), "output exists (--overwrite redoes it)"),
+        ("skipped", len(report.skipped), "made by this same job already (--overwrite redoes it)"),
         ("[red]failed[/]" if report.failed else "failed", len(report.failed), ""),
         ("not started", report.not_started, "interrupted" if report.interrupted else "--fail-fast"),
         ("hidden", report.skipped_hidden, "hidden files and folders passed over"),

@@ -44,7 +44,7 @@ def eval_(
     """Measure outputs: style distance (Gram, relu1_1…relu5_1) and content distance (relu4_2).
 
     Lower is closer for both. Outputs are matched to their content and style by name
-    ({stem}_{style}, the default output name) or by --report. The README defines both numbers.
+    ({stem}_{method}_{style}, the default output name) or by --report. The README defines both numbers.
     """
     from stylize import api
     from stylize.backends.evaluate import eval_sheet, mean_of

@@ -46,7 +46,7 @@ def test_folder_times_styles_mirrors_tree(pics: dict[str, Path], tmp_path: Path)
     result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "-o", str(out))
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["c1_s1.jpg", "c1_s2.jpg", "sub/c2_s1.png", "sub/c2_s2.png"]
+    assert written == ["c1_adain_s1.jpg", "c1_adain_s2.jpg", "sub/c2_adain_s1.png", "sub/c2_adain_s2.png"]
     assert len(result.stdout.split()) == 4
 
 
@@ -66,7 +66,7 @@ def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: 
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [Path(d["output"]).name for d in report["done"]] == ["c1_s1+s2.jpg"]
+    assert [Path(d["output"]).name for d in report["done"]] == ["c1_adain_s1+s2.jpg"]
 
 
 def test_preserve_color_luminance_keeps_chroma(pics: dict[str, Path], tmp_path: Path) -> None:

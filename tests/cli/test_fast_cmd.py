@@ -57,7 +57,7 @@ def test_files_and_folders_write_outputs_and_print_their_paths(tmp_path: Path, m
     out = tmp_path / "out"
     result = _run(tmp_path / "in", "-m", model_file, "-o", out)
     assert result.exit_code == 0, result.output
-    want = [out / "a_random_style.png", out / "sub" / "b_random_style.jpg"]
+    want = [out / "a_fast_random_style.png", out / "sub" / "b_fast_random_style.jpg"]
     assert result.stdout.splitlines() == [str(p) for p in sorted(want)]
     assert Image.open(want[0]).size == (24, 20) and Image.open(want[1]).size == (17, 9)
     again = _run(a, "-m", model_file, "-o", out)  # resume: existing outputs are skipped, still printed
@@ -94,7 +94,7 @@ def test_two_models_give_two_outputs_and_json_report(tmp_path: Path, model_file:
     result = _run(src, "-m", model_file, "-m", other, "-o", tmp_path / "o", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert sorted(Path(d["output"]).name for d in report["done"]) == ["d_random_style.png", "d_second.png"]
+    assert sorted(Path(d["output"]).name for d in report["done"]) == ["d_fast_random_style.png", "d_fast_second.png"]
 
 
 def test_bad_model_file_exits_4_with_one_line_naming_the_layout(tmp_path: Path) -> None:
@@ -181,13 +181,13 @@ def test_edge_images(tmp_path: Path, model_file: Path, edge_dir: Path) -> None:
     assert result.exit_code == EXIT_CODES["partial"]  # truncated.jpg fails, the rest are written
     written = {Path(line).name for line in result.stdout.splitlines()}
     assert written == {
-        "tiny_1x1_random_style.png",
-        "rgba_transparent_random_style.png",
-        "grayscale_random_style.png",
-        "palette_random_style.png",
+        "tiny_1x1_fast_random_style.png",
+        "rgba_transparent_fast_random_style.png",
+        "grayscale_fast_random_style.png",
+        "palette_fast_random_style.png",
     }
-    assert Image.open(tmp_path / "o" / "tiny_1x1_random_style.png").size == (1, 1)
-    assert Image.open(tmp_path / "o" / "rgba_transparent_random_style.png").mode == "RGBA"
+    assert Image.open(tmp_path / "o" / "tiny_1x1_fast_random_style.png").size == (1, 1)
+    assert Image.open(tmp_path / "o" / "rgba_transparent_fast_random_style.png").mode == "RGBA"
 
 
 def test_help_does_not_import_torch() -> None:

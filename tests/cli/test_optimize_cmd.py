@@ -69,7 +69,7 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
     result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "-o", str(out), "--scales", "1")
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["c1_s1.jpg", "c1_s2.jpg", "sub/c2_s1.png", "sub/c2_s2.png"]
+    assert written == ["c1_optimize_s1.jpg", "c1_optimize_s2.jpg", "sub/c2_optimize_s1.png", "sub/c2_optimize_s2.png"]
     blended = _run(
         str(pics["c1"]),
         "-s",
@@ -85,7 +85,7 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
         "1",
     )
     assert blended.exit_code == 0, blended.output
-    assert [Path(d["output"]).name for d in json.loads(blended.stdout)["done"]] == ["c1_s1+s2.jpg"]
+    assert [Path(d["output"]).name for d in json.loads(blended.stdout)["done"]] == ["c1_optimize_s1+s2.jpg"]
 
 
 def test_save_every_and_plot_write_files(pics: dict[str, Path], tmp_path: Path) -> None:
