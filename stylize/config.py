@@ -9,7 +9,8 @@ from typing import Any
 
 from stylize.errors import UsageError
 
-COLOR_MODES = ("none", "match", "luminance")
+COLOR_MODES = ("none", "match", "luminance")  # every --color: the one meaning of "keep the content's colours"
+DEFAULT_SIZE = 512  # every stylizing command's --size: the output's long side, at most (never upscaled by default)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # every --precision; auto: bf16 where native (devices.py), else fp32
 STRIDE = 8  # AdaIN encoder downsampling: inputs are padded to a multiple of this
 # (encoder, decoder) registry names of the default AdaIN pair: naoto0804's published files (downloaded once).
@@ -27,6 +28,12 @@ def check_finite(config: Any) -> None:
             raise UsageError(f"--{f.name.replace('_', '-')} must be a finite number, not {value!r}")
 
 
+def check_color(value: str) -> None:
+    """The one validator of every command's ``--color``."""
+    if value not in COLOR_MODES:
+        raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{value}'")
+
+
 def check_precision(value: str) -> None:
     """The one validator of every command's ``--precision``."""
     if value not in PRECISIONS:
@@ -38,8 +45,9 @@ class AdaINConfig:
     """Every knob of ``stylize adain``; the CLI reads its defaults from here."""
 
     alpha: float = 1.0  # 0 keeps the content, 1 is full style (Huang & Belongie's alpha)
-    size: int = 512  # long side of the content in px; 0 keeps the original size
-    style_size: int = 512  # long side of each style image in px; 0 keeps it
+    size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
+    style_size: int = DEFAULT_SIZE  # long side of each style image at most, px; 0 keeps it
+    upscale: bool = False  # enlarge inputs smaller than --size/--style-size (default: never upscale)
     crop: bool = False  # resize the short side to `size` and centre-crop content and styles square
     style_weights: tuple[float, ...] | None = None  # blend all styles' AdaIN targets into one output
     color: str = "none"  # keep the content's colours: none, match (style recoloured), luminance
@@ -53,8 +61,7 @@ class AdaINConfig:
         check_finite(self)
         if not 0.0 <= self.alpha <= 1.0:
             raise UsageError(f"--alpha must be between 0 and 1, not {self.alpha}")
-        if self.color not in COLOR_MODES:
-            raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{self.color}'")
+        check_color(self.color)
         check_precision(self.precision)
         if self.tile and (self.tile < 64 or self.tile % STRIDE):
             raise UsageError(f"--tile must be 0 or a multiple of {STRIDE} of at least 64, not {self.tile}")

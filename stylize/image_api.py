@@ -86,7 +86,7 @@ class Stylizer:
 
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
         """A fast-style network (a registry name, a local model name or a file); options are
-        ``FastConfig`` fields (size, preserve_color, tile, precision)."""
+        ``FastConfig`` fields (size, upscale, color, tile, precision)."""
         from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastConfig, FastModel, Loaded, load_model
 
         name = model or DEFAULT_MODEL
@@ -95,7 +95,7 @@ class Stylizer:
         net = self._cached(
             key, lambda: FastModel(load_model(name), self.device, config.precision, config.channels_last)
         )
-        pic = images.resize_picture(images.Picture(to_rgb(content)), config.size)
+        pic = images.resize_picture(images.Picture(to_rgb(content)), config.size, upscale=config.upscale)
         backend = FastBackend({name: net}, config, BatchOptions())
         ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, name)])  # type: ignore[list-item]
         return images.to_pil(out)
@@ -115,7 +115,7 @@ class Stylizer:
         styles = list(style) if isinstance(style, (list, tuple)) else [style]
         weights = config.style_weights or [1.0] * len(styles)
         result = model.stylize(
-            images.resize_long_side(to_rgb(content), config.size),
+            images.resize_long_side(to_rgb(content), config.size, upscale=config.upscale),
             [StyleImage(to_rgb(s), w) for s, w in zip(styles, weights)],
             seed=config.seed,
         )

@@ -180,9 +180,14 @@ def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
 # ---------------------------------------------------------------- sizing
 
 
-def resize_long_side(img: Image.Image, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Scale so the long side is ``size`` px, keeping aspect ratio; 0 keeps the image as is."""
-    if size <= 0 or max(img.size) == size:
+def resize_long_side(
+    img: Image.Image, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, upscale: bool = True
+) -> Image.Image:
+    """Scale so the long side is ``size`` px, keeping aspect ratio; 0 keeps the image as is.
+
+    ``upscale=False`` makes ``size`` a cap: a smaller image is kept as it is (``--size`` without ``--upscale``).
+    """
+    if size <= 0 or max(img.size) == size or (not upscale and max(img.size) < size):
         return img
     w, h = img.size
     scale = size / max(w, h)
@@ -204,9 +209,9 @@ def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_
     return img.resize(new, Image.Resampling.BICUBIC)
 
 
-def resize_picture(pic: Picture, size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Resize a picture (and its alpha) to a long side of ``size``."""
-    rgb = resize_long_side(pic.rgb, size, max_pixels)
+def resize_picture(pic: Picture, size: int, max_pixels: int = DEFAULT_MAX_PIXELS, upscale: bool = False) -> Picture:
+    """Resize a picture (and its alpha) to a long side of ``size``, at most unless ``upscale``."""
+    rgb = resize_long_side(pic.rgb, size, max_pixels, upscale)
     alpha = resize_to(pic.alpha, rgb.size) if pic.alpha is not None else None
     return replace(pic, rgb=rgb, alpha=alpha)
 

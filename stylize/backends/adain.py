@@ -207,11 +207,18 @@ class Loaded:
 def prepare_content(pic: images.Picture, config: AdaINConfig,
                     max_pixels: int = images.DEFAULT_MAX_PIXELS) -> images.Picture:  # fmt: skip
     if config.crop:
-        side = config.size or min(pic.size)
+        side = _crop_side(pic.size, config.size, config.upscale)
         rgb = images.center_crop_square(pic.rgb, side, max_pixels)
         alpha = images.center_crop_square(pic.alpha, side, max_pixels) if pic.alpha is not None else None
         return images.Picture(rgb, alpha, pic.path, pic.exif, pic.had_icc)
-    return images.resize_picture(pic, config.size, max_pixels)
+    return images.resize_picture(pic, config.size, max_pixels, config.upscale)
+
+
+def _crop_side(size: tuple[int, int], wanted: int, upscale: bool) -> int:
+    """The square side --crop gives: --size, but never more than the short side unless --upscale."""
+    if not wanted:
+        return min(size)
+    return wanted if upscale else min(wanted, *size)
 
 
 def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
@@ -219,8 +226,8 @@ def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
     rgb = images.open_image(path, max_pixels).rgb
     size = config.style_size
     if config.crop:
-        return images.to_tensor(images.center_crop_square(rgb, size or min(rgb.size), max_pixels))
-    rgb = images.resize_long_side(rgb, size, max_pixels)
+        return images.to_tensor(images.center_crop_square(rgb, _crop_side(rgb.size, size, config.upscale), max_pixels))
+    rgb = images.resize_long_side(rgb, size, max_pixels, config.upscale)
     return images.to_tensor(rgb)
 
 

@@ -31,7 +31,7 @@ from stylize.batch import (
     run_batch,
     save_result_image,
 )
-from stylize.config import check_finite, check_precision
+from stylize.config import DEFAULT_SIZE, check_color, check_finite, check_precision
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
@@ -64,8 +64,9 @@ class FastConfig:
     """Every knob of ``stylize fast``; the CLI reads its defaults from here."""
 
     models: tuple[str, ...] = ()  # registry names or files; one output per (image, model); none: DEFAULT_MODEL
-    size: int = 0  # long side of the input in px; 0 keeps its size (the net is fully convolutional)
-    preserve_color: bool = False  # keep the content's colours: only luminance comes from the net (Gatys 2017)
+    size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
+    upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
+    color: str = "none"  # keep the content's colours: match (recolour the output) or luminance (Gatys 2017)
     tile: int = 0  # tile edge in px for images too large for memory; 0 tiles only above AUTO_TILE_PIXELS
     tile_overlap: int = 64  # px shared by neighbouring tiles, cross-faded so no seam shows
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively (~2x faster)
@@ -74,6 +75,7 @@ class FastConfig:
     def __post_init__(self) -> None:
         check_finite(self)
         check_precision(self.precision)
+        check_color(self.color)
         if self.size < 0:
             raise UsageError(f"--size must be 0 or positive, not {self.size}")
         if self.tile and self.tile < 4 * MIN_SIDE:
@@ -295,7 +297,8 @@ class FastBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = images.resize_picture(load_picture(job, self.options), self.config.size, self.options.max_pixels)
+        pic = load_picture(job, self.options)
+        pic = images.resize_picture(pic, self.config.size, self.options.max_pixels, self.config.upscale)
         return Loaded(images.to_tensor(pic.rgb), pic, job.style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
@@ -305,14 +308,11 @@ class FastBackend:
     def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
         import torch
 
-        from stylize import ops
-
         content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
         model = self.models[loaded[0].style]
         with torch.inference_mode():
             out = model(content, self._tile(content), self.config.tile_overlap)
-            if self.config.preserve_color:
-                out = ops.luminance_transfer(out.clamp_(0.0, 1.0), content.to(out.device))
+            out = keep_colors(out, content, self.config.color)
         return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
 
     def _tile(self, content: Tensor) -> int:
@@ -325,6 +325,18 @@ class FastBackend:
         out, pic = result
         # differs from pytorch/examples because it truncates to uint8; to_pil rounds (at most 1/255 apart)
         save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+
+
+def keep_colors(out: Tensor, content: Tensor, color: str) -> Tensor:
+    """``--color``: luminance keeps the content's colours exactly (Gatys et al. 2017); match recolours
+    the output to the content's colour mean and covariance. Differs from adain/optimize, which
+    recolour the style image, because a fast model's style is baked into its weights."""
+    from stylize import ops
+
+    if color == "none":
+        return out
+    out, content = out.clamp(0.0, 1.0), content.to(out.device)
+    return ops.luminance_transfer(out, content) if color == "luminance" else ops.match_color(out, content)
 
 
 def model_tags(specs: Sequence[str]) -> dict[str, str]:

@@ -486,9 +486,9 @@ class GatysModel:
     def _style_tensor(self, style: StyleImage, long_side: int, content: Tensor) -> Tensor:
         side = min(max(style.rgb.size), max(MIN_SIDE, round(long_side * self.config.style_scale)))
         x = images.to_tensor(images.resize_long_side(style.rgb, side))  # never upscaled (as crowsonkb)
-        if self.config.preserve_color == "match":
+        if self.config.color == "match":
             return ops.match_color(x, content)
-        if self.config.preserve_color == "luminance":
+        if self.config.color == "luminance":
             return _match_luminance(x, content)
         return x
 
@@ -508,13 +508,13 @@ class GatysModel:
         cfg, reporter = self.config, reporter or NullReporter()
         shapes = scale_shapes(*content.size, cfg)
         counts = scale_iterations(cfg.iterations, shapes)
-        key = style_key if cfg.preserve_color == "none" else None  # recoloured styles depend on the content
+        key = style_key if cfg.color == "none" else None  # recoloured styles depend on the content
         result, image, adam = Result(torch.empty(0)), None, AdamRun(cfg.learning_rate)
         reporter.start(task, total=sum(counts), unit="it", transient=True)
         try:
             for shape, count in zip(shapes, counts):
                 rgb = images.to_tensor(images.resize_to(content, shape))
-                source = _gray(rgb) if cfg.preserve_color == "luminance" else rgb
+                source = _gray(rgb) if cfg.color == "luminance" else rgb
                 targets = Targets(self.content_targets(source), self.style_targets(styles, max(shape), rgb, key))
                 image = self._init(source, styles, seed) if image is None else _upsample(image, shape)
                 image = self._run_scale(
@@ -558,14 +558,14 @@ class GatysModel:
         if init == "noise":
             return torch.rand(content.shape, generator=generator)
         mean, std = pixel_stats(styles)
-        if self.config.preserve_color != "none":  # the colours will be the content's: take its statistics
+        if self.config.color != "none":  # the colours will be the content's: take its statistics
             mean, std = content.mean((0, 2, 3)), content.std((0, 2, 3))
         noise = torch.randn(content.shape, generator=generator)
         return (noise * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)).clamp(0, 1)
 
     def _finish(self, image: Tensor, content: Image.Image) -> Tensor:
         out = image.detach().float().cpu()
-        if self.config.preserve_color == "luminance":
+        if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), images.to_tensor(content))
         return out.clamp(0, 1)
 
@@ -638,8 +638,10 @@ class GatysBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = images.resize_picture(load_picture(job, self.options), self.config.size, self.options.max_pixels)
-        return Loaded(pic, job.style)
+        pic = load_picture(job, self.options)
+        return Loaded(
+            images.resize_picture(pic, self.config.size, self.options.max_pixels, self.config.upscale), job.style
+        )
 
     def group_key(self, loaded: Loaded) -> Hashable:
         return id(loaded)  # every image is optimised alone
@@ -677,6 +679,10 @@ class GatysBackend:
 
     def _saver(self, job: Job) -> Callable[[int, Tensor], None]:
         every = self.config.save_every
+        where = intermediate_path(job.output, 0).name.replace("00000", "N" * 5)
+        self.reporter.log(
+            f"{job.input.path.name}: an intermediate image every {every} iterations: {job.output.parent / where}"
+        )
 
         def save(iteration: int, image: Tensor) -> None:
             if iteration % every == 0:

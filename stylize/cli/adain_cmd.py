@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from stylize.cli import batch_options as bo
+from stylize.cli import picture_options as po
 from stylize.cli.app import app, settings
 from stylize.config import ADAIN_DEFAULTS as D
-from stylize.errors import UsageError
 
 PANEL = "AdaIN"
 
@@ -35,28 +35,19 @@ def adain(
     style_weights: Annotated[
         str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.", rich_help_panel=PANEL)
     ] = None,
-    color: Annotated[
-        str,
-        typer.Option(
-            help="Keep the content's colours: none, match (recolour the style) or "
-            "luminance (transfer brightness only).",
-            rich_help_panel=PANEL,
-        ),
-    ] = D.color,
-    preserve_color: Annotated[
-        bool, typer.Option("--preserve-color", help="Same as --color match.", rich_help_panel=PANEL)
-    ] = False,
+    color: po.ColorOption = D.color,
+    preserve_color: po.PreserveColorOption = False,
     mask: Annotated[
         list[Path] | None,
         typer.Option(
             help="Where each style goes (white = on); one per style, or one for two styles.", rich_help_panel=PANEL
         ),
     ] = None,
-    size: Annotated[
-        int, typer.Option(min=0, help="Long side of the content in px; 0 keeps it.", rich_help_panel=PANEL)
-    ] = D.size,
+    size: po.SizeOption = D.size,
+    upscale: po.UpscaleOption = D.upscale,
     style_size: Annotated[
-        int, typer.Option(min=0, help="Long side of the styles in px; 0 keeps it.", rich_help_panel=PANEL)
+        int,
+        typer.Option(min=0, help="Long side of the styles, at most, in px; 0 keeps it.", rich_help_panel=po.PANEL),
     ] = D.style_size,
     crop: Annotated[
         bool, typer.Option(help="Centre-crop content and styles to a square of --size.", rich_help_panel=PANEL)
@@ -69,9 +60,7 @@ def adain(
             rich_help_panel=PANEL,
         ),
     ] = D.tile,
-    precision: Annotated[
-        str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.", rich_help_panel=PANEL)
-    ] = D.precision,
+    precision: po.PrecisionOption = D.precision,
     encoder: Annotated[
         str,
         typer.Option(
@@ -107,17 +96,15 @@ def adain(
     from stylize import api
     from stylize.config import AdaINConfig
 
-    if preserve_color and color not in ("none", "match"):
-        raise UsageError(f"--preserve-color means --color match; it conflicts with --color {color}",
-                         "give one of them")  # fmt: skip
     contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
         alpha=alpha,
         size=size,
+        upscale=upscale,
         style_size=style_size,
         crop=crop,
         style_weights=bo.parse_style_weights(style_weights),
-        color="match" if preserve_color and color == "none" else color,
+        color=po.resolve_color(color, preserve_color),
         masks=tuple(mask or ()),
         tile=tile,
         precision=precision,

@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from stylize import __version__
 from stylize.cli.display import RichReporter, err_console, print_error
+from stylize.cli.plain_progress import PlainReporter
 from stylize.errors import Interrupted, StylizeError, stop_exit_code
 
 
@@ -28,8 +29,11 @@ class Settings:
     verbose: bool = False
     traceback: bool = False
 
-    def reporter(self) -> RichReporter:
-        return RichReporter(verbose=self.verbose, quiet=self.quiet)
+    def reporter(self) -> RichReporter | PlainReporter:
+        """Bars on a terminal; plain progress lines every few seconds in a log, CI or under nohup."""
+        if err_console.is_terminal:
+            return RichReporter(verbose=self.verbose, quiet=self.quiet)
+        return PlainReporter(verbose=self.verbose, quiet=self.quiet)
 
 
 def settings(ctx: typer.Context) -> Settings:

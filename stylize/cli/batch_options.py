@@ -75,7 +75,10 @@ GlobOption = Annotated[
 OverwriteOption = Annotated[
     bool,
     typer.Option(
-        "--overwrite", help="Redo outputs that exist (default: skip them, so re-runs resume).", rich_help_panel=PANEL
+        "--overwrite",
+        help="Replace outputs that exist. Without it an output of this same job is skipped (re-runs resume) "
+        "and one of another job stops the run.",
+        rich_help_panel=PANEL,
     ),
 ]
 FailFastOption = Annotated[

@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 err_console = Console(stderr=True, highlight=False)
@@ -81,16 +82,19 @@ class RichReporter:
 
     def _ensure(self) -> Progress:
         if self._progress is None:
+            # The name and the info fields give way (ellipsis) before count, rate and times do:
+            # at 80 columns a long loss line used to squeeze the count and ETA out of the bar.
             self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
+                TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=24)),
+                BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=6)),
                 _CountColumn(),
                 _RateColumn(),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[info]}", table_column=Column(ratio=2, no_wrap=True, overflow="ellipsis")),
                 console=err_console,
                 transient=False,
+                expand=True,
             )
             self._progress.start()
         return self._progress

@@ -10,6 +10,7 @@ import typer
 
 from stylize.backends.fast import FAST_DEFAULTS as D
 from stylize.cli import batch_options as bo
+from stylize.cli import picture_options as po
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.errors import UsageError
@@ -34,17 +35,10 @@ def fast(
             rich_help_panel=PANEL,
         ),
     ] = None,
-    size: Annotated[
-        int, typer.Option(min=0, help="Long side of the input in px; 0 keeps it.", rich_help_panel=PANEL)
-    ] = D.size,
-    preserve_color: Annotated[
-        bool,
-        typer.Option(
-            "--preserve-color",
-            help="Keep the input's colours; take only brightness from the model.",
-            rich_help_panel=PANEL,
-        ),
-    ] = D.preserve_color,
+    size: po.SizeOption = D.size,
+    upscale: po.UpscaleOption = D.upscale,
+    color: po.ColorOption = D.color,
+    preserve_color: po.PreserveColorOption = False,
     tile: Annotated[
         int,
         typer.Option(
@@ -57,9 +51,7 @@ def fast(
     tile_overlap: Annotated[
         int, typer.Option(min=0, help="Overlap of neighbouring tiles in px.", rich_help_panel=PANEL)
     ] = D.tile_overlap,
-    precision: Annotated[
-        str, typer.Option(help="auto (bf16 where the hardware has it), fp32, bf16, fp16.", rich_help_panel=PANEL)
-    ] = D.precision,
+    precision: po.PrecisionOption = D.precision,
     channels_last: Annotated[
         bool, typer.Option(help="NHWC memory layout (faster on CPU and GPU).", hidden=True)
     ] = D.channels_last,
@@ -101,7 +93,8 @@ def fast(
     config = backend.FastConfig(
         models=tuple(model or ()),
         size=size,
-        preserve_color=preserve_color,
+        upscale=upscale,
+        color=po.resolve_color(color, preserve_color),
         tile=tile,
         tile_overlap=tile_overlap,
         precision=precision,

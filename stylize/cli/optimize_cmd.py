@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from stylize.cli import batch_options as bo
+from stylize.cli import picture_options as po
 from stylize.cli.app import app, settings
 from stylize.config_optimize import OPTIMIZE_DEFAULTS as D
 from stylize.config_optimize import OptimizeConfig, parse_layers
@@ -33,7 +34,8 @@ def optimize(
         list[str] | None,
         typer.Option("--style", "-s", help="Style image or folder; repeatable.", rich_help_panel=PANEL),
     ] = None,
-    size: Annotated[int, _opt("Long side of the output in px; 0 keeps the content's.", min=0)] = D.size,
+    size: po.SizeOption = D.size,
+    upscale: po.UpscaleOption = D.upscale,
     iterations: Annotated[
         int, _opt("Iterations at the final size; coarser scales run more (cheaper).", min=1)
     ] = D.iterations,
@@ -48,18 +50,14 @@ def optimize(
     seed: Annotated[int | None, _opt("Seed for the noise inits: same seed, same output.")] = D.seed,
     style_weights: Annotated[str | None, _opt("Blend the styles into one output, e.g. 0.7,0.3.")] = None,
     style_scale: Annotated[float, _opt("Style image size relative to the output's.")] = D.style_scale,
-    preserve_color: Annotated[
-        str,
-        _opt("Keep the content's colours: none, luminance (transfer brightness only) or match (recolour the styles)."),
-    ] = D.preserve_color,
+    color: po.ColorOption = D.color,
+    preserve_color: po.PreserveColorOption = False,
     pooling: Annotated[str, _opt("max or avg pooling in the VGG.")] = D.pooling,
     save_every: Annotated[
         int, _opt("Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).", min=0)
     ] = D.save_every,
     plot: Annotated[bool, _opt("Write a loss-curve PNG beside each output (OUT.loss.png).")] = D.plot,
-    precision: Annotated[
-        str, _opt("auto (bf16 where the hardware runs it natively, CPUs included; else fp32), fp32, bf16, fp16 (GPU).")
-    ] = D.precision,
+    precision: po.PrecisionOption = D.precision,
     vgg: Annotated[
         str,
         _opt(
@@ -92,6 +90,7 @@ def optimize(
     s_layers, s_weights = parse_layers("--style-layers", style_layers)
     config = OptimizeConfig(
         size=size,
+        upscale=upscale,
         min_size=min_size,
         scale_factor=scale_factor,
         scales=scales,
@@ -111,7 +110,7 @@ def optimize(
         style_weights=bo.parse_style_weights(style_weights),
         style_scale=style_scale,
         pooling=pooling,
-        preserve_color=preserve_color,
+        color=po.resolve_color(color, preserve_color),
         save_every=save_every,
         plot=plot,
         precision=precision,

@@ -229,18 +229,30 @@ def test_any_size_comes_back_at_its_size(model: FastModel) -> None:
         assert out.shape == (2, 3, h, w) and torch.isfinite(out).all()
 
 
-def test_preserve_color_keeps_the_content_chroma(tmp_path: Path, mild_net: TransformerNet) -> None:
+def _fast_color(net: TransformerNet, x: torch.Tensor, color: str) -> torch.Tensor:
     from stylize.backends.fast import FastBackend
 
-    x = _image(5, 32, 48)
-    backend = FastBackend({"m": FastModel(mild_net, CPU, "fp32")}, FastConfig(preserve_color=True), None)  # type: ignore[arg-type]
-    plain = FastBackend({"m": FastModel(mild_net, CPU, "fp32")}, FastConfig(), None)  # type: ignore[arg-type]
+    backend = FastBackend({"m": FastModel(net, CPU, "fp32")}, FastConfig(color=color), None)  # type: ignore[arg-type]
     loaded = [type("L", (), {"tensor": x, "picture": None, "style": "m"})()]
-    kept = backend.process([None], loaded)[0][0]  # type: ignore[list-item]
-    styled = plain.process([None], loaded)[0][0]  # type: ignore[list-item]
+    return backend.process([None], loaded)[0][0]  # type: ignore[list-item]
+
+
+def test_color_luminance_keeps_the_content_chroma(mild_net: TransformerNet) -> None:
+    x = _image(5, 32, 48)
+    kept, styled = _fast_color(mild_net, x, "luminance"), _fast_color(mild_net, x, "none")
     yiq_kept, yiq_content, yiq_styled = ops.rgb_to_yiq(kept), ops.rgb_to_yiq(x[0]), ops.rgb_to_yiq(styled.clamp(0, 1))
     torch.testing.assert_close(yiq_kept[1:], yiq_content[1:], atol=1e-5, rtol=0)
     torch.testing.assert_close(yiq_kept[0], yiq_styled[0], atol=1e-5, rtol=0)
+
+
+def test_color_match_gives_the_content_colour_statistics(mild_net: TransformerNet) -> None:
+    x = _image(6, 40, 40)
+    matched, styled = _fast_color(mild_net, x, "match"), _fast_color(mild_net, x, "none").clamp(0, 1)
+
+    def mean_gap(img: torch.Tensor) -> float:
+        return float((img.flatten(1).mean(1) - x[0].flatten(1).mean(1)).abs().max())
+
+    assert mean_gap(matched) < 0.02 < mean_gap(styled)
 
 
 # ---------------------------------------------------------------- tiling

@@ -254,10 +254,10 @@ def _colour_stats_error(out: torch.Tensor, content: Image.Image) -> float:
     )
 
 
-def test_preserve_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures: tuple) -> None:
+def test_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures: tuple) -> None:
     content, style = pictures
     outs = {
-        mode: _model(tiny_net, iterations=3, preserve_color=mode, optimizer="adam", learning_rate=0.1)
+        mode: _model(tiny_net, iterations=3, color=mode, optimizer="adam", learning_rate=0.1)
         .stylize(content, [g.StyleImage(style)])
         .image
         for mode in ("none", "luminance", "match")
@@ -265,7 +265,7 @@ def test_preserve_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures
     chroma = {mode: _chroma_error(out, content) for mode, out in outs.items()}
     assert chroma["luminance"] < 0.01 < chroma["none"]  # luminance: per-pixel chroma kept (clipping aside)
     assert chroma["match"] > 0  # match recolours the styles instead: checked on the style targets below
-    matched = _model(tiny_net, preserve_color="match")._style_tensor(g.StyleImage(style), 40, images.to_tensor(content))
+    matched = _model(tiny_net, color="match")._style_tensor(g.StyleImage(style), 40, images.to_tensor(content))
     assert _colour_stats_error(matched, content) < 0.02 < _colour_stats_error(images.to_tensor(style), content)
 
 

@@ -88,10 +88,15 @@ def test_preserve_color_luminance_keeps_chroma(pics: dict[str, Path], tmp_path: 
     assert torch.is_tensor(content)
 
 
-def test_preserve_color_match_runs(pics: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "m.png"
-    assert _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "-o", str(out)).exit_code == 0
-    assert out.exists()
+def test_preserve_color_is_color_luminance_and_match_recolours(pics: dict[str, Path], tmp_path: Path) -> None:
+    runs = {"alias": ["--preserve-color"], "luminance": ["--color", "luminance"], "match": ["--color", "match"]}
+    for name, flags in runs.items():
+        assert _run(str(pics["c1"]), str(pics["s1"]), *flags, "-o", str(tmp_path / f"{name}.png")).exit_code == 0
+    pixels = {name: np.asarray(Image.open(tmp_path / f"{name}.png")) for name in runs}
+    assert np.array_equal(pixels["alias"], pixels["luminance"])
+    assert not np.array_equal(pixels["match"], pixels["luminance"])
+    clash = _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "--color", "match")
+    assert clash.exit_code == 2 and "conflicts with --color match" in clash.output
 
 
 def test_mask_splits_two_styles_and_bad_mask_is_exit_3(pics: dict[str, Path], tmp_path: Path) -> None:
@@ -217,7 +222,7 @@ def test_style_and_mask_files_are_never_outputs(pics: dict[str, Path], tmp_path:
 def test_sizes_over_max_pixels_are_refused_before_allocating(
     pics: dict[str, Path], tmp_path: Path, args: list[str]
 ) -> None:
-    result = runner.invoke(app, ["adain", str(pics["c1"]), str(pics["s1"]), *args,
+    result = runner.invoke(app, ["adain", str(pics["c1"]), str(pics["s1"]), *args, "--upscale",
                                  "-o", str(tmp_path / "o.png")])  # fmt: skip
     assert result.exit_code == 3, result.output
     assert "pixel limit" in result.stderr and "--max-pixels" in result.stderr
@@ -235,5 +240,5 @@ def test_a_fifo_as_content_or_style_is_exit_3_without_blocking(pics: dict[str, P
 
 
 def test_conflicting_colour_options_are_refused(pics: dict[str, Path]) -> None:
-    result = _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "--color", "luminance")
+    result = _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "--color", "match")
     assert result.exit_code == 2 and "conflicts" in result.stderr

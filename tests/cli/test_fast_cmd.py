@@ -205,7 +205,7 @@ def test_help_does_not_import_torch() -> None:
 
 def test_a_size_over_max_pixels_is_refused_before_allocating(tmp_path: Path, model_file: Path) -> None:
     src = _photo(tmp_path / "f.png", (16, 12))
-    result = runner.invoke(app, ["fast", str(src), "-m", str(model_file), "--size", "100000", "-o",
+    result = runner.invoke(app, ["fast", str(src), "-m", str(model_file), "--size", "100000", "--upscale", "-o",
                                  str(tmp_path / "o.png")])  # fmt: skip
     assert result.exit_code == 3 and "pixel limit" in result.stderr, result.output
     assert not (tmp_path / "o.png").exists()

@@ -130,7 +130,7 @@ def test_bad_choices_are_usage_errors(pics: dict[str, Path]) -> None:
         ("--style-loss", "l1"),
         ("--optimizer", "sgd"),
         ("--init", "zeros"),
-        ("--preserve-color", "yes"),
+        ("--color", "yes"),
         ("--content-layers", "relu4_2:x"),
         ("--precision", "fp16"),
     ):
@@ -159,7 +159,7 @@ def test_torchvision_layout_file_and_options(pics: dict[str, Path], tmp_path: Pa
         "w2",
         "--optimizer",
         "adam",
-        "--preserve-color",
+        "--color",
         "luminance",
         "--pooling",
         "avg",

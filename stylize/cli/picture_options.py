@@ -1,0 +1,55 @@
+"""The picture flags every stylizing command shares, with one meaning everywhere (issue 16.3).
+
+``--size`` caps the output's long side (never upscaling unless ``--upscale``), ``--color`` keeps
+the content's colours the same way in adain, fast and optimize (``--preserve-color`` is short for
+``--color luminance``), ``--precision`` picks the arithmetic. Defaults come from :mod:`stylize.config`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stylize.config import COLOR_MODES, DEFAULT_SIZE, PRECISIONS
+from stylize.errors import UsageError
+
+PANEL = "Picture"
+SIZE_HELP = (
+    f"Long side of the output, at most, in px (default {DEFAULT_SIZE}): larger inputs are shrunk, smaller "
+    "ones kept as they are (--upscale enlarges them); 0 keeps every input's size."
+)
+
+SizeOption = Annotated[int, typer.Option(min=0, help=SIZE_HELP, show_default=False, rich_help_panel=PANEL)]
+UpscaleOption = Annotated[
+    bool, typer.Option("--upscale", help="Enlarge inputs smaller than --size to it.", rich_help_panel=PANEL)
+]
+ColorOption = Annotated[
+    str,
+    typer.Option(
+        help="Keep the content's colours: none; luminance (only brightness is stylized, colours stay "
+        "exactly); match (the result is recoloured toward the content's colours). "
+        f"One of {', '.join(COLOR_MODES)}.",
+        rich_help_panel=PANEL,
+    ),
+]
+PreserveColorOption = Annotated[
+    bool, typer.Option("--preserve-color", help="Short for --color luminance.", rich_help_panel=PANEL)
+]
+PrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help=f"{', '.join(PRECISIONS)}: auto is bf16 where the hardware runs it natively, else fp32.",
+        rich_help_panel=PANEL,
+    ),
+]
+
+
+def resolve_color(color: str, preserve_color: bool) -> str:
+    """``--color``, with ``--preserve-color`` read as ``--color luminance``."""
+    if not preserve_color:
+        return color
+    if color not in ("none", "luminance"):
+        raise UsageError(f"--preserve-color means --color luminance; it conflicts with --color {color}",
+                         "give one of them")  # fmt: skip
+    return "luminance"
