@@ -11,11 +11,11 @@ from rich.table import Table
 
 from stylize import weights as w
 from stylize.bundled import REINSTALL, REINSTALL_US
-from stylize.cli.app import StylizeGroup, app, settings
+from stylize.cli.app import StylizeGroup, StylizeTyper, app, settings
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import WeightsError
 
-weights_app = typer.Typer(
+weights_app = StylizeTyper(
     cls=StylizeGroup, help="List, fetch, import and verify pretrained weights.", no_args_is_help=True
 )
 app.add_typer(weights_app, name="weights")
