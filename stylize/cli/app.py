@@ -145,7 +145,7 @@ def _usage_exit(exc: click_errors.UsageError) -> Exception:
         return exc  # the help was printed; click exits with it
     print_error(_usage_message(exc))
     if exc.ctx is not None:
-        err_console.print(f"try '{exc.ctx.command_path} --help'", style="dim", markup=False, highlight=False)
+        err_console.print(f"try '{exc.ctx.command_path} --help'", style="dim", markup=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
 
 
