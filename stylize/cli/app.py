@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+try:  # newer typer carries its own copy of click, and raises its exceptions
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_errors
 
 from stylize import __version__
 from stylize.cli.display import RichReporter, err_console, print_error
@@ -44,12 +49,84 @@ def settings(ctx: typer.Context) -> Settings:
     return root.obj
 
 
+# `stylize --help` lists commands in the order people reach for them; any other command follows
+COMMAND_ORDER = (
+    *("adain", "fast", "optimize", "gan-sample"),
+    *("train-adain", "train-fast", "train-gan"),
+    *("weights", "eval", "info"),
+)
+
+
+class _PlainHelpOption(TyperOption):
+    """An option whose help row has no type column (<int range>, [x>=16], <bool>), so the text gets the width."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return _shown_type(self, ctx)
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None  # the range is enforced at parse time and named in the error
+
+
+class _PlainHelpArgument(TyperArgument):
+    """An argument without the type column (its name is already in the row)."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return _shown_type(self, ctx)
+
+    def _get_number_range_help_str(self) -> str | None:
+        return None
+
+
+def _shown_type(param: TyperOption | TyperArgument, ctx: Any) -> str:
+    """What the help shows as a parameter's type: a metavar someone wrote (I/N) or the choices, else nothing."""
+    if isinstance(param, TyperOption) and param.metavar is not None:
+        return param.metavar
+    return param.display_type(ctx) if param.type_descriptor.is_choice else ""
+
+
+_PLAIN_HELP = {TyperOption: _PlainHelpOption, TyperArgument: _PlainHelpArgument}
+
+
+def _plain_help(params: list[Any]) -> list[Any]:
+    """Give typer's parameters the help rendering above; parsing and errors stay typer's.
+
+    typer builds the parameters itself with no hook for their class, so they are switched to the
+    subclass here (it adds no state); this runs for every command through ``get_params``.
+    """
+    for param in params:
+        param.__class__ = _PLAIN_HELP.get(type(param), type(param))
+    return params
+
+
+class StylizeCommand(TyperCommand):
+    """Every command: help without type labels (see ``_PlainHelpOption``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_help(super().get_params(ctx))
+
+
 class StylizeGroup(TyperGroup):
     """Runs a command and turns its errors into exit codes (the one exit funnel)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_help(super().get_params(ctx))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))  # stable: the rest keep their order
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click_errors.UsageError as exc:
+            raise _usage_exit(exc) from exc
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except click_errors.UsageError as exc:  # bad option, missing argument, bad value, unknown command
+            raise _usage_exit(exc) from exc
         except StylizeError as exc:
             raise typer.Exit(_report(ctx, exc, exc.one_line(), exc.exit_code)) from exc
         except KeyboardInterrupt as exc:
@@ -64,6 +141,27 @@ class StylizeGroup(TyperGroup):
                 raise
             hint = "" if _wants_traceback(ctx) else " (run with --traceback for details)"
             raise typer.Exit(_report(ctx, exc, f"internal error: {exc!r}{hint}", 1)) from exc
+
+
+def _usage_exit(exc: click_errors.UsageError) -> Exception:
+    """click's usage errors as one red line and a hint, exit 2 (typer would draw a boxed panel)."""
+    if isinstance(exc, click_errors.NoArgsIsHelpError):
+        return exc  # the help was printed; click exits with it
+    print_error(_usage_message(exc))
+    if exc.ctx is not None:
+        err_console.print(f"try '{exc.ctx.command_path} --help'", style="dim", markup=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _usage_message(exc: click_errors.UsageError) -> str:
+    """click's message, lower case and without the final full stop like ours; suggestions as 'did you mean'."""
+    message = exc.format_message()
+    if isinstance(exc, click_errors.NoSuchOption) and exc.possibilities:
+        helps = set(exc.ctx.help_option_names if exc.ctx else ())
+        close = sorted(set(exc.possibilities) - helps) or sorted(exc.possibilities)
+        message = f"{exc.message}; did you mean {' or '.join(close)}?"
+    message = message.replace(". Did you mean", "; did you mean").rstrip(".")  # typer's command suggestion
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
 
 
 def _is_click_exception(exc: BaseException) -> bool:
@@ -83,7 +181,14 @@ def _report(ctx: Any, exc: BaseException, message: str, code: int) -> int:
     return code
 
 
-app = typer.Typer(
+class StylizeTyper(typer.Typer):
+    """A Typer whose commands are ``StylizeCommand``s unless one names another class."""
+
+    def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
+        return super().command(name, cls=cls or StylizeCommand, **kwargs)
+
+
+app = StylizeTyper(
     cls=StylizeGroup,
     name="stylize",
     help="Artistic image stylization: Gatys optimization, fast feed-forward networks, AdaIN, GANs.",

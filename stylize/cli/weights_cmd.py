@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
@@ -11,11 +14,11 @@ from rich.table import Table
 
 from stylize import weights as w
 from stylize.bundled import REINSTALL, REINSTALL_US
-from stylize.cli.app import StylizeGroup, app, settings
+from stylize.cli.app import StylizeGroup, StylizeTyper, app, settings
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import WeightsError
 
-weights_app = typer.Typer(
+weights_app = StylizeTyper(
     cls=StylizeGroup, help="List, fetch, import and verify pretrained weights.", no_args_is_help=True
 )
 app.add_typer(weights_app, name="weights")
@@ -25,19 +28,38 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 
 @weights_app.command("list")
 def list_(as_json: JsonOption = False) -> None:
-    """Every known file: name, size, cached?, path."""
+    """Every known file: name, size, status (bundled, cached or download) and what it is."""
     entries = w.list_cache()
     if as_json:
         emit_json([_entry_json(e) for e in entries])
         return
+    width = min(shutil.get_terminal_size().columns, _MAX_WIDTH)
     table = Table("name", "size", "status", "description", box=None, pad_edge=False)
+    for column in table.columns[:3]:
+        column.no_wrap = True
     for e in entries:
-        size = decimal(e.size) if e.size else "?"
-        table.add_row(e.spec.name, size, _status(e), e.spec.description)
-    typer.echo(_render(table), nl=False)
-    for spec in {e.spec.license: e.spec for e in entries if e.spec.bundled}.values():
-        typer.echo(f"bundled (works offline): {spec.license}; source {spec.url}")
-    typer.echo("'stylize weights path NAME' shows where a file is; --json gives licences and URLs.")
+        table.add_row(e.spec.name, _size(e), _status(e), e.spec.description)
+    typer.echo(_render(table, width), nl=False)
+    notes = [f"bundled (works offline): {s.license}; source {s.url}" for s in _bundled_sources(entries)]
+    notes.append("~: size as published; ?: not published. 'stylize weights fetch NAME' downloads.")
+    notes.append("'stylize weights path NAME' shows where a file is; --json has licences, URLs.")
+    for note in notes:
+        typer.echo(textwrap.fill(note, width, subsequent_indent="  ", break_on_hyphens=False))
+
+
+_MAX_WIDTH = 100  # wider rows are hard to read
+
+
+def _size(e: w.CacheEntry) -> str:
+    """Bytes on disk, else the registry's exact size, else its published approximation (~), else ?."""
+    if e.size:
+        return decimal(e.size)
+    approx = e.spec.approx_size
+    return f"~{decimal(approx, precision=0 if approx >= 10**7 else 1)}" if approx else "?"
+
+
+def _bundled_sources(entries: list[w.CacheEntry]) -> list[w.WeightSpec]:
+    return list({e.spec.license: e.spec for e in entries if e.spec.bundled}.values())
 
 
 def _status(e: w.CacheEntry) -> str:
@@ -46,18 +68,20 @@ def _status(e: w.CacheEntry) -> str:
     return "cached" if e.path else "download"
 
 
-def _render(table: Table) -> str:
+def _render(table: Table, width: int) -> str:
     from rich.console import Console
 
-    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=width, file=io.StringIO(), record=True)
     console.print(table)
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 def _entry_json(e: w.CacheEntry) -> dict[str, object]:
     return {
         "name": e.spec.name,
         "size": e.size,
+        "approx_size": e.spec.approx_size,
+        "status": _status(e),
         "cached": e.path is not None,
         "origin": e.spec.origin,
         "path": str(e.path) if e.path else None,
@@ -65,6 +89,7 @@ def _entry_json(e: w.CacheEntry) -> dict[str, object]:
         "sha256": e.spec.sha256,
         "license": e.spec.license,
         "layout": e.spec.layout,
+        "description": e.spec.description,
     }
 
 
