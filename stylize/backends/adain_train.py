@@ -3,7 +3,10 @@
 Each step: encode content c and style s to relu4_1, t = AdaIN(f(c), f(s)), decode g(t), and
 minimise  content_weight * MSE(f(g(t)), t)
         + style_weight * sum over relu1_1..relu4_1 of MSE(mean) + MSE(std)  (stats: ops.mean_std)
-with Adam on the decoder only. The checkpoint is safetensors in the published ``decoder.pth``
+        + identity_weight * (IDENTITY_PIXEL * MSE(g(f(c)), c) + sum over relu1_1..relu4_1 of MSE(f(g(f(c))), f(c)))
+with Adam on the decoder only. The identity term (0 by default, as in the paper) is SANet's
+(Park & Lee 2019): decoding the content's own features must give the content back, which keeps
+the photo's detail at every alpha. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
 Importing this module does not import torch (the CLI reads ``AdaINTrainConfig`` for its
@@ -34,9 +37,11 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"
 STRIDE = 8  # the encoder downsamples relu4_1 by 8, the decoder upsamples by 8
 TASK = "train-adain"
-LOSS_TERMS = ("loss", "content", "style")
+LOSS_TERMS = ("loss", "content", "style", "identity")
+IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identity2 = 1 (features)
 # config fields whose change on --resume alters what is being optimised
-OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "image_size", "crop", "encoder")
+OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "image_size",
+                    "crop", "encoder")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class AdaINTrainConfig:
     lr_decay: float = 5e-5  # differs from the paper (no decay) as the reference code: lr / (1 + decay * i)
     style_weight: float = 10.0  # paper's lambda: style against content
     content_weight: float = 1.0  # paper: the content term is unweighted
+    identity_weight: float = 0.0  # differs from the paper (none) where set: SANet's identity loss keeps detail
     image_size: int = 512  # paper: short side resized to 512, aspect kept; 0 keeps the size
     crop: int = 256  # paper: random 256x256 crops of content and style
     checkpoint_every: int = 10_000  # reference code saves every 10k steps; 0 only at the end
@@ -67,7 +73,7 @@ class AdaINTrainConfig:
             _at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "image_size"):
             _at_least(name, getattr(self, name), 0)
-        if self.lr <= 0 or self.lr_decay < 0 or self.style_weight < 0 or self.content_weight < 0:
+        if self.lr <= 0 or self.lr_decay < 0 or min(self.style_weight, self.content_weight, self.identity_weight) < 0:
             raise UsageError("--lr must be positive; --lr-decay and the loss weights 0 or positive")
         if self.crop < STRIDE or self.crop % STRIDE:
             raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
@@ -101,8 +107,10 @@ class AdaINTrainResult:
 # ---------------------------------------------------------------- the loss
 
 
-def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor) -> dict[str, Tensor]:
-    """Unweighted content and style losses of one batch; content, style (B, 3, H, W) in [0, 1].
+def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor,
+                 identity: bool = False) -> dict[str, Tensor]:  # fmt: skip
+    """Unweighted content, style (and with ``identity``, identity) losses of one batch; content,
+    style (B, 3, H, W) in [0, 1].
 
     ``encoder`` is a ``NormalisedVGG19`` (frozen); gradients reach only the decoder.
     """
@@ -119,7 +127,20 @@ def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style:
     out_feats = encoder.features(decoder(t), STYLE_LAYERS)
     content_loss = F.mse_loss(out_feats[CONTENT_LAYER].float(), t.float())
     style_loss = sum(_stat_loss(out_feats[name], *targets[name]) for name in STYLE_LAYERS)
-    return {"content": content_loss, "style": style_loss}
+    losses = {"content": content_loss, "style": style_loss}
+    if identity:
+        losses["identity"] = _identity_loss(encoder, decoder, content, {k: v[:batch] for k, v in feats.items()})
+    return losses
+
+
+def _identity_loss(encoder: nn.Module, decoder: nn.Module, content: Tensor, feats: dict[str, Tensor]) -> Tensor:
+    """SANet's identity loss: g(f(c)) against c in pixels and in every style layer's features."""
+    import torch.nn.functional as F
+
+    back = decoder(feats[CONTENT_LAYER])  # (B, 3, H, W)
+    back_feats = encoder.features(back, STYLE_LAYERS)
+    pixel = F.mse_loss(back.float(), content.float())
+    return IDENTITY_PIXEL * pixel + sum(F.mse_loss(back_feats[k].float(), feats[k].float()) for k in STYLE_LAYERS)
 
 
 def _stat_loss(feat: Tensor, mean: Tensor, std: Tensor) -> Tensor:
@@ -227,8 +248,10 @@ class AdaINTrainer(LoopTrainer):
             group["lr"] = cfg.lr_at(iteration)
         content, style = self._inputs()
         with autocast(self.device, self.precision):
-            losses = adain_losses(self.encoder, self.decoder, content, style)
+            losses = adain_losses(self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0)
             total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
+            if cfg.identity_weight > 0:
+                total = total + cfg.identity_weight * losses["identity"]
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.state.scaler
         scaler.scale(total).backward()

@@ -53,6 +53,14 @@ def train_adain(
     content_weight: Annotated[
         float, typer.Option(help="Weight of the content loss.", rich_help_panel=_LOSS)
     ] = D.content_weight,
+    identity_weight: Annotated[
+        float,
+        typer.Option(
+            help="Weight of SANet's identity loss (decode the photo's own features back to it; keeps detail). "
+            "0: the paper's objective.",
+            rich_help_panel=_LOSS,
+        ),
+    ] = D.identity_weight,
     image_size: Annotated[
         int, typer.Option(help="Resize the short side to this first; 0 keeps it.", rich_help_panel=_DATA)
     ] = D.image_size,
@@ -92,7 +100,7 @@ def train_adain(
 
     config = AdaINTrainConfig(
         iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
-        content_weight=content_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
+        content_weight=content_weight, identity_weight=identity_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
         sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
         precision=precision, encoder=encoder, decoder=decoder,
     )  # fmt: skip

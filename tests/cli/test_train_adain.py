@@ -128,3 +128,15 @@ def test_ddp_two_processes_on_cpu(setup: dict[str, Path], tmp_path: Path) -> Non
     assert [e["iteration"] for e in LossLog(files.loss_log).read()] == [2, 4]  # written once, by rank 0
     assert not [p for p in tmp_path.rglob("*") if ".part" in p.name]
     print(f"torchrun 2 x CPU: {time.perf_counter() - start:.1f} s")
+
+
+def test_identity_loss_is_logged_and_training_on_it_alone_lowers_it(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "id.safetensors"
+    only_identity = ["--identity-weight", "1", "--style-weight", "0", "--content-weight", "0", "--lr", "1e-3"]
+    result = runner.invoke(
+        app, _args(setup, out, "--iterations", "12", "--encoder", str(setup["encoder"]), *only_identity)
+    )
+    assert result.exit_code == 0, result.output
+    assert load_tensors(out)[1]["config"]["identity_weight"] == 1
+    logged = [e["identity"] for e in LossLog(RunFiles.beside(out).loss_log).read()]
+    assert len(logged) == 6 and logged[-1] < 0.8 * logged[0]
