@@ -381,7 +381,11 @@ def ensure(name: str, reporter: Reporter | None = None, allow_download: bool | N
             f"run 'stylize weights fetch {name}' with internet, or 'stylize weights import {name} FILE'",
         )
     if spec.archive:
-        _fetch_archive(get_spec(spec.archive), reporter)
+        try:
+            _fetch_archive(get_spec(spec.archive), reporter)
+        except WeightsError as exc:  # name the file the user asked for, not only the zip it comes in
+            hint = f"{exc.hint + '; ' if exc.hint else ''}or 'stylize weights import {name} {spec.member}'"
+            raise WeightsError(str(exc), hint) from exc
         return cache_path(spec)
     return _download(spec, cache_path(spec), reporter)
 

@@ -57,6 +57,7 @@ def adain(
         typer.Option(
             min=0,
             help="Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.",
+            show_default="0, automatic",
             rich_help_panel=PANEL,
         ),
     ] = D.tile,

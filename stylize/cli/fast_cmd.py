@@ -45,6 +45,7 @@ def fast(
             min=0,
             help="Tile edge in px for images too large for memory (overlapping, "
             "cross-faded); 0 tiles automatically above 16 Mpx.",
+            show_default="0, automatic",
             rich_help_panel=PANEL,
         ),
     ] = D.tile,

@@ -37,17 +37,19 @@ def optimize(
     size: po.SizeOption = D.size,
     upscale: po.UpscaleOption = D.upscale,
     iterations: Annotated[
-        int, _opt("Iterations at the final size; coarser scales run more (cheaper).", min=1)
+        int, _opt("Iterations at every scale (5 scales from 128 to 512 px by default: 300 in all).", min=1)
     ] = D.iterations,
     min_size: Annotated[int, _opt("Long side of the first, coarsest scale.", min=16)] = D.min_size,
-    scale_factor: Annotated[float, _opt("Size ratio between scales.")] = D.scale_factor,
+    scale_factor: Annotated[float, _opt("Size ratio between scales.", show_default="1.414, √2")] = D.scale_factor,
     scales: Annotated[
         int, _opt("Number of scales: 0 from --min-size/--scale-factor, 1 single scale.", min=0)
     ] = D.scales,
     optimizer: Annotated[str, _opt("lbfgs or adam.")] = D.optimizer,
     learning_rate: Annotated[float, _opt("Adam step size (pixels in 0..1).")] = D.learning_rate,
     init: Annotated[str, _opt("Start from: content, noise or style-stats.")] = D.init,
-    seed: Annotated[int | None, _opt("Seed for the noise inits: same seed, same output.")] = D.seed,
+    seed: Annotated[
+        int | None, _opt("Seed for the noise inits: same seed, same output.", show_default="random")
+    ] = D.seed,
     style_weights: Annotated[str | None, _opt("Blend the styles into one output, e.g. 0.7,0.3.")] = None,
     style_scale: Annotated[float, _opt("Style image size relative to the output's.")] = D.style_scale,
     color: po.ColorOption = D.color,

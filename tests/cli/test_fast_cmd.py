@@ -248,3 +248,9 @@ def test_a_rerun_removes_temp_files_a_killed_run_left_but_not_live_ones(tmp_path
     result = _run(_photo(tmp_path / "a.png", (16, 16)), "-m", model_file, "-o", out)
     assert result.exit_code == 0, result.output
     assert not dead.exists() and live.exists()
+
+
+def test_a_published_model_offline_names_the_import_command_for_it(tmp_path: Path) -> None:
+    src = _photo(tmp_path / "f.png", (16, 12))
+    result = runner.invoke(app, ["fast", str(src), "-m", "candy", "-o", str(tmp_path / "o.png")])
+    assert result.exit_code == 4 and "'stylize weights import candy candy.pth'" in result.stderr, result.output
