@@ -162,7 +162,10 @@ def evaluate(
         if not outputs:
             raise UsageError("give the output images to evaluate (files or folders), or --report")
         found = collect_inputs(outputs).items
-        items = [ev.match_by_name(item.path, content_map, style_map) for item in found]
+        items = [
+            ev.match_by_record(item.path, content_map, style_map) or ev.match_by_name(item.path, content_map, style_map)
+            for item in found
+        ]
     meter = ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
     return ev.evaluate_items(meter, items, reporter or NullReporter())
 

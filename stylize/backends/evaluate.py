@@ -18,7 +18,7 @@ side under 32 px is measured upscaled to 32 px on that side (the network needs 2
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,51 @@ class EvalItem:
     output: Path
     content: Path | None
     style: Path | None
+
+
+def match_by_record(output: Path, contents: Mapping[str, Path], styles: Mapping[str, Path]) -> EvalItem | None:
+    """The content and style files whose fingerprints the output's stylize record names (see
+    :mod:`stylize.provenance`); None when the output has no record or names none of them.
+
+    Robust to any ``--name``; a fast output records its model, not a style file, so its style is
+    the only one given, if one is."""
+    import json
+
+    from stylize import images
+
+    try:
+        job = json.loads(images.read_note(output) or "")["job"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    content = _by_fingerprint(contents.values(), [job.get("content")])
+    style = _by_fingerprint(styles.values(), job.get("styles") or [])
+    if style is None and len(styles) == 1 and not job.get("styles"):
+        style = next(iter(styles.values()))
+    if content is None and style is None:
+        return None
+    if content is None and len(contents) == 1:
+        content = next(iter(contents.values()))
+    return EvalItem(output, content, style)
+
+
+def _by_fingerprint(paths: Iterable[Path], wanted: Sequence[str | None]) -> Path | None:
+    return next((path for path in paths if _fingerprint(path) in wanted), None)
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    return _fingerprint_of_version(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint_of_version(path: Path, size: int, mtime_ns: int) -> str:
+    """Each candidate file version is read once, however many outputs are matched against it."""
+    from stylize.provenance import fingerprint
+
+    return fingerprint(path)
 
 
 def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[str, Path]) -> EvalItem:

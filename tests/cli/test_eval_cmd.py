@@ -91,3 +91,16 @@ def test_tiny_and_extreme_images_are_measured(tmp_path: Path, image_factory: obj
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)["outputs"]
     assert row["style_distance"] > 0 and row["content_distance"] >= 0
+
+
+def test_outputs_are_matched_by_their_stylize_record_whatever_their_names(tmp_path: Path) -> None:
+    """Renamed outputs, and fast outputs (whose style is a model) are matched through the job record."""
+    out = tmp_path / "out"
+    made = runner.invoke(app, ["--quiet", "fast", str(CONTENT), "-o", str(out), "--size", "64", "--name", "{name}.png"])
+    assert made.exit_code == 0, made.output
+    (out / "chelsea.jpg.png").rename(out / "my-favourite.png")
+    args = ["--quiet", "eval", "-c", str(CONTENT), "-s", str(STYLE / "mosaic.png"), str(out), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    by_name = {Path(o["output"]).name: Path(o["content"]).name for o in json.loads(result.stdout)["outputs"]}
+    assert by_name["my-favourite.png"] == "chelsea.jpg" and by_name["rocket.jpg.png"] == "rocket.jpg"
