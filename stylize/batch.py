@@ -581,7 +581,7 @@ class BatchInterrupted(Interrupted):
         word = "interrupted" if report.stop_code == Interrupted.exit_code else "terminated"
         super().__init__(
             f"{word} after {len(report.done)} of {total} images",
-            "run the same command again to finish: existing outputs are skipped",
+            "run the same command again to finish: the outputs it already wrote are kept and skipped",
         )
         self.report = report
         self.exit_code = report.stop_code
