@@ -40,7 +40,7 @@ def first_commands(out: Path) -> None:
     photos = sorted((HERE / "content").glob("*.jpg"))
     with tempfile.TemporaryDirectory() as tmp:
         stylize("fast", *map(str, photos), *[a for m in SHIPPED_FAST for a in ("-m", m)], "-o", tmp)
-        rows = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_{m}.jpg"), f"-m {m}")
+        rows = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_fast_{m}.jpg"), f"-m {m}")
                                            for m in SHIPPED_FAST] for p in photos]  # fmt: skip
         chelsea = next(row for row, p in zip(rows, photos) if p.name == "chelsea.jpg")
         contact_sheet([chelsea], height=200, max_width=300).convert("RGB").save(out / "first-commands.jpg", quality=88)
