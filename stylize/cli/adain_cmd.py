@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from stylize.cli import batch_options as bo
+from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.config import ADAIN_DEFAULTS as D
 from stylize.errors import UsageError
@@ -102,6 +103,11 @@ def adain(
     max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
+    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
+    codec: vo.CodecOption = vo.DEFAULTS.codec,
+    crf: vo.CrfOption = vo.DEFAULTS.crf,
+    start: vo.StartOption = vo.DEFAULTS.start,
+    duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Arbitrary style transfer in one forward pass (Huang & Belongie 2017, AdaIN)."""
     from stylize import api
@@ -125,10 +131,11 @@ def adain(
         decoder=decoder,
     )
     options = bo.batch_options_from(locals())
+    video = vo.video_config_from(locals())
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin),
+        lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin, video),
         as_json,
         reporter,
         state.quiet,

@@ -10,6 +10,7 @@ import typer
 
 from stylize.backends.fast import FAST_DEFAULTS as D
 from stylize.cli import batch_options as bo
+from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.errors import UsageError
@@ -87,6 +88,11 @@ def fast(
     max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
+    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
+    codec: vo.CodecOption = vo.DEFAULTS.codec,
+    crf: vo.CrfOption = vo.DEFAULTS.crf,
+    start: vo.StartOption = vo.DEFAULTS.start,
+    duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
     from stylize.backends import fast as backend
@@ -108,9 +114,13 @@ def fast(
         channels_last=channels_last,
     )
     options = bo.batch_options_from(locals())
+    video = vo.video_config_from(locals())
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin), as_json, reporter, state.quiet
+        lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin, video),
+        as_json,
+        reporter,
+        state.quiet,
     )
 
 
