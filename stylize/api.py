@@ -176,6 +176,17 @@ def evaluate(
     return ev.evaluate_items(meter, items, reporter or NullReporter())
 
 
+def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter | None = None) -> list[Any]:
+    """Flicker of each output video against the input's motion (``stylize eval --video``): a list
+    of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor)."""
+    from stylize.video_run import measure_flicker
+
+    if not outputs:
+        raise UsageError("give the stylized videos to measure after --video INPUT")
+    paths = [Path(input_video), *(Path(p) for p in outputs)]
+    return [measure_flicker(paths[0], path, reporter) for path in paths]
+
+
 def optimize(
     contents: Sequence[str],
     styles: Sequence[str],

@@ -508,3 +508,48 @@ class Segments:
                 return saved["content"], saved["out"]
         except (OSError, KeyError, ValueError):
             return None
+
+
+# ---------------------------------------------------------------- measuring flicker
+
+
+@dataclass(frozen=True)
+class Flicker:
+    """``stylize eval --video``: how much a video flickers against the motion of its input."""
+
+    path: Path
+    warping_error: float  # mean over frame pairs of the MSE (RGB in [0, 1]) over unoccluded pixels
+    pairs: int  # frame pairs compared
+    compared: float  # mean share of pixels not occluded (the part the error is measured on)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"output": str(self.path), "warping_error": self.warping_error, "pairs": self.pairs,
+                "compared": round(self.compared, 4)}  # fmt: skip
+
+
+def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:
+    """Warping error of ``output_path``: each frame against the previous one moved along the optical
+    flow of ``input_path``'s frames (see :func:`stylize.temporal.warping_error`). Frames are paired
+    in order; the output may be smaller (``--size``): input frames are resized to it."""
+    from stylize.temporal import FlowEstimator, warping_error
+
+    reporter = reporter or NullReporter()
+    flow, errors, shares = FlowEstimator(), [], []
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    reporter.start(FRAMES, total=video.probe(output_path).frames or None, unit="frame", transient=True)
+    inputs, outputs = video.read_frames(input_path), video.read_frames(output_path)
+    try:
+        for frame_in, frame_out in zip(inputs, outputs):
+            if previous is not None:
+                error, share = warping_error((previous[0], frame_in.rgb), (previous[1], frame_out.rgb), flow)
+                errors.append(error)
+                shares.append(share)
+            previous = (frame_in.rgb, frame_out.rgb)
+            reporter.advance(FRAMES)
+    finally:
+        inputs.close()
+        outputs.close()
+        reporter.finish(FRAMES)
+    if not errors:
+        raise InputError(f"{output_path}: fewer than two frames to compare")
+    return Flicker(output_path, float(np.mean(errors)), len(errors), float(np.mean(shares)))

@@ -40,6 +40,15 @@ def eval_(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            metavar="INPUT",
+            help="Measure the flicker of the OUTPUTS (videos) made from this input video: warping error.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure outputs: style distance (Gram, relu1_1…relu5_1) and content distance (relu4_2).
 
@@ -51,6 +60,10 @@ def eval_(
     from stylize.sheet import save_sheet
 
     state = settings(ctx)
+    if video is not None:
+        from stylize.cli.video_options import print_flicker
+
+        return print_flicker(api.evaluate_video(video, outputs or [], state.reporter()), as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
     means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in ("style", "content")}
     baseline = mean_of([r.baseline_style for r in rows])

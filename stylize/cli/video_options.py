@@ -9,10 +9,11 @@ A command declares them by annotation after its other flags and builds a
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from stylize.cli.display import emit_json, emit_result
 from stylize.video import VIDEO_DEFAULTS as DEFAULTS  # noqa: F401 - the commands read their defaults here
 from stylize.video import VideoConfig
 
@@ -60,3 +61,15 @@ VIDEO_FLAGS = ("temporal", "codec", "crf", "start", "duration")
 def video_config_from(flags: dict[str, object]) -> VideoConfig:
     """A :class:`VideoConfig` from a command's parameters (``locals()``); bad values raise UsageError."""
     return VideoConfig(**{k: flags[k] for k in VIDEO_FLAGS if k in flags})  # type: ignore[arg-type]
+
+
+def print_flicker(rows: list[Any], as_json: bool) -> None:
+    """``stylize eval --video``: the input's own warping error, then each output's, on stdout."""
+    if as_json:
+        emit_json({"input": rows[0].to_json(), "outputs": [row.to_json() for row in rows[1:]]})
+        return
+    width = max(len(str(row.path)) for row in rows) + len(" (input)")
+    emit_result(f"{'video':<{width}}  {'warping error':>13}  {'pairs':>5}  {'compared':>8}")
+    for index, row in enumerate(rows):
+        name = f"{row.path} (input)" if index == 0 else str(row.path)
+        emit_result(f"{name:<{width}}  {row.warping_error:>13.6f}  {row.pairs:>5}  {row.compared:>8.1%}")
