@@ -70,11 +70,6 @@ class VideoConfig:
         """Where the output ends in input seconds (inf: the end of the input)."""
         return self.start + self.duration if self.duration else math.inf
 
-    def settings(self) -> dict[str, Any]:
-        """The knobs that change an output's pixels, for its job signature."""
-        return {"temporal": self.temporal, "codec": self.codec, "crf": self.crf, "start": self.start,
-                "duration": self.duration, "segment_s": self.segment_s}  # fmt: skip
-
 
 VIDEO_DEFAULTS = VideoConfig()
 

@@ -46,7 +46,7 @@ from stylize.batch import (
 from stylize.errors import InputError, OutputError, StylizeError, stop_exit_code
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
-from stylize.provenance import differences
+from stylize.provenance import differences, settings_of
 from stylize.temporal import Stabilizer
 from stylize.video import VideoConfig, VideoInfo
 
@@ -74,7 +74,7 @@ def sign(job: Job, config: VideoConfig) -> Job:
     if job.signature is None:
         return job
     record = json.loads(job.signature)
-    record["job"]["settings"]["video"] = config.settings()
+    record["job"]["settings"].update(settings_of(config))
     return replace(job, signature=json.dumps(record, sort_keys=True, separators=(",", ":")))
 
 
