@@ -97,7 +97,7 @@ def run_jobs(jobs: Sequence[Job], backend: BatchBackend, options: BatchOptions, 
     if todo:
         if prepare is not None:
             prepare(todo)
-        VideoRunner(backend, options, config, reporter).run_all(todo, report)
+        VideoRunner(backend, options, config, reporter, single=len(jobs) == 1).run_all(todo, report)
     return report
 
 
@@ -130,6 +130,7 @@ class VideoRunner:
     options: BatchOptions
     config: VideoConfig
     reporter: Reporter = field(default_factory=NullReporter)
+    single: bool = False  # the batch's only job: its failure becomes the command's one error line, no warning
 
     def run_all(self, todo: Sequence[Job], report: BatchReport) -> None:
         """Every job; failures recorded in ``report``; Ctrl-C raises BatchInterrupted (finished segments kept)."""
@@ -159,7 +160,8 @@ class VideoRunner:
         except Exception as exc:  # noqa: BLE001 - failure isolation: one bad video never stops the batch
             code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
             report.failed.append(Failure(job, failure_reason(exc, job.input.path), code))
-            self.reporter.log(f"failed: {job.input.path}: {report.failed[-1].reason}", "warning")
+            if not self.single:
+                self.reporter.log(f"failed: {job.input.path}: {report.failed[-1].reason}", "warning")
             self.reporter.advance(TASK)
             report.stopped_early = self.options.fail_fast
             return not self.options.fail_fast
