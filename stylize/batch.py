@@ -95,6 +95,7 @@ class InputItem:
 
     path: Path  # the file to read
     rel: Path  # path below the folder given (mirrored in the output); a file given directly: its name
+    video: bool = False  # a video (or animated GIF) collected with videos=True: frames in, a video out
 
 
 @dataclass
@@ -121,6 +122,8 @@ def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextI
     for source in _expand_stdin(sources, stdin):
         _collect_source(Path(source), glob, found)
     found.items = sorted(_unique(found.items), key=lambda item: (item.rel.as_posix(), item.path.as_posix()))
+    if videos:
+        found.items = [replace(item, video=video.is_video(item.path)) for item in found.items]
     if not found.items:
         raise InputError(f"no images found in {' '.join(sources) or 'the arguments'}", _no_images_hint(found, glob))
     return found
@@ -265,7 +268,7 @@ def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions,
     target = _single_file_target(options.output, len(pairs))
     jobs = [Job(item, style, target or output_path(item, style, options, method)) for item, style in pairs]
     for job in jobs:
-        video.check_output_kind(job.input.path, job.output)
+        video.check_output_kind(job.input.path, job.output, job.input.video)
     _check_outputs(jobs)
     _check_protected(jobs, protected)
     check_writable({job.output.parent for job in jobs})
@@ -297,7 +300,7 @@ def _single_file_target(output: Path | None, count: int) -> Path | None:
     """``-o`` itself when it names an image or video file; an error when it does but there are many outputs."""
     if output is not None and unknown_file_suffix(output, _FILE_EXTENSIONS):
         known = ", ".join(sorted(_FILE_EXTENSIONS))
-        raise UsageError(f"-o {output}: '{output.suffix}' is not an image or video format stylize writes",
+        raise UsageError(f"-o {output}: '{output.suffix}' is not an image format (nor a video container) stylize writes",
                          f"give a folder, or a file ending in one of {known}")  # fmt: skip
     if output is None or output.is_dir() or output.suffix.lower() not in _FILE_EXTENSIONS:
         return None
@@ -319,7 +322,7 @@ def output_path(item: InputItem, style: str, options: BatchOptions, method: str 
 
 def render_name(template: str, item: InputItem, style: str, ext: str | None = None, method: str = "out") -> str:
     """Fill the name template for one input and style; the result must be a writable image name."""
-    suffix = _ext_suffix(ext) if ext else _default_suffix(item.path)
+    suffix = _ext_suffix(ext) if ext else _default_suffix(item)
     fields = {
         "stem": item.rel.stem,
         "ext": suffix[1:],
@@ -332,7 +335,7 @@ def render_name(template: str, item: InputItem, style: str, ext: str | None = No
     rendered = Path(name)
     if not name or rendered.is_absolute() or ".." in rendered.parts:
         raise UsageError(f"--name {template!r} gives {name!r}", "names must stay inside the output folder")
-    if not (video.is_video(item.path) and rendered.suffix.lower() in video.OUTPUT_EXTENSIONS):
+    if not (item.video and rendered.suffix.lower() in video.OUTPUT_EXTENSIONS):
         images.output_format(rendered)
     return name
 
@@ -357,10 +360,10 @@ def _ext_suffix(ext: str) -> str:
     return suffix
 
 
-def _default_suffix(path: Path) -> str:
+def _default_suffix(item: InputItem) -> str:
     """The input's extension, lower-cased, when we can write it (videos and animated GIFs too); else .png."""
-    suffix = path.suffix.lower()
-    return suffix if suffix in images.FORMATS or video.is_video(path) else ".png"
+    suffix = item.path.suffix.lower()
+    return suffix if suffix in images.FORMATS or item.video else ".png"
 
 
 def check_writable(folders: Iterable[Path]) -> None:

@@ -109,14 +109,14 @@ def is_video(path: Path) -> bool:
         return False
 
 
-def check_output_kind(input_path: Path, output: Path) -> None:
+def check_output_kind(input_path: Path, output: Path, is_video_input: bool) -> None:
     """A video goes to a video container (or GIF), an image to an image format: else a UsageError."""
     suffix = output.suffix.lower()
-    if is_video(input_path) and suffix not in OUTPUT_EXTENSIONS:
+    if is_video_input and suffix not in OUTPUT_EXTENSIONS:
         known = " ".join(sorted(s[1:] for s in OUTPUT_EXTENSIONS))
         raise UsageError(f"{input_path} is a video: it cannot be written as '{suffix or output.name}'",
                          f"use --ext with one of {known}, or leave --ext out")  # fmt: skip
-    if not is_video(input_path) and suffix in VIDEO_EXTENSIONS:
+    if not is_video_input and suffix in VIDEO_EXTENSIONS:
         raise UsageError(f"{input_path} is an image: it cannot be written as '{suffix}'",
                          "video --ext values apply to video inputs only; run images and videos separately")  # fmt: skip
 

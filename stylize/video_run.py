@@ -65,8 +65,7 @@ def work_folder(output: Path) -> Path:
 
 def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
     """(image jobs, video jobs)."""
-    videos = [job for job in jobs if video.is_video(job.input.path)]
-    return [job for job in jobs if job not in videos], videos
+    return [job for job in jobs if not job.input.video], [job for job in jobs if job.input.video]
 
 
 def sign(job: Job, config: VideoConfig) -> Job:
