@@ -200,7 +200,7 @@ class VideoRunner:
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
         frames = _Reader(job, self.backend, self.config, after_pts, self._queue_size())
         writer = _Writer(sink, self._queue_size())
-        self.reporter.start(FRAMES, total=info.frames or None, unit="frame", transient=True)
+        self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
         self._begin_video(job)
         try:
             for batch in frames.batches(self.options.batch_size):
@@ -241,6 +241,14 @@ class VideoRunner:
 
     def _queue_size(self) -> int:
         return 2 * self.options.batch_size + max(self.options.io_workers, 1)
+
+
+def _frames_in_window(info: VideoInfo, config: VideoConfig) -> int | None:
+    """About how many frames --start/--duration select (for the progress bar); None when unknown."""
+    if not info.frames:
+        return None
+    left = max(info.frames - round(config.start * info.fps), 0)
+    return min(left, round(config.duration * info.fps)) if config.duration else left
 
 
 # ---------------------------------------------------------------- decoding thread
