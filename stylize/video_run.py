@@ -181,28 +181,36 @@ class VideoRunner:
         sink = _SegmentSink(segments, info, self.config, codec)
         self._stream(job, info, sink, stabilizer, segments.last_pts)
         if not segments.entries:
+            shutil.rmtree(folder, ignore_errors=True)
             raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s")
         with atomic_path(job.output) as tmp:
             video.join_segments(segments.files(), tmp, info, self.config, job.signature)
         shutil.rmtree(folder, ignore_errors=True)
 
     def _run_gif(self, job: Job, info: VideoInfo, codec: str) -> None:
+        """One pass into the output's temp file; the signature in a sidecar written first (as for BMP)."""
+        sidecar = video.note_sidecar(job.output)
         if job.signature:
-            atomic_write_bytes(video.note_sidecar(job.output), job.signature.encode())
-        with atomic_path(job.output) as tmp:
-            sink = _FileSink(tmp, info, self.config, codec)
-            self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
-            if not sink.frames:
-                raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and "
-                                 f"{self.config.end:g} s")  # fmt: skip
+            atomic_write_bytes(sidecar, job.signature.encode())
+        try:
+            with atomic_path(job.output) as tmp:
+                sink = _FileSink(tmp, info, self.config, codec)
+                self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
+                if not sink.frames:
+                    raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and "
+                                     f"{self.config.end:g} s")  # fmt: skip
+        except BaseException:
+            if not job.output.exists():
+                sidecar.unlink(missing_ok=True)
+            raise
 
     def _stream(self, job: Job, info: VideoInfo, sink: _Sink, stabilizer: Stabilizer, after_pts: int | None) -> None:
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
         frames = _Reader(job, self.backend, self.config, after_pts, self._queue_size())
         writer = _Writer(sink, self._queue_size())
         self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
-        self._begin_video(job)
         try:
+            self._begin_video(job)
             for batch in frames.batches(self.options.batch_size):
                 for frame, content, out in self._process(job, batch, stabilizer):
                     writer.put((frame.pts, frame.time, content, out))

@@ -173,9 +173,11 @@ def test_gif_in_gif_out_and_start_duration(tmp_path: Path) -> None:
 
 
 def test_a_window_past_the_end_is_an_input_error(tmp_path: Path) -> None:
-    src = make_clip(tmp_path / "clip.mp4", frames=6, fps=12, audio=False)
-    report = _run([src], tmp_path / "out", video.VideoConfig(start=5.0))
-    assert "no frames between 5 s" in report.failed[0].reason
+    for name in ("clip.mp4", "anim.gif"):
+        src = make_clip(tmp_path / name, frames=6, fps=12, audio=False)
+        report = _run([src], tmp_path / "out", video.VideoConfig(start=5.0))
+        assert "no frames between 5 s" in report.failed[0].reason
+    assert list((tmp_path / "out").iterdir()) == []  # no work folder, no temp file
 
 
 def test_static_clip_has_no_warping_error_and_stabilising_lowers_it(tmp_path: Path) -> None:
