@@ -101,3 +101,12 @@ def test_eval_video_reports_the_warping_error(tmp_path: Path) -> None:
     assert report["input"]["pairs"] == 5 and errors[1] < errors[0]
     table = runner.invoke(app, ["eval", "--video", str(src), str(tmp_path / "t0.mp4")])
     assert table.exit_code == 0 and "warping error" in table.stdout.splitlines()[0]
+
+
+def test_the_cli_imports_neither_av_nor_cv2_nor_numpy_at_start() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, stylize.cli; print([m for m in ('av', 'cv2', 'numpy', 'torch') if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
