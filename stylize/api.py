@@ -183,8 +183,17 @@ def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter
 
     if not outputs:
         raise UsageError("give the stylized videos to measure after --video INPUT")
+    reporter = reporter or NullReporter()
     paths = [Path(input_video), *(Path(p) for p in outputs)]
-    return [measure_flicker(paths[0], path, reporter) for path in paths]
+    rows = []
+    reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
+    try:
+        for path in paths:
+            rows.append(measure_flicker(paths[0], path, reporter))
+            reporter.advance("videos")
+    finally:
+        reporter.finish("videos")
+    return rows
 
 
 def optimize(
