@@ -176,24 +176,60 @@ def evaluate(
     return ev.evaluate_items(meter, items, reporter or NullReporter())
 
 
-def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter | None = None) -> list[Any]:
+def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter | None = None,
+                   style: Path | None = None, vgg: str | None = None, device: str | None = None) -> list[Any]:  # fmt: skip
     """Flicker of each output video against the input's motion (``stylize eval --video``): a list
-    of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor)."""
+    of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor).
+
+    With ``style``, each row also gets the mean style distance of up to STYLE_FRAMES frames spread
+    over the video (the ``stylize eval`` number; the input's row: what doing nothing scores)."""
+    from dataclasses import replace
+
     from stylize.video_run import measure_flicker
 
     if not outputs:
         raise UsageError("give the stylized videos to measure after --video INPUT")
     reporter = reporter or NullReporter()
     paths = [Path(input_video), *(Path(p) for p in outputs)]
+    meter = _quality_meter(vgg, device, reporter) if style is not None else None
     rows = []
     reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
     try:
         for path in paths:
-            rows.append(measure_flicker(paths[0], path, reporter))
+            row = measure_flicker(paths[0], path, reporter)
+            if meter is not None and style is not None:
+                row = replace(row, style_distance=_video_style_distance(meter, path, style))
+            rows.append(row)
             reporter.advance("videos")
     finally:
         reporter.finish("videos")
     return rows
+
+
+STYLE_FRAMES = 12  # frames per video scored for its style distance (VGG-19 on every frame would dominate)
+
+
+def _quality_meter(vgg: str | None, device: str | None, reporter: Reporter) -> Any:
+    from stylize.backends import evaluate as ev
+    from stylize.config_optimize import DEFAULT_VGG, vgg_source
+    from stylize.devices import resolve_device
+
+    return ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
+
+
+def _video_style_distance(meter: Any, path: Path, style: Path) -> float:
+    """Mean style distance of STYLE_FRAMES frames evenly spread over ``path``."""
+    from PIL import Image
+
+    from stylize import video
+
+    step = max(1, video.probe(path).frames // STYLE_FRAMES)
+    frames = video.read_frames(path)
+    try:
+        scores = [meter.score(Image.fromarray(f.rgb), None, style).style for i, f in enumerate(frames) if i % step == 0]
+    finally:
+        frames.close()
+    return sum(scores) / len(scores)
 
 
 def optimize(

@@ -538,10 +538,11 @@ class Flicker:
     warping_error: float  # mean over frame pairs of the MSE (RGB in [0, 1]) over unoccluded pixels
     pairs: int  # frame pairs compared
     compared: float  # mean share of pixels not occluded (the part the error is measured on)
+    style_distance: float | None = None  # mean over sampled frames, when a style was given (api.evaluate_video)
 
     def to_json(self) -> dict[str, Any]:
         return {"output": str(self.path), "warping_error": self.warping_error, "pairs": self.pairs,
-                "compared": round(self.compared, 4)}  # fmt: skip
+                "compared": round(self.compared, 4), "style": self.style_distance}  # fmt: skip
 
 
 def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:

@@ -9,6 +9,7 @@ import typer
 
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.errors import UsageError
 
 
 @app.command("eval")
@@ -45,7 +46,8 @@ def eval_(
         typer.Option(
             "--video",
             metavar="INPUT",
-            help="Measure the flicker of the OUTPUTS (videos) made from this input video: warping error.",
+            help="Measure the flicker of the OUTPUTS (videos) made from this input video: warping error "
+            "(with -s: also the frames' mean style distance).",
             show_default=False,
         ),
     ] = None,
@@ -63,7 +65,11 @@ def eval_(
     if video is not None:
         from stylize.cli.video_options import print_flicker
 
-        return print_flicker(api.evaluate_video(video, outputs or [], state.reporter()), as_json)
+        if style and len(style) > 1:
+            raise UsageError("--video takes one --style image")
+        rows = api.evaluate_video(video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg,
+                                  state.device)  # fmt: skip
+        return print_flicker(rows, as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
     means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in ("style", "content")}
     baseline = mean_of([r.baseline_style for r in rows])

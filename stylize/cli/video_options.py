@@ -69,7 +69,9 @@ def print_flicker(rows: list[Any], as_json: bool) -> None:
         emit_json({"input": rows[0].to_json(), "outputs": [row.to_json() for row in rows[1:]]})
         return
     width = max(len(str(row.path)) for row in rows) + len(" (input)")
-    emit_result(f"{'video':<{width}}  {'warping error':>13}  {'pairs':>5}  {'compared':>8}")
+    styled = rows[0].style_distance is not None
+    emit_result(f"{'video':<{width}}  {'warping error':>13}  {'pairs':>5}  {'compared':>8}" + ("    style" * styled))
     for index, row in enumerate(rows):
         name = f"{row.path} (input)" if index == 0 else str(row.path)
-        emit_result(f"{name:<{width}}  {row.warping_error:>13.6f}  {row.pairs:>5}  {row.compared:>8.1%}")
+        style = f"  {row.style_distance:>7.4f}" if styled else ""
+        emit_result(f"{name:<{width}}  {row.warping_error:>13.6f}  {row.pairs:>5}  {row.compared:>8.1%}{style}")

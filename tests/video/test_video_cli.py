@@ -103,6 +103,19 @@ def test_eval_video_reports_the_warping_error(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "warping error" in table.stdout.splitlines()[0]
 
 
+@pytest.mark.usefixtures("bundled_vgg")
+def test_eval_video_with_a_style_adds_the_frames_style_distance(tmp_path: Path, image_factory: object) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=4, audio=False)
+    style = image_factory(tmp_path / "style.png", (48, 48))  # type: ignore[operator]
+    assert _fast(src, "-m", "starry-night", "-o", tmp_path / "out.mp4").exit_code == 0
+    result = runner.invoke(app, ["eval", "--video", str(src), str(tmp_path / "out.mp4"), "-s", str(style), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["input"]["style"] > 0 and report["outputs"][0]["style"] > 0
+    table = runner.invoke(app, ["eval", "--video", str(src), str(tmp_path / "out.mp4"), "-s", str(style)])
+    assert table.stdout.splitlines()[0].endswith("style")
+
+
 def test_the_cli_imports_neither_av_nor_cv2_nor_numpy_at_start() -> None:
     import subprocess
     import sys
