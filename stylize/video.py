@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from stylize.errors import InputError, OutputError, UsageError
 
@@ -282,11 +282,12 @@ class SegmentWriter:
     re-timing. Use as a context manager: leaving it normally flushes the encoder and closes the file.
     """
 
-    def __init__(self, path: Path, fmt: str, info: VideoInfo, config: VideoConfig, codec: str) -> None:
+    def __init__(self, path: Path | BinaryIO, fmt: str, info: VideoInfo, config: VideoConfig, codec: str) -> None:
         import av
 
         self.path, self.codec = path, codec
-        self.container = av.open(str(path), "w", format=fmt, options=_muxer_options(fmt, info.time_base))
+        target = str(path) if isinstance(path, Path) else path
+        self.container = av.open(target, "w", format=fmt, options=_muxer_options(fmt, info.time_base))
         self.stream: Any = None
         self.info, self.config = info, config
 
@@ -338,7 +339,8 @@ def _muxer_options(fmt: str, time_base: Fraction) -> dict[str, str]:
 def _encoder_options(codec: str, config: VideoConfig) -> dict[str, str]:
     if codec in ("libx264", "libx265"):
         # no B-frames: pts == dts, so segments join without re-timing (files ~10% larger at equal crf)
-        return {"crf": str(config.crf), "preset": "medium", "bf": "0"}
+        options = {"crf": str(config.crf), "preset": "medium", "bf": "0"}
+        return {**options, "x265-params": "log-level=error"} if codec == "libx265" else options
     if codec.startswith("libvpx"):
         return {"crf": str(config.crf), "b": "0", "row-mt": "1"}
     return {}
@@ -456,6 +458,42 @@ def _audio_packets(source: Any, out: Any, config: VideoConfig, dest: Path) -> It
         packet.dts = packet.dts - shift if packet.dts is not None else packet.pts
         packet.stream = audio_out
         yield float(packet.dts * tb), packet
+
+
+def check_output_fits(info: VideoInfo, output: Path, config: VideoConfig, codec: str) -> None:
+    """An OutputError now, before any frame is stylized, when ``codec`` or the input's audio cannot go
+    into ``output``'s container (H.264 or AAC into .webm, Opus into .avi): one tiny frame and the
+    first audio packet are muxed into a throwaway buffer."""
+    import io
+
+    import av
+    import numpy as np
+
+    fmt = container_format(output)
+    try:
+        with SegmentWriter(io.BytesIO(), fmt, info, config, codec) as writer:
+            writer.write(np.zeros((16, 16, 3), np.uint8), 0)
+    except (av.FFmpegError, OutputError, ValueError) as exc:
+        raise OutputError(f"{info.path}: {codec} video cannot be written into a {output.suffix} file",
+                          "choose another --codec or --ext") from exc  # fmt: skip
+    if info.has_audio and fmt != "gif":
+        with open_input(info.path) as source, av.open(io.BytesIO(), "w", format=fmt) as out:
+            _check_audio(source, out, output, info.path)
+
+
+def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
+    import av
+
+    audio_in = source.streams.audio[0]
+    try:
+        audio_out = out.add_stream_from_template(audio_in)
+        packet = next((p for p in source.demux(audio_in) if p.size), None)
+        if packet is not None:
+            packet.stream = audio_out
+            out.mux(packet)
+    except (av.FFmpegError, ValueError) as exc:
+        raise OutputError(f"{path}: its audio ({audio_in.codec_context.name}) cannot be copied into a "
+                          f"{output.suffix} file", "choose another --ext, e.g. mkv") from exc  # fmt: skip
 
 
 def note_sidecar(path: Path) -> Path:

@@ -176,6 +176,7 @@ class VideoRunner:
         remove_stale_temp_files(job.output.parent)
         if job.output.suffix.lower() == ".gif":  # GIF packets do not stand alone: one pass, no segments
             return self._run_gif(job, info, codec)
+        video.check_output_fits(info, job.output, self.config, codec)
         segments = Segments.open(folder, job.signature or "", self.reporter)
         stabilizer = Stabilizer(self.config.temporal, previous=segments.state())
         sink = _SegmentSink(segments, info, self.config, codec)

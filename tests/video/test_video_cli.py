@@ -76,6 +76,15 @@ def test_an_image_ext_for_a_video_is_a_usage_error(tmp_path: Path, model_file: P
     assert _fast(src, "-m", model_file, "--temporal", "2").exit_code == EXIT_CODES["usage"]
 
 
+def test_a_codec_or_audio_the_container_cannot_hold_stops_before_any_frame(tmp_path: Path, model_file: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=4)  # AAC audio: not allowed in WebM
+    result = _fast(src, "-m", model_file, "-o", tmp_path / "o", "--ext", "webm")
+    assert result.exit_code == EXIT_CODES["input"] and "cannot be copied into a .webm file" in result.stderr
+    result = _fast(src, "-m", model_file, "-o", tmp_path / "o", "--codec", "libvpx-vp9", "--ext", "mov")
+    assert result.exit_code == EXIT_CODES["input"] and "choose another --codec" in result.stderr
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
 @pytest.mark.usefixtures("fake_adain_weights")
 def test_adain_stylizes_a_video_with_the_style_encoded_once(tmp_path: Path, image_factory: object) -> None:
     src = make_clip(tmp_path / "clip.webm", (64, 48), frames=6, fps=6)
