@@ -88,10 +88,6 @@ def check_codec(name: str) -> None:
 # ---------------------------------------------------------------- what is a video
 
 
-def is_video_suffix(suffix: str) -> bool:
-    return suffix.lower() in VIDEO_EXTENSIONS
-
-
 @functools.lru_cache(maxsize=4096)
 def is_video(path: Path) -> bool:
     """A video container by extension, or a GIF with more than one frame."""
