@@ -16,6 +16,7 @@ from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of, weights_id
+from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
@@ -44,12 +45,13 @@ def combined_tag(tags: Sequence[str]) -> str:
 
 def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended: bool, options: BatchOptions,
                     signature: JobSignature, stdin: TextIO | None = None,
-                    masks: Sequence[Path] = ()) -> tuple[InputSet, list[Job]]:  # fmt: skip
-    """The content images and one job per (content, style), or per content when the styles are blended.
+                    masks: Sequence[Path] = (), videos: bool = False) -> tuple[InputSet, list[Job]]:  # fmt: skip
+    """The content images (and videos, with ``videos``) and one job per (content, style), or per
+    content when the styles are blended.
 
     No output may be a style or mask file (exit 3 before any work, whatever --overwrite says).
     Each job carries ``signature`` for its content and style files (see :mod:`stylize.provenance`)."""
-    inputs = collect_inputs(contents, options.glob, stdin)
+    inputs = collect_inputs(contents, options.glob, stdin, videos=videos)
     tags = [combined_tag(list(style_map))] if blended else list(style_map)
 
     def sign(job: Job) -> str:
@@ -66,17 +68,21 @@ def output_settings(options: BatchOptions) -> dict[str, Any]:
 
 
 def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
-                   inputs: InputSet) -> BatchReport:  # fmt: skip
+                   inputs: InputSet, video: VideoConfig | None = None) -> BatchReport:  # fmt: skip
     """Run ``backend`` (which loads its network lazily as ``.model``) over ``jobs``.
 
     The network is loaded once the batch knows an output is still to be written, before the
     first image, so a weights error stops the batch instead of failing every image; a fully
-    resumed batch loads nothing.
+    resumed batch loads nothing. With ``video``, video jobs run frame by frame (stylize.video_run).
     """
 
     def load_model(todo: list[Job]) -> None:
         backend.model  # noqa: B018 - load weights now
 
+    if video is not None:
+        from stylize.video_run import run_jobs
+
+        return run_jobs(jobs, backend, options, reporter, inputs, load_model, video)
     return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=load_model)
 
 
@@ -88,8 +94,11 @@ def adain(
     device: str | None = None,
     reporter: Reporter | None = None,
     stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
 ) -> BatchReport:
-    """Stylize every content image with AdaIN: one output per (content, style), or blended."""
+    """Stylize every content image or video with AdaIN: one output per (content, style), or blended.
+
+    Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
     from stylize.backends.adain import AdaINBackend, AdaINModel, load_pair
     from stylize.devices import resolve_device
 
@@ -103,7 +112,7 @@ def adain(
         {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder)},
     )
     blended = bool(config.style_weights or config.masks)
-    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, config.masks)
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, config.masks, videos=True)
     torch_device = resolve_device(device)
 
     def make_model() -> AdaINModel:
@@ -111,7 +120,7 @@ def adain(
         return AdaINModel(encoder, decoder, torch_device, config.precision)
 
     return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter), jobs, options, reporter,
-                          inputs)  # fmt: skip
+                          inputs, video)  # fmt: skip
 
 
 def check_style_weights(weights: Sequence[float] | None, style_map: dict[str, Path]) -> None:
@@ -168,6 +177,62 @@ def evaluate(
         ]
     meter = ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
     return ev.evaluate_items(meter, items, reporter or NullReporter())
+
+
+def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter | None = None,
+                   style: Path | None = None, vgg: str | None = None, device: str | None = None) -> list[Any]:  # fmt: skip
+    """Flicker of each output video against the input's motion (``stylize eval --video``): a list
+    of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor).
+
+    With ``style``, each row also gets the mean style distance of up to STYLE_FRAMES frames spread
+    over the video (the ``stylize eval`` number; the input's row: what doing nothing scores)."""
+    from dataclasses import replace
+
+    from stylize.video_run import measure_flicker
+
+    if not outputs:
+        raise UsageError("give the stylized videos to measure after --video INPUT")
+    reporter = reporter or NullReporter()
+    paths = [Path(input_video), *(Path(p) for p in outputs)]
+    meter = _quality_meter(vgg, device, reporter) if style is not None else None
+    rows = []
+    reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
+    try:
+        for path in paths:
+            row = measure_flicker(paths[0], path, reporter)
+            if meter is not None and style is not None:
+                row = replace(row, style_distance=_video_style_distance(meter, path, style))
+            rows.append(row)
+            reporter.advance("videos")
+    finally:
+        reporter.finish("videos")
+    return rows
+
+
+STYLE_FRAMES = 12  # frames per video scored for its style distance (VGG-19 on every frame would dominate)
+
+
+def _quality_meter(vgg: str | None, device: str | None, reporter: Reporter) -> Any:
+    from stylize.backends import evaluate as ev
+    from stylize.config_optimize import DEFAULT_VGG, vgg_source
+    from stylize.devices import resolve_device
+
+    return ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
+
+
+def _video_style_distance(meter: Any, path: Path, style: Path) -> float:
+    """Mean style distance of STYLE_FRAMES frames evenly spread over ``path``."""
+    from PIL import Image
+
+    from stylize import video
+
+    step = max(1, video.probe(path).frames // STYLE_FRAMES)
+    frames = video.read_frames(path)
+    try:
+        scores = [meter.score(Image.fromarray(f.rgb), None, style).style for i, f in enumerate(frames) if i % step == 0]
+    finally:
+        frames.close()
+    return sum(scores) / len(scores)
 
 
 def optimize(

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol, TextIO
 
 from PIL import Image
 
-from stylize import images
+from stylize import images, video
 from stylize.errors import (
     DeviceError,
     InputError,
@@ -95,6 +95,7 @@ class InputItem:
 
     path: Path  # the file to read
     rel: Path  # path below the folder given (mirrored in the output); a file given directly: its name
+    video: bool = False  # a video (or animated GIF) collected with videos=True: frames in, a video out
 
 
 @dataclass
@@ -106,18 +107,23 @@ class InputSet:
     skipped_non_image: int = 0  # files without an image extension, or not matching --glob
     skipped_in_output: int = 0  # files inside the output folder (results of an earlier run)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # found in folders but not readable: why
+    extensions: frozenset[str] = images.IMAGE_EXTENSIONS  # what files found in folders must end in
 
 
-def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None) -> InputSet:
+def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None,
+                   videos: bool = False) -> InputSet:  # fmt: skip
     """Expand files, folders (recursively) and ``-`` (paths on stdin) into a sorted :class:`InputSet`.
 
     Files named directly are always tried; files found in folders must have an image extension
-    (or match ``glob``) and must not be hidden. A missing source, or no image at all, is an InputError.
+    (a video one too with ``videos``; or match ``glob``) and must not be hidden. A missing source,
+    or no image at all, is an InputError.
     """
-    found = InputSet()
+    found = InputSet(extensions=images.IMAGE_EXTENSIONS | video.VIDEO_EXTENSIONS if videos else images.IMAGE_EXTENSIONS)
     for source in _expand_stdin(sources, stdin):
         _collect_source(Path(source), glob, found)
     found.items = sorted(_unique(found.items), key=lambda item: (item.rel.as_posix(), item.path.as_posix()))
+    if videos:
+        found.items = [replace(item, video=video.is_video(item.path)) for item in found.items]
     if not found.items:
         raise InputError(f"no images found in {' '.join(sources) or 'the arguments'}", _no_images_hint(found, glob))
     return found
@@ -195,7 +201,7 @@ def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None
         found.skipped_hidden += 1
         return
     rel = path.relative_to(root)
-    if not _wanted(rel, glob):
+    if not _wanted(rel, glob, found.extensions):
         found.skipped_non_image += 1
         return
     if not path.is_file():
@@ -207,10 +213,10 @@ def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None
     found.items.append(InputItem(path, rel))
 
 
-def _wanted(rel: Path, glob: str | None) -> bool:
-    """Image extension, or ``glob`` matching the file name or its path below the folder."""
+def _wanted(rel: Path, glob: str | None, extensions: frozenset[str] = images.IMAGE_EXTENSIONS) -> bool:
+    """One of ``extensions``, or ``glob`` matching the file name or its path below the folder."""
     if glob is None:
-        return rel.suffix.lower() in images.IMAGE_EXTENSIONS
+        return rel.suffix.lower() in extensions
     pattern = glob.lower()
     return fnmatch.fnmatchcase(rel.name.lower(), pattern) or fnmatch.fnmatchcase(rel.as_posix().lower(), pattern)
 
@@ -225,7 +231,7 @@ def _unique(items: Iterable[InputItem]) -> list[InputItem]:
 
 def _no_images_hint(found: InputSet, glob: str | None) -> str:
     passed = f"{found.skipped_non_image} files did not match" if found.skipped_non_image else "no files found"
-    wanted = f"--glob {glob!r}" if glob else "the image extensions " + " ".join(sorted(images.IMAGE_EXTENSIONS))
+    wanted = f"--glob {glob!r}" if glob else "the extensions " + " ".join(sorted(found.extensions))
     return f"{passed} {wanted}; {found.skipped_hidden} hidden entries skipped"
 
 
@@ -261,6 +267,8 @@ def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions,
     pairs = [(item, style) for item in items for style in styles]
     target = _single_file_target(options.output, len(pairs))
     jobs = [Job(item, style, target or output_path(item, style, options, method)) for item, style in pairs]
+    for job in jobs:
+        video.check_output_kind(job.input.path, job.output, job.input.video)
     _check_outputs(jobs)
     _check_protected(jobs, protected)
     check_writable({job.output.parent for job in jobs})
@@ -274,7 +282,7 @@ def _outside_output_folder(inputs: InputSet, options: BatchOptions) -> list[Inpu
     (``stylize adain . style.jpg`` run twice would otherwise pick up ``./stylized/`` itself.)
     """
     output = options.output
-    if output is not None and output.suffix.lower() in images.IMAGE_EXTENSIONS and not output.is_dir():
+    if output is not None and output.suffix.lower() in _FILE_EXTENSIONS and not output.is_dir():
         return list(inputs.items)  # a single output file, not a folder
     folder = (output or DEFAULT_OUTPUT_DIR).resolve()
     kept = [item for item in inputs.items if not _in_nested_output(item, folder)]
@@ -289,17 +297,21 @@ def _in_nested_output(item: InputItem, folder: Path) -> bool:
 
 
 def _single_file_target(output: Path | None, count: int) -> Path | None:
-    """``-o`` itself when it names an image file; an error when it does but there are many outputs."""
-    if output is not None and unknown_file_suffix(output, images.IMAGE_EXTENSIONS):
-        known = ", ".join(sorted(images.IMAGE_EXTENSIONS))
-        raise UsageError(f"-o {output}: '{output.suffix}' is not an image format stylize writes",
+    """``-o`` itself when it names an image or video file; an error when it does but there are many outputs."""
+    if output is not None and unknown_file_suffix(output, _FILE_EXTENSIONS):
+        known = ", ".join(sorted(_FILE_EXTENSIONS))
+        raise UsageError(f"-o {output}: '{output.suffix}' is not an image format (nor a video container) stylize writes",
                          f"give a folder, or a file ending in one of {known}")  # fmt: skip
-    if output is None or output.is_dir() or output.suffix.lower() not in images.IMAGE_EXTENSIONS:
+    if output is None or output.is_dir() or output.suffix.lower() not in _FILE_EXTENSIONS:
         return None
     if count > 1:
         raise UsageError(f"-o {output} names one file but there are {count} outputs", "give a folder for -o/--output")
-    images.output_format(output)  # a format we can write
+    if output.suffix.lower() not in video.OUTPUT_EXTENSIONS:
+        images.output_format(output)  # a format we can write
     return output
+
+
+_FILE_EXTENSIONS = images.IMAGE_EXTENSIONS | video.VIDEO_EXTENSIONS  # -o with one of these names a file
 
 
 def output_path(item: InputItem, style: str, options: BatchOptions, method: str = "out") -> Path:
@@ -310,7 +322,7 @@ def output_path(item: InputItem, style: str, options: BatchOptions, method: str 
 
 def render_name(template: str, item: InputItem, style: str, ext: str | None = None, method: str = "out") -> str:
     """Fill the name template for one input and style; the result must be a writable image name."""
-    suffix = _ext_suffix(ext) if ext else _default_suffix(item.path)
+    suffix = _ext_suffix(ext) if ext else _default_suffix(item)
     fields = {
         "stem": item.rel.stem,
         "ext": suffix[1:],
@@ -323,7 +335,8 @@ def render_name(template: str, item: InputItem, style: str, ext: str | None = No
     rendered = Path(name)
     if not name or rendered.is_absolute() or ".." in rendered.parts:
         raise UsageError(f"--name {template!r} gives {name!r}", "names must stay inside the output folder")
-    images.output_format(rendered)
+    if not (item.video and rendered.suffix.lower() in video.OUTPUT_EXTENSIONS):
+        images.output_format(rendered)
     return name
 
 
@@ -341,16 +354,16 @@ def check_template(template: str) -> None:
 
 def _ext_suffix(ext: str) -> str:
     suffix = "." + ext.lower().lstrip(".")
-    if suffix not in images.FORMATS:
-        known = " ".join(sorted(s[1:] for s in images.FORMATS))
+    if suffix not in images.FORMATS and suffix not in video.OUTPUT_EXTENSIONS:
+        known = " ".join(sorted(s[1:] for s in {*images.FORMATS, *video.OUTPUT_EXTENSIONS}))
         raise UsageError(f"--ext {ext}: cannot write this format", f"use one of {known}")
     return suffix
 
 
-def _default_suffix(path: Path) -> str:
-    """The input's extension, lower-cased, when we can write it; else .png (e.g. .gif inputs)."""
-    suffix = path.suffix.lower()
-    return suffix if suffix in images.FORMATS else ".png"
+def _default_suffix(item: InputItem) -> str:
+    """The input's extension, lower-cased, when we can write it (videos and animated GIFs too); else .png."""
+    suffix = item.path.suffix.lower()
+    return suffix if suffix in images.FORMATS or item.video else ".png"
 
 
 def check_writable(folders: Iterable[Path]) -> None:

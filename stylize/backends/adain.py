@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
@@ -269,6 +269,7 @@ class AdaINBackend:
     reporter: Reporter = field(default_factory=NullReporter)
     _targets: dict[Hashable, StyleTarget] = field(default_factory=dict)
     _masks: list[Image.Image] | None = None
+    _match_to: Tensor | None = None  # a video's first frame (see begin_video)
 
     @cached_property
     def model(self) -> AdaINModel:
@@ -280,8 +281,18 @@ class AdaINBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = prepare_content(load_picture(job, self.options), self.config, self.options.max_pixels)
-        return Loaded(images.to_tensor(pic.rgb), pic, job.style)
+        return self.prepare(load_picture(job, self.options), job.style)
+
+    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
+        """A decoded picture (an image, or a video frame) as the model's input; ``size`` overrides --size."""
+        config = self.config if size is None else replace(self.config, size=size)
+        pic = prepare_content(picture, config, self.options.max_pixels)
+        return Loaded(images.to_tensor(pic.rgb), pic, style)
+
+    def begin_video(self, first: Loaded | None) -> None:
+        """Style statistics once per video: --color match recolours the style to the first frame, not
+        to each frame (a per-frame target would flicker and re-encode the style every frame)."""
+        self._match_to = first.tensor if first is not None else None
 
     def group_key(self, loaded: Loaded) -> Hashable:
         return (loaded.style, tuple(loaded.tensor.shape))
@@ -293,7 +304,8 @@ class AdaINBackend:
         if self.config.color == "luminance":
             content = _gray(content)
         tags = self._style_tags(loaded[0].style)
-        targets = [self._target(tag, content if self.config.color == "match" else None) for tag in tags]
+        match_to = self._match_to if self._match_to is not None else content
+        targets = [self._target(tag, match_to if self.config.color == "match" else None) for tag in tags]
         out = self.model.stylize(
             content,
             targets,

@@ -28,7 +28,6 @@ from stylize.batch import (
     collect_inputs,
     load_picture,
     plan_jobs,
-    run_batch,
     save_result_image,
 )
 from stylize.config import DEFAULT_SIZE, check_color, check_finite, check_precision
@@ -37,6 +36,7 @@ from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of
+from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
 if TYPE_CHECKING:
     import torch
@@ -297,9 +297,13 @@ class FastBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = load_picture(job, self.options)
-        pic = images.resize_picture(pic, self.config.size, self.options.max_pixels, self.config.upscale)
-        return Loaded(images.to_tensor(pic.rgb), pic, job.style)
+        return self.prepare(load_picture(job, self.options), job.style)
+
+    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
+        """A decoded picture (an image, or a video frame) as the model's input; ``size`` overrides --size."""
+        size = self.config.size if size is None else size
+        pic = images.resize_picture(picture, size, self.options.max_pixels, self.config.upscale)
+        return Loaded(images.to_tensor(pic.rgb), pic, style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
         return (loaded.style, tuple(loaded.tensor.shape))
@@ -357,13 +361,17 @@ def run(
     device: str | None = None,
     reporter: Reporter | None = None,
     stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
 ) -> BatchReport:
-    """Stylize every content image with every model: one output per (image, model)."""
+    """Stylize every content image or video with every model: one output per (input, model).
+
+    Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
     from stylize.devices import resolve_device
+    from stylize.video_run import run_jobs
 
     reporter = reporter or NullReporter()
     tags = model_tags(config.models)
-    inputs = collect_inputs(contents, options.glob, stdin)
+    inputs = collect_inputs(contents, options.glob, stdin, videos=True)
     model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
     signature = JobSignature(
         "fast", {**settings_of(config, skip=("models", "channels_last")), "quality": options.quality}
@@ -378,7 +386,7 @@ def run(
         for tag in dict.fromkeys(job.style for job in todo):
             backend.models[tag] = _build(tags[tag], torch_device, config, reporter)
 
-    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=load_models)
+    return run_jobs(jobs, backend, options, reporter, inputs, load_models, video)
 
 
 def _build(spec: str, device: torch.device, config: FastConfig, reporter: Reporter) -> FastModel:

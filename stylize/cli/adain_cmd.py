@@ -10,6 +10,7 @@ import typer
 
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
+from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.config import ADAIN_DEFAULTS as D
 
@@ -43,7 +44,7 @@ def adain(
             help="Where each style goes (white = on); one per style, or one for two styles.", rich_help_panel=PANEL
         ),
     ] = None,
-    size: po.SizeOption = D.size,
+    size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
     style_size: Annotated[
         int,
@@ -92,6 +93,11 @@ def adain(
     max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
+    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
+    codec: vo.CodecOption = vo.DEFAULTS.codec,
+    crf: vo.CrfOption = vo.DEFAULTS.crf,
+    start: vo.StartOption = vo.DEFAULTS.start,
+    duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Arbitrary style transfer in one forward pass (Huang & Belongie 2017, AdaIN)."""
     from stylize import api
@@ -100,7 +106,7 @@ def adain(
     contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
         alpha=alpha,
-        size=size,
+        size=po.image_size(size),
         upscale=upscale,
         style_size=style_size,
         crop=crop,
@@ -113,10 +119,11 @@ def adain(
         decoder=decoder,
     )
     options = bo.batch_options_from(locals())
+    video = vo.video_config_from({**locals(), "keep_size": size is None})
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin),
+        lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin, video),
         as_json,
         reporter,
         state.quiet,

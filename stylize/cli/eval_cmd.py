@@ -9,6 +9,7 @@ import typer
 
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.errors import UsageError
 
 
 @app.command("eval")
@@ -40,6 +41,16 @@ def eval_(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            metavar="INPUT",
+            help="Measure the flicker of the OUTPUTS (videos) made from this input video: warping error "
+            "(with -s: also the frames' mean style distance).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Measure outputs: style distance (Gram, relu1_1…relu5_1) and content distance (relu4_2).
 
@@ -51,6 +62,14 @@ def eval_(
     from stylize.sheet import save_sheet
 
     state = settings(ctx)
+    if video is not None:
+        from stylize.cli.video_options import print_flicker
+
+        if style and len(style) > 1:
+            raise UsageError("--video takes one --style image")
+        rows = api.evaluate_video(video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg,
+                                  state.device)  # fmt: skip
+        return print_flicker(rows, as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
     means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in ("style", "content")}
     baseline = mean_of([r.baseline_style for r in rows])

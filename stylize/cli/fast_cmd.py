@@ -11,6 +11,7 @@ import typer
 from stylize.backends.fast import FAST_DEFAULTS as D
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
+from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.errors import UsageError
@@ -35,7 +36,7 @@ def fast(
             rich_help_panel=PANEL,
         ),
     ] = None,
-    size: po.SizeOption = D.size,
+    size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
     color: po.ColorOption = D.color,
     preserve_color: po.PreserveColorOption = False,
@@ -80,6 +81,11 @@ def fast(
     max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
+    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
+    codec: vo.CodecOption = vo.DEFAULTS.codec,
+    crf: vo.CrfOption = vo.DEFAULTS.crf,
+    start: vo.StartOption = vo.DEFAULTS.start,
+    duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
     from stylize.backends import fast as backend
@@ -93,7 +99,7 @@ def fast(
         raise UsageError("no input images given", "usage: stylize fast CONTENT... [--model NAME]")
     config = backend.FastConfig(
         models=tuple(model or ()),
-        size=size,
+        size=po.image_size(size),
         upscale=upscale,
         color=po.resolve_color(color, preserve_color),
         tile=tile,
@@ -102,9 +108,13 @@ def fast(
         channels_last=channels_last,
     )
     options = bo.batch_options_from(locals())
+    video = vo.video_config_from({**locals(), "keep_size": size is None})
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin), as_json, reporter, state.quiet
+        lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin, video),
+        as_json,
+        reporter,
+        state.quiet,
     )
 
 

@@ -34,7 +34,7 @@ def optimize(
         list[str] | None,
         typer.Option("--style", "-s", help="Style image or folder; repeatable.", rich_help_panel=PANEL),
     ] = None,
-    size: po.SizeOption = D.size,
+    size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
     iterations: Annotated[
         int, _opt("Iterations at every scale (5 scales from 128 to 512 px by default: 300 in all).", min=1)
@@ -91,7 +91,7 @@ def optimize(
     c_layers, c_weights = parse_layers("--content-layers", content_layers)
     s_layers, s_weights = parse_layers("--style-layers", style_layers)
     config = OptimizeConfig(
-        size=size,
+        size=po.image_size(size),
         upscale=upscale,
         min_size=min_size,
         scale_factor=scale_factor,

@@ -16,11 +16,19 @@ from stylize.errors import UsageError
 
 PANEL = "Picture"
 SIZE_HELP = (
-    f"Long side of the output, at most, in px (default {DEFAULT_SIZE}): larger inputs are shrunk, smaller "
-    "ones kept as they are (--upscale enlarges them); 0 keeps every input's size."
+    f"Long side of the output, at most, in px (default {DEFAULT_SIZE}; videos keep their own size unless "
+    "given): larger inputs are shrunk, smaller ones kept as they are (--upscale enlarges them); 0 keeps "
+    "every input's size."
 )
 
-SizeOption = Annotated[int, typer.Option(min=0, help=SIZE_HELP, show_default=False, rich_help_panel=PANEL)]
+SizeOption = Annotated[int | None, typer.Option(min=0, help=SIZE_HELP, show_default=False, rich_help_panel=PANEL)]
+
+
+def image_size(size: int | None) -> int:
+    """``--size`` for images: the default cap when not given."""
+    return DEFAULT_SIZE if size is None else size
+
+
 UpscaleOption = Annotated[
     bool, typer.Option("--upscale", help="Enlarge inputs smaller than --size to it.", rich_help_panel=PANEL)
 ]

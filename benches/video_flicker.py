@@ -1,0 +1,113 @@
+"""Video flicker and speed: warping error frame by frame vs --temporal, and video vs image-folder frames/s.
+
+The clip pans and zooms across a high-resolution photo from ../shared/data/content/ (a scene cut
+half way to a second photo), like a slow camera move; it is stylized with the shipped fast model
+(offline) at several --temporal values and measured with the same code as
+``stylize eval --video``. Speed: the same frames as a folder of PNGs through the image path.
+
+    python benches/video_flicker.py [--size 320x180] [--frames 48] [--temporal 0,0.3,0.5,0.7,0.9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stylize import video
+from stylize.backends import fast
+from stylize.batch import BatchOptions
+from stylize.video_run import measure_flicker
+
+PHOTOS = ROOT.parent / "shared" / "data" / "content"
+
+
+def camera_move(photo: Path, size: tuple[int, int], frames: int) -> list[np.ndarray]:
+    """Frames of a slow pan (left to right) with a 15% zoom-in over a photo."""
+    img = Image.open(photo).convert("RGB")
+    w, h = size
+    out = []
+    for t in range(frames):
+        s = t / max(frames - 1, 1)
+        crop_w = img.width * (0.6 - 0.09 * s)
+        crop_h = crop_w * h / w
+        x0 = (img.width - crop_w) * (0.2 + 0.5 * s)
+        y0 = (img.height - crop_h) * 0.5
+        box = (x0, y0, x0 + crop_w, y0 + crop_h)
+        out.append(np.asarray(img.resize((w, h), Image.Resampling.BICUBIC, box=box)))
+    return out
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+def run_video(clip: Path, out: Path, temporal: float) -> float:
+    """Seconds to stylize ``clip`` into ``out`` with --temporal ``temporal``."""
+    start = time.perf_counter()
+    fast.run([str(clip)], fast.FastConfig(models=("starry-night",)), BatchOptions(output=out),
+             video=video.VideoConfig(temporal=temporal))  # fmt: skip
+    return time.perf_counter() - start
+
+
+def run_folder(frames: list[np.ndarray], folder: Path) -> float:
+    """Seconds to stylize the same frames as a folder of PNGs (decode, stylize, encode PNG)."""
+    for i, rgb in enumerate(frames):
+        Image.fromarray(rgb).save(folder / "in" / f"{i:04d}.png")
+    start = time.perf_counter()
+    fast.run([str(folder / "in")], fast.FastConfig(models=("starry-night",)), BatchOptions(output=folder / "out"))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="320x180")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--temporal", default="0,0.3,0.5,0.7,0.9")
+    parser.add_argument("--photos", default="forest_path.jpg,evening_glow_boats.jpg")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    names = args.photos.split(",")
+    half = args.frames // 2
+    frames = camera_move(PHOTOS / names[0], size, half) + camera_move(PHOTOS / names[-1], size, args.frames - half)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        clip = tmp / "clip.mp4"
+        write_clip(clip, frames, args.fps)
+        print(f"clip: {args.frames} frames {size[0]}x{size[1]} at {args.fps} fps, pan + zoom over {names[0]}, "
+              f"cut to {names[-1]}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}\n")  # fmt: skip
+        print("| --temporal | warping error | vs frame by frame | frames/s |\n|---:|---:|---:|---:|")
+        floor = measure_flicker(clip, clip)
+        run_video(clip, tmp / "warm-up", 0.0)  # model load, first-call allocations
+        base = None
+        for temporal in (float(v) for v in args.temporal.split(",")):
+            out = tmp / f"t{temporal}"
+            seconds = run_video(clip, out, temporal)
+            error = measure_flicker(clip, out / "clip_fast_starry-night.mp4").warping_error
+            base = error if base is None else base
+            print(f"| {temporal:g} | {error:.5f} | {error / base - 1:+.0%} | {args.frames / seconds:.1f} |")
+        print(f"| input itself | {floor.warping_error:.5f} | | |\n")
+        (tmp / "folder" / "in").mkdir(parents=True)
+        seconds = run_folder(frames, tmp / "folder")
+        print(f"same frames as a PNG folder (image path): {args.frames / seconds:.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,580 @@
+"""Videos through a batch backend: decode -> the model -> stabilise -> encode, in resumable segments.
+
+    report = run_jobs(jobs, backend, options, reporter, inputs, prepare, VideoConfig())
+
+Images among ``jobs`` go to :func:`stylize.batch.run_batch` unchanged; each video job then runs
+the *same* backend's ``prepare`` (a frame as a model input, like ``load``) and ``process`` on
+batches of frames. Three threads overlap the work: one decodes (and resizes) frames, the main one
+runs the model and the stabiliser, one encodes; bounded queues between them keep memory flat
+whatever the video's length.
+
+Output is written in segments of ``segment_s`` seconds into a hidden work folder beside the
+output (``.NAME.stylize-video/``: segment files, the stabiliser's state, ``manifest.json`` with
+the job signature). Ctrl-C or a crash keeps the finished segments; the same command resumes
+after the last one, and a changed setting starts over. The output appears, atomically, only when
+every frame is done: the segments' packets and the input's audio packets remuxed, no re-encode.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from stylize import images, video
+from stylize.batch import (
+    BATCH_FATAL,
+    BatchBackend,
+    BatchInterrupted,
+    BatchOptions,
+    BatchReport,
+    Failure,
+    InputSet,
+    Job,
+    failure_reason,
+    run_batch,
+)
+from stylize.errors import InputError, OutputError, StylizeError, stop_exit_code
+from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
+from stylize.progress import NullReporter, Reporter
+from stylize.provenance import differences, settings_of
+from stylize.temporal import Stabilizer
+from stylize.video import VideoConfig, VideoInfo
+
+TASK = "videos"  # the Reporter task of the batch-wide video bar
+FRAMES = "frames"  # the per-video bar
+MANIFEST = "manifest.json"
+STATE = "state.npz"
+_END = object()  # end of a queue
+_ABORT = object()  # stop writing: drop the segment in progress
+
+
+def frame_size(config: VideoConfig) -> int | None:
+    """The long side frames are resized to: None follows the backend's --size, 0 keeps the video's."""
+    return 0 if config.keep_size else None
+
+
+def work_folder(output: Path) -> Path:
+    """The hidden folder beside ``output`` that holds its finished segments until it is complete."""
+    return output.with_name(f".{output.name}.stylize-video")
+
+
+def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
+    """(image jobs, video jobs)."""
+    return [job for job in jobs if not job.input.video], [job for job in jobs if job.input.video]
+
+
+def sign(job: Job, config: VideoConfig) -> Job:
+    """The job with the video settings added to its signature (they change the output too)."""
+    if job.signature is None:
+        return job
+    record = json.loads(job.signature)
+    record["job"]["settings"].update(settings_of(config))
+    return replace(job, signature=json.dumps(record, sort_keys=True, separators=(",", ":")))
+
+
+def run_jobs(jobs: Sequence[Job], backend: BatchBackend, options: BatchOptions, reporter: Reporter | None,
+             inputs: InputSet, prepare: Callable[[list[Job]], None] | None,
+             config: VideoConfig) -> BatchReport:  # fmt: skip
+    """Images through the batch engine, then each video; one report for both (a failed video is a Failure)."""
+    reporter = reporter or NullReporter()
+    image_jobs, video_jobs = split_jobs(jobs)
+    video_jobs = [sign(job, config) for job in video_jobs]
+    todo, skipped = _skip_existing(video_jobs, options.overwrite, reporter)
+    try:
+        report = run_batch(image_jobs, backend, options, reporter, inputs=inputs, prepare=prepare) if image_jobs \
+            else _empty_report(inputs)  # fmt: skip
+    except BatchInterrupted as exc:
+        exc.report.not_started += len(todo)
+        exc.report.skipped += skipped
+        raise
+    report.skipped += skipped
+    if todo:
+        if prepare is not None:
+            prepare(todo)
+        VideoRunner(backend, options, config, reporter, single=len(jobs) == 1).run_all(todo, report)
+    return report
+
+
+def _empty_report(inputs: InputSet) -> BatchReport:
+    return BatchReport(skipped_hidden=inputs.skipped_hidden, skipped_non_image=inputs.skipped_non_image,
+                       unreadable=list(inputs.unreadable))  # fmt: skip
+
+
+def _skip_existing(jobs: Sequence[Job], overwrite: bool, reporter: Reporter) -> tuple[list[Job], list[Job]]:
+    """(to do, skipped): an existing output of this very job is skipped; of another job, an OutputError."""
+    existing = [job for job in jobs if not overwrite and job.output.exists()]
+    for job in existing:
+        why = differences(job.signature, video.read_note(job.output)) if job.signature else []
+        if why:
+            raise OutputError(f"{job.output} exists from another job: {'; '.join(why)}",
+                              "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one")  # fmt: skip
+    if existing:
+        reporter.log(f"{len(existing)} of {len(jobs)} videos exist already: skipped (--overwrite redoes them)")
+    return [job for job in jobs if job not in existing], existing
+
+
+# ---------------------------------------------------------------- one video after another
+
+
+@dataclass
+class VideoRunner:
+    """Runs video jobs one at a time, each frame batch through ``backend.process``."""
+
+    backend: BatchBackend
+    options: BatchOptions
+    config: VideoConfig
+    reporter: Reporter = field(default_factory=NullReporter)
+    single: bool = False  # the batch's only job: its failure becomes the command's one error line, no warning
+
+    def run_all(self, todo: Sequence[Job], report: BatchReport) -> None:
+        """Every job; failures recorded in ``report``; Ctrl-C raises BatchInterrupted (finished segments kept)."""
+        start = time.perf_counter()
+        self.reporter.start(TASK, total=len(todo), unit="video")
+        try:
+            for index, job in enumerate(todo):
+                if not self._run_isolated(job, report):
+                    report.not_started += len(todo) - index - 1
+                    break
+        finally:
+            report.elapsed_s += time.perf_counter() - start
+            self.reporter.finish(TASK)
+        if report.interrupted:
+            raise BatchInterrupted(report)
+
+    def _run_isolated(self, job: Job, report: BatchReport) -> bool:
+        """One job; False when the batch must stop (Ctrl-C, --fail-fast)."""
+        try:
+            self.run_one(job)
+        except KeyboardInterrupt as exc:
+            report.interrupted, report.stop_code = True, stop_exit_code(exc)
+            report.not_started += 1
+            return False
+        except BATCH_FATAL:
+            raise
+        except Exception as exc:  # noqa: BLE001 - failure isolation: one bad video never stops the batch
+            code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
+            report.failed.append(Failure(job, failure_reason(exc, job.input.path), code))
+            if not self.single:
+                self.reporter.log(f"failed: {job.input.path}: {report.failed[-1].reason}", "warning")
+            self.reporter.advance(TASK)
+            report.stopped_early = self.options.fail_fast
+            return not self.options.fail_fast
+        report.done.append(job)
+        self.reporter.advance(TASK)
+        return True
+
+    def run_one(self, job: Job) -> None:
+        """Stylize one video into ``job.output`` (resuming from finished segments)."""
+        info = video.probe(job.input.path)
+        codec = video.codec_for(job.output, self.config)
+        folder = work_folder(job.output)
+        remove_stale_temp_files(job.output.parent)
+        if job.output.suffix.lower() == ".gif":  # GIF packets do not stand alone: one pass, no segments
+            return self._run_gif(job, info, codec)
+        video.check_output_fits(info, job.output, self.config, codec)
+        segments = Segments.open(folder, job.signature or "", self.reporter)
+        stabilizer = Stabilizer(self.config.temporal, previous=segments.state())
+        sink = _SegmentSink(segments, info, self.config, codec)
+        self._stream(job, info, sink, stabilizer, segments.last_pts)
+        if not segments.entries:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s")
+        with atomic_path(job.output) as tmp:
+            video.join_segments(segments.files(), tmp, info, self.config, job.signature)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _run_gif(self, job: Job, info: VideoInfo, codec: str) -> None:
+        """One pass into the output's temp file; the signature in a sidecar written first (as for BMP)."""
+        sidecar = video.note_sidecar(job.output)
+        if job.signature:
+            atomic_write_bytes(sidecar, job.signature.encode())
+        try:
+            with atomic_path(job.output) as tmp:
+                sink = _FileSink(tmp, info, self.config, codec)
+                self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
+                if not sink.frames:
+                    raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and "
+                                     f"{self.config.end:g} s")  # fmt: skip
+        except BaseException:
+            if not job.output.exists():
+                sidecar.unlink(missing_ok=True)
+            raise
+
+    def _stream(self, job: Job, info: VideoInfo, sink: _Sink, stabilizer: Stabilizer, after_pts: int | None) -> None:
+        """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
+        frames = _Reader(job, self.backend, self.config, after_pts, self._queue_size())
+        writer = _Writer(sink, self._queue_size())
+        self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
+        try:
+            self._begin_video(job)
+            for batch in frames.batches(self.options.batch_size):
+                for frame, content, out in self._process(job, batch, stabilizer):
+                    writer.put((frame.pts, frame.time, content, out))
+                self.reporter.advance(FRAMES, len(batch))
+            writer.finish()
+        except BaseException:
+            frames.stop()
+            writer.abort()
+            raise
+        finally:
+            self.reporter.finish(FRAMES)
+            if getattr(self.backend, "begin_video", None) is not None:
+                self.backend.begin_video(None)  # type: ignore[attr-defined]
+
+    def _begin_video(self, job: Job) -> None:
+        """Tell a backend that keeps per-video state (AdaIN's colour match) the window's first frame,
+        the same whether this run starts there or resumes later."""
+        begin = getattr(self.backend, "begin_video", None)
+        if begin is None:
+            return
+        frames = video.read_frames(job.input.path, self.config.start, self.config.end)
+        try:
+            first = next(frames, None)
+        finally:
+            frames.close()
+        picture = images.Picture(Image.fromarray(first.rgb), path=job.input.path) if first is not None else None
+        loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None  # type: ignore[attr-defined]
+        begin(loaded)
+
+    def _process(self, job: Job, batch: list[tuple[video.Frame, Any]],
+                 stabilizer: Stabilizer) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray]]:  # fmt: skip
+        loads = [loaded for _, loaded in batch]
+        results = self.backend.process([job] * len(loads), loads)
+        for (frame, loaded), (tensor, _) in zip(batch, results):
+            content = np.asarray(loaded.picture.rgb)
+            yield frame, content, stabilizer(content, np.asarray(images.to_pil(tensor)))
+
+    def _queue_size(self) -> int:
+        return 2 * self.options.batch_size + max(self.options.io_workers, 1)
+
+
+def _frames_in_window(info: VideoInfo, config: VideoConfig) -> int | None:
+    """About how many frames --start/--duration select (for the progress bar); None when unknown."""
+    if not info.frames:
+        return None
+    left = max(info.frames - round(config.start * info.fps), 0)
+    return min(left, round(config.duration * info.fps)) if config.duration else left
+
+
+# ---------------------------------------------------------------- decoding thread
+
+
+class _Reader:
+    """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
+
+    def __init__(self, job: Job, backend: BatchBackend, config: VideoConfig, after_pts: int | None,
+                 size: int) -> None:  # fmt: skip
+        self.queue: queue.Queue[Any] = queue.Queue(size)
+        self.stopped = threading.Event()
+        self.args = (job, backend, config, after_pts)
+        self.thread = threading.Thread(target=self._run, name="stylize-decode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        job, backend, config, after_pts = self.args
+        frames = video.read_frames(job.input.path, config.start, config.end, after_pts)
+        try:
+            for frame in frames:
+                picture = images.Picture(Image.fromarray(frame.rgb), path=job.input.path)
+                if not self._put((frame, backend.prepare(picture, job.style, frame_size(config)))):  # type: ignore[attr-defined]
+                    return
+            self._put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
+            self._put(exc)
+        finally:
+            frames.close()  # closes the container, also when stopped early
+
+    def _put(self, item: Any) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def batches(self, size: int) -> Iterator[list[tuple[video.Frame, Any]]]:
+        """Up to ``size`` consecutive (frame, load) pairs at a time; decoding errors raised here."""
+        batch: list[tuple[video.Frame, Any]] = []
+        while True:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is _END:
+                break
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+# ---------------------------------------------------------------- encoding thread
+
+
+class _Sink:
+    """Where finished frames go: ``write(pts, time, content, out)``, then ``finish()``.
+
+    ``pts`` is the input's; outputs start at ``origin`` (``--start`` in the input's time base) = 0.
+    """
+
+    frames: int = 0
+    origin: int = 0
+
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _Writer:
+    """Feeds a sink from a thread; the sink's errors are raised in the main thread."""
+
+    def __init__(self, sink: _Sink, size: int) -> None:
+        self.sink = sink
+        self.queue: queue.Queue[Any] = queue.Queue(size)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stylize-encode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not _END:
+                if item is _ABORT:
+                    return self.sink.abort()
+                self.sink.write(*item)
+            self.sink.finish()
+        except BaseException as exc:  # noqa: BLE001 - raised in the main thread
+            self.error = exc
+            self.sink.abort()
+
+    def put(self, item: Any) -> None:
+        while self.thread.is_alive():
+            try:
+                return self.queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+        raise RuntimeError("the encoding thread stopped")
+
+    def finish(self) -> None:
+        self.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        if self.thread.is_alive():
+            with_room = _drain(self.queue)
+            if with_room:
+                self.queue.put(_ABORT)
+            self.thread.join()
+
+
+def _drain(q: queue.Queue[Any]) -> bool:
+    """Empty a queue (frames not yet encoded are dropped); True."""
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return True
+
+
+class _FileSink(_Sink):
+    """All frames into one file (GIF)."""
+
+    def __init__(self, path: Path, info: VideoInfo, config: VideoConfig, codec: str) -> None:
+        self.writer = video.SegmentWriter(path, video.container_format(path), info, config, codec)
+        self.frames, self.origin = 0, round(config.start / info.time_base)
+
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None:
+        self.writer.write(out, pts - self.origin)
+        self.frames += 1
+
+    def finish(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.close(flush=False)
+
+
+class _SegmentSink(_Sink):
+    """Frames into segment files of ``segment_s`` seconds of input, each finished atomically."""
+
+    def __init__(self, segments: Segments, info: VideoInfo, config: VideoConfig, codec: str) -> None:
+        self.segments, self.info, self.config, self.codec = segments, info, config, codec
+        self.origin = round(config.start / info.time_base)
+        self.current: tuple[int, Any, Any] | None = None  # (segment index, atomic_path context, writer)
+        self.count = 0
+        self.last: tuple[int, np.ndarray, np.ndarray] | None = None  # pts, content, out of the last frame
+
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None:
+        index = int((time_s - self.config.start) // self.config.segment_s)
+        if self.current is not None and self.current[0] != index:
+            self._close_segment()
+        if self.current is None:
+            self._open_segment(index)
+        assert self.current is not None
+        self.current[2].write(out, pts - self.origin)
+        self.count += 1
+        self.last = (pts, content, out)
+
+    def _open_segment(self, index: int) -> None:
+        path = self.segments.folder / f"{len(self.segments.entries):05d}{video.SEGMENT_SUFFIX}"
+        context = atomic_path(path)
+        tmp = context.__enter__()
+        writer = video.SegmentWriter(tmp, video.SEGMENT_FORMAT, self.info, self.config, self.codec)
+        self.current = (index, context, writer)
+        self.count = 0
+
+    def _close_segment(self) -> None:
+        assert self.current is not None and self.last is not None
+        _, context, writer = self.current
+        self.current = None
+        try:
+            writer.close()
+        except BaseException as exc:
+            context.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        context.__exit__(None, None, None)  # renamed into place
+        pts, content, out = self.last
+        self.segments.add(self.count, pts, (content, out) if self.config.temporal else None)
+
+    def finish(self) -> None:
+        if self.current is not None:
+            self._close_segment()
+
+    def abort(self) -> None:
+        if self.current is None:
+            return
+        _, context, writer = self.current
+        self.current = None
+        try:
+            writer.close(flush=False)
+        finally:
+            error = KeyboardInterrupt()
+            context.__exit__(KeyboardInterrupt, error, None)  # removes the unfinished temp file
+
+
+# ---------------------------------------------------------------- the work folder
+
+
+@dataclass
+class Segments:
+    """The finished segments of one output, as ``manifest.json`` in its work folder records them."""
+
+    folder: Path
+    signature: str
+    entries: list[dict[str, Any]] = field(default_factory=list)  # {"file", "frames", "last_pts"}
+
+    @classmethod
+    def open(cls, folder: Path, signature: str, reporter: Reporter) -> Segments:
+        """The segments an earlier run of this same job finished; a folder of another job is cleared."""
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = None
+        if manifest is not None and manifest.get("signature") == signature:
+            found = cls(folder, signature, list(manifest.get("segments", [])))
+            if all((folder / entry["file"]).is_file() for entry in found.entries):
+                frames = sum(entry["frames"] for entry in found.entries)
+                reporter.log(f"resuming after {len(found.entries)} finished segments ({frames} frames)")
+                return found
+        if folder.exists():
+            reporter.log(f"{folder}: an unfinished run of other settings: starting over")
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder, signature)
+
+    @property
+    def last_pts(self) -> int | None:
+        return self.entries[-1]["last_pts"] if self.entries else None
+
+    def files(self) -> list[Path]:
+        return [self.folder / entry["file"] for entry in self.entries]
+
+    def add(self, frames: int, last_pts: int, state: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Record a segment just renamed into place (and the stabiliser's state after its last frame)."""
+        name = f"{len(self.entries):05d}{video.SEGMENT_SUFFIX}"
+        if state is not None:
+            with atomic_path(self.folder / STATE) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, content=state[0], out=state[1])
+        self.entries.append({"file": name, "frames": frames, "last_pts": int(last_pts)})
+        manifest = {"signature": self.signature, "segments": self.entries}
+        atomic_write_bytes(self.folder / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stabiliser's (input, output) after the last finished segment; None at the start."""
+        if not self.entries:
+            return None
+        try:
+            with np.load(self.folder / STATE) as saved:
+                return saved["content"], saved["out"]
+        except (OSError, KeyError, ValueError):
+            return None
+
+
+# ---------------------------------------------------------------- measuring flicker
+
+
+@dataclass(frozen=True)
+class Flicker:
+    """``stylize eval --video``: how much a video flickers against the motion of its input."""
+
+    path: Path
+    warping_error: float  # mean over frame pairs of the MSE (RGB in [0, 1]) over unoccluded pixels
+    pairs: int  # frame pairs compared
+    compared: float  # mean share of pixels not occluded (the part the error is measured on)
+    style_distance: float | None = None  # mean over sampled frames, when a style was given (api.evaluate_video)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"output": str(self.path), "warping_error": self.warping_error, "pairs": self.pairs,
+                "compared": round(self.compared, 4), "style": self.style_distance}  # fmt: skip
+
+
+def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:
+    """Warping error of ``output_path``: each frame against the previous one moved along the optical
+    flow of ``input_path``'s frames (see :func:`stylize.temporal.warping_error`). Frames are paired
+    in order; the output may be smaller (``--size``): input frames are resized to it."""
+    from stylize.temporal import FlowEstimator, warping_error
+
+    reporter = reporter or NullReporter()
+    flow, errors, shares = FlowEstimator(), [], []
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    reporter.start(FRAMES, total=video.probe(output_path).frames or None, unit="frame", transient=True)
+    inputs, outputs = video.read_frames(input_path), video.read_frames(output_path)
+    try:
+        for frame_in, frame_out in zip(inputs, outputs):
+            if previous is not None:
+                error, share = warping_error((previous[0], frame_in.rgb), (previous[1], frame_out.rgb), flow)
+                errors.append(error)
+                shares.append(share)
+            previous = (frame_in.rgb, frame_out.rgb)
+            reporter.advance(FRAMES)
+    finally:
+        inputs.close()
+        outputs.close()
+        reporter.finish(FRAMES)
+    if not errors:
+        raise InputError(f"{output_path}: fewer than two frames to compare")
+    return Flicker(output_path, float(np.mean(errors)), len(errors), float(np.mean(shares)))
