@@ -27,8 +27,11 @@ def scene(width: int, height: int, t: int, speed: int = 2, static: bool = False)
 
 
 def make_clip(path: Path, size: tuple[int, int] = (64, 48), frames: int = 12, fps: int = 12, audio: bool = True,
-              static: bool = False, codec: str | None = None, rotation: int = 0) -> Path:  # fmt: skip
-    """Write a clip by extension (.mp4, .mkv, .webm, .avi, .mov, .gif) with an optional 0.5 s+ sine track."""
+              static: bool = False, codec: str | None = None, rotation: int = 0,
+              times_ms: list[int] | None = None) -> Path:  # fmt: skip
+    """Write a clip by extension (.mp4, .mkv, .webm, .avi, .mov, .gif) with an optional 0.5 s+ sine track.
+
+    ``times_ms``: each frame's time in milliseconds, for a variable-frame-rate clip (one frame each)."""
     import av
 
     width, height = size
@@ -41,8 +44,11 @@ def make_clip(path: Path, size: tuple[int, int] = (64, 48), frames: int = 12, fp
         if rotation:
             video.set_display_rotation(rotation)
         sound = _add_audio(out, suffix) if audio else None
-        for t in range(frames):
+        for t in range(len(times_ms) if times_ms else frames):
             frame = av.VideoFrame.from_ndarray(scene(width, height, t, static=static), format="rgb24")
+            if times_ms:
+                frame.pts, frame.time_base = times_ms[t], Fraction(1, 1000)
+                video.codec_context.time_base = Fraction(1, 1000)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:

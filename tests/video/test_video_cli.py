@@ -149,3 +149,37 @@ def test_a_video_keeps_its_size_by_default_while_an_image_is_capped(tmp_path: Pa
     from PIL import Image
 
     assert Image.open(tmp_path / "out" / "wide_adain_style.png").size == (512, 38)
+
+
+def test_real_sigint_mid_video_then_the_same_command_gives_the_uninterrupted_frames(
+    tmp_path: Path, model_file: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    src = make_clip(tmp_path / "long.mp4", (64, 48), frames=264, fps=12, audio=True)  # 22 s: three segments
+    args = [sys.executable, "-m", "stylize", "--quiet", "fast", str(src), "-m", str(model_file), "--crf", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole = tmp_path / "whole.mp4"
+    assert subprocess.run([*args, "-o", str(whole)], check=False, env=env, capture_output=True).returncode == 0
+    part = tmp_path / "part.mp4"
+    work = tmp_path / ".part.mp4.stylize-video"
+    run = subprocess.Popen([*args, "-o", str(part)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(work.glob("*segment*")) and not list(work.glob("*.nut")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err.decode()
+    assert not part.exists() and work.is_dir()  # finished segments kept, no half-made output
+    again = subprocess.run([*args, "-o", str(part)], check=False, env=env, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()
+    assert not work.exists()
+    a, b = list(video.read_frames(whole)), list(video.read_frames(part))
+    assert [f.pts for f in a] == [f.pts for f in b] and len(a) == 264
+    assert max(int(np.abs(x.rgb.astype(int) - y.rgb.astype(int)).max()) for x, y in zip(a, b)) <= 2

@@ -133,3 +133,13 @@ def test_config_refuses_bad_values() -> None:
     for bad in ({"temporal": 1.5}, {"crf": 70}, {"start": -1.0}, {"codec": "no-such-codec"}):
         with pytest.raises(UsageError):
             video.VideoConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_a_variable_frame_rate_clip_keeps_every_frame_time(tmp_path: Path) -> None:
+    times_ms = [0, 40, 120, 160, 300, 340, 380, 600, 640]
+    src = make_clip(tmp_path / "vfr.mkv", frames=len(times_ms), fps=25, audio=False, times_ms=times_ms)
+    wanted = [round(f.time, 3) for f in video.read_frames(src)]
+    assert wanted == [t / 1000 for t in times_ms]  # the clip really is variable-rate
+    dest = tmp_path / "out.mkv"
+    _copy(src, dest, video.VideoConfig(), split=4)
+    assert [round(f.time, 3) for f in video.read_frames(dest)] == wanted
