@@ -41,13 +41,16 @@ def mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     return mean, (var + eps).sqrt()
 
 
-def adain(content_feat: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0, eps: float = 1e-5) -> Tensor:
+def adain(content_feat: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0, eps: float = 1e-5,
+          content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:  # fmt: skip
     """Give ``content_feat`` (B, C, H, W) the per-channel ``style_mean``/``style_std`` (B, C, 1, 1).
 
     ``alpha`` blends with the content, ``alpha * adain + (1 - alpha) * content`` (Huang &
     Belongie 2017); the whole map is folded into one fused multiply-add over the features.
+    ``content_stats``: the (mean, std) to normalise by instead of the map's own (a video's,
+    smoothed over time).
     """
-    c_mean, c_std = mean_std(content_feat, eps)
+    c_mean, c_std = content_stats if content_stats is not None else mean_std(content_feat, eps)
     scale = style_std / c_std  # (B, C, 1, 1)
     shift = style_mean - c_mean * scale
     if alpha != 1.0:

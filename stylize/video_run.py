@@ -185,7 +185,7 @@ class VideoRunner:
         segments = Segments.open(folder, job.signature or "", self.reporter)
         stabilizer = Stabilizer(self.config.temporal, previous=segments.state())
         sink = _SegmentSink(segments, info, self.config, codec)
-        self._stream(job, info, sink, stabilizer, segments.last_pts)
+        self._stream(job, info, sink, stabilizer, segments.last_pts, segments.backend_state())
         if not segments.entries:
             shutil.rmtree(folder, ignore_errors=True)
             raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s")
@@ -210,16 +210,17 @@ class VideoRunner:
                 sidecar.unlink(missing_ok=True)
             raise
 
-    def _stream(self, job: Job, info: VideoInfo, sink: _Sink, stabilizer: Stabilizer, after_pts: int | None) -> None:
+    def _stream(self, job: Job, info: VideoInfo, sink: _Sink, stabilizer: Stabilizer, after_pts: int | None,
+                resumed: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
         frames = _Reader(job, self.backend, self.config, after_pts, self._queue_size())
         writer = _Writer(sink, self._queue_size())
         self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
         try:
-            self._begin_video(job)
+            self._begin_video(job, resumed)
             for batch in frames.batches(self.options.batch_size):
-                for frame, content, out in self._process(job, batch, stabilizer):
-                    writer.put((frame.pts, frame.time, content, out))
+                for frame, content, out, extra in self._process(job, batch, stabilizer):
+                    writer.put((frame.pts, frame.time, content, out, extra))
                 self.reporter.advance(FRAMES, len(batch))
             writer.finish()
         except BaseException:
@@ -231,9 +232,10 @@ class VideoRunner:
             if getattr(self.backend, "begin_video", None) is not None:
                 self.backend.begin_video(None)  # type: ignore[attr-defined]
 
-    def _begin_video(self, job: Job) -> None:
-        """Tell a backend that keeps per-video state (AdaIN's colour match) the window's first frame,
-        the same whether this run starts there or resumes later."""
+    def _begin_video(self, job: Job, resumed: dict[str, np.ndarray] | None = None) -> None:
+        """Tell a backend that keeps per-video state (AdaIN's colour match and content statistics) the
+        window's first frame, the same whether this run starts there or resumes later, and the state
+        it had after the last finished segment (``resumed``)."""
         begin = getattr(self.backend, "begin_video", None)
         if begin is None:
             return
@@ -244,15 +246,17 @@ class VideoRunner:
             frames.close()
         picture = images.Picture(Image.fromarray(first.rgb), path=job.input.path) if first is not None else None
         loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None  # type: ignore[attr-defined]
-        begin(loaded)
+        begin(loaded, self.config.temporal, resumed)
 
-    def _process(self, job: Job, batch: list[tuple[video.Frame, Any]],
-                 stabilizer: Stabilizer) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray]]:  # fmt: skip
+    def _process(self, job: Job, batch: list[tuple[video.Frame, Any]], stabilizer: Stabilizer
+                 ) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]]:  # fmt: skip
+        """Each frame's content, stabilised output, and the backend's per-video state after it."""
         loads = [loaded for _, loaded in batch]
         results = self.backend.process([job] * len(loads), loads)
-        for (frame, loaded), (tensor, _) in zip(batch, results):
+        trail = getattr(self.backend, "video_states", lambda: None)() or [None] * len(loads)
+        for (frame, loaded), (tensor, _), extra in zip(batch, results, trail):
             content = np.asarray(loaded.picture.rgb)
-            yield frame, content, stabilizer(content, np.asarray(images.to_pil(tensor)))
+            yield frame, content, stabilizer(content, np.asarray(images.to_pil(tensor))), extra
 
     def _queue_size(self) -> int:
         return 2 * self.options.batch_size + max(self.options.io_workers, 1)
@@ -336,7 +340,8 @@ class _Sink:
     frames: int = 0
     origin: int = 0
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None: ...
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
+              extra: dict[str, np.ndarray] | None = None) -> None: ...  # fmt: skip
 
     def finish(self) -> None: ...
 
@@ -407,7 +412,8 @@ class _FileSink(_Sink):
         self.writer = video.SegmentWriter(path, video.container_format(path), info, config, codec)
         self.frames, self.origin = 0, round(config.start / info.time_base)
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None:
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
+              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         self.writer.write(out, pts - self.origin)
         self.frames += 1
 
@@ -426,9 +432,11 @@ class _SegmentSink(_Sink):
         self.origin = round(config.start / info.time_base)
         self.current: tuple[int, Any, Any] | None = None  # (segment index, atomic_path context, writer)
         self.count = 0
-        self.last: tuple[int, np.ndarray, np.ndarray] | None = None  # pts, content, out of the last frame
+        self.last: tuple[int, np.ndarray, np.ndarray, dict[str, np.ndarray] | None] | None = None  # the last frame's
+        # pts, content, output and the backend's state after it
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray) -> None:
+    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
+              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         index = int((time_s - self.config.start) // self.config.segment_s)
         if self.current is not None and self.current[0] != index:
             self._close_segment()
@@ -437,7 +445,7 @@ class _SegmentSink(_Sink):
         assert self.current is not None
         self.current[2].write(out, pts - self.origin)
         self.count += 1
-        self.last = (pts, content, out)
+        self.last = (pts, content, out, extra)
 
     def _open_segment(self, index: int) -> None:
         path = self.segments.folder / f"{len(self.segments.entries):05d}{video.SEGMENT_SUFFIX}"
@@ -457,8 +465,8 @@ class _SegmentSink(_Sink):
             context.__exit__(type(exc), exc, exc.__traceback__)
             raise
         context.__exit__(None, None, None)  # renamed into place
-        pts, content, out = self.last
-        self.segments.add(self.count, pts, (content, out) if self.config.temporal else None)
+        pts, content, out, extra = self.last
+        self.segments.add(self.count, pts, (content, out) if self.config.temporal else None, extra)
 
     def finish(self) -> None:
         if self.current is not None:
@@ -513,25 +521,38 @@ class Segments:
     def files(self) -> list[Path]:
         return [self.folder / entry["file"] for entry in self.entries]
 
-    def add(self, frames: int, last_pts: int, state: tuple[np.ndarray, np.ndarray] | None) -> None:
-        """Record a segment just renamed into place (and the stabiliser's state after its last frame)."""
+    def add(self, frames: int, last_pts: int, state: tuple[np.ndarray, np.ndarray] | None,
+            extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Record a segment just renamed into place (and the stabiliser's and the backend's state
+        after its last frame)."""
         name = f"{len(self.entries):05d}{video.SEGMENT_SUFFIX}"
-        if state is not None:
+        if state is not None or extra:
+            arrays = {"content": state[0], "out": state[1]} if state is not None else {}
+            arrays.update({f"backend_{k}": v for k, v in (extra or {}).items()})
             with atomic_path(self.folder / STATE) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, content=state[0], out=state[1])
+                np.savez(fh, **arrays)
         self.entries.append({"file": name, "frames": frames, "last_pts": int(last_pts)})
         manifest = {"signature": self.signature, "segments": self.entries}
         atomic_write_bytes(self.folder / MANIFEST, json.dumps(manifest, indent=1).encode())
 
     def state(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The stabiliser's (input, output) after the last finished segment; None at the start."""
+        saved = self._saved()
+        return (saved["content"], saved["out"]) if "content" in saved and "out" in saved else None
+
+    def backend_state(self) -> dict[str, np.ndarray] | None:
+        """The backend's per-video state after the last finished segment (see ``video_states``)."""
+        saved = self._saved()
+        return {k.removeprefix("backend_"): v for k, v in saved.items() if k.startswith("backend_")} or None
+
+    def _saved(self) -> dict[str, np.ndarray]:
         if not self.entries:
-            return None
+            return {}
         try:
             with np.load(self.folder / STATE) as saved:
-                return saved["content"], saved["out"]
+                return {k: saved[k] for k in saved.files}
         except (OSError, KeyError, ValueError):
-            return None
+            return {}
 
 
 # ---------------------------------------------------------------- measuring flicker

@@ -17,6 +17,7 @@ from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
@@ -140,27 +141,62 @@ class AdaINModel:
         alpha: float,
         masks: Tensor | None = None,
         tile: int = 0,
+        smoother: StatsSmoother | None = None,
     ) -> Tensor:
-        """Stylized image (B, 3, H, W) in [0, 1] (unclamped) for content (B, 3, H, W)."""
+        """Stylized image (B, 3, H, W) in [0, 1] (unclamped) for content (B, 3, H, W).
+
+        ``smoother``: a video's content statistics over time (frames in order), see StatsSmoother."""
         padded, pads = ops.pad_to_multiple(content, STRIDE)
         feats = self.encode(padded, tile)  # (B, 512, h, w)
-        t = self._target(feats, targets, weights, masks)
+        stats = smoother(*ops.mean_std(feats.float())) if smoother is not None and masks is None else None
+        t = self._target(feats, targets, weights, masks, stats)
         t = t if alpha == 1.0 else torch.lerp(feats.to(t.dtype), t, alpha)
         out = self.decode(t.to(memory_format=torch.channels_last), tile)
         return ops.crop_padding(out, pads).float()
 
-    def _target(
-        self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None, masks: Tensor | None
-    ) -> Tensor:
+    def _target(self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
+                masks: Tensor | None, stats: tuple[Tensor, Tensor] | None = None) -> Tensor:  # fmt: skip
         if masks is not None:
             return masked_adain(feats, targets, masks)
         if len(targets) == 1:
-            return ops.adain(feats, targets[0].mean, targets[0].std)
+            return ops.adain(feats, targets[0].mean, targets[0].std, content_stats=stats)
         assert weights is not None and len(weights) == len(targets)
         out = torch.zeros_like(feats, dtype=torch.float32)
         for w, target in zip(weights, targets):
-            out.add_(ops.adain(feats, target.mean, target.std).float(), alpha=w)
+            out.add_(ops.adain(feats, target.mean, target.std, content_stats=stats).float(), alpha=w)
         return out
+
+
+@dataclass
+class StatsSmoother:
+    """A video's content statistics (relu4_1 per-channel mean and std), smoothed over its frames.
+
+    AdaIN renormalises every frame by its own statistics, so a passing object or a flicker of
+    light restyles the whole frame; an exponential average keeping ``keep`` of the past steadies
+    that (issue 14: what AdaIN allows cheaply beside the flow-guided blend). A jump of the mean
+    by more than ``cut`` of its size is a scene cut and restarts the average."""
+
+    keep: float
+    cut: float = 0.25
+    mean: Tensor | None = None
+    std: Tensor | None = None
+    trail: list[tuple[Tensor, Tensor]] = field(default_factory=list)  # the state after each frame of the last call
+
+    def __call__(self, mean: Tensor, std: Tensor) -> tuple[Tensor, Tensor]:  # (B, C, 1, 1) each, frames in order
+        means, stds = [], []
+        for m, s in zip(mean.unbind(0), std.unbind(0)):
+            if self.mean is None or self.std is None or self.is_cut(m):
+                self.mean, self.std = m, s
+            else:
+                self.mean, self.std = torch.lerp(m, self.mean, self.keep), torch.lerp(s, self.std, self.keep)
+            means.append(self.mean)
+            stds.append(self.std)
+        self.trail = list(zip(means, stds))
+        return torch.stack(means), torch.stack(stds)
+
+    def is_cut(self, mean: Tensor) -> bool:
+        assert self.mean is not None
+        return float((mean - self.mean).norm() / self.mean.norm().clamp_min(1e-6)) > self.cut
 
 
 def _runtime(net: nn.Sequential, device: torch.device, fused: bool) -> nn.Sequential:
@@ -270,6 +306,7 @@ class AdaINBackend:
     _targets: dict[Hashable, StyleTarget] = field(default_factory=dict)
     _masks: list[Image.Image] | None = None
     _match_to: Tensor | None = None  # a video's first frame (see begin_video)
+    _smoother: StatsSmoother | None = None  # a video's content statistics over time (see begin_video)
 
     @cached_property
     def model(self) -> AdaINModel:
@@ -289,10 +326,25 @@ class AdaINBackend:
         pic = prepare_content(picture, config, self.options.max_pixels)
         return Loaded(images.to_tensor(pic.rgb), pic, style)
 
-    def begin_video(self, first: Loaded | None) -> None:
+    def begin_video(self, first: Loaded | None, temporal: float = 0.0,
+                    resumed: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         """Style statistics once per video: --color match recolours the style to the first frame, not
-        to each frame (a per-frame target would flicker and re-encode the style every frame)."""
+        to each frame (a per-frame target would flicker and re-encode the style every frame). With
+        ``temporal`` (--temporal) the content statistics are smoothed over the frames too, carried
+        on from ``resumed`` (what ``video_states`` gave after the last finished segment)."""
         self._match_to = first.tensor if first is not None else None
+        self._smoother = StatsSmoother(temporal) if temporal > 0 else None
+        if self._smoother is not None and resumed and "mean" in resumed and "std" in resumed:
+            self._smoother.mean, self._smoother.std = (
+                torch.from_numpy(resumed["mean"]),
+                torch.from_numpy(resumed["std"]),
+            )
+
+    def video_states(self) -> list[dict[str, np.ndarray]] | None:
+        """The content statistics after each frame of the last ``process`` call (saved with segments)."""
+        if self._smoother is None:
+            return None
+        return [{"mean": m.cpu().numpy(), "std": s.cpu().numpy()} for m, s in self._smoother.trail]
 
     def group_key(self, loaded: Loaded) -> Hashable:
         return (loaded.style, tuple(loaded.tensor.shape))
@@ -313,6 +365,7 @@ class AdaINBackend:
             self.config.alpha,
             self._mask_planes(content),
             self._tile(content),
+            self._smoother,
         )
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,56 @@ def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypat
     )
     adain.load_pair(AdaINConfig())
     assert asked[-1] == "adain-vgg"  # the published decoder keeps the published encoder
+
+
+# ---------------------------------------------------------------- videos: content statistics over time
+
+
+def test_stats_smoother_damps_a_flicker_and_restarts_at_a_cut() -> None:
+    from stylize.backends.adain import StatsSmoother
+
+    base, std = torch.ones(1, 4, 1, 1), torch.ones(1, 4, 1, 1)
+    smoother = StatsSmoother(keep=0.5, cut=0.25)
+    assert torch.equal(smoother(base, std)[0], base)  # the first frame is taken as it is
+    flicker = smoother(base * 1.2, std)[0]  # a 20% flash: half of it gets through
+    assert torch.allclose(flicker, base * 1.1)
+    cut = smoother(base * 3.0, std * 2)  # a new scene: taken at once
+    assert torch.equal(cut[0], base * 3.0) and torch.equal(cut[1], std * 2)
+    frames = smoother(torch.stack([base[0] * 3.0, base[0] * 3.3]), torch.stack([std[0] * 2] * 2))[0]
+    assert torch.allclose(frames[1], base[0] * 3.15) and len(smoother.trail) == 2  # in order, within a batch
+
+
+def test_a_video_frames_statistics_are_smoothed_and_resume_exactly(model: AdaINModel) -> None:
+    """A bright patch that comes and goes restyles the whole frame frame by frame (AdaIN renormalises
+    by each frame's statistics); with --temporal the rest of the frame stays steadier. Stopping after
+    frame 3 and resuming from the saved state gives the uninterrupted run's frames."""
+    from stylize.backends.adain import AdaINBackend, Loaded
+    from stylize.batch import BatchOptions
+    from stylize.config import AdaINConfig
+
+    frames = [_img(1).clone() for _ in range(6)]
+    for frame in frames[1::2]:
+        frame[..., :24, :24] = 1.0  # the patch, in every other frame
+    loads = [Loaded(f, None, "s") for f in frames]  # type: ignore[arg-type]
+
+    def backend() -> AdaINBackend:
+        made = AdaINBackend(lambda: model, AdaINConfig(), BatchOptions(), {"s": Path("unused.png")})
+        made._targets[("s", None)] = model.style_target(_img(9))
+        return made
+
+    def run(b: AdaINBackend, items: list[Loaded]) -> list[torch.Tensor]:
+        return [b.process([None], [item])[0][0] for item in items]  # type: ignore[list-item]
+
+    def flicker(outs: list[torch.Tensor]) -> float:  # change of the far corner, away from the patch
+        return float(sum((a[..., 40:, 48:] - b[..., 40:, 48:]).abs().mean() for a, b in itertools.pairwise(outs)))
+
+    plain, steady = backend(), backend()
+    plain.begin_video(loads[0], 0.0)
+    steady.begin_video(loads[0], 0.5)
+    whole = run(steady, loads)
+    assert flicker(whole) < 0.8 * flicker(run(plain, loads))
+    first, rest = backend(), backend()
+    first.begin_video(loads[0], 0.5)
+    head = run(first, loads[:3])
+    rest.begin_video(loads[0], 0.5, (first.video_states() or [])[-1])
+    assert all(torch.equal(a, b) for a, b in zip(head + run(rest, loads[3:]), whole))
