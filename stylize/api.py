@@ -116,8 +116,8 @@ def adain(
     torch_device = resolve_device(device)
 
     def make_model() -> AdaINModel:
-        encoder, decoder = load_pair(config, reporter)
-        return AdaINModel(encoder, decoder, torch_device, config.precision)
+        encoder, decoder, alpha = load_pair(config, reporter)
+        return AdaINModel(encoder, decoder, torch_device, config.precision, default_alpha=alpha)
 
     return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter), jobs, options, reporter,
                           inputs, video)  # fmt: skip

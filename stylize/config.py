@@ -44,7 +44,7 @@ def check_precision(value: str) -> None:
 class AdaINConfig:
     """Every knob of ``stylize adain``; the CLI reads its defaults from here."""
 
-    alpha: float = 1.0  # 0 keeps the content, 1 is full style (Huang & Belongie's alpha)
+    alpha: float | None = None  # 0 keeps the content, 1 is full style; None: the decoder's own (recorded in it), else 1
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
     style_size: int = DEFAULT_SIZE  # long side of each style image at most, px; 0 keeps it
     upscale: bool = False  # enlarge inputs smaller than --size/--style-size (default: never upscale)
@@ -59,7 +59,7 @@ class AdaINConfig:
 
     def __post_init__(self) -> None:
         check_finite(self)
-        if not 0.0 <= self.alpha <= 1.0:
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise UsageError(f"--alpha must be between 0 and 1, not {self.alpha}")
         check_color(self.color)
         check_precision(self.precision)

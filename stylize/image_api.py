@@ -76,7 +76,12 @@ class Stylizer:
             options["style_weights"] = tuple(1.0 / len(styles) for _ in styles)
         config = AdaINConfig(**options)
         key = ("adain", config.encoder, config.decoder, config.precision)
-        model = self._cached(key, lambda: AdaINModel(*load_pair(config), self.device, config.precision))
+
+        def make() -> AdaINModel:
+            encoder, decoder, alpha = load_pair(config)
+            return AdaINModel(encoder, decoder, self.device, config.precision, default_alpha=alpha)
+
+        model = self._cached(key, make)
         pic = prepare_content(images.Picture(to_rgb(content)), config)
         with tempfile.TemporaryDirectory() as tmp:  # the backend reads styles by path, as in a batch
             paths = {f"style{i}": _saved(s, Path(tmp) / f"style{i}.png") for i, s in enumerate(styles)}

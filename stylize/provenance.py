@@ -113,4 +113,4 @@ def differences(expected: str, recorded: str | None, limit: int = 3) -> list[str
 
 
 def _show(value: Any) -> str:
-    return "unset" if value is None else json.dumps(value)
+    return "the default" if value is None else json.dumps(value)

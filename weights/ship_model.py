@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("source", type=Path, help="train-adain or train-fast checkpoint (.safetensors)")
     parser.add_argument("dest", type=Path, help="file to write in weights/")
+    parser.add_argument("--alpha", type=float, help="decoders: the alpha stylize adain runs it at by default")
     args = parser.parse_args(argv)
     state, meta = load_tensors(args.source)
     kind = meta.get("architecture")
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if worst > LIMIT:
         print(f"over the limit ({LIMIT * 255:.0f}/255): not written", file=sys.stderr)
         return 1
-    save_checkpoint(args.dest, stored, {**meta, "stored": "float16", "source_file": args.source.name})
+    extra = {"alpha": args.alpha} if args.alpha is not None and kind == "adain-decoder" else {}
+    save_checkpoint(args.dest, stored, {**meta, **extra, "stored": "float16", "source_file": args.source.name})
     print(f"wrote {args.dest}: {args.dest.stat().st_size} bytes, sha256 {sha256_file(args.dest)}")
     return 0
 

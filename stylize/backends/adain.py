@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -57,29 +58,43 @@ def load_decoder(name_or_path: str, reporter: Reporter | None = None) -> AdaINDe
     return load_decoder_for(name_or_path, reporter)[0]
 
 
-def load_decoder_for(name_or_path: str, reporter: Reporter | None = None) -> tuple[AdaINDecoder, str | None]:
-    """The decoder and the registry name of the encoder it was trained for (None when unknown)."""
+class DecoderInfo(NamedTuple):
+    decoder: AdaINDecoder
+    encoder: str | None  # the registry name of the encoder it was trained for; None when unknown
+    alpha: float = 1.0  # the alpha it is meant to run at by default (its metadata's "alpha"; the paper's 1)
+
+
+def load_decoder_for(name_or_path: str, reporter: Reporter | None = None) -> DecoderInfo:
+    """The decoder, the encoder it was trained for and its default alpha, from its metadata."""
     state, meta = load_tensors(resolve(name_or_path, reporter))
     arch = meta.get("architecture", "adain-decoder")
     if arch != "adain-decoder":
         raise UsageError(f"{name_or_path}: is a '{arch}' checkpoint, not an AdaIN decoder")
     recorded = meta.get("encoder") or PUBLISHED_ENCODERS.get(name_or_path)
-    return build_checked(AdaINDecoder, state, ADAIN_DECODER).eval(), recorded if recorded in REGISTRY else None
+    alpha = float(meta.get("alpha", 1.0))
+    decoder = build_checked(AdaINDecoder, state, ADAIN_DECODER).eval()
+    return DecoderInfo(decoder, recorded if recorded in REGISTRY else None, alpha)
+
+
+class AdaINPair(NamedTuple):
+    encoder: nn.Sequential
+    decoder: AdaINDecoder
+    alpha: float  # the decoder's default alpha (see DecoderInfo)
 
 
 PUBLISHED_ENCODERS = {ADAIN_DEFAULT_PAIR[1]: ADAIN_DEFAULT_PAIR[0]}  # registry decoders without metadata
 
 
-def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> tuple[nn.Sequential, AdaINDecoder]:
+def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPair:
     """The decoder ``config`` names and its encoder: ``--encoder`` if given, else the one the decoder
     was trained for (recorded in our checkpoints), else the published ``adain-vgg``."""
     reporter = reporter or NullReporter()
-    decoder, recorded = load_decoder_for(config.decoder, reporter)
+    decoder, recorded, alpha = load_decoder_for(config.decoder, reporter)
     encoder = vgg_source(config.encoder) if config.encoder else recorded or ADAIN_DEFAULT_PAIR[0]
     if recorded and encoder != recorded:
         reporter.log(f"the decoder was trained for the encoder '{recorded}', not '{encoder}': "
                      "expect wrong colours and textures", "warning")  # fmt: skip
-    return load_encoder(encoder, reporter), decoder
+    return AdaINPair(load_encoder(encoder, reporter), decoder, alpha)
 
 
 @dataclass
@@ -100,8 +115,10 @@ class AdaINModel:
         device: torch.device,
         precision: str = "auto",
         fused: bool = True,
+        default_alpha: float = 1.0,
     ) -> None:
         self.device = device
+        self.default_alpha = default_alpha  # used when --alpha is not given: the decoder's own
         self.precision = effective_precision(precision, device)
         self.encoder = _runtime(encoder, device, fused)
         self.decoder = _runtime(decoder, device, fused)
@@ -362,7 +379,7 @@ class AdaINBackend:
             content,
             targets,
             self.config.style_weights,
-            self.config.alpha,
+            self.config.alpha if self.config.alpha is not None else self.model.default_alpha,
             self._mask_planes(content),
             self._tile(content),
             self._smoother,

@@ -31,7 +31,14 @@ def adain(
         typer.Option("--style", "-s", help="Style image or folder; repeatable.", rich_help_panel=PANEL),
     ] = None,
     alpha: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="0 keeps the content, 1 is full style.", rich_help_panel=PANEL)
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="0 keeps the content, 1 is full style.",
+            show_default="the decoder's own: 1 for the published one",
+            rich_help_panel=PANEL,
+        ),
     ] = D.alpha,
     style_weights: Annotated[
         str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.", rich_help_panel=PANEL)

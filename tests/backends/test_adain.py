@@ -141,7 +141,9 @@ def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypat
     adain.load_pair(AdaINConfig(decoder=str(path), encoder="published"), reporter)
     assert asked[-1] == "adain-vgg" and any("trained for" in e[-1] for e in reporter.events if e[0] == "log")
     monkeypatch.setattr(
-        adain, "load_decoder_for", lambda name, reporter=None: (None, adain.PUBLISHED_ENCODERS.get(name))
+        adain,
+        "load_decoder_for",
+        lambda name, reporter=None: adain.DecoderInfo(None, adain.PUBLISHED_ENCODERS.get(name)),  # type: ignore[arg-type]
     )
     adain.load_pair(AdaINConfig())
     assert asked[-1] == "adain-vgg"  # the published decoder keeps the published encoder

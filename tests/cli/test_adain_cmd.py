@@ -242,3 +242,22 @@ def test_a_fifo_as_content_or_style_is_exit_3_without_blocking(pics: dict[str, P
 def test_conflicting_colour_options_are_refused(pics: dict[str, Path]) -> None:
     result = _run(str(pics["c1"]), str(pics["s1"]), "--preserve-color", "--color", "match")
     assert result.exit_code == 2 and "conflicts" in result.stderr
+
+
+def test_without_alpha_the_decoder_runs_at_its_own(pics: dict[str, Path], tmp_path: Path,
+                                                   random_adain_files: tuple[Path, Path]) -> None:  # fmt: skip
+    import torch
+
+    from stylize.checkpoints import save_checkpoint
+
+    state = torch.load(random_adain_files[1], weights_only=True)
+    mine = save_checkpoint(tmp_path / "mine.safetensors", state,
+                           {"architecture": "adain-decoder", "encoder": "adain-vgg", "alpha": 0.3})  # fmt: skip
+
+    def run(name: str, *extra: str) -> np.ndarray:
+        out = tmp_path / f"{name}.png"
+        assert _run(str(pics["c1"]), str(pics["s1"]), "--decoder", str(mine), "-o", str(out), *extra).exit_code == 0
+        return np.asarray(Image.open(out))
+
+    default, third, full = run("default"), run("third", "--alpha", "0.3"), run("full", "--alpha", "1")
+    assert np.array_equal(default, third) and not np.array_equal(default, full)

@@ -54,7 +54,7 @@ def test_same_command_twice_skips_and_records_the_job(job: dict[str, Path]) -> N
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        (["--alpha", "0.5"], "alpha was 1, now 0.5"),
+        (["--alpha", "0.5"], "alpha was the default, now 0.5"),
         (["--color", "luminance"], 'color was "none", now "luminance"'),
         (["--size", "32"], "size was 48, now 32"),
     ],
