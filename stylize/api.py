@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
-from stylize.config import AdaINConfig
+from stylize.config import AdaINConfig, default_adain_pair
 from stylize.config_optimize import OptimizeConfig
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
@@ -109,7 +109,7 @@ def adain(
     signature = JobSignature(
         "adain",
         {**settings_of(config, skip=("encoder", "decoder")), **output_settings(options)},
-        {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder)},
+        {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])},
     )
     blended = bool(config.style_weights or config.masks)
     inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, config.masks, videos=True)

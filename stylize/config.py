@@ -16,6 +16,12 @@ STRIDE = 8  # AdaIN encoder downsampling: inputs are padded to a multiple of thi
 # (encoder, decoder) registry names of the default AdaIN pair: naoto0804's published files (downloaded once).
 # Our own decoder for the bundled VGG-19 replaces it once it meets issue #12's quality bar.
 ADAIN_DEFAULT_PAIR = ("adain-vgg", "adain-decoder")
+PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one option away, --decoder adain-decoder
+
+
+def default_adain_pair() -> tuple[str, str]:
+    """(encoder, decoder) that ``stylize adain`` uses without --encoder/--decoder (read at call time)."""
+    return ADAIN_DEFAULT_PAIR
 
 
 def check_finite(config: Any) -> None:
@@ -55,7 +61,7 @@ class AdaINConfig:
     tile: int = 0  # tile size in px for huge images; 0 tiles automatically above AUTO_TILE_PIXELS
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively
     encoder: str = ""  # registry name or path (vgg_normalised.pth layout); "": the one the decoder was trained for
-    decoder: str = ADAIN_DEFAULT_PAIR[1]  # registry name or path (published decoder.pth or our safetensors)
+    decoder: str = ""  # registry name or path (published decoder.pth or our safetensors); "": the default pair's
 
     def __post_init__(self) -> None:
         check_finite(self)

@@ -95,11 +95,15 @@ def random_adain_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
 
 @pytest.fixture
 def fake_adain_weights(random_adain_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the random files as the cached 'adain-vgg' / 'adain-decoder' with their real hashes."""
+    """Register the random files as the cached 'adain-vgg' / 'adain-decoder' with their real hashes,
+    and make them the pair ``stylize adain`` uses by default."""
     import dataclasses
     import shutil
 
+    from stylize import config
     from stylize import weights as w
+
+    monkeypatch.setattr(config, "ADAIN_DEFAULT_PAIR", config.PUBLISHED_ADAIN_PAIR)
 
     for name, src in zip(("adain-vgg", "adain-decoder"), random_adain_files):
         spec = dataclasses.replace(w.get_spec(name), sha256=w.sha256_file(src))

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
-from stylize.config import ADAIN_DEFAULT_PAIR, STRIDE, AdaINConfig
+from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair
 from stylize.config_optimize import vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
@@ -82,15 +82,16 @@ class AdaINPair(NamedTuple):
     alpha: float  # the decoder's default alpha (see DecoderInfo)
 
 
-PUBLISHED_ENCODERS = {ADAIN_DEFAULT_PAIR[1]: ADAIN_DEFAULT_PAIR[0]}  # registry decoders without metadata
+PUBLISHED_ENCODERS = {PUBLISHED_ADAIN_PAIR[1]: PUBLISHED_ADAIN_PAIR[0]}  # registry decoders without metadata
 
 
 def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPair:
     """The decoder ``config`` names and its encoder: ``--encoder`` if given, else the one the decoder
     was trained for (recorded in our checkpoints), else the published ``adain-vgg``."""
     reporter = reporter or NullReporter()
-    decoder, recorded, alpha = load_decoder_for(config.decoder, reporter)
-    encoder = vgg_source(config.encoder) if config.encoder else recorded or ADAIN_DEFAULT_PAIR[0]
+    default_encoder, default_decoder = default_adain_pair()
+    decoder, recorded, alpha = load_decoder_for(config.decoder or default_decoder, reporter)
+    encoder = vgg_source(config.encoder) if config.encoder else recorded or default_encoder
     if recorded and encoder != recorded:
         reporter.log(f"the decoder was trained for the encoder '{recorded}', not '{encoder}': "
                      "expect wrong colours and textures", "warning")  # fmt: skip

@@ -12,6 +12,7 @@ from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
+from stylize.config import ADAIN_DEFAULT_PAIR
 from stylize.config import ADAIN_DEFAULTS as D
 
 PANEL = "AdaIN"
@@ -85,6 +86,7 @@ def adain(
             help="Decoder: registry name (adain-decoder: the published one, "
             "downloaded once), decoder.pth-layout file, or a train-adain "
             "checkpoint.",
+            show_default=f"{ADAIN_DEFAULT_PAIR[1]}",
             rich_help_panel=PANEL,
         ),
     ] = D.decoder,
