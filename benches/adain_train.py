@@ -16,7 +16,7 @@ import time
 import torch
 
 from stylize.backends.adain_train import adain_losses, build_decoder, load_encoder
-from stylize.config_optimize import DEFAULT_VGG
+from stylize.config import DEFAULT_VGG
 from stylize.devices import autocast, tune_host_allocator
 from stylize.progress import NullReporter
 

@@ -265,8 +265,9 @@ def folder_of_jpegs(count: int, size: int) -> Iterator[Path]:
 
 
 def section_folder(count: int, repeat: int) -> None:
-    from stylize.backends.fast import FastConfig, run, save_model
+    from stylize.backends.fast import run, save_model
     from stylize.batch import BatchOptions
+    from stylize.config import FastConfig
 
     ref, ours = random_nets()
     rows: dict[str, float] = {}

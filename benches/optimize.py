@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from stylize import images
 from stylize.backends import gatys as g
-from stylize.config_optimize import OptimizeConfig
+from stylize.config import OptimizeConfig
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
 
 CONTENT = ROOT / "examples" / "content" / "astronaut.jpg"  # 512 x 512

@@ -23,7 +23,7 @@ import torch
 from stylize import images
 from stylize.backends.evaluate import EvalItem, QualityMeter, eval_sheet, evaluate_items
 from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
-from stylize.config_optimize import OptimizeConfig
+from stylize.config import OptimizeConfig
 from stylize.progress import NullReporter
 from stylize.sheet import save_sheet
 

@@ -11,8 +11,7 @@ from typing import Any, TextIO
 
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
-from stylize.config import AdaINConfig, default_adain_pair
-from stylize.config_optimize import OptimizeConfig
+from stylize.config import AdaINConfig, OptimizeConfig, default_adain_pair
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of, weights_id
@@ -155,7 +154,7 @@ def evaluate(
     import json
 
     from stylize.backends import evaluate as ev
-    from stylize.config_optimize import DEFAULT_VGG, vgg_source
+    from stylize.config import DEFAULT_VGG, vgg_source
     from stylize.devices import resolve_device
 
     if not contents and not styles:
@@ -214,7 +213,7 @@ STYLE_FRAMES = 12  # frames per video scored for its style distance (VGG-19 on e
 
 def _quality_meter(vgg: str | None, device: str | None, reporter: Reporter) -> Any:
     from stylize.backends import evaluate as ev
-    from stylize.config_optimize import DEFAULT_VGG, vgg_source
+    from stylize.config import DEFAULT_VGG, vgg_source
     from stylize.devices import resolve_device
 
     return ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)

@@ -92,7 +92,8 @@ class Stylizer:
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
         """A fast-style network (a registry name, a local model name or a file); options are
         ``FastConfig`` fields (size, upscale, color, tile, precision)."""
-        from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastConfig, FastModel, Loaded, load_model
+        from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastModel, Loaded, load_model
+        from stylize.config import FastConfig
 
         name = model or DEFAULT_MODEL
         config = FastConfig(models=(name,), **options)
@@ -109,7 +110,7 @@ class Stylizer:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
         style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
         from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
-        from stylize.config_optimize import OptimizeConfig
+        from stylize.config import OptimizeConfig
 
         config = OptimizeConfig(**options)
         layers = (*config.content_layers, *config.style_layers)

@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_tensors
-from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair
-from stylize.config_optimize import vgg_source
+from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair, vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
 from stylize.models.adain_net import AdaINDecoder

@@ -20,8 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.config import check_finite, check_precision
-from stylize.config_optimize import DEFAULT_VGG, vgg_source
+from stylize.config import DEFAULT_VGG, check_finite, check_precision, vgg_source
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint

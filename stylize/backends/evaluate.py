@@ -28,7 +28,7 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.checkpoints import load_tensors
-from stylize.config_optimize import DEFAULT_VGG
+from stylize.config import DEFAULT_VGG
 from stylize.errors import UsageError
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19

@@ -30,7 +30,7 @@ from stylize.batch import (
     plan_jobs,
     save_result_image,
 )
-from stylize.config import DEFAULT_SIZE, check_color, check_finite, check_precision
+from stylize.config import FAST_MIN_SIDE, FastConfig
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
@@ -50,43 +50,13 @@ ARCHITECTURE = "transformer-net"  # = stylize.models.transformer_net.ARCHITECTUR
 CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 MULTIPLE = 4  # the net down-samples by 4: inputs are padded to a multiple of this
-MIN_SIDE = 8  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
+MIN_SIDE = FAST_MIN_SIDE  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
 AUTO_TILE_PIXELS = 4096 * 4096  # tile larger images automatically (about 5 GB of activations in fp32)
 AUTO_TILE = 2048
 EXPECTED = (
     f"expected a fast-style TransformerNet: a pytorch/examples .pth (layout {LAYOUT}) "
     f"or a stylize .safetensors with architecture '{ARCHITECTURE}'"
 )
-
-
-@dataclass(frozen=True)
-class FastConfig:
-    """Every knob of ``stylize fast``; the CLI reads its defaults from here."""
-
-    models: tuple[str, ...] = ()  # registry names or files; one output per (image, model); none: DEFAULT_MODEL
-    size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
-    upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
-    color: str = "none"  # keep the content's colours: match (recolour the output) or luminance (Gatys 2017)
-    tile: int = 0  # tile edge in px for images too large for memory; 0 tiles only above AUTO_TILE_PIXELS
-    tile_overlap: int = 64  # px shared by neighbouring tiles, cross-faded so no seam shows
-    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively (~2x faster)
-    channels_last: bool = True  # NHWC: oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        check_precision(self.precision)
-        check_color(self.color)
-        if self.size < 0:
-            raise UsageError(f"--size must be 0 or positive, not {self.size}")
-        if self.tile and self.tile < 4 * MIN_SIDE:
-            raise UsageError(f"--tile must be 0 or at least {4 * MIN_SIDE} px, not {self.tile}")
-        if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
-            raise UsageError(
-                f"--tile-overlap must be between 0 and half the tile ({self.tile // 2}), not {self.tile_overlap}"
-            )
-
-
-FAST_DEFAULTS = FastConfig()
 
 
 # ---------------------------------------------------------------- finding models

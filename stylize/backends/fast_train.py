@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
-from stylize.config import check_finite, check_precision
-from stylize.config_optimize import DEFAULT_VGG, vgg_source
+from stylize.config import DEFAULT_VGG, check_finite, check_precision, vgg_source
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint

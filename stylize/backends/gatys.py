@@ -39,7 +39,7 @@ from torch import Tensor
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.checkpoints import load_state
-from stylize.config_optimize import OptimizeConfig, vgg_source
+from stylize.config import OptimizeConfig, vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError
 from stylize.losses import Moments, W2Target, blend, content_loss, gram_loss, meanstd_loss, moments, positions, w2_loss

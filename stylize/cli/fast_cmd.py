@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from stylize.backends.fast import FAST_DEFAULTS as D
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.config import FAST_DEFAULTS as D
+from stylize.config import FastConfig
 from stylize.errors import UsageError
 
 PANEL = "Fast style"
@@ -97,7 +98,7 @@ def fast(
         return _export(model or [], export_onnx, state.reporter())
     if not inputs:
         raise UsageError("no input images given", "usage: stylize fast CONTENT... [--model NAME]")
-    config = backend.FastConfig(
+    config = FastConfig(
         models=tuple(model or ()),
         size=po.image_size(size),
         upscale=upscale,

@@ -10,8 +10,8 @@ import typer
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli.app import app, settings
-from stylize.config_optimize import OPTIMIZE_DEFAULTS as D
-from stylize.config_optimize import OptimizeConfig, parse_layers
+from stylize.config import OPTIMIZE_DEFAULTS as D
+from stylize.config import OptimizeConfig, parse_layers
 
 PANEL = "Optimization"
 LOSS = "Losses"

@@ -14,7 +14,7 @@ import typer
 from stylize.backends.fast_train import FastTrainConfig
 from stylize.cli import train_options as train
 from stylize.cli.app import app
-from stylize.config_optimize import parse_layers
+from stylize.config import parse_layers
 
 D = FastTrainConfig()
 _DATA = "Data"

@@ -38,7 +38,7 @@ def test_an_image_against_itself_scores_zero(meter: ev.QualityMeter) -> None:
 
 def test_a_stylized_output_is_closer_to_the_style_than_the_content_is(meter: ev.QualityMeter) -> None:
     from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
-    from stylize.config_optimize import OptimizeConfig
+    from stylize.config import OptimizeConfig
 
     config = OptimizeConfig(size=64, scales=1, iterations=15)  # the default weights
     net = load_loss_net(config.vgg, [*config.content_layers, *config.style_layers])

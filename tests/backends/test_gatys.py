@@ -12,7 +12,7 @@ from torch import nn
 
 from stylize import images, losses, ops
 from stylize.backends import gatys as g
-from stylize.config_optimize import OptimizeConfig, parse_layers
+from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
 from stylize.models import loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features

@@ -9,10 +9,8 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from stylize.backends.fast import FastConfig
 from stylize.cli import app
-from stylize.config import DEFAULT_SIZE, AdaINConfig
-from stylize.config_optimize import OptimizeConfig
+from stylize.config import DEFAULT_SIZE, AdaINConfig, FastConfig, OptimizeConfig
 from stylize.models.transformer_net import transformer_net_layout
 
 runner = CliRunner()
