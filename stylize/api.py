@@ -242,8 +242,12 @@ def optimize(
     device: str | None = None,
     reporter: Reporter | None = None,
     stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
 ) -> BatchReport:
-    """Optimise one image per (content, style), or per content blending all styles with ``style_weights``."""
+    """Optimise one image per (content, style), or per content blending all styles with ``style_weights``.
+
+    Videos are optimised frame by frame (slow: the per-image time for every frame) with ``video``'s
+    settings; ``--save-every`` and ``--plot`` apply to images only."""
     from stylize.backends.gatys import GatysBackend, GatysModel, load_loss_net
     from stylize.devices import resolve_device
 
@@ -257,7 +261,7 @@ def optimize(
         {**settings_of(config, skip=("save_every", "plot", "vgg")), **output_settings(options)},
         {"vgg": weights_id(config.vgg)},
     )
-    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin)
+    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, videos=True)
     torch_device = resolve_device(device)
     if config.precision == "fp16" and torch_device.type == "cpu":
         raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")
@@ -269,4 +273,4 @@ def optimize(
         )
 
     backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
-    return run_with_model(backend, jobs, options, reporter, inputs)
+    return run_with_model(backend, jobs, options, reporter, inputs, video)

@@ -254,7 +254,8 @@ class VideoRunner:
         loads = [loaded for _, loaded in batch]
         results = self.backend.process([job] * len(loads), loads)
         trail = getattr(self.backend, "video_states", lambda: None)() or [None] * len(loads)
-        for (frame, loaded), (tensor, _), extra in zip(batch, results, trail):
+        for (frame, loaded), result, extra in zip(batch, results, trail):
+            tensor = result[0]  # (image, picture, ...) from every backend
             content = np.asarray(loaded.picture.rgb)
             yield frame, content, stabilizer(content, np.asarray(images.to_pil(tensor))), extra
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -435,9 +435,9 @@ class Loaded:
     style: str
 
 
-@dataclass
-class Output:
-    """What ``save`` writes: the image, the picture it came from, the loss history."""
+class Output(NamedTuple):
+    """What ``save`` writes: the image, the picture it came from, the loss history (a video takes
+    ``[0]``, the image, as from every backend)."""
 
     image: Tensor
     picture: images.Picture
@@ -472,10 +472,12 @@ class GatysBackend:
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
-        pic = load_picture(job, self.options)
-        return Loaded(
-            images.resize_picture(pic, self.config.size, self.options.max_pixels, self.config.upscale), job.style
-        )
+        return self.prepare(load_picture(job, self.options), job.style)
+
+    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
+        """A decoded picture (an image, or a video frame) at output size; ``size`` overrides --size."""
+        size = self.config.size if size is None else size
+        return Loaded(images.resize_picture(picture, size, self.options.max_pixels, self.config.upscale), style)
 
     def group_key(self, loaded: Loaded) -> Hashable:
         return id(loaded)  # every image is optimised alone
@@ -486,7 +488,7 @@ class GatysBackend:
 
     def _one(self, job: Job, item: Loaded) -> Output:
         styles = self._style_images(item.style)
-        on_image = self._saver(job) if self.config.save_every else None
+        on_image = self._saver(job) if self.config.save_every and not job.input.video else None
         result = self.model.stylize(
             item.picture.rgb,
             styles,

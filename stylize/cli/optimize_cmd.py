@@ -9,6 +9,7 @@ import typer
 
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
+from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.config import OPTIMIZE_DEFAULTS as D
 from stylize.config import OptimizeConfig, parse_layers
@@ -83,6 +84,11 @@ def optimize(
     max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
     io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
     as_json: bo.JsonOption = False,
+    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
+    codec: vo.CodecOption = vo.DEFAULTS.codec,
+    crf: vo.CrfOption = vo.DEFAULTS.crf,
+    start: vo.StartOption = vo.DEFAULTS.start,
+    duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Gatys et al. optimisation on VGG-19 features, coarse to fine (slow, highest quality)."""
     from stylize.api import optimize as run
@@ -119,10 +125,11 @@ def optimize(
         vgg=vgg,
     )
     options = bo.batch_options_from(locals())
+    video = vo.video_config_from({**locals(), "keep_size": size is None})
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: run(contents, styles, config, options, state.device, reporter, sys.stdin),
+        lambda: run(contents, styles, config, options, state.device, reporter, sys.stdin, video),
         as_json,
         reporter,
         state.quiet,

@@ -183,3 +183,16 @@ def test_real_sigint_mid_video_then_the_same_command_gives_the_uninterrupted_fra
     a, b = list(video.read_frames(whole)), list(video.read_frames(part))
     assert [f.pts for f in a] == [f.pts for f in b] and len(a) == 264
     assert max(int(np.abs(x.rgb.astype(int) - y.rgb.astype(int)).max()) for x, y in zip(a, b)) <= 2
+
+
+@pytest.mark.usefixtures("bundled_vgg")
+def test_optimize_takes_a_video_frame_by_frame(tmp_path: Path, image_factory: object) -> None:
+    src = make_clip(tmp_path / "clip.mp4", (48, 32), frames=3, fps=6)
+    style = image_factory(tmp_path / "style.png", (32, 32), 2)
+    result = runner.invoke(app, ["--quiet", "optimize", str(src), str(style), "-o", str(tmp_path / "out"),
+                                 "--iterations", "1", "--scales", "1", "--save-every", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "clip_optimize_style.mp4"
+    info = video.probe(out)
+    assert (info.width, info.height, info.frames, info.has_audio) == (48, 32, 3, True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [out.name]  # --save-every: images only
