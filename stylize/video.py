@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     import numpy as np
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
-OUTPUT_EXTENSIONS = VIDEO_EXTENSIONS | {".gif"}  # an animated GIF in, an animated GIF out
+ANIMATED_IMAGES = frozenset({".gif", ".webp"})  # videos when they hold more than one frame
+OUTPUT_EXTENSIONS = VIDEO_EXTENSIONS | ANIMATED_IMAGES  # an animated GIF/WebP in, an animated GIF/WebP out
+ONE_PASS = ANIMATED_IMAGES  # written in one pass, not in segments: their packets do not stand alone
 DEFAULT_CODEC = "libx264"  # H.264 plays everywhere
 FALLBACK_CODEC = "mpeg4"  # FFmpeg's own encoder, for builds without libx264
-CONTAINER_CODECS = {".webm": "libvpx-vp9", ".gif": "gif"}  # containers that cannot hold H.264
+CONTAINER_CODECS = {".webm": "libvpx-vp9", ".gif": "gif", ".webp": "libwebp_anim"}  # cannot hold H.264
 EVEN_CODECS = frozenset({"libx264", "h264", "mpeg4", "libx265", "hevc"})  # yuv420p: even sizes only
 NOTE_KEY = "comment"  # container tag that holds the job signature
 
@@ -91,11 +93,11 @@ def check_codec(name: str) -> None:
 
 @functools.lru_cache(maxsize=4096)
 def is_video(path: Path) -> bool:
-    """A video container by extension, or a GIF with more than one frame."""
+    """A video container by extension, or a GIF or WebP with more than one frame."""
     suffix = path.suffix.lower()
     if suffix in VIDEO_EXTENSIONS:
         return True
-    if suffix != ".gif":
+    if suffix not in ANIMATED_IMAGES:
         return False
     from PIL import Image
 
@@ -172,6 +174,8 @@ def _reason(exc: BaseException) -> str:
 
 def probe(path: Path) -> VideoInfo:
     """Size, frame rate, frame count, rotation and audio of a video (reads the header and one frame)."""
+    if path.suffix.lower() == ".webp":
+        return _probe_webp(path)
     with open_input(path) as container:
         stream = container.streams.video[0]
         fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
@@ -218,6 +222,9 @@ def read_frames(path: Path, start_s: float = 0.0, end_s: float = math.inf, after
     so a resumed read yields exactly the frames an uninterrupted one would. Closing the generator
     closes the file.
     """
+    if path.suffix.lower() == ".webp":
+        yield from _webp_frames(path, start_s, end_s, after_pts)
+        return
     with open_input(path) as container:
         stream = container.streams.video[0]
         if threads:
@@ -234,6 +241,49 @@ def read_frames(path: Path, start_s: float = 0.0, end_s: float = math.inf, after
             if time < start_s or (after_pts is not None and pts <= after_pts):
                 continue
             yield Frame(pts, time, _upright(frame))
+
+
+WEBP_TIME_BASE = Fraction(1, 1000)  # animated WebP frames carry millisecond timestamps
+
+
+def _webp_frames(path: Path, start_s: float, end_s: float, after_pts: int | None) -> Iterator[Frame]:
+    """Frames of an animated WebP through Pillow (FFmpeg decodes only still WebP), pts in ms."""
+    import numpy as np
+
+    with _opened_webp(path) as img:
+        for index in range(getattr(img, "n_frames", 1)):
+            img.seek(index)
+            img.load()
+            pts = int(img.info.get("timestamp", 0))
+            time = float(pts * WEBP_TIME_BASE)
+            if time >= end_s:
+                return
+            if time < start_s or (after_pts is not None and pts <= after_pts):
+                continue
+            yield Frame(pts, time, np.asarray(img.convert("RGB")))
+
+
+@contextlib.contextmanager
+def _opened_webp(path: Path) -> Iterator[Any]:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    try:
+        with Image.open(path) as img:
+            yield img
+    except (OSError, UnidentifiedImageError, ValueError, EOFError) as exc:
+        raise InputError(f"{path}: cannot decode animated WebP ({exc})", "the file is damaged or incomplete") from exc
+
+
+def _probe_webp(path: Path) -> VideoInfo:
+    with _opened_webp(path) as img:
+        frames = getattr(img, "n_frames", 1)
+        img.seek(frames - 1)
+        img.load()
+        duration_s = (int(img.info.get("timestamp", 0)) + int(img.info.get("duration", 0) or 0)) / 1000
+        fps = Fraction(frames / duration_s).limit_denominator(1000) if duration_s > 0 else Fraction(25)
+        return VideoInfo(path, img.width, img.height, fps, WEBP_TIME_BASE, frames, duration_s, 0, False, "webp")
 
 
 def _seek(container: Any, stream: Any, start_s: float, after_pts: int | None, tb: Fraction) -> None:
@@ -376,7 +426,7 @@ def container_format(path: Path) -> str:
     """FFmpeg's muxer name for an output file's extension."""
     suffix = path.suffix.lower()
     return {".mkv": "matroska", ".m4v": "mp4", ".avi": "avi", ".webm": "webm", ".gif": "gif", ".mov": "mov",
-            ".nut": SEGMENT_FORMAT}.get(suffix, "mp4")  # fmt: skip
+            ".webp": "webp", ".nut": SEGMENT_FORMAT}.get(suffix, "mp4")  # fmt: skip
 
 
 # ---------------------------------------------------------------- joining
@@ -402,7 +452,7 @@ def join_segments(segments: Sequence[Path], dest: Path, info: VideoInfo, config:
         video_out.time_base = info.time_base
         video_out.codec_context.framerate = info.fps  # else Matroska derives 1000 fps from its millisecond clock
         streams = [_video_packets(sources, video_out)]
-        if info.has_audio and fmt != "gif":
+        if info.has_audio and fmt not in ("gif", "webp"):
             audio_in = stack.enter_context(open_input(info.path))
             streams.append(_audio_packets(audio_in, out, config, dest))
         try:
@@ -473,7 +523,7 @@ def check_output_fits(info: VideoInfo, output: Path, config: VideoConfig, codec:
     except (av.FFmpegError, OutputError, ValueError) as exc:
         raise OutputError(f"{info.path}: {codec} video cannot be written into a {output.suffix} file",
                           "choose another --codec or --ext") from exc  # fmt: skip
-    if info.has_audio and fmt != "gif":
+    if info.has_audio and fmt not in ("gif", "webp"):
         with open_input(info.path) as source, av.open(io.BytesIO(), "w", format=fmt) as out:
             _check_audio(source, out, output, info.path)
 
@@ -494,7 +544,7 @@ def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
 
 
 def note_sidecar(path: Path) -> Path:
-    """Where a GIF output's job signature lives (GIF has no tags): a hidden file beside it."""
+    """Where a GIF or WebP output's job signature lives (no container tags): a hidden file beside it."""
     return path.with_name(f".{path.name}.stylize")
 
 
@@ -503,7 +553,7 @@ def read_note(path: Path) -> str | None:
     import av
 
     try:
-        if path.suffix.lower() == ".gif":
+        if path.suffix.lower() in ONE_PASS:
             return note_sidecar(path).read_text(encoding="utf-8")
         with av.open(str(path), "r") as container:
             tags = {key.lower(): value for key, value in container.metadata.items()}

@@ -179,7 +179,7 @@ class VideoRunner:
         codec = video.codec_for(job.output, self.config)
         folder = work_folder(job.output)
         remove_stale_temp_files(job.output.parent)
-        if job.output.suffix.lower() == ".gif":  # GIF packets do not stand alone: one pass, no segments
+        if job.output.suffix.lower() in video.ONE_PASS:  # GIF/WebP packets do not stand alone: one pass
             return self._run_gif(job, info, codec)
         video.check_output_fits(info, job.output, self.config, codec)
         segments = Segments.open(folder, job.signature or "", self.reporter)

@@ -15,7 +15,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
 import torch
-from clips import make_clip
+from clips import make_clip, scene
 
 from stylize import images, video
 from stylize.batch import (
@@ -205,3 +205,24 @@ def test_segments_keep_the_backends_state_beside_the_stabilisers(tmp_path: Path)
     again = Segments.open(tmp_path / "work", "sig", NullReporter())
     assert again.last_pts == 99 and np.array_equal(again.state()[1], state[1])  # type: ignore[index]
     assert np.array_equal((again.backend_state() or {})["mean"], np.arange(3.0))
+
+
+def test_animated_webp_in_animated_webp_out_with_its_frame_times(tmp_path: Path) -> None:
+    from PIL import Image
+
+    times = [0, 100, 300, 400, 550]
+    frames = [Image.fromarray(scene(33, 25, t)) for t in range(len(times))]  # odd sizes
+    src = tmp_path / "in" / "anim.webp"
+    src.parent.mkdir()
+    durations = [100, 200, 100, 150, 100]  # the gaps between times, and the last frame's
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=durations, lossless=True)
+    still = tmp_path / "in" / "still.webp"
+    frames[0].save(still)
+    assert video.is_video(src) and not video.is_video(still)
+    report = _run([src.parent], tmp_path / "out", video.VideoConfig(temporal=0.0))
+    assert not report.failed, report.failed
+    out = tmp_path / "out" / "anim_test_s.webp"
+    assert [f.pts for f in video.read_frames(out)] == times
+    info = video.probe(out)
+    assert (info.width, info.height, info.frames) == (33, 25, 5)
+    assert Image.open(tmp_path / "out" / "still_test_s.webp").size == (33, 25)  # a still WebP stays an image
