@@ -50,6 +50,7 @@ class VideoConfig:
     temporal: float = 0.5  # 0 frame by frame .. 1 keep the previous frame: flow-guided blend (stylize.temporal)
     codec: str = ""  # "": libx264 (mpeg4 without it), libvpx-vp9 for .webm, gif for .gif
     crf: int = 18  # constant rate factor of libx264/vp9: 18 is visually lossless, +6 halves the size
+    bitrate: str = ""  # "": --crf decides; e.g. 4M or 800k: an average bit rate instead (every encoder)
     start: float = 0.0  # seconds into the input where the output begins
     duration: float = 0.0  # seconds of input to stylize; 0: to the end
     segment_s: float = 10.0  # seconds of output per finished segment (what an interruption can lose)
@@ -63,6 +64,8 @@ class VideoConfig:
             raise UsageError(f"--temporal must be between 0 and 1, not {self.temporal}")
         if not 0 <= self.crf <= 63:
             raise UsageError(f"--crf must be between 0 and 63, not {self.crf}")
+        if self.bitrate:
+            bits_per_s(self.bitrate)
         if self.start < 0 or self.duration < 0 or self.segment_s <= 0:
             raise UsageError("--start and --duration must be 0 or positive")
         if self.codec:
@@ -345,7 +348,9 @@ class SegmentWriter:
         stream.width, stream.height = even_size(width, height, self.codec)
         stream.pix_fmt = "pal8" if self.codec == "gif" else "yuv420p"
         stream.time_base = stream.codec_context.time_base = self.info.time_base
-        if self.codec == FALLBACK_CODEC:
+        if self.config.bitrate:
+            stream.codec_context.bit_rate = bits_per_s(self.config.bitrate)
+        elif self.codec == FALLBACK_CODEC:
             stream.codec_context.bit_rate = int(stream.width * stream.height * float(self.info.fps) * 0.4)
         self.stream = stream
 
@@ -383,7 +388,21 @@ def _muxer_options(fmt: str, time_base: Fraction) -> dict[str, str]:
     return {}
 
 
+def bits_per_s(text: str) -> int:
+    """``--bitrate``: ``4M``, ``800k`` or a number of bits per second; anything else is a UsageError."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:].lower(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = 0.0
+    if not math.isfinite(value) or value < 1_000:
+        raise UsageError(f"--bitrate {text!r}: expected bits per second such as 4M or 800k (at least 1k)")
+    return int(value)
+
+
 def _encoder_options(codec: str, config: VideoConfig) -> dict[str, str]:
+    if config.bitrate:  # an average rate: the encoder's rate control, no crf
+        return {"preset": "medium", "bf": "0"} if codec in ("libx264", "libx265") else {}
     if codec in ("libx264", "libx265"):
         # no B-frames: pts == dts, so segments join without re-timing (files ~10% larger at equal crf)
         options = {"crf": str(config.crf), "preset": "medium", "bf": "0"}

@@ -85,6 +85,7 @@ def fast(
     temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
     codec: vo.CodecOption = vo.DEFAULTS.codec,
     crf: vo.CrfOption = vo.DEFAULTS.crf,
+    bitrate: vo.BitrateOption = vo.DEFAULTS.bitrate,
     start: vo.StartOption = vo.DEFAULTS.start,
     duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:

@@ -45,6 +45,15 @@ CrfOption = Annotated[
         "--crf", min=0, max=63, help="Quality of libx264/vp9: lower is better and bigger.", rich_help_panel=PANEL
     ),
 ]
+BitrateOption = Annotated[
+    str,
+    typer.Option(
+        "--bitrate",
+        help="Average bit rate instead of --crf, e.g. 4M or 800k.",
+        show_default="none: --crf",
+        rich_help_panel=PANEL,
+    ),
+]
 StartOption = Annotated[
     float, typer.Option("--start", min=0.0, help="Begin this many seconds into each video.", rich_help_panel=PANEL)
 ]
@@ -55,7 +64,7 @@ DurationOption = Annotated[
     ),
 ]
 
-VIDEO_FLAGS = ("temporal", "codec", "crf", "start", "duration", "keep_size")
+VIDEO_FLAGS = ("temporal", "codec", "crf", "bitrate", "start", "duration", "keep_size")
 
 
 def video_config_from(flags: dict[str, object]) -> VideoConfig:

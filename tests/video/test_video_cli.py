@@ -196,3 +196,17 @@ def test_optimize_takes_a_video_frame_by_frame(tmp_path: Path, image_factory: ob
     info = video.probe(out)
     assert (info.width, info.height, info.frames, info.has_audio) == (48, 32, 3, True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [out.name]  # --save-every: images only
+
+
+def test_bitrate_instead_of_crf(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4", (96, 64), frames=12, fps=12, audio=False)
+    sizes = {}
+    for rate in ("20k", "2M"):
+        out = tmp_path / f"{rate}.mp4"
+        result = _fast(src, "-m", "starry-night", "-o", out, "--bitrate", rate, "--temporal", "0")
+        assert result.exit_code == 0, result.output
+        sizes[rate] = out.stat().st_size
+        assert video.probe(out).frames == 12
+    assert sizes["2M"] > 3 * sizes["20k"]
+    bad = _fast(src, "-m", "starry-night", "-o", tmp_path / "x.mp4", "--bitrate", "fast")
+    assert bad.exit_code == 2 and "--bitrate 'fast'" in bad.output
