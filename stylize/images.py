@@ -290,7 +290,7 @@ def save_image(
     if note is not None:
         params.update(_note_params(fmt, note))
         if fmt == "BMP":  # no metadata in BMP: a hidden file beside it, written first
-            with atomic_path(_sidecar(path)) as tmp:
+            with atomic_path(note_sidecar(path)) as tmp:
                 tmp.write_text(note, encoding="utf-8")
     with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **params)
@@ -322,7 +322,8 @@ def _note_params(fmt: str, note: str) -> dict[str, object]:
     return {}
 
 
-def _sidecar(path: Path) -> Path:
+def note_sidecar(path: Path) -> Path:
+    """Where a note lives for a format without metadata (BMP; animated GIF/WebP videos): a hidden file."""
     return path.with_name(f".{path.name}.stylize")
 
 
@@ -331,7 +332,7 @@ def read_note(path: str | os.PathLike[str]) -> str | None:
     path = Path(path)
     try:
         if output_format(path)[0] == "BMP":
-            return _sidecar(path).read_text(encoding="utf-8")
+            return note_sidecar(path).read_text(encoding="utf-8")
         with Image.open(path) as img:
             return _note_of(img)
     except (OSError, ValueError, UsageError, Image.DecompressionBombError):

@@ -16,8 +16,10 @@ thousands of photos, unchanged by copying, changed by any edit a person makes to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,20 @@ _EDGE = 64 * 1024
 
 
 def fingerprint(path: str | Path) -> str:
-    """A short digest of a file's size, first and last 64 KiB (``"missing"`` if it cannot be read)."""
+    """A short digest of a file's size, first and last 64 KiB (``"missing"`` if it cannot be read).
+
+    Each file version (path, size, times, inode) is read once per process: a style or model shared
+    by thousands of jobs, or a content file matched against many outputs, is not re-read each time.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return _fingerprint_of(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)

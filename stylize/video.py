@@ -26,6 +26,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from stylize import images
 from stylize.errors import InputError, OutputError, UsageError
 
 if TYPE_CHECKING:
@@ -562,18 +563,13 @@ def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
                           f"{output.suffix} file", "choose another --ext, e.g. mkv") from exc  # fmt: skip
 
 
-def note_sidecar(path: Path) -> Path:
-    """Where a GIF or WebP output's job signature lives (no container tags): a hidden file beside it."""
-    return path.with_name(f".{path.name}.stylize")
-
-
 def read_note(path: Path) -> str | None:
     """The job signature stored in an output video's tags (None when absent or unreadable)."""
     import av
 
     try:
         if path.suffix.lower() in ONE_PASS:
-            return note_sidecar(path).read_text(encoding="utf-8")
+            return images.note_sidecar(path).read_text(encoding="utf-8")  # no container tags
         with av.open(str(path), "r") as container:
             tags = {key.lower(): value for key, value in container.metadata.items()}
             return tags.get(NOTE_KEY)

@@ -195,7 +195,7 @@ class VideoRunner:
 
     def _run_gif(self, job: Job, info: VideoInfo, codec: str) -> None:
         """One pass into the output's temp file; the signature in a sidecar written first (as for BMP)."""
-        sidecar = video.note_sidecar(job.output)
+        sidecar = images.note_sidecar(job.output)
         if job.signature:
             atomic_write_bytes(sidecar, job.signature.encode())
         try:

@@ -146,23 +146,9 @@ def match_by_record(output: Path, contents: Mapping[str, Path], styles: Mapping[
 
 
 def _by_fingerprint(paths: Iterable[Path], wanted: Sequence[str | None]) -> Path | None:
-    return next((path for path in paths if _fingerprint(path) in wanted), None)
+    from stylize.provenance import fingerprint  # cached per file version
 
-
-def _fingerprint(path: Path) -> str:
-    try:
-        stat = path.stat()
-    except OSError:
-        return "missing"
-    return _fingerprint_of_version(path, stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4096)
-def _fingerprint_of_version(path: Path, size: int, mtime_ns: int) -> str:
-    """Each candidate file version is read once, however many outputs are matched against it."""
-    from stylize.provenance import fingerprint
-
-    return fingerprint(path)
+    return next((path for path in paths if fingerprint(path) in wanted), None)
 
 
 def match_by_name(output: Path, contents: Mapping[str, Path], styles: Mapping[str, Path]) -> EvalItem:
