@@ -129,7 +129,7 @@ def adain(
         decoder=decoder,
     )
     options = bo.batch_options_from(locals())
-    video = vo.video_config_from({**locals(), "keep_size": size is None})
+    video = vo.video_config_from(locals())
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(

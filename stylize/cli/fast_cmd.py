@@ -110,7 +110,7 @@ def fast(
         channels_last=channels_last,
     )
     options = bo.batch_options_from(locals())
-    video = vo.video_config_from({**locals(), "keep_size": size is None})
+    video = vo.video_config_from(locals())
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin, video),

@@ -126,7 +126,7 @@ def optimize(
         vgg=vgg,
     )
     options = bo.batch_options_from(locals())
-    video = vo.video_config_from({**locals(), "keep_size": size is None})
+    video = vo.video_config_from(locals())
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(

@@ -64,12 +64,15 @@ DurationOption = Annotated[
     ),
 ]
 
-VIDEO_FLAGS = ("temporal", "codec", "crf", "bitrate", "start", "duration", "keep_size")
+VIDEO_FLAGS = ("temporal", "codec", "crf", "bitrate", "start", "duration")
 
 
 def video_config_from(flags: dict[str, object]) -> VideoConfig:
-    """A :class:`VideoConfig` from a command's parameters (``locals()``); bad values raise UsageError."""
-    return VideoConfig(**{k: flags[k] for k in VIDEO_FLAGS if k in flags})  # type: ignore[arg-type]
+    """A :class:`VideoConfig` from a command's parameters (``locals()``); bad values raise UsageError.
+
+    A video keeps its own frame size unless the command was given ``--size`` (``size`` not None)."""
+    chosen = {k: flags[k] for k in VIDEO_FLAGS if k in flags}
+    return VideoConfig(**chosen, keep_size=flags.get("size") is None)  # type: ignore[arg-type]
 
 
 def print_flicker(rows: list[Any], as_json: bool) -> None:
