@@ -61,11 +61,6 @@ def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended
     return inputs, plan_jobs(inputs, tags, options, protected, sign, method=signature.method)
 
 
-def output_settings(options: BatchOptions) -> dict[str, Any]:
-    """The batch settings that change an output's pixels, for a JobSignature."""
-    return {"quality": options.quality}
-
-
 def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
                    inputs: InputSet, video: VideoConfig | None = None) -> BatchReport:  # fmt: skip
     """Run ``backend`` (which loads its network lazily as ``.model``) over ``jobs``.
@@ -107,7 +102,7 @@ def adain(
     check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
     signature = JobSignature(
         "adain",
-        {**settings_of(config, skip=("encoder", "decoder")), **output_settings(options)},
+        {**settings_of(config, skip=("encoder", "decoder")), **options.pixel_settings()},
         {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])},
     )
     blended = bool(config.style_weights or config.masks)
@@ -258,7 +253,7 @@ def optimize(
     blended = bool(config.style_weights)
     signature = JobSignature(
         "optimize",
-        {**settings_of(config, skip=("save_every", "plot", "vgg")), **output_settings(options)},
+        {**settings_of(config, skip=("save_every", "plot", "vgg")), **options.pixel_settings()},
         {"vgg": weights_id(config.vgg)},
     )
     inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, videos=True)

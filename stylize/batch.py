@@ -80,6 +80,10 @@ class BatchOptions:
             _ext_suffix(self.ext)
         check_template(self.name)
 
+    def pixel_settings(self) -> dict[str, Any]:
+        """The batch settings that change an output's pixels, for its job signature."""
+        return {"quality": self.quality}
+
 
 def _at_least(value: int, low: int, flag: str) -> None:
     if value < low:

@@ -344,7 +344,7 @@ def run(
     inputs = collect_inputs(contents, options.glob, stdin, videos=True)
     model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
     signature = JobSignature(
-        "fast", {**settings_of(config, skip=("models", "channels_last")), "quality": options.quality}
+        "fast", {**settings_of(config, skip=("models", "channels_last")), **options.pixel_settings()}
     )
     jobs = plan_jobs(inputs, list(tags), options, protected=model_files,
                      sign=lambda job: signature.text(job.input.path, model=tags[job.style]), method="fast")  # fmt: skip
