@@ -4,9 +4,11 @@ Each step: encode content c and style s to relu4_1, t = AdaIN(f(c), f(s)), decod
 minimise  content_weight * MSE(f(g(t)), t)
         + style_weight * sum over relu1_1..relu4_1 of MSE(mean) + MSE(std)  (stats: ops.mean_std)
         + identity_weight * (IDENTITY_PIXEL * MSE(g(f(c)), c) + sum over relu1_1..relu4_1 of MSE(f(g(f(c))), f(c)))
+        + tv_weight * TV(g(t))  (ops.tv_loss: mean squared neighbour differences)
 with Adam on the decoder only. The identity term (0 by default, as in the paper) is SANet's
 (Park & Lee 2019): decoding the content's own features must give the content back, which keeps
-the photo's detail at every alpha. The checkpoint is safetensors in the published ``decoder.pth``
+the photo's detail at every alpha. The total-variation term (0 by default) damps the fine
+8-pixel grid a briefly trained decoder lays over flat areas. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
 Importing this module does not import torch (the CLI reads ``AdaINTrainConfig`` for its
@@ -36,11 +38,11 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"
 STRIDE = 8  # the encoder downsamples relu4_1 by 8, the decoder upsamples by 8
 TASK = "train-adain"
-LOSS_TERMS = ("loss", "content", "style", "identity")
+LOSS_TERMS = ("loss", "content", "style", "identity", "tv")
 IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identity2 = 1 (features)
 # config fields whose change on --resume alters what is being optimised
-OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "image_size",
-                    "crop", "encoder")  # fmt: skip
+OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "tv_weight",
+                    "image_size", "crop", "encoder")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class AdaINTrainConfig:
     style_weight: float = 10.0  # paper's lambda: style against content
     content_weight: float = 1.0  # paper: the content term is unweighted
     identity_weight: float = 0.0  # differs from the paper (none) where set: SANet's identity loss keeps detail
+    tv_weight: float = 0.0  # differs from the paper (none) where set: smooths the output's pixel grid
     image_size: int = 512  # paper: short side resized to 512, aspect kept; 0 keeps the size
     crop: int = 256  # paper: random 256x256 crops of content and style
     checkpoint_every: int = 10_000  # reference code saves every 10k steps; 0 only at the end
@@ -72,7 +75,7 @@ class AdaINTrainConfig:
             _at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "image_size"):
             _at_least(name, getattr(self, name), 0)
-        if self.lr <= 0 or self.lr_decay < 0 or min(self.style_weight, self.content_weight, self.identity_weight) < 0:
+        if self.lr <= 0 or self.lr_decay < 0 or min(self.style_weight, self.content_weight, self.identity_weight, self.tv_weight) < 0:
             raise UsageError("--lr must be positive; --lr-decay and the loss weights 0 or positive")
         if self.crop < STRIDE or self.crop % STRIDE:
             raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
@@ -107,9 +110,9 @@ class AdaINTrainResult:
 
 
 def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor,
-                 identity: bool = False) -> dict[str, Tensor]:  # fmt: skip
-    """Unweighted content, style (and with ``identity``, identity) losses of one batch; content,
-    style (B, 3, H, W) in [0, 1].
+                 identity: bool = False, tv: bool = False) -> dict[str, Tensor]:  # fmt: skip
+    """Unweighted content, style (and with ``identity``, identity; with ``tv``, total variation)
+    losses of one batch; content, style (B, 3, H, W) in [0, 1].
 
     ``encoder`` is a ``NormalisedVGG19`` (frozen); gradients reach only the decoder.
     """
@@ -123,10 +126,13 @@ def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style:
         feats = encoder.features(torch.cat([content, style]), STYLE_LAYERS)  # one pass for both
         targets = {name: ops.mean_std(feat[batch:].float()) for name, feat in feats.items()}
         t = ops.adain(feats[CONTENT_LAYER][:batch].float(), *targets[CONTENT_LAYER])  # (B, 512, H/8, W/8)
-    out_feats = encoder.features(decoder(t), STYLE_LAYERS)
+    out = decoder(t)
+    out_feats = encoder.features(out, STYLE_LAYERS)
     content_loss = F.mse_loss(out_feats[CONTENT_LAYER].float(), t.float())
     style_loss = sum(_stat_loss(out_feats[name], *targets[name]) for name in STYLE_LAYERS)
     losses = {"content": content_loss, "style": style_loss}
+    if tv:
+        losses["tv"] = ops.tv_loss(out.float())
     if identity:
         losses["identity"] = _identity_loss(encoder, decoder, content, {k: v[:batch] for k, v in feats.items()})
     return losses
@@ -247,10 +253,11 @@ class AdaINTrainer(LoopTrainer):
             group["lr"] = cfg.lr_at(iteration)
         content, style = self._inputs()
         with autocast(self.device, self.precision):
-            losses = adain_losses(self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0)
-            total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
-            if cfg.identity_weight > 0:
-                total = total + cfg.identity_weight * losses["identity"]
+            losses = adain_losses(self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0,
+                                  tv=cfg.tv_weight > 0)  # fmt: skip
+            weights = {"content": cfg.content_weight, "style": cfg.style_weight, "identity": cfg.identity_weight,
+                       "tv": cfg.tv_weight}  # fmt: skip
+            total = sum(weights[name] * value for name, value in losses.items())
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.state.scaler
         scaler.scale(total).backward()

@@ -61,6 +61,14 @@ def train_adain(
             rich_help_panel=_LOSS,
         ),
     ] = D.identity_weight,
+    tv_weight: Annotated[
+        float,
+        typer.Option(
+            help="Weight of a total-variation term on the output (smooths the fine grid a short run leaves "
+            "in flat areas). 0: the paper's objective.",
+            rich_help_panel=_LOSS,
+        ),
+    ] = D.tv_weight,
     image_size: Annotated[
         int, typer.Option(help="Resize the short side to this first; 0 keeps it.", rich_help_panel=_DATA)
     ] = D.image_size,
@@ -100,7 +108,7 @@ def train_adain(
 
     config = AdaINTrainConfig(
         iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
-        content_weight=content_weight, identity_weight=identity_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
+        content_weight=content_weight, identity_weight=identity_weight, tv_weight=tv_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
         sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
         precision=precision, encoder=encoder, decoder=decoder,
     )  # fmt: skip

@@ -140,3 +140,21 @@ def test_identity_loss_is_logged_and_training_on_it_alone_lowers_it(setup: dict[
     assert load_tensors(out)[1]["config"]["identity_weight"] == 1
     logged = [e["identity"] for e in LossLog(RunFiles.beside(out).loss_log).read()]
     assert len(logged) == 6 and logged[-1] < 0.8 * logged[0]
+
+
+def test_tv_term_is_logged_and_training_on_it_alone_smooths_the_output(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "tv.safetensors"
+    only_tv = ["--tv-weight", "1", "--style-weight", "0", "--content-weight", "0", "--lr", "1e-3"]
+    result = runner.invoke(app, _args(setup, out, "--iterations", "12", "--encoder", str(setup["encoder"]), *only_tv))
+    assert result.exit_code == 0, result.output
+    assert load_tensors(out)[1]["config"]["tv_weight"] == 1
+    log = LossLog(RunFiles.beside(out).loss_log).read()
+    logged = [e["tv"] for e in log]
+    assert len(logged) == 6 and logged[-1] < 0.5 * logged[0]
+    assert all(e["loss"] == pytest.approx(e["tv"], rel=1e-4) for e in log)  # the only weighted term
+
+
+def test_a_negative_tv_weight_is_a_usage_error(setup: dict[str, Path], tmp_path: Path) -> None:
+    result = runner.invoke(app, _args(setup, tmp_path / "x.safetensors", "--tv-weight", "-1"))
+    assert result.exit_code == EXIT_CODES["usage"], result.output
+    assert "loss weights" in result.output and not (tmp_path / "x.safetensors").exists()
