@@ -75,7 +75,8 @@ class AdaINTrainConfig:
             _at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "image_size"):
             _at_least(name, getattr(self, name), 0)
-        if self.lr <= 0 or self.lr_decay < 0 or min(self.style_weight, self.content_weight, self.identity_weight, self.tv_weight) < 0:
+        weights = (self.style_weight, self.content_weight, self.identity_weight, self.tv_weight)
+        if self.lr <= 0 or self.lr_decay < 0 or min(weights) < 0:
             raise UsageError("--lr must be positive; --lr-decay and the loss weights 0 or positive")
         if self.crop < STRIDE or self.crop % STRIDE:
             raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
