@@ -7,8 +7,10 @@ and never overwrites an input. Torch is imported only by the tensor converters.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -389,7 +391,14 @@ def _save_params(fmt: str, quality: int, exif: bytes | None, srgb_profile: bool)
     return params
 
 
+# The ICC header's creation time (bytes 24-35): lcms stamps the current time, which made the same
+# job's output differ byte for byte from run to run; a fixed date keeps outputs reproducible.
+ICC_DATE = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
+
+
+@functools.cache
 def _srgb_icc() -> bytes:
     from PIL import ImageCms
 
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile[:24] + ICC_DATE + profile[36:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +148,17 @@ def test_icc_profile_is_converted_to_srgb() -> None:
     naive = Image.open(rocket).convert("RGB")
     assert pic.had_icc
     assert np.abs(_arr(pic.rgb) - _arr(naive)).mean() > 0.5  # the profile changed the pixels
+
+
+def test_an_output_tagged_srgb_carries_a_profile_with_a_fixed_date(tmp_path: Path) -> None:
+    from PIL import ImageCms
+
+    pic = images.Picture(rgb=Image.new("RGB", (8, 8), (10, 200, 30)), had_icc=True)
+    out = tmp_path / "o.jpg"
+    images.save_picture(pic, out)
+    icc = Image.open(out).info["icc_profile"]
+    assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip() == "sRGB built-in"
+    assert icc[24:36] == images.ICC_DATE  # lcms stamps the current time: the same job's bytes differed per run
 
 
 def test_resize_keeps_aspect_ratio() -> None:
