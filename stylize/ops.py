@@ -136,6 +136,11 @@ def yiq_to_rgb(yiq: Tensor) -> Tensor:
     return _mix_channels(_YIQ_TO_RGB, yiq)
 
 
+def gray(rgb: Tensor) -> Tensor:
+    """Luminance (Y of YIQ) repeated on three channels: (B, 3, H, W) -> (B, 3, H, W)."""
+    return rgb_to_yiq(rgb)[:, :1].expand(-1, 3, -1, -1).contiguous()
+
+
 def _luma(rgb: Tensor) -> Tensor:
     """Y channel (..., 1, H, W) of RGB (..., 3, H, W)."""
     return _mix_channels(_RGB_TO_YIQ, rgb)[..., :1, :, :]

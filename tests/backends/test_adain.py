@@ -127,7 +127,7 @@ def test_decoder_random_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylize.backends import adain
+    from stylize.backends.adain import model as adain
     from stylize.config import AdaINConfig
     from stylize.progress import RecordingReporter
 

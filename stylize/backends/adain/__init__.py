@@ -1,0 +1,37 @@
+"""AdaIN arbitrary style transfer (Huang & Belongie 2017): one encoder pass, one decoder pass.
+
+The encoder is the normalised VGG-19 up to relu4_1, the decoder its mirror. By default the pair is
+naoto0804's published ``vgg_normalised.pth`` / ``decoder.pth``, loaded unchanged; a decoder made by
+``train-adain`` is paired with the encoder it was trained for (our checkpoints record it), so one
+trained on the bundled VGG-19 runs offline with ``--decoder FILE`` alone.
+Speed: channels_last, in-place ReLUs, weights built without random init, style statistics
+computed once per style, optional bf16 autocast, and exact tiling for large images.
+"""
+
+from stylize.backends.adain.backend import (
+    AdaINBackend,
+    Loaded,
+    load_masks,
+    mask_tensor,
+    prepare_content,
+    prepare_style,
+)
+from stylize.backends.adain.model import (
+    PUBLISHED_ENCODERS,
+    AdaINModel,
+    AdaINPair,
+    DecoderInfo,
+    StatsSmoother,
+    StyleTarget,
+    load_decoder,
+    load_decoder_for,
+    load_encoder,
+    load_pair,
+    masked_adain,
+)
+
+__all__ = [
+    "PUBLISHED_ENCODERS", "AdaINBackend", "AdaINModel", "AdaINPair", "DecoderInfo", "Loaded", "StatsSmoother",
+    "StyleTarget", "load_decoder", "load_decoder_for", "load_encoder", "load_masks", "load_pair", "mask_tensor",
+    "masked_adain", "prepare_content", "prepare_style",
+]  # fmt: skip
