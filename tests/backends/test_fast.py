@@ -25,8 +25,8 @@ from stylize.backends.fast import (
     model_tags,
     models_dir,
     save_model,
-    tile_cores,
 )
+from stylize.backends.fast.backend import tile_cores
 from stylize.config import FastConfig
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError

@@ -17,6 +17,7 @@ from PIL import Image
 from stylize.backends import gan
 from stylize.backends import gan_train as gt
 from stylize.backends.gan.generator import _zoo_categories
+from stylize.backends.gan.writing import write_animation
 from stylize.checkpoints import load_tensors, save_checkpoint
 from stylize.config_gan import GANTrainConfig, GeneratorConfig, parse_seeds
 from stylize.errors import InputError, UsageError, WeightsError
@@ -159,7 +160,7 @@ def test_interpolation_endpoints_equal_the_seed_images(models: dict[str, Path], 
 @pytest.mark.parametrize("suffix", [".gif", ".webp"])
 def test_animation_has_the_right_frame_count(models: dict[str, Path], tmp_path: Path, suffix: str) -> None:
     frames = sampler(models["style"]).interpolate([1, 2], steps=6)
-    path = gan.write_animation(frames, tmp_path / f"a{suffix}", fps=10)
+    path = write_animation(frames, tmp_path / f"a{suffix}", fps=10)
     with Image.open(path) as img:
         assert img.n_frames == 7 and img.is_animated
 
@@ -393,7 +394,7 @@ def test_shipped_models_are_package_data() -> None:
 
     tomllib = pytest.importorskip("tomllib")
     import stylize
-    from stylize.backends.gan import weights_dir
+    from stylize.backends.gan.generator import weights_dir
 
     package = Path(stylize.__file__).resolve().parent
     assert weights_dir() == package / "_bundled"

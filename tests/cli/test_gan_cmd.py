@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import stylize.cli
 import stylize.cli.gan_cmd  # noqa: F401 - registers gan-sample and train-gan (replacing any stub)
 from stylize.backends import gan_train as gt
-from stylize.backends.gan import bundled_path
+from stylize.backends.gan.generator import bundled_path
 from stylize.checkpoints import save_checkpoint
 from stylize.cli.app import app
 from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig

@@ -8,30 +8,7 @@ Speed: channels_last, in-place ReLUs, weights built without random init, style s
 computed once per style, optional bf16 autocast, and exact tiling for large images.
 """
 
-from stylize.backends.adain.backend import (
-    AdaINBackend,
-    Loaded,
-    load_masks,
-    mask_tensor,
-    prepare_content,
-    prepare_style,
-)
-from stylize.backends.adain.model import (
-    PUBLISHED_ENCODERS,
-    AdaINModel,
-    AdaINPair,
-    DecoderInfo,
-    StatsSmoother,
-    StyleTarget,
-    load_decoder,
-    load_decoder_for,
-    load_encoder,
-    load_pair,
-    masked_adain,
-)
+from stylize.backends.adain.backend import AdaINBackend, Loaded, prepare_content
+from stylize.backends.adain.model import AdaINModel, load_decoder, load_encoder, load_pair
 
-__all__ = [
-    "PUBLISHED_ENCODERS", "AdaINBackend", "AdaINModel", "AdaINPair", "DecoderInfo", "Loaded", "StatsSmoother",
-    "StyleTarget", "load_decoder", "load_decoder_for", "load_encoder", "load_masks", "load_pair", "mask_tensor",
-    "masked_adain", "prepare_content", "prepare_style",
-]  # fmt: skip
+__all__ = ["AdaINBackend", "AdaINModel", "Loaded", "load_decoder", "load_encoder", "load_pair", "prepare_content"]

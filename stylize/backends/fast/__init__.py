@@ -11,26 +11,22 @@ channels_last, bf16 where the hardware has it, decode/encode overlapped by the b
 Importing this module does not import torch (the CLI reads :class:`FastConfig` at start-up).
 """
 
-from stylize.backends.fast.backend import FastBackend, FastModel, Loaded, keep_colors, model_tags, tile_cores
+from stylize.backends.fast.backend import FastBackend, FastModel, Loaded, model_tags
 from stylize.backends.fast.zoo import (
     ARCHITECTURE,
     CHECKPOINT_FORMAT,
     DEFAULT_MODEL,
     LAYOUT,
-    ModelEntry,
     export_onnx,
     list_models,
     load_model,
     local_models,
-    model_tag,
     models_dir,
-    registry_models,
     resolve_model,
     save_model,
 )
 
 __all__ = [
-    "ARCHITECTURE", "CHECKPOINT_FORMAT", "DEFAULT_MODEL", "LAYOUT", "FastBackend", "FastModel", "Loaded", "ModelEntry",
-    "export_onnx", "keep_colors", "list_models", "load_model", "local_models", "model_tag", "model_tags", "models_dir",
-    "registry_models", "resolve_model", "save_model", "tile_cores",
+    "ARCHITECTURE", "CHECKPOINT_FORMAT", "DEFAULT_MODEL", "LAYOUT", "FastBackend", "FastModel", "Loaded", "export_onnx",
+    "list_models", "load_model", "local_models", "model_tags", "models_dir", "resolve_model", "save_model",
 ]  # fmt: skip

@@ -13,20 +13,9 @@ Model files never unpickle code: ours are safetensors; published ``.pth`` files 
 ``torch.load(weights_only=True)``; StyleGAN2-ADA ``.pkl`` files are refused.
 """
 
-from stylize.backends.gan.generator import (
-    BUNDLED,
-    Generator,
-    ModelInfo,
-    OurGenerator,
-    bundled_path,
-    load_generator,
-    weights_dir,
-)
+from stylize.backends.gan.generator import OurGenerator, load_generator
 from stylize.backends.gan.sampler import Sampler
-from stylize.backends.gan.service import SampleResult, sample
-from stylize.backends.gan.writing import grid_image, to_image, write_animation, write_grid, write_images
+from stylize.backends.gan.service import sample
+from stylize.backends.gan.writing import write_grid
 
-__all__ = [
-    "BUNDLED", "Generator", "ModelInfo", "OurGenerator", "SampleResult", "Sampler", "bundled_path", "grid_image",
-    "load_generator", "sample", "to_image", "weights_dir", "write_animation", "write_grid", "write_images",
-]  # fmt: skip
+__all__ = ["OurGenerator", "Sampler", "load_generator", "sample", "write_grid"]

@@ -20,22 +20,8 @@ two; the network file is mapped, not read, where its format allows, and unused l
 never built.
 """
 
-from stylize.backends.gatys.backend import GatysBackend, Loaded, Output, intermediate_path, plot_path, save_plot
-from stylize.backends.gatys.model import GatysModel, Result, StyleImage, load_loss_net, pixel_stats
-from stylize.backends.gatys.optimise import (
-    AdamRun,
-    Objective,
-    Targets,
-    lbfgs_history,
-    run_lbfgs,
-    scale_iterations,
-    scale_shapes,
-    scale_sides,
-)
+from stylize.backends.gatys.backend import GatysBackend
+from stylize.backends.gatys.model import GatysModel, StyleImage, load_loss_net
 from stylize.models.loss_net import build_loss_net  # noqa: F401 - train-fast's tests build their loss network here
 
-__all__ = [
-    "AdamRun", "GatysBackend", "GatysModel", "Loaded", "Objective", "Output", "Result", "StyleImage", "Targets",
-    "intermediate_path", "lbfgs_history", "load_loss_net", "pixel_stats", "plot_path", "run_lbfgs", "save_plot",
-    "scale_iterations", "scale_shapes", "scale_sides",
-]  # fmt: skip
+__all__ = ["GatysBackend", "GatysModel", "StyleImage", "load_loss_net"]
