@@ -2,7 +2,7 @@
 
 Moments (mean, second moment) of a (1, C, H, W) map, and the style losses built on them: Gram
 (Gatys et al.), mean/std (AdaIN's statistics) and Wasserstein-2 between Gaussians (crowsonkb),
-plus the content loss. Taken out of ``backends/gatys.py`` (issue 13) so the losses are a room of
+plus the content loss. Taken out of the Gatys backend (issue 13) so the losses are a room of
 their own beside ``ops.py``.
 """
 
