@@ -265,7 +265,8 @@ def folder_of_jpegs(count: int, size: int) -> Iterator[Path]:
 
 
 def section_folder(count: int, repeat: int) -> None:
-    from stylize.backends.fast import run, save_model
+    from stylize.api import fast as run
+    from stylize.backends.fast import save_model
     from stylize.batch import BatchOptions
     from stylize.config import FastConfig
 

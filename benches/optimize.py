@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from stylize import images
 from stylize.backends import gatys as g
+from stylize.backends.gatys import optimise as opt
 from stylize.config import OptimizeConfig
+from stylize.models.loss_net import build_loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
 
 CONTENT = ROOT / "examples" / "content" / "astronaut.jpg"  # 512 x 512
@@ -188,15 +190,15 @@ def pictures(side: int) -> tuple[Image.Image, Image.Image]:
     return content, Image.open(STYLE).convert("RGB")
 
 
-def ours_setup(state: dict, side: int, precision: str = "fp32", **cfg: object) -> tuple[g.Objective, torch.Tensor]:
+def ours_setup(state: dict, side: int, precision: str = "fp32", **cfg: object) -> tuple[opt.Objective, torch.Tensor]:
     """Single-scale objective at ``side`` and the content image to start from."""
     config = OptimizeConfig(size=side, scales=1, precision=precision, **cfg)  # type: ignore[arg-type]
-    net = g.build_loss_net(state, [*config.content_layers, *config.style_layers], config.pooling, torch.device("cpu"))
+    net = build_loss_net(state, [*config.content_layers, *config.style_layers], config.pooling, torch.device("cpu"))
     model = g.GatysModel(net, config, torch.device("cpu"))
     content, style = pictures(side)
     x = images.to_tensor(content)
-    targets = g.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], side, x))
-    return g.Objective(net, targets, config, model.precision), x
+    targets = opt.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], side, x))
+    return opt.Objective(net, targets, config, model.precision), x
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -238,7 +240,7 @@ def section_iteration(sts: dict[str, dict], repeat: int) -> None:
             n = ref_run(model, sl, cl, img, evals)
             times["ref"].append((time.perf_counter() - start) / n)
             for name, (objective, x) in ours.items():
-                times[name].append(timed(lambda o=objective, x=x, n=evals: g.run_lbfgs(o, x, n, 100, _noop)) / evals)
+                times[name].append(timed(lambda o=objective, x=x, n=evals: opt.run_lbfgs(o, x, n, 100, _noop)) / evals)
         med = {k: statistics.median(v[1:]) for k, v in times.items()}
         print(
             f"| {side}² | {med['ref']:.3f} | {med['tv']:.3f} | {med['norm']:.3f} | {med['bf16']:.3f} "
@@ -255,9 +257,9 @@ def final_loss(model: g.GatysModel, image: torch.Tensor, content: Image.Image, s
     """The objective at the final size, the same definition for every run, of the image a user gets (clamped)."""
     image = image.clamp(0, 1)
     x = images.to_tensor(content)
-    targets = g.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], max(content.size), x))
+    targets = opt.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], max(content.size), x))
     with torch.no_grad():
-        total, parts = g.Objective(model.net, targets, model.config, model.precision)(image)
+        total, parts = opt.Objective(model.net, targets, model.config, model.precision)(image)
     return {"loss": float(total), **{k: float(v) for k, v in parts.items()}}
 
 
@@ -267,14 +269,14 @@ def single_scale(
     """Classic single-scale L-BFGS from the content for ``seconds`` of wall clock (targets included)."""
     start = time.monotonic()
     x = images.to_tensor(content)
-    targets = g.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], max(content.size), x))
-    objective = g.Objective(model.net, targets, model.config, model.precision)
+    targets = opt.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], max(content.size), x))
+    objective = opt.Objective(model.net, targets, model.config, model.precision)
     count = [0]
 
     def step(*_: object) -> None:
         count[0] += 1
 
-    return g.run_lbfgs(objective, x, 100_000, model.config.lbfgs_history, step, deadline=start + seconds), count[0]
+    return opt.run_lbfgs(objective, x, 100_000, model.config.lbfgs_history, step, deadline=start + seconds), count[0]
 
 
 def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -> None:
@@ -285,7 +287,7 @@ def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -
     print("|---|---|---|---|---|---|---|")
     content, style = pictures(512)
     net_cfg = OptimizeConfig()
-    net = g.build_loss_net(
+    net = build_loss_net(
         sts["normalised"], [*net_cfg.content_layers, *net_cfg.style_layers], "max", torch.device("cpu")
     )
     default_seconds = 0.0

@@ -27,8 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylize import video
-from stylize.backends import fast
+from stylize import api, video
 from stylize.batch import BatchOptions
 from stylize.config import FastConfig
 from stylize.video_run import measure_flicker
@@ -66,7 +65,7 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> None:
 def run_video(clip: Path, out: Path, temporal: float) -> float:
     """Seconds to stylize ``clip`` into ``out`` with --temporal ``temporal``."""
     start = time.perf_counter()
-    fast.run([str(clip)], FastConfig(models=("starry-night",), size=0), BatchOptions(output=out, overwrite=True),
+    api.fast([str(clip)], FastConfig(models=("starry-night",), size=0), BatchOptions(output=out, overwrite=True),
              video=video.VideoConfig(temporal=temporal))  # fmt: skip
     return time.perf_counter() - start
 
@@ -76,7 +75,7 @@ def run_folder(frames: list[np.ndarray], folder: Path) -> float:
     for i, rgb in enumerate(frames):
         Image.fromarray(rgb).save(folder / "in" / f"{i:04d}.png")
     start = time.perf_counter()
-    fast.run([str(folder / "in")], FastConfig(models=("starry-night",), size=0),
+    api.fast([str(folder / "in")], FastConfig(models=("starry-night",), size=0),
              BatchOptions(output=folder / "out", overwrite=True))  # fmt: skip
     return time.perf_counter() - start
 

@@ -5,13 +5,13 @@ The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmR
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
-from stylize.config import AdaINConfig, OptimizeConfig, default_adain_pair
+from stylize.config import AdaINConfig, FastConfig, OptimizeConfig, default_adain_pair
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of, weights_id
@@ -61,9 +61,9 @@ def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended
     return inputs, plan_jobs(inputs, tags, options, protected, sign, method=signature.method)
 
 
-def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter,
-                   inputs: InputSet, video: VideoConfig | None = None) -> BatchReport:  # fmt: skip
-    """Run ``backend`` (which loads its network lazily as ``.model``) over ``jobs``.
+def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter, inputs: InputSet,
+                   video: VideoConfig | None = None, load: Callable[[list[Job]], None] | None = None) -> BatchReport:  # fmt: skip
+    """Run ``backend`` (which loads its network lazily as ``.model``, or through ``load(todo)``) over ``jobs``.
 
     The network is loaded once the batch knows an output is still to be written, before the
     first image, so a weights error stops the batch instead of failing every image; a fully
@@ -73,23 +73,17 @@ def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporte
     def load_model(todo: list[Job]) -> None:
         backend.model  # noqa: B018 - load weights now
 
+    prepare = load or load_model
     if video is not None:
         from stylize.video_run import run_jobs
 
-        return run_jobs(jobs, backend, options, reporter, inputs, load_model, video)
-    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=load_model)
+        return run_jobs(jobs, backend, options, reporter, inputs, prepare, video)
+    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=prepare)
 
 
-def adain(
-    contents: Sequence[str],
-    styles: Sequence[str],
-    config: AdaINConfig,
-    options: BatchOptions,
-    device: str | None = None,
-    reporter: Reporter | None = None,
-    stdin: TextIO | None = None,
-    video: VideoConfig = VIDEO_DEFAULTS,
-) -> BatchReport:
+def adain(contents: Sequence[str], styles: Sequence[str], config: AdaINConfig, options: BatchOptions,
+          device: str | None = None, reporter: Reporter | None = None, stdin: TextIO | None = None,
+          video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
     """Stylize every content image or video with AdaIN: one output per (content, style), or blended.
 
     Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
@@ -229,16 +223,9 @@ def _video_style_distance(meter: Any, path: Path, style: Path) -> float:
     return sum(scores) / len(scores)
 
 
-def optimize(
-    contents: Sequence[str],
-    styles: Sequence[str],
-    config: OptimizeConfig,
-    options: BatchOptions,
-    device: str | None = None,
-    reporter: Reporter | None = None,
-    stdin: TextIO | None = None,
-    video: VideoConfig = VIDEO_DEFAULTS,
-) -> BatchReport:
+def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeConfig, options: BatchOptions,
+             device: str | None = None, reporter: Reporter | None = None, stdin: TextIO | None = None,
+             video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
     """Optimise one image per (content, style), or per content blending all styles with ``style_weights``.
 
     Videos are optimised frame by frame (slow: the per-image time for every frame) with ``video``'s
@@ -269,3 +256,34 @@ def optimize(
 
     backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
     return run_with_model(backend, jobs, options, reporter, inputs, video)
+
+
+def fast(contents: Sequence[str], config: FastConfig, options: BatchOptions, device: str | None = None,
+         reporter: Reporter | None = None, stdin: TextIO | None = None,
+         video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
+    """Stylize every content image or video with every fast-style model: one output per (input, model).
+
+    Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
+    from stylize.backends.fast import FastBackend, FastModel, load_model, model_tags
+    from stylize.devices import resolve_device
+
+    reporter = reporter or NullReporter()
+    tags = model_tags(config.models)
+    inputs = collect_inputs(contents, options.glob, stdin, videos=True)
+    model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
+    signature = JobSignature(
+        "fast", {**settings_of(config, skip=("models", "channels_last")), **options.pixel_settings()}
+    )
+    jobs = plan_jobs(inputs, list(tags), options, protected=model_files,
+                     sign=lambda job: signature.text(job.input.path, model=tags[job.style]), method="fast")  # fmt: skip
+    torch_device = resolve_device(device)
+    backend = FastBackend({}, config, options, reporter)
+
+    def load_models(todo: list[Job]) -> None:
+        """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
+        for tag in dict.fromkeys(job.style for job in todo):
+            model = FastModel(load_model(tags[tag], reporter), torch_device, config.precision, config.channels_last)
+            reporter.log(f"model {tags[tag]}: {model.precision} on {torch_device}", "debug")
+            backend.models[tag] = model
+
+    return run_with_model(backend, jobs, options, reporter, inputs, video, load_models)

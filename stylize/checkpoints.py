@@ -142,3 +142,37 @@ def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, torch.Tenso
     with atomic_path(path) as tmp:
         save_file(flat, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     return path
+
+
+ZOO_CONFIG_CLASS = "models.utils.config.BaseConfig"  # pytorch_GAN_zoo pickles its config object
+
+
+def load_zoo_checkpoint(path: Path) -> dict[str, Any]:
+    """A pytorch_GAN_zoo ``.pth``: ``{config, netG, netD, avgG}`` via the weights-only unpickler.
+
+    The zoo pickles its ``BaseConfig`` object; it is read into an inert attribute holder (a
+    plain class whose only ability is to receive attributes), never the zoo's own code.
+    """
+    import torch
+
+    try:
+        with torch.serialization.safe_globals([(_ZooConfig, ZOO_CONFIG_CLASS)]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(f"{path}: holds Python objects beyond tensors and the zoo's config; refusing to "
+                           "unpickle it", "save a state_dict() instead of a whole model") from exc  # fmt: skip
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        load_tensors(path)  # the shared loader words the error
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a dict, found {type(obj).__name__}")
+    if isinstance(obj.get("config"), _ZooConfig):
+        obj["config"] = dict(vars(obj["config"]))
+    return obj
+
+
+class _ZooConfig:
+    """Stands in for pytorch_GAN_zoo's ``BaseConfig`` while unpickling: only holds attributes."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state if isinstance(state, dict) else {})

@@ -2,7 +2,7 @@
 
 Moments (mean, second moment) of a (1, C, H, W) map, and the style losses built on them: Gram
 (Gatys et al.), mean/std (AdaIN's statistics) and Wasserstein-2 between Gaussians (crowsonkb),
-plus the content loss. Taken out of ``backends/gatys.py`` (issue 13) so the losses are a room of
+plus the content loss. Taken out of the Gatys backend (issue 13) so the losses are a room of
 their own beside ``ops.py``.
 """
 
@@ -17,13 +17,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from stylize.ops import at_least_float32
+
 
 @dataclass
 class Moments:
     """First and second raw moments of a feature map over positions; they blend linearly across styles."""
 
     mean: Tensor  # (C,)
-    srm: Tensor  # (C, C): E[f f^T]; the Gram matrix is srm / C
+    srm: Tensor  # (C, C): E[f f^T]; ``ops.gram`` of the map is srm / C
 
     @property
     def cov(self) -> Tensor:
@@ -60,12 +62,7 @@ def positions(feat: Tensor) -> Tensor:
 def moments(feat: Tensor) -> Moments:
     """Mean and second raw moment of ``feat`` (1, C, H, W), in float32."""
     flat = positions(feat)
-    return Moments(_wide(flat.mean(0)), _wide(_SecondMoment.apply(flat)))
-
-
-def _wide(x: Tensor) -> Tensor:
-    """At least float32 (bf16/fp16 statistics from autocast are widened; float64 stays)."""
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+    return Moments(at_least_float32(flat.mean(0)), at_least_float32(_SecondMoment.apply(flat)))
 
 
 def blend(parts: Sequence[Moments], weights: Sequence[float]) -> Moments:
@@ -75,14 +72,9 @@ def blend(parts: Sequence[Moments], weights: Sequence[float]) -> Moments:
     return Moments(mean, srm)  # type: ignore[arg-type]
 
 
-def gram(m: Moments) -> Tensor:
-    """Gram matrix normalised by C*H*W (= ``ops.gram``): srm / C, (C, C)."""
-    return m.srm / m.srm.shape[0]
-
-
 def relative_sq_error(x: Tensor, target: Tensor) -> Tensor:
     """|x - target|^2 / |target|^2 (sums over all elements)."""
-    return (_wide(x) - target).square().sum() / target.square().sum().clamp_min(1e-30)
+    return (at_least_float32(x) - target).square().sum() / target.square().sum().clamp_min(1e-30)
 
 
 def gram_loss(m: Moments, target: Moments) -> Tensor:

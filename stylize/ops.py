@@ -17,7 +17,8 @@ Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
 PadMode = Literal["reflect", "replicate", "constant"]
 
 
-def _at_least_float32(x: Tensor) -> Tensor:
+def at_least_float32(x: Tensor) -> Tensor:
+    """``x`` widened to float32 when narrower (bf16/fp16 from autocast); float32 and float64 stay."""
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
@@ -34,7 +35,7 @@ def mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     The convention the published AdaIN decoder was trained with. Low-precision input is
     upcast, so the statistics come back in float32 (float64 stays float64).
     """
-    feat = _at_least_float32(feat)  # (B, C, H, W)
+    feat = at_least_float32(feat)  # (B, C, H, W)
     # differs from the AdaIN reference for a 1x1 map: it returns NaN there, we a variance of 0
     correction = 1 if feat.shape[-1] * feat.shape[-2] > 1 else 0
     var, mean = torch.var_mean(feat, dim=(-2, -1), correction=correction, keepdim=True)
@@ -121,7 +122,7 @@ def _mix_channels(matrix: Tensor, x: Tensor) -> Tensor:
     """``matrix`` (3, 3) applied to the channel axis of ``x`` (..., 3, H, W)."""
     if x.shape[-3] != 3:
         raise ValueError(f"expected 3 colour channels at dim -3, got shape {tuple(x.shape)}")
-    x = _at_least_float32(x)
+    x = at_least_float32(x)
     with _no_autocast(x):
         return torch.einsum("ij,...jhw->...ihw", matrix.to(x.device, x.dtype), x)
 
@@ -134,6 +135,11 @@ def rgb_to_yiq(rgb: Tensor) -> Tensor:
 def yiq_to_rgb(yiq: Tensor) -> Tensor:
     """YIQ (..., 3, H, W) -> RGB (..., 3, H, W), the exact inverse of ``rgb_to_yiq``."""
     return _mix_channels(_YIQ_TO_RGB, yiq)
+
+
+def gray(rgb: Tensor) -> Tensor:
+    """Luminance (Y of YIQ) repeated on three channels: (B, 3, H, W) -> (B, 3, H, W)."""
+    return rgb_to_yiq(rgb)[:, :1].expand(-1, 3, -1, -1).contiguous()
 
 
 def _luma(rgb: Tensor) -> Tensor:
@@ -157,7 +163,7 @@ def luminance_transfer(stylized: Tensor, content: Tensor) -> Tensor:
     the same change in R, G and B, so this adds the luminance difference to the content.
     ``content`` is resized to ``stylized`` if needed. Unclamped; float32 or float64.
     """
-    content = _at_least_float32(_resize_like(content, stylized))
+    content = at_least_float32(_resize_like(content, stylized))
     return content + (_luma(stylized) - _luma(content))
 
 
@@ -180,7 +186,7 @@ def _as_pixels(img: Tensor) -> Tensor:
     if img.dim() not in (3, 4) or img.shape[-3] != 3:
         raise ValueError(f"expected (3, H, W) or (B, 3, H, W), got shape {tuple(img.shape)}")
     batch = img if img.dim() == 4 else img.unsqueeze(0)
-    return _at_least_float32(batch).reshape(batch.shape[0], 3, -1)
+    return at_least_float32(batch).reshape(batch.shape[0], 3, -1)
 
 
 def match_color(src: Tensor, ref: Tensor, eps: float = 1e-5, clamp: bool = True) -> Tensor:

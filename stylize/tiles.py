@@ -9,13 +9,21 @@ untiled one up to float rounding. ``blended_map`` is for nets with per-image sta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 import torch
 from torch import Tensor
 
 Net = Callable[[Tensor], Tensor]
+
+
+def auto_tile(tile: int, shape: Sequence[int], auto: int, max_pixels: int) -> int:
+    """The tile side to run at: ``tile`` (--tile) when given, else ``auto`` for an image (``shape`` ends
+    in H, W) of more than ``max_pixels``, else 0 (untiled)."""
+    if tile:
+        return tile
+    return auto if shape[-1] * shape[-2] > max_pixels else 0
 
 
 def spans(length: int, tile: int) -> list[tuple[int, int]]:

@@ -523,7 +523,7 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
     from stylize.checkpoints import load_tensors
 
     if spec.layout.startswith("gan_zoo"):
-        from stylize.backends.gan import load_zoo_checkpoint
+        from stylize.checkpoints import load_zoo_checkpoint
 
         load_zoo_checkpoint(path)
         return

@@ -156,3 +156,11 @@ def test_pad_bf16_channels_last() -> None:
     padded, pads = ops.pad_to_multiple(x, 4)
     assert padded.dtype == torch.bfloat16
     assert torch.equal(ops.crop_padding(padded, pads), x)
+
+
+def test_gray_is_the_luminance_on_three_channels() -> None:
+    rgb = torch.rand(2, 3, 4, 5)
+    out = ops.gray(rgb)
+    assert out.shape == rgb.shape and out.is_contiguous()
+    torch.testing.assert_close(out, ops.rgb_to_yiq(rgb)[:, :1].expand(-1, 3, -1, -1))
+    torch.testing.assert_close(ops.rgb_to_yiq(out)[:, 1:], torch.zeros(2, 2, 4, 5), atol=1e-6, rtol=0)  # no chroma

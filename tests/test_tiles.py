@@ -7,7 +7,7 @@ from fractions import Fraction
 import torch
 from torch import nn
 
-from stylize.tiles import blended_map, spans, tiled_map
+from stylize.tiles import auto_tile, blended_map, spans, tiled_map
 
 
 def _net() -> nn.Module:
@@ -21,6 +21,12 @@ def _net() -> nn.Module:
         nn.Conv2d(4, 4, 3),
         nn.ReLU(),
     ).eval()
+
+
+def test_auto_tile_is_the_given_tile_else_auto_for_large_images() -> None:
+    assert auto_tile(512, (1, 3, 10, 10), 1024, 100) == 512  # --tile wins, whatever the size
+    assert auto_tile(0, (1, 3, 10, 10), 1024, 100) == 0  # 100 pixels: not over the limit
+    assert auto_tile(0, (1, 3, 10, 11), 1024, 100) == 1024
 
 
 def test_spans_cover_everything() -> None:

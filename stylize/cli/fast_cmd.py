@@ -90,7 +90,7 @@ def fast(
     duration: vo.DurationOption = vo.DEFAULTS.duration,
 ) -> None:
     """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
-    from stylize.backends import fast as backend
+    from stylize import api
 
     if list_models:
         return _list(as_json)
@@ -113,7 +113,7 @@ def fast(
     video = vo.video_config_from(locals())
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: backend.run(inputs, config, options, state.device, reporter, sys.stdin, video),
+        lambda: api.fast(inputs, config, options, state.device, reporter, sys.stdin, video),
         as_json,
         reporter,
         state.quiet,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from stylize import ops
-from stylize.backends.adain import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_adain
+from stylize.backends.adain.model import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_adain
 from stylize.checkpoints import save_checkpoint
 from stylize.errors import UsageError, WeightsError
 from stylize.models.adain_net import AdaINDecoder
@@ -127,7 +127,7 @@ def test_decoder_random_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylize.backends import adain
+    from stylize.backends.adain import model as adain
     from stylize.config import AdaINConfig
     from stylize.progress import RecordingReporter
 
@@ -153,7 +153,7 @@ def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypat
 
 
 def test_stats_smoother_damps_a_flicker_and_restarts_at_a_cut() -> None:
-    from stylize.backends.adain import StatsSmoother
+    from stylize.backends.adain.model import StatsSmoother
 
     base, std = torch.ones(1, 4, 1, 1), torch.ones(1, 4, 1, 1)
     smoother = StatsSmoother(keep=0.5, cut=0.25)
@@ -170,7 +170,7 @@ def test_a_video_frames_statistics_are_smoothed_and_resume_exactly(model: AdaINM
     """A bright patch that comes and goes restyles the whole frame frame by frame (AdaIN renormalises
     by each frame's statistics); with --temporal the rest of the frame stays steadier. Stopping after
     frame 3 and resuming from the saved state gives the uninterrupted run's frames."""
-    from stylize.backends.adain import AdaINBackend, Loaded
+    from stylize.backends.adain.backend import AdaINBackend, Loaded
     from stylize.batch import BatchOptions
     from stylize.config import AdaINConfig
 

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from stylize import ops, weights
 from stylize.backends.fast import (
     DEFAULT_MODEL,
-    FastConfig,
     FastModel,
     export_onnx,
     list_models,
@@ -26,8 +25,9 @@ from stylize.backends.fast import (
     model_tags,
     models_dir,
     save_model,
-    tile_cores,
 )
+from stylize.backends.fast.backend import tile_cores
+from stylize.config import FastConfig
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.models.transformer_net import SharedStats, TransformerNet, strip_stale_keys, transformer_net_layout
@@ -97,11 +97,11 @@ def test_published_pth_loads_and_safetensors_round_trips(tmp_path: Path) -> None
 
 
 def test_names_shared_with_the_model_module_agree() -> None:
-    from stylize.backends import fast
+    from stylize.backends.fast import backend, zoo
     from stylize.models import transformer_net
 
-    assert (fast.LAYOUT, fast.ARCHITECTURE) == (transformer_net.LAYOUT, transformer_net.ARCHITECTURE)
-    assert fast.MULTIPLE == transformer_net.STRIDE
+    assert (zoo.LAYOUT, zoo.ARCHITECTURE) == (transformer_net.LAYOUT, transformer_net.ARCHITECTURE)
+    assert backend.MULTIPLE == transformer_net.STRIDE
 
 
 def test_newer_checkpoint_format_is_refused(tmp_path: Path) -> None:

@@ -16,10 +16,13 @@ from PIL import Image
 
 from stylize.backends import gan
 from stylize.backends import gan_train as gt
+from stylize.backends.gan.generator import _zoo_categories
+from stylize.backends.gan.writing import write_animation
 from stylize.checkpoints import load_tensors, save_checkpoint
 from stylize.config_gan import GANTrainConfig, GeneratorConfig, parse_seeds
 from stylize.errors import InputError, UsageError, WeightsError
 from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator, build_generator
+from stylize.models.latents import seed_inputs
 from stylize.training import state_path
 
 CPU = torch.device("cpu")
@@ -70,15 +73,6 @@ def test_parse_seeds() -> None:
     for bad in ("", "a", "5-2", "-1"):
         with pytest.raises(UsageError):
             parse_seeds(bad)
-
-
-def test_seed_inputs_depend_only_on_the_seed() -> None:
-    alone = gan.seed_inputs([5], 8, 10, [(1, 4, 4)])
-    among = gan.seed_inputs([1, 5, 9], 8, 10, [(1, 4, 4)])
-    assert torch.equal(alone.z[0], among.z[1]) and torch.equal(alone.classes[0], among.classes[1])
-    assert torch.equal(alone.noise[0][0], among.noise[0][1])
-    plain = gan.seed_inputs([5], 8, 10)  # z and class do not change when noise is drawn too
-    assert torch.equal(plain.z, alone.z) and torch.equal(plain.classes, alone.classes)
 
 
 @pytest.mark.parametrize("kind", ["style", "dcgan"])
@@ -153,13 +147,6 @@ def test_class_by_name_or_index_and_seed_classes(models: dict[str, Path]) -> Non
 # ---------------------------------------------------------------- interpolation and animations
 
 
-def test_slerp_endpoints_and_norm() -> None:
-    a, b = torch.randn(64), torch.randn(64)
-    assert torch.equal(gan.slerp(a, b, 0.0), a) and torch.equal(gan.slerp(a, b, 1.0), b)
-    mid = gan.slerp(a, b, 0.5)
-    assert abs(mid.norm() - (a.norm() + b.norm()) / 2) < 0.25 * a.norm()  # stays on the shell, unlike lerp
-
-
 @pytest.mark.parametrize("kind", ["style", "dcgan", "cond"])
 def test_interpolation_endpoints_equal_the_seed_images(models: dict[str, Path], kind: str) -> None:
     s = sampler(models[kind], noise="seed")
@@ -173,7 +160,7 @@ def test_interpolation_endpoints_equal_the_seed_images(models: dict[str, Path], 
 @pytest.mark.parametrize("suffix", [".gif", ".webp"])
 def test_animation_has_the_right_frame_count(models: dict[str, Path], tmp_path: Path, suffix: str) -> None:
     frames = sampler(models["style"]).interpolate([1, 2], steps=6)
-    path = gan.write_animation(frames, tmp_path / f"a{suffix}", fps=10)
+    path = write_animation(frames, tmp_path / f"a{suffix}", fps=10)
     with Image.open(path) as img:
         assert img.n_frames == 7 and img.is_animated
 
@@ -246,7 +233,7 @@ def test_zoo_dcgan_import_and_sample(tmp_path: Path, as_object: bool) -> None:
     assert (s.info.kind, s.info.image_size, s.info.channels, s.info.latent_dim) == ("gan-zoo-dcgan", 32, 3, 16)
     images = s.images([0, 1])
     assert images.shape == (2, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
-    expected = net.eval()(gan.seed_inputs([0, 1], 16).z).add(1).mul(0.5)
+    expected = net.eval()(seed_inputs([0, 1], 16).z).add(1).mul(0.5)
     torch.testing.assert_close(images, expected, rtol=0, atol=1e-5)
 
 
@@ -257,7 +244,7 @@ def test_zoo_conditional_dcgan_gets_one_hot_categories(tmp_path: Path) -> None:
     config = {"latentVectorDim": 8, "categoryVectorDim": 5, "attribKeysOrder": attributes}
     s = sampler(save_zoo(tmp_path / "ac.pth", net, config))
     assert s.info.category_blocks == (3, 2)
-    z = gan._zoo_categories(s.inputs([0, 1, 2]).z, (3, 2))
+    z = _zoo_categories(s.inputs([0, 1, 2]).z, (3, 2))
     assert torch.equal(z[:, 8:11].sum(1), torch.ones(3)) and torch.equal(z[:, 11:].sum(1), torch.ones(3))
     assert s.images([0, 1]).shape == (2, 1, 16, 16)
 
@@ -270,7 +257,7 @@ def test_zoo_pgan_import_and_sample(tmp_path: Path) -> None:
     s = sampler(path)
     assert (s.info.kind, s.info.image_size) == ("gan-zoo-pgan", 16)
     out = s.images([3])
-    expected = net(gan.seed_inputs([3], 16).z).clamp(-1, 1).add(1).mul(0.5)  # unbounded output clamped
+    expected = net(seed_inputs([3], 16).z).clamp(-1, 1).add(1).mul(0.5)  # unbounded output clamped
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
@@ -407,7 +394,7 @@ def test_shipped_models_are_package_data() -> None:
 
     tomllib = pytest.importorskip("tomllib")
     import stylize
-    from stylize.backends.gan import weights_dir
+    from stylize.backends.gan.generator import weights_dir
 
     package = Path(stylize.__file__).resolve().parent
     assert weights_dir() == package / "_bundled"

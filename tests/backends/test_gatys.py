@@ -1,4 +1,4 @@
-"""Gatys optimisation: the loss maths by hand, the network cut and layouts, a few real steps on tiny nets."""
+"""Gatys optimisation: the network cut and layouts, the schedule, a few real steps on tiny nets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from stylize import images, losses, ops
+from stylize import images, ops
 from stylize.backends import gatys as g
+from stylize.backends.gatys.optimise import run_lbfgs, scale_iterations, scale_shapes, scale_sides
 from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
 from stylize.models import loss_net
@@ -25,79 +26,6 @@ def _one_thread() -> object:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-# ------------------------------------------------------------------ losses by hand
-
-
-def _feat(values: list[list[float]]) -> torch.Tensor:
-    """(C, N) values -> (1, C, 1, N) feature map."""
-    return torch.tensor(values, dtype=torch.float64).unsqueeze(0).unsqueeze(2)
-
-
-def test_gram_normalisation_by_hand() -> None:
-    f = _feat([[1.0, 2.0], [3.0, 4.0]])  # C=2, H=1, W=2
-    m = losses.moments(f)
-    assert torch.allclose(m.srm, torch.tensor([[2.5, 5.5], [5.5, 12.5]], dtype=torch.float64))  # F F^T / (H W)
-    assert torch.allclose(m.mean, torch.tensor([1.5, 3.5], dtype=torch.float64))
-    expected_gram = torch.tensor([[1.25, 2.75], [2.75, 6.25]], dtype=torch.float64)  # F F^T / (C H W)
-    assert torch.allclose(losses.gram(m), expected_gram)
-    assert torch.allclose(losses.gram(m), ops.gram(f)[0])
-
-
-def test_gram_loss_is_relative_squared_error() -> None:
-    m, t = losses.moments(_feat([[1.0, 2.0], [3.0, 4.0]])), losses.moments(_feat([[1.0, 1.0], [1.0, 1.0]]))
-    # target srm is all ones; differences 1.5, 4.5, 4.5, 11.5 -> squares sum 245, target norm 4
-    assert float(losses.gram_loss(m, t)) == pytest.approx((1.5**2 + 2 * 4.5**2 + 11.5**2) / 4)
-    assert float(losses.gram_loss(t, t)) == 0.0
-
-
-def test_second_moment_backward_matches_autograd() -> None:
-    flat = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(losses._SecondMoment.apply, (flat,))
-    weights = torch.randn(3, 3, dtype=torch.float64)
-    (losses._SecondMoment.apply(flat) * weights).sum().backward()
-    ours = flat.grad.clone()
-    flat.grad = None
-    ((flat.t() @ flat / 7) * weights).sum().backward()
-    assert torch.allclose(ours, flat.grad)
-
-
-def _gaussian(mean: list[float], cov: torch.Tensor) -> losses.Moments:
-    mu = torch.tensor(mean, dtype=torch.float64)
-    return losses.Moments(mu, cov.double() + torch.outer(mu, mu))
-
-
-def test_w2_between_diagonal_gaussians() -> None:
-    a = _gaussian([1.0, 0.0], torch.diag(torch.tensor([4.0, 9.0])))
-    b = _gaussian([0.0, 2.0], torch.diag(torch.tensor([1.0, 1.0])))
-    # |mu_a - mu_b|^2 + sum (sigma_a - sigma_b)^2 = (1 + 4) + ((2-1)^2 + (3-1)^2) = 10
-    assert float(losses.w2_distance_sq(a.mean, a.cov, losses.W2Target.of(b))) == pytest.approx(10.0, abs=1e-6)
-    # relative: divided by E_b|f|^2 = |mu_b|^2 + tr cov_b = 4 + 2
-    assert float(losses.w2_loss(a, losses.W2Target.of(b))) == pytest.approx(10.0 / 6.0, abs=1e-6)
-
-
-def test_w2_between_rotated_gaussians_and_zero_at_target() -> None:
-    angle = 0.3
-    r = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], dtype=torch.float64)
-    a = _gaussian([0.0, 0.0], r @ torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64)) @ r.t())
-    b = _gaussian([0.0, 0.0], r @ torch.diag(torch.tensor([1.0, 0.25], dtype=torch.float64)) @ r.t())
-    # commuting covariances: sum over eigenvalues of (sqrt(a) - sqrt(b))^2 = 1 + 0.25
-    assert float(losses.w2_distance_sq(a.mean, a.cov, losses.W2Target.of(b))) == pytest.approx(1.25, abs=1e-6)
-    assert float(losses.w2_distance_sq(b.mean, b.cov, losses.W2Target.of(b))) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_meanstd_loss_by_hand() -> None:
-    a = _gaussian([1.0, 0.0], torch.diag(torch.tensor([4.0, 9.0])))
-    b = _gaussian([0.0, 2.0], torch.diag(torch.tensor([1.0, 1.0])))
-    assert float(losses.meanstd_loss(a, b)) == pytest.approx((1 + 4 + 1 + 4) / 6.0, rel=1e-4)
-
-
-def test_content_loss_and_tv_by_hand() -> None:
-    f, t = _feat([[1.0, 2.0]]), _feat([[1.0, 4.0]])
-    assert float(losses.content_loss(f, t)) == pytest.approx(4.0 / 17.0)
-    img = torch.tensor([[[[0.0, 1.0], [0.0, 3.0]]]])  # dy: 0, 2 ; dx: 1, 3
-    assert float(ops.tv_loss(img)) == pytest.approx((0 + 4) / 2 + (1 + 9) / 2)
 
 
 # ------------------------------------------------------------------ the network
@@ -131,7 +59,7 @@ LAYERS = ["relu1_1", "conv2_1", "relu3_1", "relu4_2"]
 def test_loss_net_matches_published_normalised_vgg(normalised_state: dict[str, torch.Tensor]) -> None:
     vgg = NormalisedVGG19()
     vgg.load_state_dict(normalised_state)
-    net = g.build_loss_net(normalised_state, LAYERS, "max", torch.device("cpu"))
+    net = loss_net.build_loss_net(normalised_state, LAYERS, "max", torch.device("cpu"))
     x = torch.rand(1, 3, 64, 56)
     ours, ref = net.features(x, LAYERS), vgg.eval().features(x, LAYERS)
     assert torch.allclose(ours["relu1_1"], ref["relu1_1"], atol=1e-4)  # first conv: reflection, as published
@@ -142,7 +70,7 @@ def test_loss_net_matches_published_normalised_vgg(normalised_state: dict[str, t
 
 
 def test_loss_net_matches_torchvision_vgg(torchvision_state: dict[str, torch.Tensor]) -> None:
-    net = g.build_loss_net(torchvision_state, ["relu5_1", "relu2_1"], "avg", torch.device("cpu"))
+    net = loss_net.build_loss_net(torchvision_state, ["relu5_1", "relu2_1"], "avg", torch.device("cpu"))
     vgg = TorchvisionVGG19Features("avg")
     vgg.load_state_dict(torchvision_state)
     x = torch.rand(1, 3, 64, 48)
@@ -154,7 +82,7 @@ def test_loss_net_matches_torchvision_vgg(torchvision_state: dict[str, torch.Ten
 
 def test_unknown_layout_is_a_weights_error() -> None:
     with pytest.raises(WeightsError, match="not a VGG in the vgg_normalised.pth or torchvision layout"):
-        g.build_loss_net({"foo.weight": torch.zeros(1)}, ["relu1_1"], "max", torch.device("cpu"))
+        loss_net.build_loss_net({"foo.weight": torch.zeros(1)}, ["relu1_1"], "max", torch.device("cpu"))
 
 
 def test_bad_layer_names_are_clear_usage_errors() -> None:
@@ -174,12 +102,12 @@ def test_bad_layer_names_are_clear_usage_errors() -> None:
 
 def test_coarse_to_fine_schedule() -> None:
     cfg = OptimizeConfig()
-    assert g.scale_sides(512, cfg) == [128, 181, 256, 362, 512]  # sqrt(2) steps from 128 (crowsonkb)
-    assert g.scale_sides(512, OptimizeConfig(scales=1)) == [512]
-    assert g.scale_sides(100, cfg) == [100]
-    shapes = g.scale_shapes(512, 256, cfg)
+    assert scale_sides(512, cfg) == [128, 181, 256, 362, 512]  # sqrt(2) steps from 128 (crowsonkb)
+    assert scale_sides(512, OptimizeConfig(scales=1)) == [512]
+    assert scale_sides(100, cfg) == [100]
+    shapes = scale_shapes(512, 256, cfg)
     assert shapes[-1] == (512, 256) and shapes[0] == (128, 64)
-    counts = g.scale_iterations(100, shapes)
+    counts = scale_iterations(100, shapes)
     assert counts == [100] * 5  # most iterations (4/5) at low resolution
     assert sum(c * w * h for c, (w, h) in zip(counts, shapes)) < 2 * 100 * 512 * 256  # at < 2x the final pixels
 
@@ -188,9 +116,11 @@ def test_coarse_to_fine_schedule() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_net(normalised_state: dict[str, torch.Tensor]) -> g.LossNet:
+def tiny_net(normalised_state: dict[str, torch.Tensor]) -> loss_net.LossNet:
     cfg = OptimizeConfig()
-    return g.build_loss_net(normalised_state, [*cfg.content_layers, *cfg.style_layers], "max", torch.device("cpu"))
+    return loss_net.build_loss_net(
+        normalised_state, [*cfg.content_layers, *cfg.style_layers], "max", torch.device("cpu")
+    )
 
 
 def _picture(size: tuple[int, int], seed: int) -> Image.Image:
@@ -206,13 +136,13 @@ def pictures() -> tuple[Image.Image, Image.Image]:
     return _picture((32, 24), 1), _picture((32, 32), 7)
 
 
-def _model(net: g.LossNet, **kwargs: object) -> g.GatysModel:
+def _model(net: loss_net.LossNet, **kwargs: object) -> g.GatysModel:
     cfg = OptimizeConfig(size=32, scales=1, **kwargs)  # type: ignore[arg-type]
     return g.GatysModel(net, cfg, torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("optimizer", "loss"), [("lbfgs", "gram"), ("lbfgs", "w2"), ("adam", "meanstd")])
-def test_a_few_steps_lower_the_loss(tiny_net: g.LossNet, pictures: tuple, optimizer: str, loss: str) -> None:
+def test_a_few_steps_lower_the_loss(tiny_net: loss_net.LossNet, pictures: tuple, optimizer: str, loss: str) -> None:
     content, style = pictures
     model = _model(tiny_net, iterations=4, optimizer=optimizer, style_loss=loss, learning_rate=0.05)
     result = model.stylize(content, [g.StyleImage(style)])
@@ -222,16 +152,16 @@ def test_a_few_steps_lower_the_loss(tiny_net: g.LossNet, pictures: tuple, optimi
     assert 0.0 <= float(result.image.min()) and float(result.image.max()) <= 1.0
 
 
-def test_coarse_to_fine_runs_every_scale(tiny_net: g.LossNet, pictures: tuple) -> None:
+def test_coarse_to_fine_runs_every_scale(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
     content, style = pictures
     cfg = OptimizeConfig(size=48, min_size=32, iterations=1)
     result = g.GatysModel(tiny_net, cfg, torch.device("cpu")).stylize(content.resize((48, 36)), [g.StyleImage(style)])
-    assert g.scale_shapes(48, 36, cfg) == [(34, 26), (48, 36)]
-    assert len(result.history) == sum(g.scale_iterations(1, g.scale_shapes(48, 36, cfg))) == 2
+    assert scale_shapes(48, 36, cfg) == [(34, 26), (48, 36)]
+    assert len(result.history) == sum(scale_iterations(1, scale_shapes(48, 36, cfg))) == 2
     assert result.image.shape == (1, 3, 36, 48)
 
 
-def test_seed_reproduces_bit_identical_output(tiny_net: g.LossNet, pictures: tuple) -> None:
+def test_seed_reproduces_bit_identical_output(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
     content, style = pictures
     runs = [
         _model(tiny_net, iterations=2, init="noise").stylize(content, [g.StyleImage(style)], seed=s).image
@@ -254,7 +184,7 @@ def _colour_stats_error(out: torch.Tensor, content: Image.Image) -> float:
     )
 
 
-def test_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures: tuple) -> None:
+def test_color_keeps_the_contents_colours(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
     content, style = pictures
     outs = {
         mode: _model(tiny_net, iterations=3, color=mode, optimizer="adam", learning_rate=0.1)
@@ -269,7 +199,7 @@ def test_color_keeps_the_contents_colours(tiny_net: g.LossNet, pictures: tuple) 
     assert _colour_stats_error(matched, content) < 0.02 < _colour_stats_error(images.to_tensor(style), content)
 
 
-def test_style_blend_weights_and_style_stats_init(tiny_net: g.LossNet, pictures: tuple) -> None:
+def test_style_blend_weights_and_style_stats_init(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
     content, style = pictures
     model = _model(tiny_net, iterations=1, init="style-stats")
     a = model.style_targets([g.StyleImage(style, 1.0)], 32, images.to_tensor(content))
@@ -289,16 +219,6 @@ def test_loss_net_file_loading(tmp_path: Path, normalised_state: dict[str, torch
     assert set(net.index) >= {"relu1_1", "relu2_1"} and "relu3_1" not in net.index
     with pytest.raises(WeightsError):
         g.load_loss_net(str(tmp_path / "missing.pth"), ["relu2_1"])
-
-
-def test_w2_from_features_takes_the_small_side() -> None:
-    torch.manual_seed(3)
-    target = losses.W2Target.of(losses.moments(torch.rand(1, 8, 4, 4, dtype=torch.float64)))
-    feat = torch.rand(1, 8, 1, 5, dtype=torch.float64)  # N = 5 positions < C = 8 channels
-    m, flat = losses.moments(feat), losses.positions(feat)
-    assert float(losses.w2_distance_sq(m.mean, m.cov, target, flat)) == pytest.approx(
-        float(losses.w2_distance_sq(m.mean, m.cov, target)), abs=1e-6
-    )
 
 
 @pytest.mark.parametrize("reflect", [False, True])
@@ -334,7 +254,7 @@ def test_lbfgs_keeps_the_image_in_range_and_survives_divergence() -> None:
         return loss, {"content": loss}
 
     losses: list[float] = []
-    out = g.run_lbfgs(objective, torch.rand(1, 3, 8, 8), 20, 10, lambda i, x, loss, parts: losses.append(loss))
+    out = run_lbfgs(objective, torch.rand(1, 3, 8, 8), 20, 10, lambda i, x, loss, parts: losses.append(loss))
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     assert torch.allclose(out, torch.ones_like(out), atol=1e-4)  # the projection of the optimum
     assert all(math.isfinite(v) for v in losses)
@@ -349,6 +269,6 @@ def test_lbfgs_restarts_from_the_best_point_when_the_loss_blows_up() -> None:
         return loss, {"content": loss}
 
     weights = torch.linspace(0.1, 3.0, 48).view(1, 3, 4, 4)  # ill-conditioned: several steps to converge
-    out = g.run_lbfgs(objective, torch.zeros(1, 3, 4, 4), 30, 5, lambda *a: None)
+    out = run_lbfgs(objective, torch.zeros(1, 3, 4, 4), 30, 5, lambda *a: None)
     assert torch.equal(points[3], points[1])  # after the blow-up it went back to the best point so far
     assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-3)

@@ -166,7 +166,7 @@ def test_resume_skips_existing_without_loading(
 ) -> None:
     out = tmp_path / "o"
     assert _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out)).exit_code == 0
-    import stylize.backends.adain as backend
+    import stylize.backends.adain.model as backend
 
     monkeypatch.setattr(backend, "load_encoder", lambda *a: pytest.fail("model loaded for nothing"))
     again = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(out), "--json")

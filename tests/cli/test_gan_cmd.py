@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import stylize.cli
 import stylize.cli.gan_cmd  # noqa: F401 - registers gan-sample and train-gan (replacing any stub)
 from stylize.backends import gan_train as gt
-from stylize.backends.gan import bundled_path
+from stylize.backends.gan.generator import bundled_path
 from stylize.checkpoints import save_checkpoint
 from stylize.cli.app import app
 from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
@@ -241,9 +241,9 @@ def test_repeated_seeds_write_each_file_once(model: Path, tmp_path: Path) -> Non
 def test_each_path_is_printed_as_soon_as_it_is_written(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stylize.backends import gan
+    from stylize.backends.gan import service
 
-    real = gan.write_images
+    real = service.write_images
     calls = []
 
     def interrupt_second_batch(batch, targets, **kwargs):
@@ -252,7 +252,7 @@ def test_each_path_is_printed_as_soon_as_it_is_written(
             raise KeyboardInterrupt
         return real(batch, targets, **kwargs)
 
-    monkeypatch.setattr(gan, "write_images", interrupt_second_batch)
+    monkeypatch.setattr(service, "write_images", interrupt_second_batch)
     result = invoke("gan-sample", str(model), "-n", "6", "--batch-size", "2", "-o", str(tmp_path / "out"))
     assert result.exit_code == 130
     assert [Path(p).name for p in lines(result)] == ["seed0000.png", "seed0001.png"]  # written before Ctrl-C

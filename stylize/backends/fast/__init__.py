@@ -1,0 +1,32 @@
+"""Fast feed-forward style transfer (Johnson et al. 2016): one TransformerNet pass per image.
+
+Models: the ones stylize ships (``starry-night``, ``great-wave``, ``composition-vii``: no download),
+the four published pytorch/examples networks by registry name (``candy``, ``mosaic``,
+``rain-princess``, ``udnie``; the zip is downloaded once and the four files cached), any ``.pth``
+in that layout (stale InstanceNorm statistics dropped), or our own ``.safetensors`` checkpoints
+(:func:`save_model`). Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same
+function rearranged: space-to-depth thin convs, upsample folded into the conv, fused norms),
+channels_last, bf16 where the hardware has it, decode/encode overlapped by the batch engine.
+
+Importing this module does not import torch (the CLI reads :class:`FastConfig` at start-up).
+"""
+
+from stylize.backends.fast.backend import FastBackend, FastModel, Loaded, model_tags
+from stylize.backends.fast.zoo import (
+    ARCHITECTURE,
+    CHECKPOINT_FORMAT,
+    DEFAULT_MODEL,
+    LAYOUT,
+    export_onnx,
+    list_models,
+    load_model,
+    local_models,
+    models_dir,
+    resolve_model,
+    save_model,
+)
+
+__all__ = [
+    "ARCHITECTURE", "CHECKPOINT_FORMAT", "DEFAULT_MODEL", "LAYOUT", "FastBackend", "FastModel", "Loaded", "export_onnx",
+    "list_models", "load_model", "local_models", "model_tags", "models_dir", "resolve_model", "save_model",
+]  # fmt: skip

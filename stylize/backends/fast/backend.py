@@ -1,0 +1,197 @@
+"""Running a fast-style TransformerNet (Johnson et al. 2016): one pass per image, padded, tiled for
+large images, and the ``BatchBackend`` that runs it over a batch.
+
+Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same function rearranged:
+space-to-depth thin convs, upsample folded into the conv, fused norms), channels_last, bf16 where the
+hardware has it, decode/encode overlapped by the batch engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stylize import images
+from stylize.backends.fast.zoo import DEFAULT_MODEL, model_tag
+from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.config import FAST_MIN_SIDE, FastConfig
+from stylize.devices import effective_precision
+from stylize.errors import UsageError
+from stylize.progress import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from stylize.models.transformer_net import FastTransformerNet, Region, SharedStats, TransformerNet
+
+MULTIPLE = 4  # the net down-samples by 4: inputs are padded to a multiple of this
+MIN_SIDE = FAST_MIN_SIDE  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
+AUTO_TILE_PIXELS = 4096 * 4096  # tile larger images automatically (about 5 GB of activations in fp32)
+AUTO_TILE = 2048
+
+
+class FastModel:
+    """One TransformerNet ready to run on a device: RGB [0, 1] in, RGB [0, 1] (unclamped) out."""
+
+    def __init__(
+        self, net: TransformerNet, device: torch.device, precision: str = "auto", channels_last: bool = True
+    ) -> None:
+        from stylize.devices import autocast_dtype
+        from stylize.models.transformer_net import FastTransformerNet
+
+        self.device = device
+        self.precision = effective_precision(precision, device)
+        dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
+        self.net: FastTransformerNet = FastTransformerNet(net, dtype, channels_last).to(device)
+
+    def __call__(self, x: Tensor, tile: int = 0, overlap: int = 64) -> Tensor:
+        """Stylize ``x`` (B, 3, H, W) in [0, 1]; tiles of ``tile`` px cross-faded over ``overlap`` px."""
+        import torch
+
+        with torch.inference_mode():
+            x = x.to(self.device).mul(255.0)
+            if tile and max(x.shape[-2:]) > tile:
+                return self._tiled(x, tile, overlap).div_(255.0)
+            return self._padded(x).div_(255.0)
+
+    def _tiled(self, x: Tensor, tile: int, overlap: int, shared: SharedStats | None = None) -> Tensor:
+        """Whole-image InstanceNorm statistics from a first pass over the tiles' cores (unless given),
+        then the tiles again, all normalised alike, cross-faded (``tiles.blended_map``).
+
+        Differs from running each tile alone: per-tile statistics shift the tone from tile to tile.
+        The first pass normalises each tile by itself, so its statistics are estimates (a few % off
+        in random nets); the second pass costs the same again.
+        """
+        from stylize.models.transformer_net import SharedStats
+        from stylize.tiles import blended_map
+
+        if shared is None:
+            shared = SharedStats()
+            for ys in tile_cores(x.shape[-2], tile, overlap):
+                for xs in tile_cores(x.shape[-1], tile, overlap):
+                    core = (ys[1] - ys[0], ys[2] - ys[0], xs[1] - xs[0], xs[2] - xs[0])  # in tile pixels
+                    self._padded(x[..., ys[0] : ys[0] + tile, xs[0] : xs[0] + tile], shared, core)
+            shared.freeze()
+        return blended_map(lambda t: self._padded(t, shared), x, tile, overlap)
+
+    def _padded(self, x: Tensor, shared: SharedStats | None = None, core: Region | None = None) -> Tensor:
+        """The network on ``x`` (B, 3, H, W) 0-255 of any size: padded to what it needs, then cropped."""
+        import contextlib
+
+        from stylize import ops
+
+        # differs from pytorch/examples because its output is off by up to 3 px unless H, W are multiples of 4
+        padded, pads = ops.pad_to_multiple(x, MULTIPLE)
+        padded, more = _at_least(padded, MIN_SIDE)
+        if core is not None:  # the core in padded coordinates
+            dy, dx = pads[0] + more[0], pads[2] + more[2]
+            core = (core[0] + dy, core[1] + dy, core[2] + dx, core[3] + dx)
+        with self.net.sharing(shared, core) if shared is not None else contextlib.nullcontext():
+            out = self.net(padded)
+        return ops.crop_padding(ops.crop_padding(out, more), pads)
+
+
+def tile_cores(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
+    """(start, core start, core end) of each tile along one axis, as ``tiles.blended_map`` places them.
+
+    The cores split ``[0, length)``: each overlap is divided at its middle.
+    """
+    if length <= tile:
+        return [(0, 0, length)]
+    starts = [*range(0, length - tile, tile - overlap), length - tile]
+    cuts = [0] + [(nxt + prev + tile) // 2 for prev, nxt in itertools.pairwise(starts)] + [length]
+    return [(start, cuts[i], cuts[i + 1]) for i, start in enumerate(starts)]
+
+
+def _at_least(x: Tensor, side: int) -> tuple[Tensor, tuple[int, int, int, int]]:
+    """Replicate-pad ``x`` so both sides are at least ``side`` (tiny images, 1 px strips)."""
+    import torch.nn.functional as F
+
+    ph, pw = max(0, side - x.shape[-2]), max(0, side - x.shape[-1])
+    pads = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
+    if not any(pads):
+        return x, pads
+    return F.pad(x, (pads[2], pads[3], pads[0], pads[1]), mode="replicate"), pads
+
+
+# ---------------------------------------------------------------- the batch backend
+
+
+@dataclass
+class Loaded:
+    """A decoded input, resized, as (1, 3, H, W) in [0, 1], plus what saving needs."""
+
+    tensor: Tensor
+    picture: images.Picture
+    style: str
+
+
+@dataclass
+class FastBackend:
+    """Runs fast style transfer over a batch (the ``BatchBackend`` protocol of :mod:`stylize.batch`)."""
+
+    models: dict[str, FastModel]  # style tag -> model
+    config: FastConfig
+    options: BatchOptions
+    reporter: Reporter = field(default_factory=NullReporter)
+
+    # I/O thread
+    def load(self, job: Job) -> Loaded:
+        return self.prepare(load_picture(job, self.options), job.style)
+
+    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
+        """A decoded picture (an image, or a video frame) as the model's input; ``size`` overrides --size."""
+        size = self.config.size if size is None else size
+        pic = images.resize_picture(picture, size, self.options.max_pixels, self.config.upscale)
+        return Loaded(images.to_tensor(pic.rgb), pic, style)
+
+    def group_key(self, loaded: Loaded) -> Hashable:
+        return (loaded.style, tuple(loaded.tensor.shape))
+
+    # main thread
+    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
+        import torch
+
+        content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
+        model = self.models[loaded[0].style]
+        with torch.inference_mode():
+            out = model(content, self._tile(content), self.config.tile_overlap)
+            out = keep_colors(out, content, self.config.color)
+        return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
+
+    def _tile(self, content: Tensor) -> int:
+        from stylize.tiles import auto_tile
+
+        return auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
+
+    # I/O thread
+    def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
+        out, pic = result
+        # differs from pytorch/examples because it truncates to uint8; to_pil rounds (at most 1/255 apart)
+        save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+
+
+def keep_colors(out: Tensor, content: Tensor, color: str) -> Tensor:
+    """``--color``: luminance keeps the content's colours exactly (Gatys et al. 2017); match recolours
+    the output to the content's colour mean and covariance. Differs from adain/optimize, which
+    recolour the style image, because a fast model's style is baked into its weights."""
+    from stylize import ops
+
+    if color == "none":
+        return out
+    out, content = out.clamp(0.0, 1.0), content.to(out.device)
+    return ops.luminance_transfer(out, content) if color == "luminance" else ops.match_color(out, content)
+
+
+def model_tags(specs: Sequence[str]) -> dict[str, str]:
+    """Style tag -> model spec (none given: the shipped DEFAULT_MODEL), refusing two models with one tag."""
+    tags: dict[str, str] = {}
+    for spec in specs or (DEFAULT_MODEL,):
+        tag = model_tag(spec)
+        if tag in tags and tags[tag] != spec:
+            raise UsageError(f"two models are both called '{tag}': {tags[tag]} and {spec}", "rename one of them")
+        tags[tag] = spec
+    return tags
