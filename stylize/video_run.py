@@ -6,21 +6,20 @@ Images among ``jobs`` go to :func:`stylize.batch.run_batch` unchanged; each vide
 the *same* backend's ``prepare`` (a frame as a model input, like ``load``) and ``process`` on
 batches of frames. Three threads overlap the work: one decodes (and resizes) frames, the main one
 runs the model and the stabiliser, one encodes; bounded queues between them keep memory flat
-whatever the video's length.
+whatever the video's length (:mod:`stylize.video_pipeline`).
 
 Output is written in segments of ``segment_s`` seconds into a hidden work folder beside the
 output (``.NAME.stylize-video/``: segment files, the stabiliser's state, ``manifest.json`` with
 the job signature). Ctrl-C or a crash keeps the finished segments; the same command resumes
 after the last one, and a changed setting starts over. The output appears, atomically, only when
-every frame is done: the segments' packets and the input's audio packets remuxed, no re-encode.
+every frame is done: the segments' packets and the input's audio packets remuxed, no re-encode
+(:mod:`stylize.video_segments`).
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,23 +48,11 @@ from stylize.progress import NullReporter, Reporter
 from stylize.provenance import differences, settings_of
 from stylize.temporal import Stabilizer
 from stylize.video import VideoConfig, VideoInfo
+from stylize.video_pipeline import FrameReader, FrameWriter, frame_size
+from stylize.video_segments import FileSink, Segments, SegmentSink, Sink, work_folder
 
 TASK = "videos"  # the Reporter task of the batch-wide video bar
 FRAMES = "frames"  # the per-video bar
-MANIFEST = "manifest.json"
-STATE = "state.npz"
-_END = object()  # end of a queue
-_ABORT = object()  # stop writing: drop the segment in progress
-
-
-def frame_size(config: VideoConfig) -> int | None:
-    """The long side frames are resized to: None follows the backend's --size, 0 keeps the video's."""
-    return 0 if config.keep_size else None
-
-
-def work_folder(output: Path) -> Path:
-    """The hidden folder beside ``output`` that holds its finished segments until it is complete."""
-    return output.with_name(f".{output.name}.stylize-video")
 
 
 def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
@@ -121,9 +108,6 @@ def _skip_existing(jobs: Sequence[Job], overwrite: bool, reporter: Reporter) -> 
     if existing:
         reporter.log(f"{len(existing)} of {len(jobs)} videos exist already: skipped (--overwrite redoes them)")
     return [job for job in jobs if job not in existing], existing
-
-
-# ---------------------------------------------------------------- one video after another
 
 
 @dataclass
@@ -184,7 +168,7 @@ class VideoRunner:
         video.check_output_fits(info, job.output, self.config, codec)
         segments = Segments.open(folder, job.signature or "", self.reporter)
         stabilizer = Stabilizer(self.config.temporal, previous=segments.state())
-        sink = _SegmentSink(segments, info, self.config, codec)
+        sink = SegmentSink(segments, info, self.config, codec)
         self._stream(job, info, sink, stabilizer, segments.last_pts, segments.backend_state())
         if not segments.entries:
             shutil.rmtree(folder, ignore_errors=True)
@@ -200,7 +184,7 @@ class VideoRunner:
             atomic_write_bytes(sidecar, job.signature.encode())
         try:
             with atomic_path(job.output) as tmp:
-                sink = _FileSink(tmp, info, self.config, codec)
+                sink = FileSink(tmp, info, self.config, codec)
                 self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
                 if not sink.frames:
                     raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and "
@@ -210,11 +194,11 @@ class VideoRunner:
                 sidecar.unlink(missing_ok=True)
             raise
 
-    def _stream(self, job: Job, info: VideoInfo, sink: _Sink, stabilizer: Stabilizer, after_pts: int | None,
+    def _stream(self, job: Job, info: VideoInfo, sink: Sink, stabilizer: Stabilizer, after_pts: int | None,
                 resumed: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
-        frames = _Reader(job, self.backend, self.config, after_pts, self._queue_size())
-        writer = _Writer(sink, self._queue_size())
+        frames = FrameReader(job, self.backend, self.config, after_pts, self._queue_size())
+        writer = FrameWriter(sink, self._queue_size())
         self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
         try:
             self._begin_video(job, resumed)
@@ -269,294 +253,6 @@ def _frames_in_window(info: VideoInfo, config: VideoConfig) -> int | None:
         return None
     left = max(info.frames - round(config.start * info.fps), 0)
     return min(left, round(config.duration * info.fps)) if config.duration else left
-
-
-# ---------------------------------------------------------------- decoding thread
-
-
-class _Reader:
-    """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
-
-    def __init__(self, job: Job, backend: BatchBackend, config: VideoConfig, after_pts: int | None,
-                 size: int) -> None:  # fmt: skip
-        self.queue: queue.Queue[Any] = queue.Queue(size)
-        self.stopped = threading.Event()
-        self.args = (job, backend, config, after_pts)
-        self.thread = threading.Thread(target=self._run, name="stylize-decode", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        job, backend, config, after_pts = self.args
-        frames = video.read_frames(job.input.path, config.start, config.end, after_pts)
-        try:
-            for frame in frames:
-                picture = images.Picture(Image.fromarray(frame.rgb), path=job.input.path)
-                if not self._put((frame, backend.prepare(picture, job.style, frame_size(config)))):  # type: ignore[attr-defined]
-                    return
-            self._put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
-            self._put(exc)
-        finally:
-            frames.close()  # closes the container, also when stopped early
-
-    def _put(self, item: Any) -> bool:
-        while not self.stopped.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def batches(self, size: int) -> Iterator[list[tuple[video.Frame, Any]]]:
-        """Up to ``size`` consecutive (frame, load) pairs at a time; decoding errors raised here."""
-        batch: list[tuple[video.Frame, Any]] = []
-        while True:
-            item = self.queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item is _END:
-                break
-            batch.append(item)
-            if len(batch) == size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-
-# ---------------------------------------------------------------- encoding thread
-
-
-class _Sink:
-    """Where finished frames go: ``write(pts, time, content, out)``, then ``finish()``.
-
-    ``pts`` is the input's; outputs start at ``origin`` (``--start`` in the input's time base) = 0.
-    """
-
-    frames: int = 0
-    origin: int = 0
-
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None: ...  # fmt: skip
-
-    def finish(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class _Writer:
-    """Feeds a sink from a thread; the sink's errors are raised in the main thread."""
-
-    def __init__(self, sink: _Sink, size: int) -> None:
-        self.sink = sink
-        self.queue: queue.Queue[Any] = queue.Queue(size)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="stylize-encode", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            while (item := self.queue.get()) is not _END:
-                if item is _ABORT:
-                    return self.sink.abort()
-                self.sink.write(*item)
-            self.sink.finish()
-        except BaseException as exc:  # noqa: BLE001 - raised in the main thread
-            self.error = exc
-            self.sink.abort()
-
-    def put(self, item: Any) -> None:
-        while self.thread.is_alive():
-            try:
-                return self.queue.put(item, timeout=0.1)
-            except queue.Full:
-                continue
-        self._raise()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
-        raise RuntimeError("the encoding thread stopped")
-
-    def finish(self) -> None:
-        self.put(_END)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abort(self) -> None:
-        if self.thread.is_alive():
-            with_room = _drain(self.queue)
-            if with_room:
-                self.queue.put(_ABORT)
-            self.thread.join()
-
-
-def _drain(q: queue.Queue[Any]) -> bool:
-    """Empty a queue (frames not yet encoded are dropped); True."""
-    while True:
-        try:
-            q.get_nowait()
-        except queue.Empty:
-            return True
-
-
-class _FileSink(_Sink):
-    """All frames into one file (GIF)."""
-
-    def __init__(self, path: Path, info: VideoInfo, config: VideoConfig, codec: str) -> None:
-        self.writer = video.SegmentWriter(path, video.container_format(path), info, config, codec)
-        self.frames, self.origin = 0, round(config.start / info.time_base)
-
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
-        self.writer.write(out, pts - self.origin)
-        self.frames += 1
-
-    def finish(self) -> None:
-        self.writer.close()
-
-    def abort(self) -> None:
-        self.writer.close(flush=False)
-
-
-class _SegmentSink(_Sink):
-    """Frames into segment files of ``segment_s`` seconds of input, each finished atomically."""
-
-    def __init__(self, segments: Segments, info: VideoInfo, config: VideoConfig, codec: str) -> None:
-        self.segments, self.info, self.config, self.codec = segments, info, config, codec
-        self.origin = round(config.start / info.time_base)
-        self.current: tuple[int, Any, Any] | None = None  # (segment index, atomic_path context, writer)
-        self.count = 0
-        self.last: tuple[int, np.ndarray, np.ndarray, dict[str, np.ndarray] | None] | None = None  # the last frame's
-        # pts, content, output and the backend's state after it
-
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
-        index = int((time_s - self.config.start) // self.config.segment_s)
-        if self.current is not None and self.current[0] != index:
-            self._close_segment()
-        if self.current is None:
-            self._open_segment(index)
-        assert self.current is not None
-        self.current[2].write(out, pts - self.origin)
-        self.count += 1
-        self.last = (pts, content, out, extra)
-
-    def _open_segment(self, index: int) -> None:
-        path = self.segments.folder / f"{len(self.segments.entries):05d}{video.SEGMENT_SUFFIX}"
-        context = atomic_path(path)
-        tmp = context.__enter__()
-        writer = video.SegmentWriter(tmp, video.SEGMENT_FORMAT, self.info, self.config, self.codec)
-        self.current = (index, context, writer)
-        self.count = 0
-
-    def _close_segment(self) -> None:
-        assert self.current is not None and self.last is not None
-        _, context, writer = self.current
-        self.current = None
-        try:
-            writer.close()
-        except BaseException as exc:
-            context.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        context.__exit__(None, None, None)  # renamed into place
-        pts, content, out, extra = self.last
-        self.segments.add(self.count, pts, (content, out) if self.config.temporal else None, extra)
-
-    def finish(self) -> None:
-        if self.current is not None:
-            self._close_segment()
-
-    def abort(self) -> None:
-        if self.current is None:
-            return
-        _, context, writer = self.current
-        self.current = None
-        try:
-            writer.close(flush=False)
-        finally:
-            error = KeyboardInterrupt()
-            context.__exit__(KeyboardInterrupt, error, None)  # removes the unfinished temp file
-
-
-# ---------------------------------------------------------------- the work folder
-
-
-@dataclass
-class Segments:
-    """The finished segments of one output, as ``manifest.json`` in its work folder records them."""
-
-    folder: Path
-    signature: str
-    entries: list[dict[str, Any]] = field(default_factory=list)  # {"file", "frames", "last_pts"}
-
-    @classmethod
-    def open(cls, folder: Path, signature: str, reporter: Reporter) -> Segments:
-        """The segments an earlier run of this same job finished; a folder of another job is cleared."""
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (OSError, ValueError):
-            manifest = None
-        if manifest is not None and manifest.get("signature") == signature:
-            found = cls(folder, signature, list(manifest.get("segments", [])))
-            if all((folder / entry["file"]).is_file() for entry in found.entries):
-                frames = sum(entry["frames"] for entry in found.entries)
-                reporter.log(f"resuming after {len(found.entries)} finished segments ({frames} frames)")
-                return found
-        if folder.exists():
-            reporter.log(f"{folder}: an unfinished run of other settings: starting over")
-            shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder, signature)
-
-    @property
-    def last_pts(self) -> int | None:
-        return self.entries[-1]["last_pts"] if self.entries else None
-
-    def files(self) -> list[Path]:
-        return [self.folder / entry["file"] for entry in self.entries]
-
-    def add(self, frames: int, last_pts: int, state: tuple[np.ndarray, np.ndarray] | None,
-            extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
-        """Record a segment just renamed into place (and the stabiliser's and the backend's state
-        after its last frame)."""
-        name = f"{len(self.entries):05d}{video.SEGMENT_SUFFIX}"
-        if state is not None or extra:
-            arrays = {"content": state[0], "out": state[1]} if state is not None else {}
-            arrays.update({f"backend_{k}": v for k, v in (extra or {}).items()})
-            with atomic_path(self.folder / STATE) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        self.entries.append({"file": name, "frames": frames, "last_pts": int(last_pts)})
-        manifest = {"signature": self.signature, "segments": self.entries}
-        atomic_write_bytes(self.folder / MANIFEST, json.dumps(manifest, indent=1).encode())
-
-    def state(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The stabiliser's (input, output) after the last finished segment; None at the start."""
-        saved = self._saved()
-        return (saved["content"], saved["out"]) if "content" in saved and "out" in saved else None
-
-    def backend_state(self) -> dict[str, np.ndarray] | None:
-        """The backend's per-video state after the last finished segment (see ``video_states``)."""
-        saved = self._saved()
-        return {k.removeprefix("backend_"): v for k, v in saved.items() if k.startswith("backend_")} or None
-
-    def _saved(self) -> dict[str, np.ndarray]:
-        if not self.entries:
-            return {}
-        try:
-            with np.load(self.folder / STATE) as saved:
-                return {k: saved[k] for k in saved.files}
-        except (OSError, KeyError, ValueError):
-            return {}
-
-
-# ---------------------------------------------------------------- measuring flicker
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""weights.py against a real HTTP server on 127.0.0.1: good, wrong hash, truncated, 404, offline."""
+"""stylize.weights against a real HTTP server on 127.0.0.1: good, wrong hash, truncated, 404, offline."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ floating tensor stored as float16 (half the size) and its metadata kept, plus ``
 and where it came from. Before writing, the fp16 copy (loaded back to float32, as stylize loads
 it) and the original stylize the four held-out photos of ``../shared/data/content`` at 256 px;
 the mean absolute difference must stay under 1/255 or nothing is written. Prints the SHA-256 and
-size to pin in ``stylize/weights.py``. Run from the repository root:
+size to pin in ``stylize/weights/registry.py``. Run from the repository root:
 
     python weights/ship_model.py runs/adain/decoder.safetensors weights/adain-decoder-stylize.safetensors
     python weights/ship_model.py runs/fast/starry_night.safetensors weights/fast-starry-night.safetensors

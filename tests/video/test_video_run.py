@@ -194,19 +194,6 @@ def test_static_clip_has_no_warping_error_and_stabilising_lowers_it(tmp_path: Pa
     assert errors[0.7] < 0.5 * errors[0.0]
 
 
-def test_segments_keep_the_backends_state_beside_the_stabilisers(tmp_path: Path) -> None:
-    from stylize.progress import NullReporter
-    from stylize.video_run import Segments
-
-    segments = Segments.open(tmp_path / "work", "sig", NullReporter())
-    (segments.folder / "00000.nut").write_bytes(b"x")
-    state = (np.zeros((2, 2, 3), np.uint8), np.ones((2, 2, 3), np.uint8))
-    segments.add(5, 99, state, {"mean": np.arange(3.0)})
-    again = Segments.open(tmp_path / "work", "sig", NullReporter())
-    assert again.last_pts == 99 and np.array_equal(again.state()[1], state[1])  # type: ignore[index]
-    assert np.array_equal((again.backend_state() or {})["mean"], np.arange(3.0))
-
-
 def test_animated_webp_in_animated_webp_out_with_its_frame_times(tmp_path: Path) -> None:
     from PIL import Image
 

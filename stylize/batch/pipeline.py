@@ -1,0 +1,321 @@
+"""Running a batch: the :class:`BatchBackend` seam and :func:`run_batch`, its threads and memory bound.
+
+``run_batch`` decodes and encodes in ``options.io_workers`` background threads while the main
+thread runs the model, keeps at most :func:`max_in_memory` images decoded at once, skips outputs
+that exist, writes every output atomically, isolates failures, and on Ctrl-C stops cleanly with
+:class:`BatchInterrupted` (exit 130) carrying the partial report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from stylize import images
+from stylize.batch.inputs import InputSet
+from stylize.batch.options import BatchOptions
+from stylize.batch.plan import Job
+from stylize.batch.report import BatchInterrupted, BatchReport, Failure, failure_reason
+from stylize.errors import DeviceError, OutputError, StylizeError, UsageError, WeightsError, stop_exit_code
+from stylize.files import remove_stale_temp_files
+from stylize.progress import NullReporter, Reporter
+
+TASK = "images"  # the Reporter task of the folder-wide bar
+BATCH_FATAL = (WeightsError, DeviceError, UsageError)  # errors that stop the batch instead of one image
+
+
+class BatchBackend(Protocol):
+    """What a method provides to run on a batch; built with the BatchOptions it needs.
+
+    Per-style work (style features) belongs in ``process``, once per call or cached across calls:
+    put the style in ``group_key`` so one call never mixes styles. Long per-image work (optimize)
+    draws its own bar: ``reporter.start(task, total, transient=True)`` inside ``process``.
+    """
+
+    def load(self, job: Job) -> Any:
+        """I/O thread: decode, resize, to tensor (see :func:`load_picture`). Raise InputError if unreadable."""
+
+    def group_key(self, loaded: Any) -> Hashable:
+        """Main thread: loads with equal keys may share one ``process`` call, e.g. (style, H, W)."""
+
+    def process(self, jobs: list[Job], loaded: list[Any]) -> list[Any]:
+        """Main thread, the model: up to batch_size loads of one group key -> one result each."""
+
+    def save(self, job: Job, result: Any) -> None:
+        """I/O thread: write ``job.output`` atomically (see :func:`save_result_image`)."""
+
+
+def load_picture(job: Job, options: BatchOptions) -> images.Picture:
+    """Decode a job's input with the batch's pixel limit (for ``BatchBackend.load``)."""
+    return images.open_image(job.input.path, options.max_pixels)
+
+
+def save_result_image(
+    job: Job,
+    rgb: Image.Image,
+    alpha: Image.Image | None,
+    exif: bytes | None,
+    options: BatchOptions,
+    *,
+    srgb_profile: bool = False,
+) -> Path:
+    """Write a result to ``job.output`` atomically, with the input's alpha and EXIF where the format keeps them."""
+    return images.save_image(
+        rgb,
+        job.output,
+        alpha=alpha,
+        quality=options.quality,
+        exif=exif,
+        srgb_profile=srgb_profile,
+        overwrite=True,
+        inputs=(job.input.path,),
+        note=job.signature,
+    )
+
+
+def max_in_memory(options: BatchOptions) -> int:
+    """Upper bound on jobs between load and saved (decoded inputs plus results), whatever the batch size."""
+    return _prefetch(options) + _max_buffered(options) + _max_saving(options)
+
+
+def _prefetch(options: BatchOptions) -> int:
+    return options.io_workers + 2 * options.batch_size  # loads submitted ahead of the model
+
+
+def _max_buffered(options: BatchOptions) -> int:
+    return 2 * options.batch_size  # loaded, waiting for a full group of equal size
+
+
+def _max_saving(options: BatchOptions) -> int:
+    return options.io_workers + options.batch_size  # results queued or being encoded
+
+
+def run_batch(
+    jobs: Sequence[Job],
+    backend: BatchBackend,
+    options: BatchOptions,
+    reporter: Reporter | None = None,
+    *,
+    inputs: InputSet | None = None,
+    prepare: Callable[[list[Job]], None] | None = None,
+) -> BatchReport:
+    """Run every job (existing outputs of the same job skipped unless ``overwrite``); raises
+    BatchInterrupted on Ctrl-C.
+
+    An existing output made by another job (other settings, inputs or weights, see
+    :mod:`stylize.provenance`) stops the batch before any work with an OutputError naming
+    --overwrite and --name. ``prepare(todo)`` runs next, when there is work to do: load the
+    model there, so a fully resumed batch loads nothing. ``inputs`` only copies its
+    hidden/non-image counts into the report. Failures are recorded, not raised: the caller
+    decides what a report with failures means (the CLI exits 6).
+    """
+    reporter = reporter or NullReporter()
+    report = BatchReport(
+        skipped_hidden=inputs.skipped_hidden if inputs else 0,
+        skipped_non_image=inputs.skipped_non_image if inputs else 0,
+        unreadable=list(inputs.unreadable) if inputs else [],
+    )
+    todo = _skip_existing(jobs, options.overwrite, report, reporter)
+    if todo and prepare is not None:
+        prepare(todo)
+    _clean_stale_temp_files(todo, reporter)
+    start = time.perf_counter()
+    reporter.start(TASK, total=len(todo), unit="img")
+    try:
+        _run_pipeline(todo, backend, options, reporter, report)
+    finally:
+        report.elapsed_s = time.perf_counter() - start
+        report.not_started = len(todo) - len(report.done) - len(report.failed)
+        reporter.finish(TASK)
+    if report.interrupted:
+        raise BatchInterrupted(report)
+    return report
+
+
+def _clean_stale_temp_files(jobs: Sequence[Job], reporter: Reporter) -> None:
+    """Remove the temp files an earlier, killed run left in the output folders it wrote to."""
+    removed = sum(remove_stale_temp_files(folder) for folder in {job.output.parent for job in jobs})
+    if removed:
+        reporter.log(f"removed {removed} unfinished temp files left by an earlier run that was killed")
+
+
+def _skip_existing(jobs: Sequence[Job], overwrite: bool, report: BatchReport, reporter: Reporter) -> list[Job]:
+    exists = [not overwrite and job.output.exists() for job in jobs]
+    _check_existing_are_ours([job for job, there in zip(jobs, exists) if there])
+    report.skipped = [job for job, there in zip(jobs, exists) if there]
+    if report.skipped:
+        reporter.log(f"{len(report.skipped)} of {len(jobs)} outputs exist already: skipped (--overwrite redoes them)")
+    return [job for job, there in zip(jobs, exists) if not there]
+
+
+def _check_existing_are_ours(existing: Sequence[Job]) -> None:
+    """Existing outputs may be skipped only if this very job made them: else stop before any work."""
+    from stylize.provenance import differences
+
+    other = [
+        (job, why)
+        for job in existing
+        if job.signature and (why := differences(job.signature, images.read_note(job.output)))
+    ]
+    if not other:
+        return
+    job, why = other[0]
+    more = f" (and {len(other) - 1} more outputs)" if len(other) > 1 else ""
+    raise OutputError(
+        f"{job.output} exists from another job: {'; '.join(why)}{more}",
+        "--overwrite replaces such outputs; --name '{stem}_{method}_{style}_2.{ext}' writes new ones beside them",
+    )
+
+
+def _run_pipeline(
+    todo: list[Job], backend: BatchBackend, options: BatchOptions, reporter: Reporter, report: BatchReport
+) -> None:
+    pool = ThreadPoolExecutor(options.io_workers, "stylize-io") if options.io_workers else _InlineExecutor()
+    engine = _Engine(backend, options, reporter, report, pool)
+    engine.single = len(todo) + len(report.skipped) == 1
+    try:
+        engine.run(todo)
+    except KeyboardInterrupt as exc:
+        report.interrupted = True
+        report.stop_code = stop_exit_code(exc)
+    finally:
+        engine.cancel_loads()
+        pool.shutdown(wait=True)  # computed results still get saved (atomically): model time is never thrown away
+        engine.settle()
+
+
+class _InlineExecutor:
+    """``io_workers=0``: run each task at once in the calling thread."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - becomes that job's failure, as in a worker thread
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+class _Engine:
+    """The pipeline's state: loads in flight, groups waiting for the model, saves in flight."""
+
+    def __init__(
+        self,
+        backend: BatchBackend,
+        options: BatchOptions,
+        reporter: Reporter,
+        report: BatchReport,
+        pool: ThreadPoolExecutor | _InlineExecutor,
+    ) -> None:
+        self.backend, self.options, self.reporter = backend, options, reporter
+        self.report, self.pool = report, pool
+        self.loads: deque[tuple[Job, Future[Any]]] = deque()
+        self.groups: dict[Hashable, list[tuple[Job, Any]]] = {}
+        self.saves: deque[tuple[Job, Future[Any]]] = deque()
+        self.stop = False
+        self.single = False  # one job in all: its failure becomes the command's one error line, not a warning
+
+    def run(self, todo: Iterable[Job]) -> None:
+        pending = iter(todo)
+        while not self.stop:
+            self._prefetch(pending)
+            if not self.loads:
+                break
+            self._take_load()
+        while self.groups and not self.stop:
+            self._process(self.groups.pop(next(iter(self.groups))))
+        self._drain_saves(0)
+
+    def _prefetch(self, pending: Iterator[Job]) -> None:
+        while len(self.loads) < _prefetch(self.options):
+            job = next(pending, None)
+            if job is None:
+                return
+            self.loads.append((job, self.pool.submit(self.backend.load, job)))
+
+    def _take_load(self) -> None:
+        job, future = self.loads[0]
+        try:
+            loaded = future.result()
+            key = self.backend.group_key(loaded)
+        except Exception as exc:  # noqa: BLE001 - failure isolation: one bad image never stops the batch
+            self.loads.popleft()
+            return self._fail(job, exc)
+        self.loads.popleft()
+        self._group(key, job, loaded)
+
+    def _group(self, key: Hashable, job: Job, loaded: Any) -> None:
+        group = self.groups.setdefault(key, [])
+        group.append((job, loaded))
+        if len(group) >= self.options.batch_size:
+            self._process(self.groups.pop(key))
+        elif sum(map(len, self.groups.values())) > _max_buffered(self.options):
+            self._process(self.groups.pop(next(iter(self.groups))))  # the oldest group, not full
+
+    def _process(self, group: list[tuple[Job, Any]]) -> None:
+        self._drain_saves(_max_saving(self.options) - len(group))
+        jobs = [job for job, _ in group]
+        try:
+            results = self.backend.process(jobs, [loaded for _, loaded in group])
+            _check_count(results, jobs)
+        except Exception as exc:  # noqa: BLE001 - failure isolation, as above
+            for job in jobs:
+                self._fail(job, exc)
+            return
+        for job, result in zip(jobs, results):
+            self.saves.append((job, self.pool.submit(self.backend.save, job, result)))
+        self._reap()
+
+    def _drain_saves(self, limit: int) -> None:
+        """Wait for the oldest saves until at most ``limit`` are in flight."""
+        while len(self.saves) > max(limit, 0):
+            self.saves[0][1].exception()  # wait (interruptible)
+            self._record(*self.saves.popleft())
+
+    def _reap(self) -> None:
+        """Record the saves already finished, without waiting."""
+        while self.saves and self.saves[0][1].done():
+            self._record(*self.saves.popleft())
+
+    def _record(self, job: Job, future: Future[Any]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            return self._fail(job, exc)
+        self.report.done.append(job)
+        self.reporter.advance(TASK)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        if isinstance(exc, BATCH_FATAL):
+            raise exc  # missing weights or device: every image would fail the same way
+        reason = failure_reason(exc, job.input.path)
+        code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
+        self.report.failed.append(Failure(job, reason, code))
+        if not self.single:
+            self.reporter.log(f"failed: {reason}", "warning")
+        self.reporter.advance(TASK)
+        if self.options.fail_fast:
+            self.stop = self.report.stopped_early = True
+
+    def cancel_loads(self) -> None:
+        """Stop: loads not yet running never start; the ones running finish and are dropped."""
+        for _, future in self.loads:
+            future.cancel()
+
+    def settle(self) -> None:
+        """After shutdown: record every save (they all ran)."""
+        while self.saves:
+            self._record(*self.saves.popleft())
+
+
+def _check_count(results: Sequence[Any], jobs: Sequence[Job]) -> None:
+    if len(results) != len(jobs):
+        raise RuntimeError(f"backend returned {len(results)} results for {len(jobs)} images")

