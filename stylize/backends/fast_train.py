@@ -20,7 +20,7 @@ Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward
 the network only to the content layers and no graph; the style Gram targets are computed once;
 the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
 
-Importing this module does not import torch (the CLI reads ``FastTrainConfig`` for defaults).
+The knobs are ``stylize.config.FastTrainConfig``. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
-from stylize.config import DEFAULT_VGG, check_finite, check_precision, vgg_source
+from stylize.config import FastTrainConfig, vgg_source
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, resume_checkpoint
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 TASK = "train-fast"
 LOSS_TERMS = ("loss", "content", "style", "tv")
-STRIDE = 4  # the TransformerNet down-samples by 4
 # flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
@@ -59,79 +58,6 @@ DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # config fields whose change on --resume alters what is being optimised
 OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
                     "style_layers", "image_size", "crop_scale", "style_size", "loss_net")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FastTrainConfig:
-    """Every knob of ``stylize train-fast``; the CLI reads its defaults here."""
-
-    epochs: int = 2  # Johnson et al.: two passes over COCO's 80k photos
-    iterations: int = 0  # steps to reach; 0: as many as --epochs passes over the content photos take
-    batch_size: int = 4  # Johnson et al. (per process under torchrun)
-    lr: float = 1e-3  # Adam, Johnson et al.
-    image_size: int = 256  # side of the square training crops, a multiple of 4 (Johnson et al.: 256)
-    # differs from Johnson et al. (resize + centre crop) because random crops at several scales teach
-    # the network the style at more than one scale of the photo
-    crop_scale: float = 0.5  # random squares cover this much to all of a photo's short side (in area)
-    style_size: int = 512  # long side of the style image in px; 0 keeps its size
-    content_weight: float = 1.0  # weight of the (relative) content term
-    # ranked on real features with short runs (BENCHMARKS.md): at 10 and 3 the photo was lost to dark texture
-    style_weight: float = 1.0  # weight of the (relative) style term: higher, stronger style
-    # differs from Johnson et al. (TV regulariser) as pytorch/examples: upsample+conv leaves no checkerboard
-    tv_weight: float = 0.0  # total-variation smoothing of the output (mean squared neighbour differences)
-    content_layers: tuple[str, ...] | None = None  # None: relu2_2 (pytorch/examples)
-    content_layer_weights: tuple[float, ...] | None = None  # one per content layer; None: equal
-    style_layers: tuple[str, ...] | None = None  # None: the loss network's defaults (DEFAULT_LAYERS)
-    style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None: equal
-    loss_net: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), vgg16, vgg19, published, or a file
-    init: str | None = None  # fast model to fine-tune from (registry name, local name or file); None: random
-    checkpoint_every: int = 2000  # save every N steps (pytorch/examples' interval); 0: only at the end
-    sample_every: int = 500  # write a validation grid every N steps; 0: never
-    sample_count: int = 4  # validation images in each grid
-    log_every: int = 10  # one loss-log entry, the mean over this many steps
-    seed: int = 0  # same seed, same initialisation, data order and crops
-    workers: int | None = None  # DataLoader processes per rank; None: min(2, CPU count)
-    precision: str = "auto"  # fp32, bf16, fp16 (GPU), or auto: bf16 where native (CUDA, AVX512-BF16 CPUs), else fp32
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        for name in ("batch_size", "sample_count", "log_every"):
-            _at_least(name, getattr(self, name), 1)
-        for name in ("epochs", "iterations", "checkpoint_every", "sample_every", "style_size"):
-            _at_least(name, getattr(self, name), 0)
-        if not self.epochs and not self.iterations:
-            raise UsageError("give --epochs or --iterations (both are 0)")
-        if self.lr <= 0 or min(self.content_weight, self.style_weight, self.tv_weight) < 0:
-            raise UsageError("--lr must be positive and the loss weights 0 or positive")
-        if self.image_size < 4 * STRIDE or self.image_size % STRIDE:
-            raise UsageError(
-                f"--image-size must be a multiple of {STRIDE} of at least {4 * STRIDE}, not {self.image_size}"
-            )
-        if not 0.0 < self.crop_scale <= 1.0:
-            raise UsageError(f"--crop-scale must be in (0, 1], not {self.crop_scale}")
-        check_precision(self.precision)
-        if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
-        _check_weights("--content-layers", self.content_layers, self.content_layer_weights)
-        _check_weights("--style-layers", self.style_layers, self.style_layer_weights)
-
-    def total_iterations(self, photos: int, world_size: int = 1) -> int:
-        """--iterations, else the steps --epochs passes over ``photos`` take at this batch size."""
-        return self.iterations or self.epochs * max(1, math.ceil(photos / (self.batch_size * world_size)))
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
-
-
-def _check_weights(flag: str, layers: tuple[str, ...] | None, weights: tuple[float, ...] | None) -> None:
-    if layers is not None and (not layers or len(set(layers)) != len(layers)):
-        raise UsageError(f"{flag}: give distinct layer names")
-    if weights is None:
-        return
-    if layers is None or len(weights) != len(layers) or any(w < 0 for w in weights):
-        raise UsageError(f"{flag}: give one non-negative weight per layer (LAYER:WEIGHT)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.config import DEFAULT_MODEL, GeneratorConfig
 from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path, unknown_file_suffix

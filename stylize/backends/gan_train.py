@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.config_gan import GANTrainConfig, GeneratorConfig
+from stylize.config import GANTrainConfig, GeneratorConfig
 from stylize.errors import InputError, UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.train_loop import LoopTrainer, warn_changed

@@ -1,6 +1,6 @@
 """``stylize gan-sample`` and ``stylize train-gan``: sample and train GAN generators.
 
-Option defaults come from ``stylize.config_gan``; importing this module does not import torch.
+Option defaults come from ``stylize.config``; importing this module does not import torch.
 stdout gets only output paths (or ``--json``); progress goes to stderr.
 """
 
@@ -14,7 +14,7 @@ import typer
 from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
-from stylize.config_gan import DEFAULT_MODEL, GANSampleConfig, GANTrainConfig, parse_pair, parse_seeds
+from stylize.config import DEFAULT_MODEL, GANSampleConfig, GANTrainConfig, parse_pair, parse_seeds
 from stylize.errors import UsageError
 
 S = GANSampleConfig()

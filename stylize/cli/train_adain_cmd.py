@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from stylize.backends.adain_train import AdaINTrainConfig
 from stylize.cli import train_options as train
 from stylize.cli.app import app
+from stylize.config import AdaINTrainConfig
 
 D = AdaINTrainConfig()
 _DATA = "Data"

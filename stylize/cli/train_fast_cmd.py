@@ -11,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from stylize.backends.fast_train import FastTrainConfig
 from stylize.cli import train_options as train
 from stylize.cli.app import app
-from stylize.config import parse_layers
+from stylize.config import FastTrainConfig, parse_layers
 
 D = FastTrainConfig()
 _DATA = "Data"

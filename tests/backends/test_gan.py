@@ -17,7 +17,7 @@ from PIL import Image
 from stylize.backends import gan
 from stylize.backends import gan_train as gt
 from stylize.checkpoints import load_tensors, save_checkpoint
-from stylize.config_gan import GANTrainConfig, GeneratorConfig, parse_seeds
+from stylize.config import GANTrainConfig, GeneratorConfig, parse_seeds
 from stylize.errors import InputError, UsageError, WeightsError
 from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator, build_generator
 from stylize.training import state_path

@@ -20,7 +20,7 @@ from stylize.backends import gan_train as gt
 from stylize.backends.gan import bundled_path
 from stylize.checkpoints import save_checkpoint
 from stylize.cli.app import app
-from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.config import DEFAULT_MODEL, GeneratorConfig
 from stylize.models.generator import build_generator
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config import check_finite, check_precision
+from stylize.config.common import check_at_least, check_finite, check_precision
 from stylize.errors import UsageError
 
 ARCHITECTURES = ("dcgan", "style")
@@ -101,9 +101,9 @@ class GANTrainConfig:
         if self.channels not in (0, 1, 3):
             raise UsageError(f"--channels must be 0 (auto), 1 or 3, not {self.channels}")
         for name in ("iterations", "batch_size", "sample_count", "log_every", "latent_dim", "width", "d_width"):
-            _at_least(name, getattr(self, name), 1)
+            check_at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "ema_halflife"):
-            _at_least(name, getattr(self, name), 0)
+            check_at_least(name, getattr(self, name), 0)
         if self.lr_g < 0 or self.lr_d <= 0 or self.r1_gamma < 0:
             raise UsageError("--lr-d must be positive, --lr-g and --r1-gamma 0 or positive")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -162,11 +162,6 @@ class GANSampleConfig:
     @property
     def seed_list(self) -> tuple[int, ...]:
         return self.seeds if self.seeds is not None else tuple(range(self.num))
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -8,11 +8,17 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from stylize.backends.adain_train import AdaINTrainConfig
-from stylize.backends.fast_train import FastTrainConfig
 from stylize.cli import app
-from stylize.config import PRECISIONS, AdaINConfig, OptimizeConfig, check_precision
-from stylize.config_gan import GANSampleConfig, GANTrainConfig
+from stylize.config import (
+    PRECISIONS,
+    AdaINConfig,
+    AdaINTrainConfig,
+    FastTrainConfig,
+    GANSampleConfig,
+    GANTrainConfig,
+    OptimizeConfig,
+    check_precision,
+)
 from stylize.errors import UsageError
 
 CONFIGS = [AdaINConfig, OptimizeConfig, FastTrainConfig, AdaINTrainConfig, GANTrainConfig, GANSampleConfig]
