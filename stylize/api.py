@@ -7,15 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
-from stylize.config import AdaINConfig, OptimizeConfig, default_adain_pair
+from stylize.config import (
+    AdaINConfig,
+    AdaINTrainConfig,
+    FastTrainConfig,
+    GANTrainConfig,
+    OptimizeConfig,
+    default_adain_pair,
+)
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of, weights_id
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
+
+if TYPE_CHECKING:
+    from stylize.training.loop import TrainResult
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
@@ -269,3 +279,30 @@ def optimize(
 
     backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
     return run_with_model(backend, jobs, options, reporter, inputs, video)
+
+
+# ---------------------------------------------------------------- training: one door per trainer in stylize.training
+# ``run`` is the trainers' keywords: resume, overwrite, log_dir, device, reporter.
+
+
+def train_adain(content_dir: str | Path, style_dir: str | Path, output: str | Path,
+                config: AdaINTrainConfig | None = None, **run: Any) -> TrainResult:  # fmt: skip
+    """Train an AdaIN decoder (``stylize train-adain``): :func:`stylize.training.adain.train_adain`."""
+    from stylize.training.adain import train_adain as train
+
+    return train(content_dir, style_dir, output, config, **run)
+
+
+def train_fast(style_image: str | Path, data: str | Path, output: str | Path | None = None,
+               config: FastTrainConfig | None = None, **run: Any) -> TrainResult:  # fmt: skip
+    """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
+    from stylize.training.fast import train_fast as train
+
+    return train(style_image, data, output, config, **run)
+
+
+def train_gan(data: str | Path, output: str | Path, config: GANTrainConfig | None = None, **run: Any) -> TrainResult:
+    """Train a GAN (``stylize train-gan``): :func:`stylize.training.gan.train_gan`."""
+    from stylize.training.gan import train_gan as train
+
+    return train(data, output, config, **run)

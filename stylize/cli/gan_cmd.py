@@ -250,7 +250,7 @@ def train_gan(
     Writes the averaged generator (what gan-sample loads), a loss log and sample grids as it
     goes; Ctrl-C saves and stops, --resume continues. Uses every GPU under torchrun.
     """
-    from stylize.backends.gan_train import train_gan as run
+    from stylize.api import train_gan as run
 
     config = GANTrainConfig(
         architecture=architecture, image_size=image_size, channels=channels, conditional=conditional,

@@ -104,7 +104,7 @@ def train_adain(
     Checkpoints, a loss log and sample grids are written as it goes; Ctrl-C saves and stops.
     Runs on every GPU under torchrun (--nproc-per-node N stylize train-adain ...).
     """
-    from stylize.backends.adain_train import train_adain as run
+    from stylize.api import train_adain as run
 
     config = AdaINTrainConfig(
         iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,

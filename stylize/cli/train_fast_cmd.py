@@ -107,7 +107,7 @@ def train_fast(
     Ctrl-C saves and stops; --resume continues.
     Runs on every GPU under torchrun (--nproc-per-node N -m stylize train-fast ...).
     """
-    from stylize.backends.fast_train import train_fast as run
+    from stylize.api import train_fast as run
 
     c_layers, c_weights = _layers("--content-layers", content_layers)
     s_layers, s_weights = _layers("--style-layers", style_layers)

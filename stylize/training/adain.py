@@ -11,27 +11,27 @@ the photo's detail at every alpha. The total-variation term (0 by default) damps
 8-pixel grid a briefly trained decoder lays over flat areas. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
-The knobs are ``stylize.config.AdaINTrainConfig``. Importing this module does not import torch;
-torch and the training helpers load when training starts.
+The knobs are ``stylize.config.AdaINTrainConfig``; ``stylize.api.train_adain`` is the door from the CLI.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.config import AdaINTrainConfig, vgg_source
-from stylize.errors import UsageError
-from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import LoopTrainer, resume_checkpoint
+from stylize.progress import Reporter
+from stylize.training.loop import LoopTrainer, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from stylize.training import BatchStream, Distributed, Resumed, RunFiles
+    from stylize.training.data import BatchStream
+    from stylize.training.dist import Distributed
+    from stylize.training.state import Resumed, RunFiles
 
 ARCHITECTURE = "adain-decoder"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -42,17 +42,6 @@ IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identi
 # config fields whose change on --resume alters what is being optimised
 OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "tv_weight",
                     "image_size", "crop", "encoder")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AdaINTrainResult:
-    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
-
-    checkpoint: Path
-    iteration: int
-    loss_log: Path
-    loss_plot: Path | None
-    is_main: bool
 
 
 # ---------------------------------------------------------------- the loss
@@ -157,6 +146,9 @@ class AdaINTrainer(LoopTrainer):
     """One training run: models, optimizer, data and files. Build it, then call :meth:`run`."""
 
     task = TASK
+    architecture = ARCHITECTURE
+    objective_fields = OBJECTIVE_FIELDS
+    init_field = "decoder"
     plot_keys = LOSS_TERMS
     plot_title = "AdaIN decoder training loss"
 
@@ -292,32 +284,12 @@ def train_adain(
     log_dir: str | Path | None = None,
     device: str | None = None,
     reporter: Reporter | None = None,
-) -> AdaINTrainResult:
+) -> TrainResult:
     """Train (or with ``resume`` continue training) an AdaIN decoder; write ``output``.
 
     Beside ``output`` go ``<stem>.state.pt`` (optimizer state for ``resume``) and, unless
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
     ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
     """
-    from stylize import training as tr
-
-    config = config or AdaINTrainConfig()
-    reporter = reporter or NullReporter()
-    files = tr.RunFiles.beside(output, log_dir)
-    files.check_start(resume, overwrite)
-    if resume and config.decoder is not None:
-        raise UsageError("--decoder starts a new run from given weights; --resume continues -o", "pick one")
-    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
-        resumed = resume_checkpoint(files, ARCHITECTURE, config, OBJECTIVE_FIELDS, reporter, dist) if resume else None
-        if resumed is not None and resumed.iteration >= config.iterations:
-            tr.rank_reporter(reporter, dist).log(
-                f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
-            )
-            return _result(files, resumed.iteration, dist)
-        trainer = AdaINTrainer(config, Path(content_dir), Path(style_dir), files, dist, torch_device, reporter, resumed)
-        return _result(files, trainer.run(stop), dist)
-
-
-def _result(files: RunFiles, iteration: int, dist: Distributed) -> AdaINTrainResult:
-    plot = files.loss_plot if files.loss_plot.is_file() else None
-    return AdaINTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
+    return run_training(AdaINTrainer, config or AdaINTrainConfig(), (Path(content_dir), Path(style_dir)), output,
+                        resume=resume, overwrite=overwrite, log_dir=log_dir, device=device, reporter=reporter)  # fmt: skip

@@ -20,183 +20,42 @@ Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward
 the network only to the content layers and no graph; the style Gram targets are computed once;
 the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
 
-The knobs are ``stylize.config.FastTrainConfig``. Importing this module does not import torch.
+The knobs are ``stylize.config.FastTrainConfig``; ``stylize.api.train_fast`` is the door from the CLI.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import asdict, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.backends.fast import ARCHITECTURE, CHECKPOINT_FORMAT, LAYOUT
-from stylize.config import FastTrainConfig, vgg_source
-from stylize.errors import InputError, UsageError
-from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import LoopTrainer, resume_checkpoint
+from stylize.backends.fast import CHECKPOINT_FORMAT
+from stylize.config import FastTrainConfig
+from stylize.errors import InputError
+from stylize.models.transformer_net import ARCHITECTURE, LAYOUT
+from stylize.progress import Reporter
+from stylize.training.fast_loss import fast_losses, load_loss_network, loss_net_source, style_targets, stylize_batch
+from stylize.training.loop import LoopTrainer, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
 
-    from stylize.models.loss_net import LossNet
-    from stylize.training import BatchStream, Distributed, Resumed, RunFiles
+    from stylize.training.data import BatchStream
+    from stylize.training.dist import Distributed
+    from stylize.training.state import Resumed, RunFiles
 
 TASK = "train-fast"
 LOSS_TERMS = ("loss", "content", "style", "tv")
 # flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
-# (content layers, style layers) by network family when not given
-DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "vgg16": (("relu2_2",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3")),  # pytorch/examples (Johnson et al.)
-    "vgg19": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1")),  # the AdaIN / WCT style layers
-}
 # config fields whose change on --resume alters what is being optimised
 OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
                     "style_layers", "image_size", "crop_scale", "style_size", "loss_net")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FastTrainResult:
-    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
-
-    checkpoint: Path
-    iteration: int
-    loss_log: Path
-    loss_plot: Path | None
-    is_main: bool
-
-
-# ---------------------------------------------------------------- the loss network
-
-
-@dataclass(frozen=True)
-class LossLayers:
-    """Content and style layers with their normalised weights, for one loss network."""
-
-    content: dict[str, float]
-    style: dict[str, float]
-
-    @property
-    def all(self) -> list[str]:
-        return list(dict.fromkeys([*self.content, *self.style]))
-
-
-def family(state: Mapping[str, Any]) -> str:
-    """'vgg16' or 'vgg19' for a state dict in one of the loss-network layouts."""
-    from stylize.models.loss_net import torchvision_kind
-    from stylize.models.vgg import TorchvisionVGG16Features
-
-    if any(key.startswith("features.") for key in state):
-        return "vgg16" if torchvision_kind(state) is TorchvisionVGG16Features else "vgg19"
-    return "vgg19"
-
-
-def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
-    """The configured layers (or ``kind``'s defaults), checked against that network's names."""
-    from stylize.models.vgg import NORMALISED_VGG19_LAYERS, TORCHVISION_VGG16_LAYERS
-
-    known = TORCHVISION_VGG16_LAYERS if kind == "vgg16" else NORMALISED_VGG19_LAYERS
-    content = config.content_layers or DEFAULT_LAYERS[kind][0]
-    style = config.style_layers or DEFAULT_LAYERS[kind][1]
-    for flag, names in (("--content-layers", content), ("--style-layers", style)):
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise UsageError(f"{flag}: {kind} has no layer '{unknown[0]}'", f"its layers: {', '.join(known)}")
-    return LossLayers(_weighted(content, config.content_layer_weights), _weighted(style, config.style_layer_weights))
-
-
-def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
-    from stylize.ops import normalised_weights
-
-    return dict(zip(names, normalised_weights(weights, len(names))))
-
-
-def loss_net_source(config: FastTrainConfig) -> str:
-    """--loss-net as a registry name or a path (aliases resolved)."""
-    return vgg_source(config.loss_net)
-
-
-def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,
-                      channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
-    """The frozen loss network cut after its deepest layer, and its layers."""
-    from stylize import weights
-    from stylize.checkpoints import load_state
-    from stylize.models.loss_net import build_loss_net
-
-    path = weights.resolve(loss_net_source(config), reporter)
-    state = load_state(path)
-    layers = loss_layers(config, family(state))
-    return build_loss_net(state, layers.all, "max", device, str(path), channels_last), layers
-
-
-# ---------------------------------------------------------------- the loss
-
-
-@dataclass(frozen=True)
-class StyleTargets:
-    """What the loss compares with, computed once from the style image."""
-
-    grams: dict[str, Tensor]  # style layer -> (1, C, C) Gram matrix, float32
-    scales: dict[str, float]  # content layer -> mean squared feature of the style image: the content error's unit
-
-
-def style_targets(net: LossNet, style: Tensor, layers: LossLayers) -> StyleTargets:
-    """Gram matrices and content-error units from the style image (1, 3, H, W) in [0, 1]."""
-    import torch
-
-    from stylize import ops
-
-    with torch.no_grad():
-        feats = net.features(style, layers.all)
-        grams = {name: ops.gram(feats[name].float()) for name in layers.style}
-        scales = {name: max(float(feats[name].float().square().mean()), 1e-12) for name in layers.content}
-    return StyleTargets(grams, scales)
-
-
-def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """Unweighted content, style and TV losses of outputs ``y`` for inputs ``x`` (B, 3, H, W) in [0, 1].
-
-    Each term is a mean over the batch of per-image errors, so any split of a batch over
-    ranks gives the same loss and gradients.
-    """
-    import torch
-
-    from stylize import ops
-
-    with torch.no_grad():
-        wanted = net.features(x, list(layers.content))  # only as deep as the content layers
-    feats = net.features(y, layers.all)
-    content = sum(
-        w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k]
-        for k, w in layers.content.items()
-    )
-    # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
-    style = sum(w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items())
-    return {"content": content, "style": style, "tv": ops.tv_loss(y.float())}  # type: ignore[dict-item]
-
-
-def _gram32(feat: Tensor) -> Tensor:
-    import torch
-
-    from stylize import ops
-
-    with torch.autocast(feat.device.type, enabled=False):
-        return ops.gram(feat.float())
-
-
-def _style_error(gram: Tensor, target: Tensor) -> Tensor:
-    """mean over the batch of |G_b - G_s|^2 / |G_s|^2; ``gram`` (B, C, C), ``target`` (1, C, C)."""
-    return (gram.float() - target).square().sum() / (target.square().sum().clamp_min(1e-30) * gram.shape[0])
-
-
-def stylize_batch(net: nn.Module, x: Tensor) -> Tensor:
-    """The TransformerNet on RGB [0, 1] (it works in 0-255): RGB, unclamped, same shape."""
-    return net(x * 255.0) / 255.0
 
 
 # ---------------------------------------------------------------- models and data
@@ -242,8 +101,15 @@ class FastTrainer(LoopTrainer):
     """One training run: transformer, loss network, optimizer, data and files. Build it, then :meth:`run`."""
 
     task = TASK
+    architecture = ARCHITECTURE
+    objective_fields = OBJECTIVE_FIELDS
+    init_field = "init"
     plot_keys = LOSS_TERMS
     plot_title = "fast-style training loss"
+
+    @classmethod
+    def planned_iterations(cls, config: FastTrainConfig) -> int | None:
+        return None  # --epochs: known once the photos are counted
 
     def __init__(self, config: FastTrainConfig, style_image: Path, data: Path, files: RunFiles, dist: Distributed,
                  device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
@@ -401,7 +267,7 @@ def train_fast(
     log_dir: str | Path | None = None,
     device: str | None = None,
     reporter: Reporter | None = None,
-) -> FastTrainResult:
+) -> TrainResult:
     """Train (or with ``resume`` continue training) a fast-style network for ``style_image``.
 
     ``data`` is a folder of content photos (searched recursively). ``output`` defaults to
@@ -409,26 +275,11 @@ def train_fast(
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
     ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
     """
-    from stylize import training as tr
-
-    config = config or FastTrainConfig()
-    reporter = reporter or NullReporter()
     style_image, data = Path(style_image), Path(data)
     _check_inputs(style_image, data)
-    files = tr.RunFiles.beside(output or default_output(style_image), log_dir)
-    files.check_start(resume, overwrite)
-    if resume and config.init is not None:
-        raise UsageError("--init starts a new run from given weights; --resume continues -o", "pick one")
-    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
-        resumed = resume_checkpoint(files, ARCHITECTURE, config, OBJECTIVE_FIELDS, reporter, dist) if resume else None
-        trainer = FastTrainer(config, style_image, data, files, dist, torch_device, reporter, resumed)
-        if resumed is not None and resumed.iteration >= trainer.config.iterations:
-            trainer.content.close()
-            tr.rank_reporter(reporter, dist).log(
-                f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
-            )
-            return _result(files, resumed.iteration, dist)
-        return _result(files, trainer.run(stop), dist)
+    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data),
+                        output or default_output(style_image), resume=resume, overwrite=overwrite, log_dir=log_dir,
+                        device=device, reporter=reporter)  # fmt: skip
 
 
 def _check_inputs(style_image: Path, data: Path) -> None:
@@ -436,8 +287,3 @@ def _check_inputs(style_image: Path, data: Path) -> None:
         raise InputError(f"{style_image}: no such style image")
     if not data.is_dir():
         raise InputError(f"{data}: not a folder of content photos", "pass --data FOLDER (searched recursively)")
-
-
-def _result(files: RunFiles, iteration: int, dist: Distributed) -> FastTrainResult:
-    plot = files.loss_plot if files.loss_plot.is_file() else None
-    return FastTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
