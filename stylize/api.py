@@ -25,7 +25,9 @@ from stylize.provenance import JobSignature, settings_of, weights_id
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
 if TYPE_CHECKING:
-    from stylize.training.loop import TrainResult
+    from typing_extensions import Unpack
+
+    from stylize.training.loop import RunKeywords, TrainResult
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
@@ -282,11 +284,11 @@ def optimize(
 
 
 # ---------------------------------------------------------------- training: one door per trainer in stylize.training
-# ``run`` is the trainers' keywords: resume, overwrite, log_dir, device, reporter.
+# ``run``: resume, overwrite, log_dir, device, reporter (training.loop.RunKeywords).
 
 
 def train_adain(content_dir: str | Path, style_dir: str | Path, output: str | Path,
-                config: AdaINTrainConfig | None = None, **run: Any) -> TrainResult:  # fmt: skip
+                config: AdaINTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
     """Train an AdaIN decoder (``stylize train-adain``): :func:`stylize.training.adain.train_adain`."""
     from stylize.training.adain import train_adain as train
 
@@ -294,14 +296,16 @@ def train_adain(content_dir: str | Path, style_dir: str | Path, output: str | Pa
 
 
 def train_fast(style_image: str | Path, data: str | Path, output: str | Path | None = None,
-               config: FastTrainConfig | None = None, **run: Any) -> TrainResult:  # fmt: skip
+               config: FastTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
     """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
     from stylize.training.fast import train_fast as train
 
     return train(style_image, data, output, config, **run)
 
 
-def train_gan(data: str | Path, output: str | Path, config: GANTrainConfig | None = None, **run: Any) -> TrainResult:
+def train_gan(
+    data: str | Path, output: str | Path, config: GANTrainConfig | None = None, **run: Unpack[RunKeywords]
+) -> TrainResult:
     """Train a GAN (``stylize train-gan``): :func:`stylize.training.gan.train_gan`."""
     from stylize.training.gan import train_gan as train
 

@@ -24,6 +24,8 @@ from stylize.config.common import (
     check_color,
     check_finite,
     check_precision,
+    help_of,
+    knob,
     parse_layers,
     vgg_source,
 )
@@ -59,6 +61,6 @@ __all__ = [
     "MAX_SEEDS", "NOISE_MODES", "OPTIMIZERS", "OPTIMIZE_DEFAULTS", "POOLINGS", "PRECISIONS", "PUBLISHED_ADAIN_PAIR",
     "REGULARISERS", "STRIDE", "STYLE_LOSSES", "VGG19_LAYER_NAMES", "VGG_ALIASES", "AdaINConfig", "AdaINTrainConfig",
     "FastConfig", "FastTrainConfig", "GANSampleConfig", "GANTrainConfig", "GeneratorConfig", "OptimizeConfig",
-    "check_at_least", "check_color", "check_finite", "check_precision", "default_adain_pair", "parse_layers",
+    "check_at_least", "check_color", "check_finite", "check_precision", "default_adain_pair", "help_of", "knob", "parse_layers",
     "parse_pair", "parse_seeds", "vgg_source",
 ]  # fmt: skip

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, check_at_least, check_color, check_finite, check_precision
+from stylize.config.common import (
+    DEFAULT_SIZE,
+    DEFAULT_VGG,
+    check_at_least,
+    check_color,
+    check_finite,
+    check_precision,
+    knob,
+)
 from stylize.errors import UsageError
 
 STRIDE = 8  # AdaIN encoder downsampling (relu4_1 is H/8): inputs are padded, training crops cut, to a multiple
@@ -24,18 +32,31 @@ def default_adain_pair() -> tuple[str, str]:
 class AdaINConfig:
     """Every knob of ``stylize adain``; the CLI reads its defaults from here."""
 
-    alpha: float | None = None  # 0 keeps the content, 1 is full style; None: the decoder's own (recorded in it), else 1
+    # None: the decoder's own (recorded in it), else 1
+    alpha: float | None = knob(None, "0 keeps the content, 1 is full style.")
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
-    style_size: int = DEFAULT_SIZE  # long side of each style image at most, px; 0 keeps it
+    style_size: int = knob(DEFAULT_SIZE, "Long side of the styles, at most, in px; 0 keeps it.")
     upscale: bool = False  # enlarge inputs smaller than --size/--style-size (default: never upscale)
-    crop: bool = False  # resize the short side to `size` and centre-crop content and styles square
-    style_weights: tuple[float, ...] | None = None  # blend all styles' AdaIN targets into one output
+    # resize the short side to `size`, then crop the centre
+    crop: bool = knob(False, "Centre-crop content and styles to a square of --size.")
+    # all styles' AdaIN targets blended
+    style_weights: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.5,0.3,0.2.")
     color: str = "none"  # keep the content's colours: none, match (style recoloured), luminance
-    masks: tuple[Path, ...] = ()  # spatial control: mask k says where style k goes
-    tile: int = 0  # tile size in px for huge images; 0 tiles automatically above AUTO_TILE_PIXELS
+    # spatial control: mask k says where style k goes
+    masks: tuple[Path, ...] = knob((), "Where each style goes (white = on); one per style, or one for two styles.")
+    # 0: tiles above AUTO_TILE_PIXELS
+    tile: int = knob(0, "Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.")
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively
-    encoder: str = ""  # registry name or path (vgg_normalised.pth layout); "": the one the decoder was trained for
-    decoder: str = ""  # registry name or path (published decoder.pth or our safetensors); "": the default pair's
+    # "": the one the decoder was trained for
+    encoder: str = knob(
+        "", "Encoder: registry name or vgg_normalised.pth-layout file [default: the one the decoder was trained for]."
+    )
+    # "": the default pair's
+    decoder: str = knob(
+        "",
+        "Decoder: registry name (adain-decoder: the published one, downloaded once), decoder.pth-layout file, or a "
+        "train-adain checkpoint.",
+    )
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -56,16 +77,29 @@ ADAIN_DEFAULTS = AdaINConfig()
 class AdaINTrainConfig:
     """Every knob of ``stylize train-adain``; defaults are the paper's. The CLI reads them here."""
 
-    iterations: int = 160_000  # paper: 160k steps
-    batch_size: int = 8  # paper: 8 content-style pairs per step (per rank under torchrun)
-    lr: float = 1e-4  # paper: Adam with learning rate 1e-4
-    lr_decay: float = 5e-5  # differs from the paper (no decay) as the reference code: lr / (1 + decay * i)
-    style_weight: float = 10.0  # paper's lambda: style against content
-    content_weight: float = 1.0  # paper: the content term is unweighted
-    identity_weight: float = 0.0  # differs from the paper (none) where set: SANet's identity loss keeps detail
-    tv_weight: float = 0.0  # differs from the paper (none) where set: smooths the output's pixel grid
-    image_size: int = 512  # paper: short side resized to 512, aspect kept; 0 keeps the size
-    crop: int = 256  # paper: random 256x256 crops of content and style
+    iterations: int = knob(160_000, "Training steps to reach (paper: 160k).")
+    # paper: 8 content-style pairs per step
+    batch_size: int = knob(8, "Content-style pairs per step and process.")
+    lr: float = knob(1e-4, "Adam learning rate.")  # paper: Adam with learning rate 1e-4
+    # differs from the paper (no decay) as the reference code: lr / (1 + decay * i)
+    lr_decay: float = knob(5e-5, "lr / (1 + decay * step); 0 keeps it constant.")
+    style_weight: float = knob(10.0, "Weight of the style loss (paper: 10).")  # paper's lambda: style against content
+    content_weight: float = knob(1.0, "Weight of the content loss.")  # paper: the content term is unweighted
+    # differs from the paper (none) where set: SANet's identity loss keeps detail
+    identity_weight: float = knob(
+        0.0,
+        "Weight of SANet's identity loss (decode the photo's own features back to it; keeps detail). "
+        "0: the paper's objective.",
+    )
+    # differs from the paper (none) where set: smooths the output's pixel grid
+    tv_weight: float = knob(
+        0.0,
+        "Weight of a total-variation term on the output (smooths the fine grid a short run leaves in flat areas). "
+        "0: the paper's objective.",
+    )
+    # paper: short side resized to 512, aspect kept
+    image_size: int = knob(512, "Resize the short side to this first; 0 keeps it.")
+    crop: int = knob(256, "Random square crop in px, a multiple of 8.")  # paper: random 256x256 crops
     checkpoint_every: int = 10_000  # reference code saves every 10k steps; 0 only at the end
     sample_every: int = 1_000  # write a content | style | output grid this often; 0 never
     sample_count: int = 4  # rows in each sample grid
@@ -73,8 +107,13 @@ class AdaINTrainConfig:
     seed: int = 0  # same seed, same initialisation, data order and crops
     workers: int | None = None  # DataLoader processes per dataset and rank; None: min(2, CPU count)
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where native (CUDA, AVX512-BF16/AMX CPUs), else fp32
-    encoder: str = DEFAULT_VGG  # frozen encoder: bundled VGG-19, registry name, or a vgg_normalised.pth-layout file
-    decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
+    encoder: str = knob(
+        DEFAULT_VGG,
+        "Frozen encoder: bundled (the original VGG-19, installed), published, a registry name or a vgg_normalised "
+        "file.",
+    )
+    # None: random init
+    decoder: str | None = knob(None, "Decoder to fine-tune from (file or registry name).")
 
     def __post_init__(self) -> None:
         check_finite(self)

@@ -6,7 +6,7 @@ Torch-free, as every module of :mod:`stylize.config`.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import field, fields
 from typing import Any
 
 from stylize.errors import UsageError
@@ -30,6 +30,16 @@ VGG_ALIASES = {
 def vgg_source(name: str) -> str:
     """``--vgg``/``--loss-net``/``--encoder`` value -> registry name; other names and paths pass through."""
     return VGG_ALIASES.get(name, name)
+
+
+def knob(default: Any, text: str) -> Any:
+    """A config field: its default, and its ``--help`` text in ``metadata["help"]`` (the CLI reads both)."""
+    return field(default=default, metadata={"help": text})
+
+
+def help_of(config: Any, name: str) -> str:
+    """The ``--help`` text of field ``name`` of ``config`` (a config class or instance)."""
+    return next(f for f in fields(config) if f.name == name).metadata["help"]
 
 
 def check_finite(config: Any) -> None:

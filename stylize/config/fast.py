@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, check_at_least, check_color, check_finite, check_precision
+from stylize.config.common import (
+    DEFAULT_SIZE,
+    DEFAULT_VGG,
+    check_at_least,
+    check_color,
+    check_finite,
+    check_precision,
+    knob,
+)
 from stylize.errors import UsageError
 
 FAST_STRIDE = 4  # the TransformerNet down-samples by 4: training crops are a multiple of this
@@ -16,14 +24,25 @@ FAST_MIN_SIDE = 8  # the fast net pads smaller inputs up to this (its reflection
 class FastConfig:
     """Every knob of ``stylize fast``; the CLI reads its defaults from here."""
 
-    models: tuple[str, ...] = ()  # registry names or files; one output per (image, model); none: DEFAULT_MODEL
+    # registry names or files; one output per (image, model); none: DEFAULT_MODEL
+    models: tuple[str, ...] = knob(
+        (),
+        "Shipped: starry-night (default), great-wave, composition-vii; published (downloaded once): candy, mosaic, "
+        "rain-princess, udnie; a local model name, or a .pth/.safetensors file. Repeatable (one output per model).",
+    )
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
     upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
     color: str = "none"  # keep the content's colours: match (recolour the output) or luminance (Gatys 2017)
-    tile: int = 0  # tile edge in px for images too large for memory; 0 tiles only above AUTO_TILE_PIXELS
-    tile_overlap: int = 64  # px shared by neighbouring tiles, cross-faded so no seam shows
+    # 0 tiles only above AUTO_TILE_PIXELS
+    tile: int = knob(
+        0,
+        "Tile edge in px for images too large for memory (overlapping, cross-faded); 0 tiles automatically above "
+        "16 Mpx.",
+    )
+    tile_overlap: int = knob(64, "Overlap of neighbouring tiles in px.")  # cross-faded so no seam shows
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively (~2x faster)
-    channels_last: bool = True  # NHWC: oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
+    # oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
+    channels_last: bool = knob(True, "NHWC memory layout (faster on CPU and GPU).")
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -46,26 +65,35 @@ FAST_DEFAULTS = FastConfig()
 class FastTrainConfig:
     """Every knob of ``stylize train-fast``; the CLI reads its defaults here."""
 
-    epochs: int = 2  # Johnson et al.: two passes over COCO's 80k photos
-    iterations: int = 0  # steps to reach; 0: as many as --epochs passes over the content photos take
-    batch_size: int = 4  # Johnson et al. (per process under torchrun)
-    lr: float = 1e-3  # Adam, Johnson et al.
-    image_size: int = 256  # side of the square training crops, a multiple of 4 (Johnson et al.: 256)
+    epochs: int = knob(2, "Passes over the photos (paper: 2).")  # Johnson et al.: two passes over COCO's 80k photos
+    # 0: as many as --epochs passes over the content photos take
+    iterations: int = knob(0, "Steps to reach; overrides --epochs when set.")
+    batch_size: int = knob(4, "Photos per step and process.")  # Johnson et al.
+    lr: float = knob(1e-3, "Adam learning rate.")  # Johnson et al.
+    image_size: int = knob(256, "Training crop side in px, a multiple of 4.")  # Johnson et al.: 256
     # differs from Johnson et al. (resize + centre crop) because random crops at several scales teach
     # the network the style at more than one scale of the photo
-    crop_scale: float = 0.5  # random squares cover this much to all of a photo's short side (in area)
-    style_size: int = 512  # long side of the style image in px; 0 keeps its size
-    content_weight: float = 1.0  # weight of the (relative) content term
+    # (in area)
+    crop_scale: float = knob(0.5, "Crops cover this much to all of a photo's short side.")
+    style_size: int = knob(512, "Style image long side in px; 0 keeps it.")
+    content_weight: float = knob(1.0, "Weight of the content term.")  # the term is relative
     # ranked on real features with short runs (BENCHMARKS.md): at 10 and 3 the photo was lost to dark texture
-    style_weight: float = 1.0  # weight of the (relative) style term: higher, stronger style
+    style_weight: float = knob(1.0, "Weight of the style term: higher, stronger style.")  # relative, too
     # differs from Johnson et al. (TV regulariser) as pytorch/examples: upsample+conv leaves no checkerboard
-    tv_weight: float = 0.0  # total-variation smoothing of the output (mean squared neighbour differences)
-    content_layers: tuple[str, ...] | None = None  # None: relu2_2 (pytorch/examples)
+    # mean squared neighbour differences of the output
+    tv_weight: float = knob(0.0, "Total-variation smoothing.")
+    # None: relu2_2 (pytorch/examples)
+    content_layers: tuple[str, ...] | None = knob(None, "Content layers, LAYER[:WEIGHT],...")
     content_layer_weights: tuple[float, ...] | None = None  # one per content layer; None: equal
-    style_layers: tuple[str, ...] | None = None  # None: the loss network's defaults (DEFAULT_LAYERS)
+    # None: the loss network's defaults (training.fast_loss.DEFAULT_LAYERS)
+    style_layers: tuple[str, ...] | None = knob(None, "Style layers, LAYER[:WEIGHT],...")
     style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None: equal
-    loss_net: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), vgg16, vgg19, published, or a file
-    init: str | None = None  # fast model to fine-tune from (registry name, local name or file); None: random
+    loss_net: str = knob(
+        DEFAULT_VGG,
+        "bundled (the original VGG-19, installed), caffe, published, vgg16 (Johnson et al.), vgg19, or a file.",
+    )
+    # registry name, local name or file; None: random
+    init: str | None = knob(None, "Fast model to fine-tune from.")
     checkpoint_every: int = 2000  # save every N steps (pytorch/examples' interval); 0: only at the end
     sample_every: int = 500  # write a validation grid every N steps; 0: never
     sample_count: int = 4  # validation images in each grid

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, PRECISIONS, check_color, check_finite
+from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, PRECISIONS, check_color, check_finite, knob
 from stylize.errors import UsageError
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -29,31 +29,51 @@ class OptimizeConfig:
 
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the content's size
     upscale: bool = False  # enlarge contents smaller than --size (default: never upscale)
-    min_size: int = 128  # long side of the first, coarsest scale (crowsonkb starts at 128 px)
-    scale_factor: float = 2**0.5  # size ratio between scales (crowsonkb's sqrt(2) steps)
-    scales: int = 0  # number of scales; 0 = as many as min_size and scale_factor give; 1 = classic single scale
-    iterations: int = 60  # iterations at every scale (5 scales from 128 to 512 px: 300 in all, 4.2 min on 2 cores)
-    optimizer: str = "lbfgs"  # lbfgs (Gatys; fewest iterations) or adam (crowsonkb; smoother, carries state)
-    learning_rate: float = 0.02  # Adam step in pixel units (crowsonkb's default); L-BFGS ignores it
+    # crowsonkb starts at 128 px
+    min_size: int = knob(128, "Long side of the first, coarsest scale.")
+    scale_factor: float = knob(2**0.5, "Size ratio between scales.")  # crowsonkb's sqrt(2) steps
+    # 0 = as many as min_size and scale_factor give; 1 = classic single scale
+    scales: int = knob(0, "Number of scales: 0 from --min-size/--scale-factor, 1 single scale.")
+    # 5 scales from 128 to 512 px: 300 in all, 4.2 min on 2 cores
+    iterations: int = knob(60, "Iterations at every scale (5 scales from 128 to 512 px by default: 300 in all).")
+    # lbfgs (Gatys; fewest iterations) or adam (crowsonkb; smoother, carries state)
+    optimizer: str = knob("lbfgs", "lbfgs or adam.")
+    # crowsonkb's default; L-BFGS ignores it
+    learning_rate: float = knob(0.02, "Adam step size (pixels in 0..1).")
     lbfgs_history: int = 100  # L-BFGS correction pairs; fewer are kept at large sizes (about 1 GiB at most)
-    init: str = "content"  # first scale starts from the content, uniform noise, or noise with the style's colours
-    seed: int | None = None  # seeds the noise inits; a fixed seed gives bit-identical output on CPU
-    content_layers: tuple[str, ...] = ("relu4_2",)  # Gatys et al. 2016
+    # first scale starts from the content, uniform noise, or noise with the style's colours
+    init: str = knob("content", "Start from: content, noise or style-stats.")
+    # a fixed seed gives bit-identical output on CPU
+    seed: int | None = knob(None, "Seed for the noise inits: same seed, same output.")
+    content_layers: tuple[str, ...] = knob(("relu4_2",), "Content layers, LAYER[:WEIGHT],...")  # Gatys et al. 2016
     content_layer_weights: tuple[float, ...] | None = None  # one per content layer; None = equal
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # Gatys et al. 2016
+    # Gatys et al. 2016
+    style_layers: tuple[str, ...] = knob(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "Style layers, LAYER[:WEIGHT],..."
+    )
     style_layer_weights: tuple[float, ...] | None = None  # one per style layer; None = equal (Gatys)
-    content_weight: float = 1.0  # weight of the content term (each term is relative, so weights carry across nets)
-    style_weight: float = 3.0  # weight of the style term (chosen on real features: BENCHMARKS.md)
-    tv_weight: float = 1.0  # total-variation smoothing weight (on mean squared neighbour differences)
-    style_loss: str = "gram"  # gram (Gatys), meanstd (AdaIN statistics) or w2 (Wasserstein-2, crowsonkb)
-    style_weights: tuple[float, ...] | None = None  # blend several styles' statistics into one output
-    style_scale: float = 1.0  # style image long side relative to the output's at each scale (never upscaled)
-    pooling: str = "max"  # max (published nets) or avg (Gatys et al. 2016 prefer it for synthesis)
+    # each term is relative, so weights carry across nets
+    content_weight: float = knob(1.0, "Weight of the content term.")
+    style_weight: float = knob(3.0, "Weight of the style term.")  # chosen on real features: BENCHMARKS.md
+    # on mean squared neighbour differences
+    tv_weight: float = knob(1.0, "Weight of the total-variation term.")
+    # meanstd: AdaIN statistics; w2: crowsonkb
+    style_loss: str = knob("gram", "gram (Gatys), meanstd, or w2 (Wasserstein-2).")
+    # several styles' statistics blended
+    style_weights: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.7,0.3.")
+    # long side, at each scale (never upscaled)
+    style_scale: float = knob(1.0, "Style image size relative to the output's.")
+    # max (published nets) or avg (Gatys et al. 2016 prefer it for synthesis)
+    pooling: str = knob("max", "max or avg pooling in the VGG.")
     color: str = "none"  # keep the content's colours: luminance-only transfer or colour matching (Gatys et al. 2017)
-    save_every: int = 0  # write an intermediate image every N iterations; 0 = never
-    plot: bool = False  # write a loss-curve PNG beside each output
+    save_every: int = knob(0, "Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).")  # 0 = never
+    plot: bool = knob(False, "Write a loss-curve PNG beside each output (OUT.loss.png).")
     precision: str = "auto"  # autocast: auto (bf16 where native: AVX512-BF16/AMX CPUs, Ampere+ GPUs), fp32, bf16, fp16
-    vgg: str = DEFAULT_VGG  # bundled original VGG-19 (normalised), caffe, published, torchvision, or a file
+    vgg: str = knob(
+        DEFAULT_VGG,
+        "Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a "
+        "registry name or a file.",
+    )
 
     def __post_init__(self) -> None:
         check_finite(self)

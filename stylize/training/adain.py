@@ -16,18 +16,18 @@ The knobs are ``stylize.config.AdaINTrainConfig``; ``stylize.api.train_adain`` i
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.config import AdaINTrainConfig, vgg_source
 from stylize.progress import Reporter
-from stylize.training.loop import LoopTrainer, TrainResult, run_training
+from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
     from stylize.training.data import BatchStream
     from stylize.training.dist import Distributed
@@ -227,15 +227,7 @@ class AdaINTrainer(LoopTrainer):
         from stylize import training as tr
         from stylize.models.layouts import ADAIN_DECODER
 
-        meta = {
-            "architecture": ARCHITECTURE,
-            "layout": ADAIN_DECODER,
-            "config": asdict(self.config),
-            "encoder": self._encoder_id,
-            "world_size": self.dist.world_size,
-            "precision": self.precision,
-        }
-        return tr.unwrap(self.decoder).state_dict(), meta
+        return tr.unwrap(self.decoder).state_dict(), self._meta(layout=ADAIN_DECODER, encoder=self._encoder_id)
 
     @cached_property
     def _encoder_id(self) -> str:
@@ -278,12 +270,7 @@ def train_adain(
     style_dir: str | Path,
     output: str | Path,
     config: AdaINTrainConfig | None = None,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    log_dir: str | Path | None = None,
-    device: str | None = None,
-    reporter: Reporter | None = None,
+    **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train (or with ``resume`` continue training) an AdaIN decoder; write ``output``.
 
@@ -291,5 +278,5 @@ def train_adain(
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
     ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
     """
-    return run_training(AdaINTrainer, config or AdaINTrainConfig(), (Path(content_dir), Path(style_dir)), output,
-                        resume=resume, overwrite=overwrite, log_dir=log_dir, device=device, reporter=reporter)  # fmt: skip
+    inputs = (Path(content_dir), Path(style_dir))
+    return run_training(AdaINTrainer, config or AdaINTrainConfig(), inputs, output, **run)

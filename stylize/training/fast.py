@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,11 +38,12 @@ from stylize.errors import InputError
 from stylize.models.transformer_net import ARCHITECTURE, LAYOUT
 from stylize.progress import Reporter
 from stylize.training.fast_loss import fast_losses, load_loss_network, loss_net_source, style_targets, stylize_batch
-from stylize.training.loop import LoopTrainer, TrainResult, run_training
+from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
     from stylize.training.data import BatchStream
     from stylize.training.dist import Distributed
@@ -188,21 +189,17 @@ class FastTrainer(LoopTrainer):
         from stylize import training as tr
 
         cfg = self.config
-        meta = {
-            "architecture": ARCHITECTURE,
-            "format": CHECKPOINT_FORMAT,
-            "layout": LAYOUT,
-            "style": self.style_path.name,
-            "style_sha256": self._style_sha,
-            "loss_net": self._loss_net_id,
-            "content_layers": self.layers.content,
-            "style_layers": self.layers.style,
-            "config": asdict(cfg),
-            "images_seen": self.state.iteration * cfg.batch_size * self.dist.world_size,
-            "skipped_steps": self.skipped,
-            "world_size": self.dist.world_size,
-            "precision": self.precision,
-        }
+        meta = self._meta(
+            format=CHECKPOINT_FORMAT,
+            layout=LAYOUT,
+            style=self.style_path.name,
+            style_sha256=self._style_sha,
+            loss_net=self._loss_net_id,
+            content_layers=self.layers.content,
+            style_layers=self.layers.style,
+            images_seen=self.state.iteration * cfg.batch_size * self.dist.world_size,
+            skipped_steps=self.skipped,
+        )
         return tr.unwrap(self.net).state_dict(), meta
 
     @cached_property
@@ -261,12 +258,7 @@ def train_fast(
     data: str | Path,
     output: str | Path | None = None,
     config: FastTrainConfig | None = None,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    log_dir: str | Path | None = None,
-    device: str | None = None,
-    reporter: Reporter | None = None,
+    **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train (or with ``resume`` continue training) a fast-style network for ``style_image``.
 
@@ -277,9 +269,8 @@ def train_fast(
     """
     style_image, data = Path(style_image), Path(data)
     _check_inputs(style_image, data)
-    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data),
-                        output or default_output(style_image), resume=resume, overwrite=overwrite, log_dir=log_dir,
-                        device=device, reporter=reporter)  # fmt: skip
+    output = output or default_output(style_image)
+    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data), output, **run)
 
 
 def _check_inputs(style_image: Path, data: Path) -> None:

@@ -35,11 +35,12 @@ from stylize.training.gan_ops import (
     r1_penalty,
     update_ema,
 )
-from stylize.training.loop import LoopTrainer, TrainResult, run_training
+from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
     from stylize.training.dist import Distributed
     from stylize.training.state import Resumed, RunFiles
@@ -248,25 +249,21 @@ class GANTrainer(LoopTrainer):
     def meta(self) -> dict[str, Any]:
         """Self-description stored in the checkpoint (gan-sample reads ``generator`` and ``classes``)."""
         cfg = self.config
-        return {
-            "architecture": architecture_id(cfg.architecture),
-            "format": 1,
-            "generator": asdict(self.gen),
-            "image_size": self.gen.image_size,
-            "channels": self.gen.channels,
-            "classes": list(self.class_names),
-            "dataset": self.dataset,
-            "dataset_size": self.count,
-            "steps": self.state.iteration,
-            "images_seen": self.state.iteration * cfg.batch_size * self.dist.world_size,
-            "loss": cfg.loss_kind,
-            "reg": cfg.reg_kind,
-            "config": asdict(cfg),
-            "world_size": self.dist.world_size,
-            "precision": self.precision,
-            "hardware": hardware(self.device),
-            "train_seconds": round(self._elapsed(), 1),
-        }
+        return self._meta(
+            format=1,
+            generator=asdict(self.gen),
+            image_size=self.gen.image_size,
+            channels=self.gen.channels,
+            classes=list(self.class_names),
+            dataset=self.dataset,
+            dataset_size=self.count,
+            steps=self.state.iteration,
+            images_seen=self.state.iteration * cfg.batch_size * self.dist.world_size,
+            loss=cfg.loss_kind,
+            reg=cfg.reg_kind,
+            hardware=hardware(self.device),
+            train_seconds=round(self._elapsed(), 1),
+        )
 
     def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         self._finalize()
@@ -331,12 +328,7 @@ def train_gan(
     data: str | Path,
     output: str | Path,
     config: GANTrainConfig | None = None,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    log_dir: str | Path | None = None,
-    device: str | None = None,
-    reporter: Reporter | None = None,
+    **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train (or with ``resume`` continue) a GAN on ``data``; write the EMA generator to ``output``.
 
@@ -347,5 +339,4 @@ def train_gan(
     data = Path(data)
     if not data.exists():
         raise InputError(f"{data}: no such file or folder")
-    return run_training(GANTrainer, config or GANTrainConfig(), (data,), output, resume=resume, overwrite=overwrite,
-                        log_dir=log_dir, device=device, reporter=reporter)  # fmt: skip
+    return run_training(GANTrainer, config or GANTrainConfig(), (data,), output, **run)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from stylize import training as tr
 from stylize.devices import effective_precision
@@ -24,6 +24,16 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from stylize.training import Distributed, GracefulStop, Resumed, RunFiles, TrainState
+
+
+class RunKeywords(TypedDict, total=False):
+    """What every ``train_*`` entry point passes on to :func:`run_training`."""
+
+    resume: bool  # continue training the output from its step
+    overwrite: bool  # start again over an existing output
+    log_dir: str | os.PathLike[str] | None  # loss log, plot and samples; None: <output stem>-train/
+    device: str | None  # auto, cpu, cuda, cuda:N or mps; under torchrun each rank's GPU
+    reporter: Reporter | None  # progress and warnings; None: silent
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,12 @@ class LoopTrainer:
 
     def _write_sample(self, path: Path) -> None:
         raise NotImplementedError
+
+    def _meta(self, **more: Any) -> dict[str, Any]:
+        """Checkpoint metadata every trainer records (architecture, config, world size, precision), and ``more``."""
+        common = {"architecture": self.checkpoint_architecture(self.config), "config": asdict(self.config),
+                  "world_size": self.dist.world_size, "precision": self.precision}  # fmt: skip
+        return {**common, **more}
 
     def _log_extra(self, iteration: int) -> dict[str, Any]:
         """More keys for the loss-log entry at ``iteration``."""
