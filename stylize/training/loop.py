@@ -32,7 +32,7 @@ class RunKeywords(TypedDict, total=False):
     resume: bool  # continue training the output from its step
     overwrite: bool  # start again over an existing output
     log_dir: str | os.PathLike[str] | None  # loss log, plot and samples; None: <output stem>-train/
-    device: str | None  # auto, cpu, cuda, cuda:N or mps; under torchrun each rank's GPU
+    device: str | None  # a device name (cpu, cuda, cuda:N, mps); None: automatic. Under torchrun: each rank's GPU
     reporter: Reporter | None  # progress and warnings; None: silent
 
 

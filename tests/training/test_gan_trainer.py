@@ -13,7 +13,7 @@ import torch
 from stylize.backends import gan
 from stylize.checkpoints import load_tensors
 from stylize.config import GANTrainConfig
-from stylize.errors import InputError
+from stylize.errors import InputError, UsageError
 from stylize.training import gan_ops, state_path
 from stylize.training.gan import train_gan
 from stylize.training.gan_data import find_idx, read_idx, write_idx
@@ -115,6 +115,9 @@ def test_training_writes_a_loadable_checkpoint_and_resumes(tmp_path: Path, archi
     log = [line for line in first.loss_log.read_text().splitlines() if line]
     assert [json.loads(line)["iteration"] for line in log] == [2, 3, 4, 5]
     assert load_tensors(out)[1]["steps"] == 5
+    reshaped = GANTrainConfig(architecture=architecture, iterations=6, **{**TINY, "width": 32})
+    with pytest.raises(UsageError, match="trained with --width 16 \\(now 32\\)"):  # the tensors' shapes differ
+        train_gan(data, out, reshaped, resume=True)
 
 
 def test_training_on_an_image_folder(tmp_path: Path, image_factory: object) -> None:
