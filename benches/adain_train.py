@@ -15,10 +15,10 @@ import time
 
 import torch
 
-from stylize.backends.adain_train import adain_losses, build_decoder, load_encoder
 from stylize.config import DEFAULT_VGG
 from stylize.devices import autocast, tune_host_allocator
 from stylize.progress import NullReporter
+from stylize.training.adain import adain_losses, build_decoder, load_encoder
 
 
 def make_step(precision: str, crop: int, batch: int):

@@ -405,9 +405,10 @@ def _training_files(folder: Path) -> dict[str, Path]:
 
 
 def _our_trainer(files: dict[str, Path], loss_net: str, batch: torch.Tensor, out: Path, precision: str) -> object:
-    from stylize.backends.fast_train import FastTrainConfig, FastTrainer
+    from stylize.config import FastTrainConfig
     from stylize.progress import NullReporter
     from stylize.training import Distributed, RunFiles
+    from stylize.training.fast import FastTrainer
 
     cfg = FastTrainConfig(iterations=10**6, batch_size=4, image_size=256, loss_net=str(files[loss_net]),
                           workers=0, precision=precision, sample_every=0, checkpoint_every=0)  # fmt: skip
@@ -453,7 +454,8 @@ def section_train(repeat: int, iterations: int) -> None:
 
 def _whole_run(files: dict[str, Path], iterations: int, tmp: Path) -> None:
     """Our whole train-fast on real photos (../shared/data/content if present), loader workers included."""
-    from stylize.backends.fast_train import FastTrainConfig, train_fast
+    from stylize.config import FastTrainConfig
+    from stylize.training.fast import train_fast
 
     shared = ROOT.parent / "shared" / "data" / "content"
     photos = shared if shared.is_dir() else files["photos"]

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylize.backends.gan import Sampler, load_generator
-from stylize.backends.gan_train import read_idx
 from stylize.checkpoints import load_tensors, save_checkpoint
+from stylize.training.gan_data import read_idx
 
 DATA = ROOT.parent / "shared" / "data" / "gan"
 CLASSIFIER = ROOT / "weights" / "fmnist-classifier.safetensors"

@@ -7,15 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from stylize import images
 from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
-from stylize.config import AdaINConfig, FastConfig, OptimizeConfig, default_adain_pair
+from stylize.config import (
+    AdaINConfig,
+    AdaINTrainConfig,
+    FastConfig,
+    FastTrainConfig,
+    GANTrainConfig,
+    OptimizeConfig,
+    default_adain_pair,
+)
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import JobSignature, settings_of, weights_id
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from stylize.training.loop import RunKeywords, TrainResult
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
@@ -287,3 +300,32 @@ def fast(contents: Sequence[str], config: FastConfig, options: BatchOptions, dev
             backend.models[tag] = model
 
     return run_with_model(backend, jobs, options, reporter, inputs, video, load_models)
+
+
+# ---------------------------------------------------------------- training: one door per trainer in stylize.training
+# ``run``: resume, overwrite, log_dir, device, reporter (training.loop.RunKeywords).
+
+
+def train_adain(content_dir: str | Path, style_dir: str | Path, output: str | Path,
+                config: AdaINTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
+    """Train an AdaIN decoder (``stylize train-adain``): :func:`stylize.training.adain.train_adain`."""
+    from stylize.training.adain import train_adain as train
+
+    return train(content_dir, style_dir, output, config, **run)
+
+
+def train_fast(style_image: str | Path, data: str | Path, output: str | Path | None = None,
+               config: FastTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
+    """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
+    from stylize.training.fast import train_fast as train
+
+    return train(style_image, data, output, config, **run)
+
+
+def train_gan(
+    data: str | Path, output: str | Path, config: GANTrainConfig | None = None, **run: Unpack[RunKeywords]
+) -> TrainResult:
+    """Train a GAN (``stylize train-gan``): :func:`stylize.training.gan.train_gan`."""
+    from stylize.training.gan import train_gan as train
+
+    return train(data, output, config, **run)

@@ -100,10 +100,10 @@ def fake_adain_weights(random_adain_files: tuple[Path, Path], monkeypatch: pytes
     import dataclasses
     import shutil
 
-    from stylize import config
     from stylize import weights as w
+    from stylize.config import adain as adain_config
 
-    monkeypatch.setattr(config, "ADAIN_DEFAULT_PAIR", config.PUBLISHED_ADAIN_PAIR)
+    monkeypatch.setattr(adain_config, "ADAIN_DEFAULT_PAIR", adain_config.PUBLISHED_ADAIN_PAIR)
 
     for name, src in zip(("adain-vgg", "adain-decoder"), random_adain_files):
         spec = dataclasses.replace(w.get_spec(name), sha256=w.sha256_file(src))

@@ -12,7 +12,7 @@ from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
-from stylize.config import ADAIN_DEFAULT_PAIR
+from stylize.config import ADAIN_DEFAULT_PAIR, help_of
 from stylize.config import ADAIN_DEFAULTS as D
 
 PANEL = "AdaIN"
@@ -36,36 +36,30 @@ def adain(
         typer.Option(
             min=0.0,
             max=1.0,
-            help="0 keeps the content, 1 is full style.",
+            help=help_of(D, "alpha"),
             show_default="the decoder's own: 1 for the published one",
             rich_help_panel=PANEL,
         ),
     ] = D.alpha,
-    style_weights: Annotated[
-        str | None, typer.Option(help="Blend the styles into one output, e.g. 0.5,0.3,0.2.", rich_help_panel=PANEL)
-    ] = None,
+    style_weights: Annotated[str | None, typer.Option(help=help_of(D, "style_weights"), rich_help_panel=PANEL)] = None,
     color: po.ColorOption = D.color,
     preserve_color: po.PreserveColorOption = False,
     mask: Annotated[
         list[Path] | None,
-        typer.Option(
-            help="Where each style goes (white = on); one per style, or one for two styles.", rich_help_panel=PANEL
-        ),
+        typer.Option(help=help_of(D, "masks"), rich_help_panel=PANEL),
     ] = None,
     size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
     style_size: Annotated[
         int,
-        typer.Option(min=0, help="Long side of the styles, at most, in px; 0 keeps it.", rich_help_panel=po.PANEL),
+        typer.Option(min=0, help=help_of(D, "style_size"), rich_help_panel=po.PANEL),
     ] = D.style_size,
-    crop: Annotated[
-        bool, typer.Option(help="Centre-crop content and styles to a square of --size.", rich_help_panel=PANEL)
-    ] = D.crop,
+    crop: Annotated[bool, typer.Option(help=help_of(D, "crop"), rich_help_panel=PANEL)] = D.crop,
     tile: Annotated[
         int,
         typer.Option(
             min=0,
-            help="Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.",
+            help=help_of(D, "tile"),
             show_default="0, automatic",
             rich_help_panel=PANEL,
         ),
@@ -74,8 +68,7 @@ def adain(
     encoder: Annotated[
         str,
         typer.Option(
-            help="Encoder: registry name or vgg_normalised.pth-layout file "
-            "[default: the one the decoder was trained for].",
+            help=help_of(D, "encoder"),
             show_default=False,
             rich_help_panel=PANEL,
         ),
@@ -83,9 +76,7 @@ def adain(
     decoder: Annotated[
         str,
         typer.Option(
-            help="Decoder: registry name (adain-decoder: the published one, "
-            "downloaded once), decoder.pth-layout file, or a train-adain "
-            "checkpoint.",
+            help=help_of(D, "decoder"),
             show_default=f"{ADAIN_DEFAULT_PAIR[1]}",
             rich_help_panel=PANEL,
         ),

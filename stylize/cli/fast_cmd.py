@@ -14,7 +14,7 @@ from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
 from stylize.config import FAST_DEFAULTS as D
-from stylize.config import FastConfig
+from stylize.config import FastConfig, help_of
 from stylize.errors import UsageError
 
 PANEL = "Fast style"
@@ -31,9 +31,7 @@ def fast(
         typer.Option(
             "--model",
             "-m",
-            help="Shipped: starry-night (default), great-wave, composition-vii; "
-            "published (downloaded once): candy, mosaic, rain-princess, udnie; a local model name, or a "
-            ".pth/.safetensors file. Repeatable (one output per model).",
+            help=help_of(D, "models"),
             rich_help_panel=PANEL,
         ),
     ] = None,
@@ -45,19 +43,16 @@ def fast(
         int,
         typer.Option(
             min=0,
-            help="Tile edge in px for images too large for memory (overlapping, "
-            "cross-faded); 0 tiles automatically above 16 Mpx.",
+            help=help_of(D, "tile"),
             show_default="0, automatic",
             rich_help_panel=PANEL,
         ),
     ] = D.tile,
     tile_overlap: Annotated[
-        int, typer.Option(min=0, help="Overlap of neighbouring tiles in px.", rich_help_panel=PANEL)
+        int, typer.Option(min=0, help=help_of(D, "tile_overlap"), rich_help_panel=PANEL)
     ] = D.tile_overlap,
     precision: po.PrecisionOption = D.precision,
-    channels_last: Annotated[
-        bool, typer.Option(help="NHWC memory layout (faster on CPU and GPU).", hidden=True)
-    ] = D.channels_last,
+    channels_last: Annotated[bool, typer.Option(help=help_of(D, "channels_last"), hidden=True)] = D.channels_last,
     list_models: Annotated[
         bool, typer.Option("--list", help="Show the registry's and the local models, then exit.", rich_help_panel=PANEL)
     ] = False,

@@ -1,6 +1,6 @@
 """``stylize gan-sample`` and ``stylize train-gan``: sample and train GAN generators.
 
-Option defaults come from ``stylize.config_gan``; importing this module does not import torch.
+Option defaults come from ``stylize.config``; importing this module does not import torch.
 stdout gets only output paths (or ``--json``); progress goes to stderr.
 """
 
@@ -14,7 +14,7 @@ import typer
 from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
-from stylize.config_gan import DEFAULT_MODEL, GANSampleConfig, GANTrainConfig, parse_pair, parse_seeds
+from stylize.config import GANSampleConfig, GANTrainConfig, help_of, parse_pair, parse_seeds
 from stylize.errors import UsageError
 
 S = GANSampleConfig()
@@ -33,10 +33,7 @@ def gan_sample(
     ctx: typer.Context,
     model: Annotated[
         str,
-        typer.Argument(
-            help=f"Generator: '{DEFAULT_MODEL}' (shipped, no download), a registry name (gan-zoo-dcgan-fashiongen, "
-            "gan-zoo-pgan-celebahq), a train-gan .safetensors or a pytorch_GAN_zoo .pth."
-        ),
+        typer.Argument(help=help_of(S, "model")),
     ] = S.model,
     num: Annotated[
         int | None,
@@ -44,16 +41,14 @@ def gan_sample(
             "--num",
             "-n",
             min=1,
-            help="Images, seeds 0..N-1 (without --seeds).",
+            help=help_of(S, "num"),
             show_default=str(S.num),
             rich_help_panel=_PICK,
         ),
     ] = None,
     seeds: Annotated[
         str | None,
-        typer.Option(
-            help="Seeds and ranges, e.g. 0-63,100: each seed always gives the same image.", rich_help_panel=_PICK
-        ),
+        typer.Option(help=help_of(S, "seeds"), rich_help_panel=_PICK),
     ] = None,
     truncation: Annotated[
         float,
@@ -61,7 +56,7 @@ def gan_sample(
             "--truncation",
             "--psi",
             min=0.0,
-            help="psi: 1 = full variety, 0 = the average image; 0.5-0.8 trades variety for quality.",
+            help=help_of(S, "truncation"),
             rich_help_panel=_PICK,
         ),
     ] = S.truncation,
@@ -69,32 +64,26 @@ def gan_sample(
         str | None,
         typer.Option(
             "--class",
-            help="Class index or name, for conditional models; default: drawn from the seed.",
+            help=help_of(S, "class_label"),
             rich_help_panel=_PICK,
         ),
     ] = None,
     style_mix: Annotated[
         str | None,
-        typer.Option(
-            help="SEED_A,SEED_B: A's coarse styles with B's fine ones (style-based models).", rich_help_panel=_PICK
-        ),
+        typer.Option(help=help_of(S, "style_mix"), rich_help_panel=_PICK),
     ] = None,
-    mix_layer: Annotated[
-        int, typer.Option(min=0, help="First layer that takes seed B's style.", rich_help_panel=_PICK)
-    ] = S.mix_layer,
+    mix_layer: Annotated[int, typer.Option(min=0, help=help_of(S, "mix_layer"), rich_help_panel=_PICK)] = S.mix_layer,
     interpolate: Annotated[
         int,
         typer.Option(
             min=0,
-            help="Frames per step from each seed to the next (spherical); writes the frames and an animation.",
+            help=help_of(S, "interpolate"),
             rich_help_panel=_PICK,
         ),
     ] = S.interpolate,
     noise: Annotated[
         str,
-        typer.Option(
-            help="Style-based noise inputs: const (fixed maps), seed (drawn per seed) or none.", rich_help_panel=_PICK
-        ),
+        typer.Option(help=help_of(S, "noise"), rich_help_panel=_PICK),
     ] = S.noise,
     output: Annotated[
         Path | None,
@@ -106,20 +95,12 @@ def gan_sample(
             rich_help_panel=_OUT,
         ),
     ] = None,
-    grid: Annotated[
-        bool, typer.Option("--grid", help="One PNG contact sheet instead of one file per seed.", rich_help_panel=_OUT)
-    ] = S.grid,
-    nrow: Annotated[
-        int, typer.Option(min=0, help="Images per grid row; 0: about sqrt(N).", rich_help_panel=_OUT)
-    ] = S.nrow,
-    animation: Annotated[
-        str, typer.Option(help="Animation format for --interpolate: gif or webp.", rich_help_panel=_OUT)
-    ] = S.animation,
-    fps: Annotated[int, typer.Option(min=1, help="Animation frames per second.", rich_help_panel=_OUT)] = S.fps,
+    grid: Annotated[bool, typer.Option("--grid", help=help_of(S, "grid"), rich_help_panel=_OUT)] = S.grid,
+    nrow: Annotated[int, typer.Option(min=0, help=help_of(S, "nrow"), rich_help_panel=_OUT)] = S.nrow,
+    animation: Annotated[str, typer.Option(help=help_of(S, "animation"), rich_help_panel=_OUT)] = S.animation,
+    fps: Annotated[int, typer.Option(min=1, help=help_of(S, "fps"), rich_help_panel=_OUT)] = S.fps,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON report on stdout.", rich_help_panel=_OUT)] = False,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Images per forward pass (images do not depend on it).", rich_help_panel=_RUN)
-    ] = S.batch_size,
+    batch_size: Annotated[int, typer.Option(min=1, help=help_of(S, "batch_size"), rich_help_panel=_RUN)] = S.batch_size,
     device: Annotated[
         str | None,
         typer.Option(
@@ -128,9 +109,7 @@ def gan_sample(
             rich_help_panel=_RUN,
         ),
     ] = None,
-    precision: Annotated[
-        str, typer.Option(help="auto (= fp32: the same image on every device), fp32, bf16, fp16.", rich_help_panel=_RUN)
-    ] = S.precision,
+    precision: Annotated[str, typer.Option(help=help_of(S, "precision"), rich_help_panel=_RUN)] = S.precision,
 ) -> None:
     """Sample images from a GAN generator: the shipped Fashion-MNIST model by default, offline."""
     from stylize.backends.gan import sample
@@ -176,65 +155,55 @@ def train_gan(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Generator checkpoint to write (.safetensors).")],
     architecture: Annotated[
-        str, typer.Option(help="dcgan or style (mapping network, per-layer styles, noise).", rich_help_panel=_MODEL)
+        str, typer.Option(help=help_of(T, "architecture"), rich_help_panel=_MODEL)
     ] = T.architecture,
     image_size: Annotated[
         int,
         typer.Option(
             min=0,
-            help="Side in px (4..7 times a power of two); 0: the idx files' own size, 64 for folders.",
+            help=help_of(T, "image_size"),
             rich_help_panel=_DATA,
         ),
     ] = T.image_size,
-    channels: Annotated[
-        int, typer.Option(help="1 or 3; 0: 1 for idx files, 3 for folders.", rich_help_panel=_DATA)
-    ] = T.channels,
+    channels: Annotated[int, typer.Option(help=help_of(T, "channels"), rich_help_panel=_DATA)] = T.channels,
     conditional: Annotated[
         bool,
-        typer.Option(
-            "--conditional/--unconditional", help="Use class labels when the data has them.", rich_help_panel=_DATA
-        ),
+        typer.Option("--conditional/--unconditional", help=help_of(T, "conditional"), rich_help_panel=_DATA),
     ] = T.conditional,
     dataset_name: Annotated[
         str | None,
-        typer.Option(help="Name recorded in the checkpoint.", show_default="from the data", rich_help_panel=_DATA),
+        typer.Option(help=help_of(T, "dataset_name"), show_default="from the data", rich_help_panel=_DATA),
     ] = None,
     workers: train.workers_option(_DATA, "for image folders") = T.workers,
     iterations: Annotated[
-        int, typer.Option(min=1, help="Training steps to reach.", rich_help_panel=_LOSS)
+        int, typer.Option(min=1, help=help_of(T, "iterations"), rich_help_panel=_LOSS)
     ] = T.iterations,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Images per step and process.", rich_help_panel=_LOSS)
+        int, typer.Option(min=1, help=help_of(T, "batch_size"), rich_help_panel=_LOSS)
     ] = T.batch_size,
     loss: Annotated[
         str,
-        typer.Option(help="hinge or ns (non-saturating); auto: hinge for dcgan, ns for style.", rich_help_panel=_LOSS),
+        typer.Option(help=help_of(T, "loss"), rich_help_panel=_LOSS),
     ] = T.loss,
     reg: Annotated[
         str,
         typer.Option(
-            help="sn (spectral norm in D), r1 (gradient penalty), none; auto: sn for dcgan, r1 for style.",
+            help=help_of(T, "reg"),
             rich_help_panel=_LOSS,
         ),
     ] = T.reg,
-    r1_gamma: Annotated[float, typer.Option(min=0.0, help="R1 weight.", rich_help_panel=_LOSS)] = T.r1_gamma,
-    lr_g: Annotated[
-        float, typer.Option(min=0.0, help="Generator Adam lr; 0: 2e-4 dcgan, 2e-3 style.", rich_help_panel=_LOSS)
-    ] = T.lr_g,
-    lr_d: Annotated[float, typer.Option(help="Discriminator Adam lr.", rich_help_panel=_LOSS)] = T.lr_d,
+    r1_gamma: Annotated[float, typer.Option(min=0.0, help=help_of(T, "r1_gamma"), rich_help_panel=_LOSS)] = T.r1_gamma,
+    lr_g: Annotated[float, typer.Option(min=0.0, help=help_of(T, "lr_g"), rich_help_panel=_LOSS)] = T.lr_g,
+    lr_d: Annotated[float, typer.Option(help=help_of(T, "lr_d"), rich_help_panel=_LOSS)] = T.lr_d,
     ema_halflife: Annotated[
         int,
-        typer.Option(
-            min=0, help="Half-life of the generator weight average, in images; 0: no averaging.", rich_help_panel=_LOSS
-        ),
+        typer.Option(min=0, help=help_of(T, "ema_halflife"), rich_help_panel=_LOSS),
     ] = T.ema_halflife,
-    latent_dim: Annotated[int, typer.Option(min=1, help="Length of z.", rich_help_panel=_MODEL)] = T.latent_dim,
-    width: Annotated[
-        int, typer.Option(min=1, help="Generator channels at the lowest resolution.", rich_help_panel=_MODEL)
-    ] = T.width,
-    d_width: Annotated[
-        int, typer.Option(min=1, help="Discriminator channels at the lowest resolution.", rich_help_panel=_MODEL)
-    ] = T.d_width,
+    latent_dim: Annotated[
+        int, typer.Option(min=1, help=help_of(T, "latent_dim"), rich_help_panel=_MODEL)
+    ] = T.latent_dim,
+    width: Annotated[int, typer.Option(min=1, help=help_of(T, "width"), rich_help_panel=_MODEL)] = T.width,
+    d_width: Annotated[int, typer.Option(min=1, help=help_of(T, "d_width"), rich_help_panel=_MODEL)] = T.d_width,
     checkpoint_every: train.CheckpointEvery = T.checkpoint_every,
     sample_every: train.SampleEvery = T.sample_every,
     sample_count: train.SampleCount = T.sample_count,
@@ -250,7 +219,7 @@ def train_gan(
     Writes the averaged generator (what gan-sample loads), a loss log and sample grids as it
     goes; Ctrl-C saves and stops, --resume continues. Uses every GPU under torchrun.
     """
-    from stylize.backends.gan_train import train_gan as run
+    from stylize.api import train_gan as run
 
     config = GANTrainConfig(
         architecture=architecture, image_size=image_size, channels=channels, conditional=conditional,

@@ -12,7 +12,7 @@ from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.config import OPTIMIZE_DEFAULTS as D
-from stylize.config import OptimizeConfig, parse_layers
+from stylize.config import OptimizeConfig, help_of, parse_layers
 
 PANEL = "Optimization"
 LOSS = "Losses"
@@ -37,42 +37,32 @@ def optimize(
     ] = None,
     size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
-    iterations: Annotated[
-        int, _opt("Iterations at every scale (5 scales from 128 to 512 px by default: 300 in all).", min=1)
-    ] = D.iterations,
-    min_size: Annotated[int, _opt("Long side of the first, coarsest scale.", min=16)] = D.min_size,
-    scale_factor: Annotated[float, _opt("Size ratio between scales.", show_default="1.414, √2")] = D.scale_factor,
-    scales: Annotated[
-        int, _opt("Number of scales: 0 from --min-size/--scale-factor, 1 single scale.", min=0)
-    ] = D.scales,
-    optimizer: Annotated[str, _opt("lbfgs or adam.")] = D.optimizer,
-    learning_rate: Annotated[float, _opt("Adam step size (pixels in 0..1).")] = D.learning_rate,
-    init: Annotated[str, _opt("Start from: content, noise or style-stats.")] = D.init,
-    seed: Annotated[
-        int | None, _opt("Seed for the noise inits: same seed, same output.", show_default="random")
-    ] = D.seed,
-    style_weights: Annotated[str | None, _opt("Blend the styles into one output, e.g. 0.7,0.3.")] = None,
-    style_scale: Annotated[float, _opt("Style image size relative to the output's.")] = D.style_scale,
+    iterations: Annotated[int, _opt(help_of(D, "iterations"), min=1)] = D.iterations,
+    min_size: Annotated[int, _opt(help_of(D, "min_size"), min=16)] = D.min_size,
+    scale_factor: Annotated[float, _opt(help_of(D, "scale_factor"), show_default="1.414, √2")] = D.scale_factor,
+    scales: Annotated[int, _opt(help_of(D, "scales"), min=0)] = D.scales,
+    optimizer: Annotated[str, _opt(help_of(D, "optimizer"))] = D.optimizer,
+    learning_rate: Annotated[float, _opt(help_of(D, "learning_rate"))] = D.learning_rate,
+    init: Annotated[str, _opt(help_of(D, "init"))] = D.init,
+    seed: Annotated[int | None, _opt(help_of(D, "seed"), show_default="random")] = D.seed,
+    style_weights: Annotated[str | None, _opt(help_of(D, "style_weights"))] = None,
+    style_scale: Annotated[float, _opt(help_of(D, "style_scale"))] = D.style_scale,
     color: po.ColorOption = D.color,
     preserve_color: po.PreserveColorOption = False,
-    pooling: Annotated[str, _opt("max or avg pooling in the VGG.")] = D.pooling,
-    save_every: Annotated[
-        int, _opt("Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).", min=0)
-    ] = D.save_every,
-    plot: Annotated[bool, _opt("Write a loss-curve PNG beside each output (OUT.loss.png).")] = D.plot,
+    pooling: Annotated[str, _opt(help_of(D, "pooling"))] = D.pooling,
+    save_every: Annotated[int, _opt(help_of(D, "save_every"), min=0)] = D.save_every,
+    plot: Annotated[bool, _opt(help_of(D, "plot"))] = D.plot,
     precision: po.PrecisionOption = D.precision,
     vgg: Annotated[
         str,
-        _opt(
-            "Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a registry name or a file."
-        ),
+        _opt(help_of(D, "vgg")),
     ] = D.vgg,
-    content_layers: Annotated[str, _opt("Content layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.content_layers),
-    style_layers: Annotated[str, _opt("Style layers, LAYER[:WEIGHT],...", LOSS)] = ",".join(D.style_layers),
-    content_weight: Annotated[float, _opt("Weight of the content term.", LOSS, min=0.0)] = D.content_weight,
-    style_weight: Annotated[float, _opt("Weight of the style term.", LOSS, min=0.0)] = D.style_weight,
-    tv_weight: Annotated[float, _opt("Weight of the total-variation term.", LOSS, min=0.0)] = D.tv_weight,
-    style_loss: Annotated[str, _opt("gram (Gatys), meanstd, or w2 (Wasserstein-2).", LOSS)] = D.style_loss,
+    content_layers: Annotated[str, _opt(help_of(D, "content_layers"), LOSS)] = ",".join(D.content_layers),
+    style_layers: Annotated[str, _opt(help_of(D, "style_layers"), LOSS)] = ",".join(D.style_layers),
+    content_weight: Annotated[float, _opt(help_of(D, "content_weight"), LOSS, min=0.0)] = D.content_weight,
+    style_weight: Annotated[float, _opt(help_of(D, "style_weight"), LOSS, min=0.0)] = D.style_weight,
+    tv_weight: Annotated[float, _opt(help_of(D, "tv_weight"), LOSS, min=0.0)] = D.tv_weight,
+    style_loss: Annotated[str, _opt(help_of(D, "style_loss"), LOSS)] = D.style_loss,
     output: bo.OutputOption = bo.DEFAULTS.output,
     name: bo.NameOption = bo.DEFAULTS.name,
     ext: bo.ExtOption = bo.DEFAULTS.ext,

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
-from stylize.backends.adain_train import AdaINTrainConfig
 from stylize.cli import train_options as train
 from stylize.cli.app import app
+from stylize.config import AdaINTrainConfig, help_of
 
 D = AdaINTrainConfig()
 _DATA = "Data"
@@ -37,57 +37,43 @@ def train_adain(
         typer.Option("--style-dir", help="Style images, searched recursively (paper: WikiArt).", rich_help_panel=_DATA),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Decoder checkpoint to write (.safetensors).")],
-    iterations: Annotated[
-        int, typer.Option(help="Training steps to reach (paper: 160k).", rich_help_panel=_LOSS)
-    ] = D.iterations,
-    batch_size: Annotated[
-        int, typer.Option(help="Content-style pairs per step and process.", rich_help_panel=_LOSS)
-    ] = D.batch_size,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=_LOSS)] = D.lr,
-    lr_decay: Annotated[
-        float, typer.Option(help="lr / (1 + decay * step); 0 keeps it constant.", rich_help_panel=_LOSS)
-    ] = D.lr_decay,
+    iterations: Annotated[int, typer.Option(help=help_of(D, "iterations"), rich_help_panel=_LOSS)] = D.iterations,
+    batch_size: Annotated[int, typer.Option(help=help_of(D, "batch_size"), rich_help_panel=_LOSS)] = D.batch_size,
+    lr: Annotated[float, typer.Option("--lr", help=help_of(D, "lr"), rich_help_panel=_LOSS)] = D.lr,
+    lr_decay: Annotated[float, typer.Option(help=help_of(D, "lr_decay"), rich_help_panel=_LOSS)] = D.lr_decay,
     style_weight: Annotated[
-        float, typer.Option(help="Weight of the style loss (paper: 10).", rich_help_panel=_LOSS)
+        float, typer.Option(help=help_of(D, "style_weight"), rich_help_panel=_LOSS)
     ] = D.style_weight,
     content_weight: Annotated[
-        float, typer.Option(help="Weight of the content loss.", rich_help_panel=_LOSS)
+        float, typer.Option(help=help_of(D, "content_weight"), rich_help_panel=_LOSS)
     ] = D.content_weight,
     identity_weight: Annotated[
         float,
         typer.Option(
-            help="Weight of SANet's identity loss (decode the photo's own features back to it; keeps detail). "
-            "0: the paper's objective.",
+            help=help_of(D, "identity_weight"),
             rich_help_panel=_LOSS,
         ),
     ] = D.identity_weight,
     tv_weight: Annotated[
         float,
         typer.Option(
-            help="Weight of a total-variation term on the output (smooths the fine grid a short run leaves "
-            "in flat areas). 0: the paper's objective.",
+            help=help_of(D, "tv_weight"),
             rich_help_panel=_LOSS,
         ),
     ] = D.tv_weight,
-    image_size: Annotated[
-        int, typer.Option(help="Resize the short side to this first; 0 keeps it.", rich_help_panel=_DATA)
-    ] = D.image_size,
-    crop: Annotated[
-        int, typer.Option(help="Random square crop in px, a multiple of 8.", rich_help_panel=_DATA)
-    ] = D.crop,
+    image_size: Annotated[int, typer.Option(help=help_of(D, "image_size"), rich_help_panel=_DATA)] = D.image_size,
+    crop: Annotated[int, typer.Option(help=help_of(D, "crop"), rich_help_panel=_DATA)] = D.crop,
     workers: Workers = D.workers,
     encoder: Annotated[
         str,
         typer.Option(
-            help="Frozen encoder: bundled (the original VGG-19, installed), published, a registry name or a vgg_normalised file.",
+            help=help_of(D, "encoder"),
             rich_help_panel=_RUN,
         ),
     ] = D.encoder,
     decoder: Annotated[
         str | None,
-        typer.Option(
-            help="Decoder to fine-tune from (file or registry name).", show_default="random init", rich_help_panel=_RUN
-        ),
+        typer.Option(help=help_of(D, "decoder"), show_default="random init", rich_help_panel=_RUN),
     ] = D.decoder,
     checkpoint_every: train.CheckpointEvery = D.checkpoint_every,
     sample_every: train.SampleEvery = D.sample_every,
@@ -104,7 +90,7 @@ def train_adain(
     Checkpoints, a loss log and sample grids are written as it goes; Ctrl-C saves and stops.
     Runs on every GPU under torchrun (--nproc-per-node N stylize train-adain ...).
     """
-    from stylize.backends.adain_train import train_adain as run
+    from stylize.api import train_adain as run
 
     config = AdaINTrainConfig(
         iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,

@@ -11,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from stylize.backends.fast_train import FastTrainConfig
 from stylize.cli import train_options as train
 from stylize.cli.app import app
-from stylize.config import parse_layers
+from stylize.config import FastTrainConfig, help_of, parse_layers
 
 D = FastTrainConfig()
 _DATA = "Data"
@@ -44,27 +43,25 @@ def train_fast(
             show_default="$STYLIZE_HOME/fast-models/<style stem>.safetensors",
         ),
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the photos (paper: 2).", rich_help_panel=_LOSS)] = D.epochs,
-    iterations: Annotated[
-        int, typer.Option(help="Steps to reach; overrides --epochs when set.", rich_help_panel=_LOSS)
-    ] = D.iterations,
-    batch_size: Annotated[int, typer.Option(help="Photos per step and process.", rich_help_panel=_LOSS)] = D.batch_size,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.", rich_help_panel=_LOSS)] = D.lr,
+    epochs: Annotated[int, typer.Option(help=help_of(D, "epochs"), rich_help_panel=_LOSS)] = D.epochs,
+    iterations: Annotated[int, typer.Option(help=help_of(D, "iterations"), rich_help_panel=_LOSS)] = D.iterations,
+    batch_size: Annotated[int, typer.Option(help=help_of(D, "batch_size"), rich_help_panel=_LOSS)] = D.batch_size,
+    lr: Annotated[float, typer.Option("--lr", help=help_of(D, "lr"), rich_help_panel=_LOSS)] = D.lr,
     content_weight: Annotated[
-        float, typer.Option(help="Weight of the content term.", rich_help_panel=_LOSS)
+        float, typer.Option(help=help_of(D, "content_weight"), rich_help_panel=_LOSS)
     ] = D.content_weight,
     style_weight: Annotated[
-        float, typer.Option(help="Weight of the style term: higher, stronger style.", rich_help_panel=_LOSS)
+        float, typer.Option(help=help_of(D, "style_weight"), rich_help_panel=_LOSS)
     ] = D.style_weight,
-    tv_weight: Annotated[float, typer.Option(help="Total-variation smoothing.", rich_help_panel=_LOSS)] = D.tv_weight,
+    tv_weight: Annotated[float, typer.Option(help=help_of(D, "tv_weight"), rich_help_panel=_LOSS)] = D.tv_weight,
     content_layers: Annotated[
         str | None,
-        typer.Option(help="Content layers, LAYER[:WEIGHT],...", show_default="relu2_2", rich_help_panel=_LOSS),
+        typer.Option(help=help_of(D, "content_layers"), show_default="relu2_2", rich_help_panel=_LOSS),
     ] = None,
     style_layers: Annotated[
         str | None,
         typer.Option(
-            help="Style layers, LAYER[:WEIGHT],...",
+            help=help_of(D, "style_layers"),
             rich_help_panel=_LOSS,
             show_default="relu1_1..relu4_1 (VGG-19), relu1_2,relu2_2,relu3_3,relu4_3 (VGG-16)",
         ),
@@ -72,22 +69,16 @@ def train_fast(
     loss_net: Annotated[
         str,
         typer.Option(
-            help="bundled (the original VGG-19, installed), caffe, published, vgg16 (Johnson et al.), vgg19, or a file.",
+            help=help_of(D, "loss_net"),
             rich_help_panel=_LOSS,
         ),
     ] = D.loss_net,
-    image_size: Annotated[
-        int, typer.Option(help="Training crop side in px, a multiple of 4.", rich_help_panel=_DATA)
-    ] = D.image_size,
-    crop_scale: Annotated[
-        float, typer.Option(help="Crops cover this much to all of a photo's short side.", rich_help_panel=_DATA)
-    ] = D.crop_scale,
-    style_size: Annotated[
-        int, typer.Option(help="Style image long side in px; 0 keeps it.", rich_help_panel=_DATA)
-    ] = D.style_size,
+    image_size: Annotated[int, typer.Option(help=help_of(D, "image_size"), rich_help_panel=_DATA)] = D.image_size,
+    crop_scale: Annotated[float, typer.Option(help=help_of(D, "crop_scale"), rich_help_panel=_DATA)] = D.crop_scale,
+    style_size: Annotated[int, typer.Option(help=help_of(D, "style_size"), rich_help_panel=_DATA)] = D.style_size,
     workers: Workers = D.workers,
     init: Annotated[
-        str | None, typer.Option(help="Fast model to fine-tune from.", show_default="random init", rich_help_panel=_RUN)
+        str | None, typer.Option(help=help_of(D, "init"), show_default="random init", rich_help_panel=_RUN)
     ] = D.init,
     checkpoint_every: train.CheckpointEvery = D.checkpoint_every,
     sample_every: train.SampleEvery = D.sample_every,
@@ -108,7 +99,7 @@ def train_fast(
     Ctrl-C saves and stops; --resume continues.
     Runs on every GPU under torchrun (--nproc-per-node N -m stylize train-fast ...).
     """
-    from stylize.backends.fast_train import train_fast as run
+    from stylize.api import train_fast as run
 
     c_layers, c_weights = _layers("--content-layers", content_layers)
     s_layers, s_weights = _layers("--style-layers", style_layers)

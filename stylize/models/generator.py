@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
-    from stylize.config_gan import GeneratorConfig
+    from stylize.config import GeneratorConfig
 
 LEAK = 0.2
 ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU (StyleGAN's gain)

@@ -3,37 +3,34 @@ pytorch_GAN_zoo imports, idx files, and a short training run with --resume."""
 
 from __future__ import annotations
 
-import json
 import sys
 import types
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from stylize.backends import gan
-from stylize.backends import gan_train as gt
 from stylize.backends.gan.generator import _zoo_categories
 from stylize.backends.gan.writing import write_animation
-from stylize.checkpoints import load_tensors, save_checkpoint
-from stylize.config_gan import GANTrainConfig, GeneratorConfig, parse_seeds
-from stylize.errors import InputError, UsageError, WeightsError
+from stylize.checkpoints import save_checkpoint
+from stylize.config import GeneratorConfig, parse_seeds
+from stylize.errors import UsageError, WeightsError
 from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator, build_generator
 from stylize.models.latents import seed_inputs
-from stylize.training import state_path
+from stylize.training import gan_ops
+from stylize.training.gan import architecture_id
 
 CPU = torch.device("cpu")
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "gan"
 
 
 @pytest.fixture(autouse=True)
 def _quick_finalize(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fewer batches for BatchNorm statistics and the average w: tiny models need no more."""
-    monkeypatch.setattr(gt, "BN_CALIBRATION_BATCHES", 1)
-    monkeypatch.setattr(gt, "W_AVG_SAMPLES", 256)
+    monkeypatch.setattr(gan_ops, "BN_CALIBRATION_BATCHES", 1)
+    monkeypatch.setattr(gan_ops, "W_AVG_SAMPLES", 256)
 
 
 def make_checkpoint(path: Path, architecture: str = "style", num_classes: int = 0, size: int = 16) -> Path:
@@ -42,8 +39,8 @@ def make_checkpoint(path: Path, architecture: str = "style", num_classes: int = 
     config = GeneratorConfig(architecture=architecture, image_size=size, channels=1, latent_dim=8, width=16,
                              num_classes=num_classes, w_dim=8, mapping_layers=2)  # fmt: skip
     g = build_generator(config)
-    gt.finalize_generator(g, config, CPU, batches=2, w_samples=512)
-    meta = {"architecture": gt.architecture_id(architecture), "generator": asdict(config), "steps": 0}
+    gan_ops.finalize_generator(g, config, CPU, batches=2, w_samples=512)
+    meta = {"architecture": architecture_id(architecture), "generator": asdict(config), "steps": 0}
     return save_checkpoint(path, g.state_dict(), meta)
 
 
@@ -273,119 +270,6 @@ def test_wrong_layout_is_one_error(tmp_path: Path) -> None:
     torch.save({"netG": {"formatLayer.weight": torch.zeros(4, 4)}}, path)
     with pytest.raises(WeightsError):
         gan.load_generator(path)
-
-
-# ---------------------------------------------------------------- idx files
-
-
-def test_idx_round_trip_and_errors(tmp_path: Path) -> None:
-    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    for name in ("x-idx3-ubyte", "x-idx3-ubyte.gz"):
-        assert np.array_equal(gt.read_idx(gt.write_idx(tmp_path / name, images)), images)
-    (tmp_path / "bad-idx3").write_bytes(b"\x00\x00\x09\x03" + b"\x00" * 12)
-    with pytest.raises(InputError, match="not an unsigned-byte idx"):
-        gt.read_idx(tmp_path / "bad-idx3")
-    (tmp_path / "short-idx3").write_bytes(gt.write_idx(tmp_path / "ok-idx3", images).read_bytes()[:-3])
-    with pytest.raises(InputError, match="header says"):
-        gt.read_idx(tmp_path / "short-idx3")
-
-
-def write_tiny_idx(folder: Path, count: int = 32, size: int = 16, classes: int = 3) -> Path:
-    """Bright squares of a few sizes on black, with labels: an MNIST-format pair of files."""
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, classes, count).astype(np.uint8)
-    images = np.zeros((count, size, size), np.uint8)
-    for i, c in enumerate(labels):
-        half = 2 + 2 * int(c)
-        images[i, size // 2 - half : size // 2 + half, size // 2 - half : size // 2 + half] = 200
-    folder.mkdir(parents=True, exist_ok=True)
-    gt.write_idx(folder / "train-images-idx3-ubyte.gz", images)
-    gt.write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
-    return folder
-
-
-def test_find_idx(tmp_path: Path) -> None:
-    folder = write_tiny_idx(tmp_path / "data")
-    images, labels = gt.find_idx(folder)
-    assert images.name.startswith("train-images") and labels.name.startswith("train-labels")
-    assert gt.find_idx(images) == (images, labels)
-    assert gt.find_idx(tmp_path) is None  # no idx files: an image folder
-
-
-# ---------------------------------------------------------------- maths of the training step
-
-
-def test_losses() -> None:
-    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
-    assert gt.d_loss("hinge", real, fake).item() == pytest.approx(0.25 + 0.5)
-    assert gt.g_loss("hinge", fake).item() == pytest.approx(1.0)
-    expected = torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
-    assert gt.d_loss("ns", real, fake).item() == pytest.approx(expected.item())
-
-
-def test_ema() -> None:
-    ema, model = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-    before = ema.weight.detach().clone()
-    gt.update_ema(ema, model, 0.75)
-    torch.testing.assert_close(ema.weight, 0.75 * before + 0.25 * model.weight.detach())
-    config = GANTrainConfig(ema_halflife=1000)
-    assert gt.ema_beta(config, 10**6, 1000) == pytest.approx(0.5)
-    assert gt.ema_beta(config, 0, 64) == 0.0  # ramp-up: copy the weights at the very start
-
-
-# ---------------------------------------------------------------- training runs
-
-TINY = {"image_size": 16, "width": 16, "d_width": 16, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2, "batch_size": 8,
-        "log_every": 2, "sample_every": 2, "sample_count": 4, "checkpoint_every": 2}  # fmt: skip
-
-
-@pytest.mark.parametrize("architecture", ["dcgan", "style"])
-def test_training_writes_a_loadable_checkpoint_and_resumes(tmp_path: Path, architecture: str) -> None:
-    data = write_tiny_idx(tmp_path / "data")
-    out = tmp_path / "g.safetensors"
-    first = gt.train_gan(data, out, GANTrainConfig(architecture=architecture, iterations=3, **TINY))
-    assert first.iteration == 3 and out.is_file() and state_path(out).is_file()
-    _, meta = load_tensors(out)
-    assert (meta["steps"], meta["iteration"], meta["generator"]["num_classes"]) == (3, 3, 3)
-    s = sampler(out)
-    assert s.images([0, 1]).shape == (2, 1, 16, 16) and s.info.num_classes == 3
-    assert sorted(p.name for p in first.samples.iterdir()) == ["iter-0000002.png", "iter-0000003.png"]
-    with pytest.raises(InputError):  # OutputError: exists, no --resume
-        gt.train_gan(data, out, GANTrainConfig(architecture=architecture, iterations=5, **TINY))
-    second = gt.train_gan(data, out, GANTrainConfig(architecture=architecture, iterations=5, **TINY), resume=True)
-    assert second.iteration == 5
-    log = [line for line in first.loss_log.read_text().splitlines() if line]
-    assert [json.loads(line)["iteration"] for line in log] == [2, 3, 4, 5]
-    assert load_tensors(out)[1]["steps"] == 5
-
-
-def test_training_on_an_image_folder(tmp_path: Path, image_factory: object) -> None:
-    for i in range(6):
-        image_factory(tmp_path / "imgs" / ("sub" if i % 2 else "") / f"{i}.png", (20, 18), seed=i)  # type: ignore[operator]
-    out = tmp_path / "f.safetensors"
-    config = GANTrainConfig(iterations=2, workers=0, channels=3, **{**TINY, "batch_size": 4})
-    result = gt.train_gan(tmp_path / "imgs", out, config)
-    assert result.iteration == 2
-    s = sampler(out)
-    assert s.images([0]).shape == (1, 3, 16, 16) and s.info.num_classes == 0
-
-
-def test_training_on_a_fashion_mnist_subset(tmp_path: Path) -> None:
-    """The real data (../shared/data/gan): a 256-image subset, 3 steps, then --resume to 4."""
-    if not DATA.is_dir():
-        pytest.skip("../shared/data/gan not present (fresh clone)")
-    images = gt.read_idx(DATA / "t10k-images-idx3-ubyte.gz")[:256]
-    labels = gt.read_idx(DATA / "t10k-labels-idx1-ubyte.gz")[:256]
-    subset = tmp_path / "fashion-mnist-subset"
-    subset.mkdir()
-    gt.write_idx(subset / "train-images-idx3-ubyte.gz", images)
-    gt.write_idx(subset / "train-labels-idx1-ubyte.gz", labels)
-    out = tmp_path / "fm.safetensors"
-    config = {**TINY, "image_size": 28, "sample_every": 0}
-    gt.train_gan(subset, out, GANTrainConfig(iterations=3, **config))
-    s = sampler(out)
-    assert s.info.class_names[7] == "Sneaker" and s.images([0]).shape == (1, 1, 28, 28)
-    assert gt.train_gan(subset, out, GANTrainConfig(iterations=4, **config), resume=True).iteration == 4
 
 
 def test_shipped_models_are_package_data() -> None:

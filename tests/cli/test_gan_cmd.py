@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 
 import stylize.cli
 import stylize.cli.gan_cmd  # noqa: F401 - registers gan-sample and train-gan (replacing any stub)
-from stylize.backends import gan_train as gt
 from stylize.backends.gan.generator import bundled_path
 from stylize.checkpoints import save_checkpoint
 from stylize.cli.app import app
-from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.config import DEFAULT_MODEL, GeneratorConfig
 from stylize.models.generator import build_generator
+from stylize.training import gan_ops
+from stylize.training.gan_data import write_idx
 
 runner = CliRunner()
 
@@ -32,8 +33,8 @@ def invoke(*args: str) -> object:
 
 @pytest.fixture(autouse=True)
 def _quick_finalize(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gt, "BN_CALIBRATION_BATCHES", 1)
-    monkeypatch.setattr(gt, "W_AVG_SAMPLES", 256)
+    monkeypatch.setattr(gan_ops, "BN_CALIBRATION_BATCHES", 1)
+    monkeypatch.setattr(gan_ops, "W_AVG_SAMPLES", 256)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +165,7 @@ def test_train_gan_then_sample_then_resume(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     data = tmp_path / "digits"
     data.mkdir()
-    gt.write_idx(data / "train-images-idx3-ubyte", rng.integers(0, 255, (16, 8, 8), dtype=np.uint8))
+    write_idx(data / "train-images-idx3-ubyte", rng.integers(0, 255, (16, 8, 8), dtype=np.uint8))
     out = tmp_path / "g.safetensors"
     common = ["train-gan", str(data), "-o", str(out), "--width", "8", "--d-width", "8", "--latent-dim", "4",
               "--batch-size", "4", "--sample-every", "0", "--log-every", "1"]  # fmt: skip

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stylize.checkpoints import PICKLE_SUFFIXES, load_zoo_checkpoint
-from stylize.config_gan import DEFAULT_MODEL, GeneratorConfig
+from stylize.config import DEFAULT_MODEL, GeneratorConfig
 from stylize.errors import UsageError, WeightsError
 from stylize.progress import NullReporter, Reporter
 

@@ -11,100 +11,37 @@ the photo's detail at every alpha. The total-variation term (0 by default) damps
 8-pixel grid a briefly trained decoder lays over flat areas. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
-Importing this module does not import torch (the CLI reads ``AdaINTrainConfig`` for its
-defaults); torch and the training helpers load when training starts.
+The knobs are ``stylize.config.AdaINTrainConfig``; ``stylize.api.train_adain`` is the door from the CLI.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.config import DEFAULT_VGG, check_finite, check_precision, vgg_source
-from stylize.errors import UsageError
-from stylize.progress import NullReporter, Reporter
-from stylize.train_loop import LoopTrainer, resume_checkpoint
+from stylize.config import AdaINTrainConfig, vgg_source
+from stylize.progress import Reporter
+from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor, nn
+    from typing_extensions import Unpack
 
-    from stylize.training import BatchStream, Distributed, Resumed, RunFiles
+    from stylize.training.data import BatchStream
+    from stylize.training.dist import Distributed
+    from stylize.training.state import Resumed, RunFiles
 
 ARCHITECTURE = "adain-decoder"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CONTENT_LAYER = "relu4_1"
-STRIDE = 8  # the encoder downsamples relu4_1 by 8, the decoder upsamples by 8
 TASK = "train-adain"
 LOSS_TERMS = ("loss", "content", "style", "identity", "tv")
 IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identity2 = 1 (features)
 # config fields whose change on --resume alters what is being optimised
 OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "tv_weight",
                     "image_size", "crop", "encoder")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AdaINTrainConfig:
-    """Every knob of ``stylize train-adain``; defaults are the paper's. The CLI reads them here."""
-
-    iterations: int = 160_000  # paper: 160k steps
-    batch_size: int = 8  # paper: 8 content-style pairs per step (per rank under torchrun)
-    lr: float = 1e-4  # paper: Adam with learning rate 1e-4
-    lr_decay: float = 5e-5  # differs from the paper (no decay) as the reference code: lr / (1 + decay * i)
-    style_weight: float = 10.0  # paper's lambda: style against content
-    content_weight: float = 1.0  # paper: the content term is unweighted
-    identity_weight: float = 0.0  # differs from the paper (none) where set: SANet's identity loss keeps detail
-    tv_weight: float = 0.0  # differs from the paper (none) where set: smooths the output's pixel grid
-    image_size: int = 512  # paper: short side resized to 512, aspect kept; 0 keeps the size
-    crop: int = 256  # paper: random 256x256 crops of content and style
-    checkpoint_every: int = 10_000  # reference code saves every 10k steps; 0 only at the end
-    sample_every: int = 1_000  # write a content | style | output grid this often; 0 never
-    sample_count: int = 4  # rows in each sample grid
-    log_every: int = 10  # one loss-log entry, the mean over this many steps
-    seed: int = 0  # same seed, same initialisation, data order and crops
-    workers: int | None = None  # DataLoader processes per dataset and rank; None: min(2, CPU count)
-    precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where native (CUDA, AVX512-BF16/AMX CPUs), else fp32
-    encoder: str = DEFAULT_VGG  # frozen encoder: bundled VGG-19, registry name, or a vgg_normalised.pth-layout file
-    decoder: str | None = None  # weights to fine-tune from (file or registry name); None: random init
-
-    def __post_init__(self) -> None:
-        check_finite(self)
-        for name in ("iterations", "batch_size", "sample_count", "log_every"):
-            _at_least(name, getattr(self, name), 1)
-        for name in ("checkpoint_every", "sample_every", "image_size"):
-            _at_least(name, getattr(self, name), 0)
-        weights = (self.style_weight, self.content_weight, self.identity_weight, self.tv_weight)
-        if self.lr <= 0 or self.lr_decay < 0 or min(weights) < 0:
-            raise UsageError("--lr must be positive; --lr-decay and the loss weights 0 or positive")
-        if self.crop < STRIDE or self.crop % STRIDE:
-            raise UsageError(f"--crop must be a multiple of {STRIDE} of at least {STRIDE}, not {self.crop}")
-        if self.image_size and self.image_size < self.crop:
-            raise UsageError(f"--image-size {self.image_size} is smaller than --crop {self.crop}")
-        check_precision(self.precision)
-        if self.workers is not None and self.workers < 0:
-            raise UsageError(f"--workers must be 0 or positive, not {self.workers}")
-
-    def lr_at(self, iteration: int) -> float:
-        """The learning rate of step ``iteration`` (0-based), decayed as in the reference code."""
-        return self.lr / (1.0 + self.lr_decay * iteration)
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
-
-
-@dataclass(frozen=True)
-class AdaINTrainResult:
-    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
-
-    checkpoint: Path
-    iteration: int
-    loss_log: Path
-    loss_plot: Path | None
-    is_main: bool
 
 
 # ---------------------------------------------------------------- the loss
@@ -209,6 +146,9 @@ class AdaINTrainer(LoopTrainer):
     """One training run: models, optimizer, data and files. Build it, then call :meth:`run`."""
 
     task = TASK
+    architecture = ARCHITECTURE
+    objective_fields = OBJECTIVE_FIELDS
+    init_field = "decoder"
     plot_keys = LOSS_TERMS
     plot_title = "AdaIN decoder training loss"
 
@@ -287,15 +227,7 @@ class AdaINTrainer(LoopTrainer):
         from stylize import training as tr
         from stylize.models.layouts import ADAIN_DECODER
 
-        meta = {
-            "architecture": ARCHITECTURE,
-            "layout": ADAIN_DECODER,
-            "config": asdict(self.config),
-            "encoder": self._encoder_id,
-            "world_size": self.dist.world_size,
-            "precision": self.precision,
-        }
-        return tr.unwrap(self.decoder).state_dict(), meta
+        return tr.unwrap(self.decoder).state_dict(), self._meta(layout=ADAIN_DECODER, encoder=self._encoder_id)
 
     @cached_property
     def _encoder_id(self) -> str:
@@ -338,38 +270,13 @@ def train_adain(
     style_dir: str | Path,
     output: str | Path,
     config: AdaINTrainConfig | None = None,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    log_dir: str | Path | None = None,
-    device: str | None = None,
-    reporter: Reporter | None = None,
-) -> AdaINTrainResult:
+    **run: Unpack[RunKeywords],
+) -> TrainResult:
     """Train (or with ``resume`` continue training) an AdaIN decoder; write ``output``.
 
     Beside ``output`` go ``<stem>.state.pt`` (optimizer state for ``resume``) and, unless
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
     ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
     """
-    from stylize import training as tr
-
-    config = config or AdaINTrainConfig()
-    reporter = reporter or NullReporter()
-    files = tr.RunFiles.beside(output, log_dir)
-    files.check_start(resume, overwrite)
-    if resume and config.decoder is not None:
-        raise UsageError("--decoder starts a new run from given weights; --resume continues -o", "pick one")
-    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
-        resumed = resume_checkpoint(files, ARCHITECTURE, config, OBJECTIVE_FIELDS, reporter, dist) if resume else None
-        if resumed is not None and resumed.iteration >= config.iterations:
-            tr.rank_reporter(reporter, dist).log(
-                f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do"
-            )
-            return _result(files, resumed.iteration, dist)
-        trainer = AdaINTrainer(config, Path(content_dir), Path(style_dir), files, dist, torch_device, reporter, resumed)
-        return _result(files, trainer.run(stop), dist)
-
-
-def _result(files: RunFiles, iteration: int, dist: Distributed) -> AdaINTrainResult:
-    plot = files.loss_plot if files.loss_plot.is_file() else None
-    return AdaINTrainResult(files.checkpoint, iteration, files.loss_log, plot, dist.is_main)
+    inputs = (Path(content_dir), Path(style_dir))
+    return run_training(AdaINTrainer, config or AdaINTrainConfig(), inputs, output, **run)

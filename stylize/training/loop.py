@@ -1,26 +1,58 @@
-"""The loop every trainer shares (train-adain, train-fast, train-gan).
+"""The loop every trainer shares (train-adain, train-fast, train-gan), and the one way to start it.
 
-Importing this module does not import torch: the command modules subclass :class:`LoopTrainer`
-at import time and read their defaults without paying for torch; the training helpers load
-when a run starts.
+A trainer subclasses :class:`LoopTrainer` and its entry point calls :func:`run_training`, which
+checks the output, resumes, builds the trainer under DDP and Ctrl-C handling, runs it and
+returns a :class:`TrainResult`.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from stylize import training as tr
 from stylize.devices import effective_precision
-from stylize.errors import Interrupted
-from stylize.progress import Reporter
+from stylize.errors import Interrupted, UsageError
+from stylize.progress import NullReporter, Reporter
 
 if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
     from stylize.training import Distributed, GracefulStop, Resumed, RunFiles, TrainState
+
+
+class RunKeywords(TypedDict, total=False):
+    """What every ``train_*`` entry point passes on to :func:`run_training`."""
+
+    resume: bool  # continue training the output from its step
+    overwrite: bool  # start again over an existing output
+    log_dir: str | os.PathLike[str] | None  # loss log, plot and samples; None: <output stem>-train/
+    device: str | None  # a device name (cpu, cuda, cuda:N, mps); None: automatic. Under torchrun: each rank's GPU
+    reporter: Reporter | None  # progress and warnings; None: silent
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced. On ranks other than 0 the paths are where rank 0 wrote."""
+
+    checkpoint: Path
+    iteration: int
+    loss_log: Path
+    loss_plot: Path | None
+    samples: Path | None
+    is_main: bool
+
+    @classmethod
+    def of(cls, files: RunFiles, iteration: int, dist: Distributed) -> TrainResult:
+        plot = files.loss_plot if files.loss_plot.is_file() else None
+        samples = files.log_dir / "samples"
+        return cls(files.checkpoint, iteration, files.loss_log, plot, samples if samples.is_dir() else None,
+                   dist.is_main)  # fmt: skip
 
 
 class LoopTrainer:
@@ -35,6 +67,10 @@ class LoopTrainer:
     """
 
     task = "train"
+    architecture = ""  # recorded in the checkpoint and checked on --resume
+    objective_fields: tuple[str, ...] = ()  # config fields whose change on --resume alters what is optimised
+    shape_fields: tuple[str, ...] = ()  # config fields that fix the tensors' shapes: must not change on --resume
+    init_field: str | None = None  # config field naming weights to fine-tune from (a new run, not --resume)
     plot_keys: tuple[str, ...] = ("loss",)
     plot_log_y = True
     plot_title = "training loss"
@@ -42,8 +78,6 @@ class LoopTrainer:
     def _setup(self, config: Any, files: RunFiles, dist: Distributed, device: torch.device, reporter: Reporter,
                precision: str | None = None) -> None:  # fmt: skip
         """Common state; ``precision`` None: the config's, with auto = bf16 on CUDA only (GAN training)."""
-        from stylize import training as tr
-
         self.config, self.files, self.dist, self.device = config, files, dist, device
         if device.type == "cpu":
             from stylize.devices import tune_host_allocator
@@ -56,6 +90,16 @@ class LoopTrainer:
         self._saved_at = self._sampled_at = -1
         self.state: TrainState
 
+    @classmethod
+    def checkpoint_architecture(cls, config: Any) -> str:
+        """The ``architecture`` a checkpoint of ``config`` records."""
+        return cls.architecture
+
+    @classmethod
+    def planned_iterations(cls, config: Any) -> int | None:
+        """The run's last iteration when known before the trainer is built (None: ask the trainer)."""
+        return config.iterations
+
     # -- hooks
 
     def _step(self) -> None:
@@ -67,6 +111,12 @@ class LoopTrainer:
 
     def _write_sample(self, path: Path) -> None:
         raise NotImplementedError
+
+    def _meta(self, **more: Any) -> dict[str, Any]:
+        """Checkpoint metadata every trainer records (architecture, config, world size, precision), and ``more``."""
+        common = {"architecture": self.checkpoint_architecture(self.config), "config": asdict(self.config),
+                  "world_size": self.dist.world_size, "precision": self.precision}  # fmt: skip
+        return {**common, **more}
 
     def _log_extra(self, iteration: int) -> dict[str, Any]:
         """More keys for the loss-log entry at ``iteration``."""
@@ -86,8 +136,6 @@ class LoopTrainer:
 
     def run(self, stop: GracefulStop) -> int:
         """Train to ``config.iterations``; save, sample and plot as configured. Returns the iteration."""
-        from stylize import training as tr
-
         if self.device.type == "cuda":
             import torch
 
@@ -113,8 +161,6 @@ class LoopTrainer:
 
     def _after_step(self, stop: GracefulStop) -> bool:
         """Log, sample and save as due; True when every rank agrees to stop now."""
-        from stylize import training as tr
-
         cfg, iteration = self.config, self.state.iteration
         logged = tr.every(iteration, cfg.log_every) or iteration == cfg.iterations
         if logged:
@@ -129,8 +175,6 @@ class LoopTrainer:
         return stop.requested
 
     def _log_losses(self, iteration: int) -> None:
-        from stylize import training as tr
-
         means = self.meter.means(self.dist)
         start_time, start_iteration = self._clock
         now = time.perf_counter()
@@ -143,8 +187,6 @@ class LoopTrainer:
 
     def _stop(self, exit_code: int) -> None:
         """Save, then raise Interrupted: exit 130 after Ctrl-C, 143 after SIGTERM."""
-        from stylize import training as tr
-
         saved = self._save()
         self._plot()
         tr.barrier(self.dist)
@@ -156,8 +198,6 @@ class LoopTrainer:
         raise error
 
     def _save(self) -> Path:
-        from stylize import training as tr
-
         path = self.files.checkpoint
         if not self.dist.is_main or self._saved_at == self.state.iteration:
             return path
@@ -174,8 +214,6 @@ class LoopTrainer:
         self._sampled_at = iteration
 
     def _finish(self) -> None:
-        from stylize import training as tr
-
         if self.config.sample_every:
             self._sample(self.state.iteration)
         self._save()
@@ -202,11 +240,59 @@ def warn_changed(saved: Mapping[str, Any], config: Any, names: tuple[str, ...], 
         reporter.log(f"resuming with changed settings: {listing}", "warning")
 
 
-def resume_checkpoint(files: RunFiles, architecture: str, config: Any, objective_fields: tuple[str, ...],
-                      reporter: Reporter, dist: Distributed) -> Resumed:  # fmt: skip
-    """The checkpoint ``files`` describe, checked as ``architecture``; warns about changed ``objective_fields``."""
-    from stylize import training as tr
-
-    resumed = tr.load_training_checkpoint(files.checkpoint, architecture)
-    warn_changed(resumed.meta.get("config", {}), config, objective_fields, reporter, dist)
+def resume_checkpoint(trainer: type[LoopTrainer], files: RunFiles, config: Any, reporter: Reporter,
+                      dist: Distributed) -> Resumed:  # fmt: skip
+    """The checkpoint ``files`` describe, checked as ``trainer``'s architecture: refused when one of its
+    ``shape_fields`` changed, warned about (rank 0) when one of its ``objective_fields`` did."""
+    resumed = tr.load_training_checkpoint(files.checkpoint, trainer.checkpoint_architecture(config))
+    saved = resumed.meta.get("config", {})
+    reshaped = [name for name in trainer.shape_fields if name in saved and saved[name] != getattr(config, name)]
+    if reshaped:
+        listing = ", ".join(
+            f"--{name.replace('_', '-')} {saved[name]} (now {getattr(config, name)})" for name in reshaped
+        )
+        raise UsageError(f"{files.checkpoint} was trained with {listing}", "resume with the same model settings")
+    warn_changed(saved, config, trainer.objective_fields, reporter, dist)
     return resumed
+
+
+def run_training(
+    trainer: type[LoopTrainer],
+    config: Any,
+    inputs: Sequence[Any],
+    output: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    log_dir: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> TrainResult:
+    """The body of every ``train_*`` entry point: check ``output``, resume, then build
+    ``trainer(config, *inputs, files, dist, device, reporter, resumed)`` and run it.
+
+    A resumed checkpoint already at the target does nothing. Beside ``output`` go
+    ``<stem>.state.pt`` (for ``resume``) and, unless ``log_dir`` says otherwise, ``<stem>-train/``
+    with ``loss.jsonl``, ``loss.png`` and ``samples/``.
+    """
+    reporter = reporter or NullReporter()
+    files = tr.RunFiles.beside(output, log_dir)
+    files.check_start(resume, overwrite)
+    init = trainer.init_field
+    if resume and init is not None and getattr(config, init) is not None:
+        raise UsageError(f"--{init} starts a new run from given weights; --resume continues -o", "pick one")
+    with tr.distributed_session(device) as (dist, torch_device), tr.GracefulStop() as stop:
+        resumed = resume_checkpoint(trainer, files, config, reporter, dist) if resume else None
+        planned = trainer.planned_iterations(config)
+        if resumed is not None and planned is not None and resumed.iteration >= planned:
+            return _nothing_to_do(files, resumed, reporter, dist)
+        run = trainer(config, *inputs, files, dist, torch_device, reporter, resumed)
+        if resumed is not None and resumed.iteration >= run.config.iterations:
+            run._close()
+            return _nothing_to_do(files, resumed, reporter, dist)
+        return TrainResult.of(files, run.run(stop), dist)
+
+
+def _nothing_to_do(files: RunFiles, resumed: Resumed, reporter: Reporter, dist: Distributed) -> TrainResult:
+    tr.rank_reporter(reporter, dist).log(f"{files.checkpoint} is at iteration {resumed.iteration}; nothing to do")
+    return TrainResult.of(files, resumed.iteration, dist)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config import check_finite, check_precision
+from stylize.config.common import check_at_least, check_finite, check_precision, knob
 from stylize.errors import UsageError
 
 ARCHITECTURES = ("dcgan", "style")
@@ -59,23 +59,28 @@ def _check_size(size: int) -> None:
 class GANTrainConfig:
     """Every knob of ``stylize train-gan``; the CLI reads its defaults here."""
 
-    architecture: str = "dcgan"  # dcgan or style
-    image_size: int = 0  # 0: the data's own size for idx files (28 for MNIST), 64 for image folders
-    channels: int = 0  # 0: 1 for idx files, 3 for image folders
-    conditional: bool = True  # use class labels when the data has them (idx label files)
-    iterations: int = 6000  # generator steps to reach
-    batch_size: int = 64  # images per step (per process under torchrun)
-    lr_g: float = 0.0  # Adam learning rate of G; 0: 2e-4 for dcgan, 2e-3 for style (equalised-lr layers, StyleGAN2)
-    lr_d: float = 2e-4  # Adam learning rate of the discriminator
+    architecture: str = knob("dcgan", "dcgan or style (mapping network, per-layer styles, noise).")
+    # 0: the data's own size for idx files (28 for MNIST), 64 for image folders
+    image_size: int = knob(0, "Side in px (4..7 times a power of two); 0: the idx files' own size, 64 for folders.")
+    channels: int = knob(0, "1 or 3; 0: 1 for idx files, 3 for folders.")
+    # idx label files
+    conditional: bool = knob(True, "Use class labels when the data has them.")
+    iterations: int = knob(6000, "Training steps to reach.")  # generator steps
+    batch_size: int = knob(64, "Images per step and process.")
+    # 2e-3 for style: equalised-lr layers, StyleGAN2
+    lr_g: float = knob(0.0, "Generator Adam lr; 0: 2e-4 dcgan, 2e-3 style.")
+    lr_d: float = knob(2e-4, "Discriminator Adam lr.")
     beta1: float = 0.0  # Adam beta1: 0 as in SNGAN/StyleGAN2 (DCGAN's 0.5 is less stable with SN)
     beta2: float = 0.99  # Adam beta2
-    loss: str = "auto"  # hinge or ns (non-saturating); auto: hinge for dcgan, ns for style
-    reg: str = "auto"  # sn (spectral norm in D), r1 (gradient penalty on reals), none; auto: sn / r1
-    r1_gamma: float = 0.1  # weight of R1 (applied lazily every 16 steps, scaled by 16)
-    ema_halflife: int = 10_000  # images: half-life of the generator weight average (StyleGAN2's 10k)
-    latent_dim: int = 64
-    width: int = 128  # generator channels at the lowest resolution
-    d_width: int = 128  # discriminator channels at the lowest resolution
+    loss: str = knob("auto", "hinge or ns (non-saturating); auto: hinge for dcgan, ns for style.")
+    # r1: gradient penalty on reals
+    reg: str = knob("auto", "sn (spectral norm in D), r1 (gradient penalty), none; auto: sn for dcgan, r1 for style.")
+    r1_gamma: float = knob(0.1, "R1 weight.")  # applied lazily every 16 steps, scaled by 16
+    # StyleGAN2's 10k
+    ema_halflife: int = knob(10_000, "Half-life of the generator weight average, in images; 0: no averaging.")
+    latent_dim: int = knob(64, "Length of z.")
+    width: int = knob(128, "Generator channels at the lowest resolution.")
+    d_width: int = knob(128, "Discriminator channels at the lowest resolution.")
     w_dim: int = 128  # style-based: length of w
     mapping_layers: int = 4  # style-based: depth of the mapping network
     checkpoint_every: int = 1000  # save every N steps; 0: only at the end
@@ -85,7 +90,8 @@ class GANTrainConfig:
     seed: int = 0  # same seed, same initialisation and data order
     workers: int | None = None  # DataLoader processes for image folders; None: min(2, CPU count)
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 on CUDA GPUs that have it, else fp32
-    dataset_name: str | None = None  # recorded in the checkpoint; None: the data path's name
+    # None: the data path's name
+    dataset_name: str | None = knob(None, "Name recorded in the checkpoint.")
 
     def __post_init__(self) -> None:
         check_finite(self)
@@ -101,9 +107,9 @@ class GANTrainConfig:
         if self.channels not in (0, 1, 3):
             raise UsageError(f"--channels must be 0 (auto), 1 or 3, not {self.channels}")
         for name in ("iterations", "batch_size", "sample_count", "log_every", "latent_dim", "width", "d_width"):
-            _at_least(name, getattr(self, name), 1)
+            check_at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "ema_halflife"):
-            _at_least(name, getattr(self, name), 0)
+            check_at_least(name, getattr(self, name), 0)
         if self.lr_g < 0 or self.lr_d <= 0 or self.r1_gamma < 0:
             raise UsageError("--lr-d must be positive, --lr-g and --r1-gamma 0 or positive")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -126,21 +132,34 @@ class GANTrainConfig:
 class GANSampleConfig:
     """Every knob of ``stylize gan-sample``; the CLI reads its defaults here."""
 
-    model: str = DEFAULT_MODEL  # shipped name, registry name (gan-zoo-*), or a file
-    num: int = 16  # images when no --seeds: seeds 0..num-1
-    seeds: tuple[int, ...] | None = None  # explicit seeds; each gives the same image every run
-    truncation: float = 1.0  # psi: 1 = no truncation, 0 = the average image
-    grid: bool = False  # one PNG contact sheet instead of one file per seed
-    nrow: int = 0  # images per grid row; 0: about the square root of the count
-    style_mix: tuple[int, int] | None = None  # (seed A, seed B): A's coarse styles with B's fine ones
-    mix_layer: int = 2  # first layer that takes seed B's style
-    interpolate: int = 0  # frames per step between consecutive seeds (slerp); 0: no interpolation
-    fps: int = 12  # animation frame rate
-    animation: str = "gif"  # gif or webp
-    class_label: str | None = None  # class index or name for conditional models; None: from the seed
-    noise: str = "const"  # style-based noise inputs: const (fixed maps), seed (drawn per seed), none
-    batch_size: int = 64  # images per forward pass (the images do not depend on it)
-    precision: str = "auto"  # auto (= fp32, so every device gives the same image), fp32, bf16, fp16
+    model: str = knob(
+        DEFAULT_MODEL,
+        f"Generator: '{DEFAULT_MODEL}' (shipped, no download), a registry name (gan-zoo-dcgan-fashiongen, "
+        "gan-zoo-pgan-celebahq), a train-gan .safetensors or a pytorch_GAN_zoo .pth.",
+    )
+    num: int = knob(16, "Images, seeds 0..N-1 (without --seeds).")
+    # each seed gives the same image every run
+    seeds: tuple[int, ...] | None = knob(
+        None, "Seeds and ranges, e.g. 0-63,100: each seed always gives the same image."
+    )
+    truncation: float = knob(1.0, "psi: 1 = full variety, 0 = the average image; 0.5-0.8 trades variety for quality.")
+    grid: bool = knob(False, "One PNG contact sheet instead of one file per seed.")
+    nrow: int = knob(0, "Images per grid row; 0: about sqrt(N).")
+    style_mix: tuple[int, int] | None = knob(
+        None, "SEED_A,SEED_B: A's coarse styles with B's fine ones (style-based models)."
+    )
+    mix_layer: int = knob(2, "First layer that takes seed B's style.")
+    # slerp; 0: no interpolation
+    interpolate: int = knob(
+        0, "Frames per step from each seed to the next (spherical); writes the frames and an animation."
+    )
+    fps: int = knob(12, "Animation frames per second.")
+    animation: str = knob("gif", "Animation format for --interpolate: gif or webp.")
+    class_label: str | None = knob(None, "Class index or name, for conditional models; default: drawn from the seed.")
+    noise: str = knob("const", "Style-based noise inputs: const (fixed maps), seed (drawn per seed) or none.")
+    batch_size: int = knob(64, "Images per forward pass (images do not depend on it).")
+    # auto = fp32, so every device gives the same image
+    precision: str = knob("auto", "auto (= fp32: the same image on every device), fp32, bf16, fp16.")
     overwrite: bool = True  # replace existing files of the same name
 
     def __post_init__(self) -> None:
@@ -162,11 +181,6 @@ class GANSampleConfig:
     @property
     def seed_list(self) -> tuple[int, ...]:
         return self.seeds if self.seeds is not None else tuple(range(self.num))
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -15,12 +15,14 @@ from PIL import Image, ImageDraw
 
 from stylize import ops
 from stylize.backends import fast
-from stylize.backends import fast_train as ft
 from stylize.backends.gatys import build_loss_net
 from stylize.checkpoints import load_tensors
+from stylize.config import FastTrainConfig
 from stylize.errors import InputError, OutputError, UsageError, WeightsError
 from stylize.models.vgg import TorchvisionVGG16Features
 from stylize.training import LossLog, RunFiles, load_training_checkpoint
+from stylize.training import fast_loss as fl
+from stylize.training.fast import train_fast
 
 TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "precision": "fp32", "checkpoint_every": 0,
         "sample_every": 0, "sample_count": 2, "log_every": 1, "style_size": 48}  # fmt: skip
@@ -61,18 +63,18 @@ def vgg16_file(tmp_path_factory: pytest.TempPathFactory, scaled_init: Callable) 
     return path
 
 
-def _config(vgg: Path, **changes: object) -> ft.FastTrainConfig:
-    return ft.FastTrainConfig(**{**TINY, "loss_net": str(vgg), **changes})  # type: ignore[arg-type]
+def _config(vgg: Path, **changes: object) -> FastTrainConfig:
+    return FastTrainConfig(**{**TINY, "loss_net": str(vgg), **changes})  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- config
 
 
 def test_epochs_give_the_iteration_count() -> None:
-    cfg = ft.FastTrainConfig(epochs=2, batch_size=4)
+    cfg = FastTrainConfig(epochs=2, batch_size=4)
     assert cfg.total_iterations(10) == 2 * 3  # ceil(10 / 4) steps per pass
     assert cfg.total_iterations(10, world_size=2) == 2 * 2
-    assert ft.FastTrainConfig(iterations=7).total_iterations(10_000) == 7
+    assert FastTrainConfig(iterations=7).total_iterations(10_000) == 7
 
 
 @pytest.mark.parametrize(
@@ -84,24 +86,24 @@ def test_epochs_give_the_iteration_count() -> None:
 )  # fmt: skip
 def test_bad_configs_are_usage_errors(changes: dict) -> None:
     with pytest.raises(UsageError):
-        ft.FastTrainConfig(**changes)
+        FastTrainConfig(**changes)
 
 
 def test_default_layers_follow_the_loss_network(vgg_file: Path, vgg16_file: Path) -> None:
     net19 = torch.load(vgg_file, weights_only=True)
     net16 = torch.load(vgg16_file, weights_only=True)
-    assert ft.family(net19) == "vgg19" and ft.family(net16) == "vgg16"
-    layers = ft.loss_layers(ft.FastTrainConfig(), "vgg16")
+    assert fl.family(net19) == "vgg19" and fl.family(net16) == "vgg16"
+    layers = fl.loss_layers(FastTrainConfig(), "vgg16")
     assert list(layers.style) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"] and list(layers.content) == ["relu2_2"]
     assert sum(layers.style.values()) == pytest.approx(1.0)
-    weighted = ft.loss_layers(ft.FastTrainConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0)),
+    weighted = fl.loss_layers(FastTrainConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0)),
                               "vgg19")  # fmt: skip
     assert weighted.style == {"relu1_1": 0.75, "relu2_1": 0.25}
 
 
 def test_a_layer_the_network_lacks_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="vgg16 has no layer 'relu3_4'"):
-        ft.loss_layers(ft.FastTrainConfig(style_layers=("relu3_4",)), "vgg16")
+        fl.loss_layers(FastTrainConfig(style_layers=("relu3_4",)), "vgg16")
 
 
 # ---------------------------------------------------------------- loss maths
@@ -110,32 +112,32 @@ def test_a_layer_the_network_lacks_is_a_usage_error() -> None:
 def test_losses_vanish_at_their_targets(vgg_file: Path) -> None:
     net = build_loss_net(torch.load(vgg_file, weights_only=True), ["relu1_1", "relu2_1", "relu2_2"], "max",
                          torch.device("cpu"))  # fmt: skip
-    layers = ft.LossLayers({"relu2_2": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5})
+    layers = fl.LossLayers({"relu2_2": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5})
     x = torch.rand(1, 3, 32, 32)
-    targets = ft.style_targets(net, x, layers)  # style = the image itself
-    losses = ft.fast_losses(net, layers, targets, x, x.clone())
+    targets = fl.style_targets(net, x, layers)  # style = the image itself
+    losses = fl.fast_losses(net, layers, targets, x, x.clone())
     assert float(losses["content"]) == pytest.approx(0.0, abs=1e-10)
     assert float(losses["style"]) == pytest.approx(0.0, abs=1e-10)
     flat = torch.full((1, 3, 32, 32), 0.3)
-    assert float(ft.fast_losses(net, layers, targets, x, flat)["tv"]) == 0.0
+    assert float(fl.fast_losses(net, layers, targets, x, flat)["tv"]) == 0.0
     black = torch.zeros(2, 3, 32, 32)  # zero features: the content unit comes from the style image
-    assert torch.isfinite(ft.fast_losses(net, layers, targets, black, x.expand(2, -1, -1, -1))["content"])
+    assert torch.isfinite(fl.fast_losses(net, layers, targets, black, x.expand(2, -1, -1, -1))["content"])
 
 
 def test_content_error_is_per_element_in_the_style_images_unit(vgg_file: Path) -> None:
     net = build_loss_net(torch.load(vgg_file, weights_only=True), ["relu1_1"], "max", torch.device("cpu"))
-    layers = ft.LossLayers({"relu1_1": 1.0}, {"relu1_1": 1.0})
+    layers = fl.LossLayers({"relu1_1": 1.0}, {"relu1_1": 1.0})
     style, x, y = torch.rand(1, 3, 16, 16), torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    targets = ft.style_targets(net, style, layers)
+    targets = fl.style_targets(net, style, layers)
     feats = {k: net.features(t, ["relu1_1"])["relu1_1"] for k, t in (("s", style), ("x", x), ("y", y))}
     expected = (feats["y"] - feats["x"]).square().mean() / feats["s"].square().mean()
-    assert float(ft.fast_losses(net, layers, targets, x, y)["content"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(fl.fast_losses(net, layers, targets, x, y)["content"]) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_style_error_is_relative_and_averaged_over_the_batch() -> None:
     target = torch.eye(3).unsqueeze(0) * 2.0  # |G_s|^2 = 12
     gram = torch.stack([torch.eye(3) * 2.0, torch.eye(3) * 4.0])  # errors 0 and 12
-    assert float(ft._style_error(gram, target)) == pytest.approx((0 + 12 / 12) / 2)
+    assert float(fl._style_error(gram, target)) == pytest.approx((0 + 12 / 12) / 2)
 
 
 def test_gram_backward_matches_autograd() -> None:
@@ -155,7 +157,7 @@ def test_gram_backward_matches_autograd() -> None:
 def trained(data: dict[str, Path], vgg_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("fast_run") / "tiny.safetensors"
     cfg = _config(vgg_file, iterations=24, lr=5e-3, sample_every=12)
-    result = ft.train_fast(data["style"], data["photos"], out, cfg)
+    result = train_fast(data["style"], data["photos"], out, cfg)
     return {"result": result, "out": out, "config": cfg}
 
 
@@ -181,7 +183,7 @@ def test_checkpoint_is_a_fast_model_that_fast_loads(trained: dict[str, object], 
     photo = torch.rand(1, 3, 40, 56)
     styled = model(photo)
     assert styled.shape == photo.shape and torch.isfinite(styled).all()
-    reference = ft.stylize_batch(net, photo)
+    reference = fl.stylize_batch(net, photo)
     assert torch.allclose(styled, reference, atol=1e-3)
 
 
@@ -204,9 +206,9 @@ def test_resume_equals_an_uninterrupted_run(data: dict[str, Path], vgg_file: Pat
         Image.effect_noise((32, 32), 20 + 10 * i).convert("RGB").save(photos / f"{i}.png")
     straight, split = tmp_path / "straight.safetensors", tmp_path / "split.safetensors"
     cfg = {"iterations": 4, "crop_scale": 1.0}
-    ft.train_fast(data["style"], photos, straight, _config(vgg_file, **cfg))
-    ft.train_fast(data["style"], photos, split, _config(vgg_file, **{**cfg, "iterations": 2}))
-    result = ft.train_fast(data["style"], photos, split, _config(vgg_file, **cfg), resume=True)
+    train_fast(data["style"], photos, straight, _config(vgg_file, **cfg))
+    train_fast(data["style"], photos, split, _config(vgg_file, **{**cfg, "iterations": 2}))
+    result = train_fast(data["style"], photos, split, _config(vgg_file, **cfg), resume=True)
     assert result.iteration == 4
     a, b = load_tensors(straight)[0], load_tensors(split)[0]
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
@@ -216,7 +218,7 @@ def test_resume_equals_an_uninterrupted_run(data: dict[str, Path], vgg_file: Pat
 
 def test_resume_at_the_target_does_nothing(trained: dict[str, object], data: dict[str, Path]) -> None:
     before = Path(trained["out"]).stat().st_mtime_ns  # type: ignore[arg-type]
-    result = ft.train_fast(data["style"], data["photos"], trained["out"], trained["config"], resume=True)  # type: ignore[arg-type]
+    result = train_fast(data["style"], data["photos"], trained["out"], trained["config"], resume=True)  # type: ignore[arg-type]
     assert result.iteration == 24 and Path(trained["out"]).stat().st_mtime_ns == before  # type: ignore[arg-type]
 
 
@@ -224,7 +226,7 @@ def test_fine_tuning_from_a_model_and_vgg16_loss_net(data: dict[str, Path], vgg1
                                                      trained: dict[str, object], tmp_path: Path) -> None:  # fmt: skip
     out = tmp_path / "tuned.safetensors"
     cfg = _config(vgg16_file, iterations=2, init=str(trained["out"]), lr=1e-9)
-    ft.train_fast(data["style"], data["photos"], out, cfg)
+    train_fast(data["style"], data["photos"], out, cfg)
     tuned, meta = load_tensors(out)
     start = load_tensors(trained["out"])[0]  # type: ignore[arg-type]
     assert all(torch.allclose(tuned[k], start[k], atol=1e-4) for k in start)  # lr ~0: still the init
@@ -232,7 +234,7 @@ def test_fine_tuning_from_a_model_and_vgg16_loss_net(data: dict[str, Path], vgg1
 
 
 def test_default_output_goes_to_the_local_model_folder(data: dict[str, Path], vgg_file: Path) -> None:
-    result = ft.train_fast(data["style"], data["photos"], None, _config(vgg_file, iterations=1))
+    result = train_fast(data["style"], data["photos"], None, _config(vgg_file, iterations=1))
     assert result.checkpoint == fast.models_dir() / "style.safetensors"
     assert fast.local_models() == [result.checkpoint]  # not its .state.pt beside it
     assert fast.resolve_model("style") == result.checkpoint
@@ -242,26 +244,26 @@ def test_input_and_output_errors(data: dict[str, Path], vgg_file: Path, trained:
                                  tmp_path: Path) -> None:  # fmt: skip
     cfg = _config(vgg_file, iterations=1)
     with pytest.raises(InputError, match="no such style image"):
-        ft.train_fast(tmp_path / "nope.png", data["photos"], tmp_path / "a.safetensors", cfg)
+        train_fast(tmp_path / "nope.png", data["photos"], tmp_path / "a.safetensors", cfg)
     with pytest.raises(InputError, match="not a folder"):
-        ft.train_fast(data["style"], tmp_path / "nothing", tmp_path / "a.safetensors", cfg)
+        train_fast(data["style"], tmp_path / "nothing", tmp_path / "a.safetensors", cfg)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images found"):
-        ft.train_fast(data["style"], tmp_path / "empty", tmp_path / "a.safetensors", cfg)
+        train_fast(data["style"], tmp_path / "empty", tmp_path / "a.safetensors", cfg)
     with pytest.raises(OutputError, match="already exists"):
-        ft.train_fast(data["style"], data["photos"], trained["out"], cfg)  # type: ignore[arg-type]
+        train_fast(data["style"], data["photos"], trained["out"], cfg)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
-        ft.train_fast(data["style"], data["photos"], tmp_path / "a.safetensors",
+        train_fast(data["style"], data["photos"], tmp_path / "a.safetensors",
                       dataclasses.replace(cfg, init="x"), resume=True)  # fmt: skip
     with pytest.raises(WeightsError):
-        ft.train_fast(data["style"], data["photos"], tmp_path / "b.safetensors",
+        train_fast(data["style"], data["photos"], tmp_path / "b.safetensors",
                       dataclasses.replace(cfg, loss_net=str(data["style"])))  # fmt: skip
 
 
 def test_bf16_autocast_training_on_cpu(data: dict[str, Path], vgg_file: Path, tmp_path: Path) -> None:
     """bf16 autocast (the CPU default where native) trains too: finite, falling loss, float32 weights."""
     out = tmp_path / "bf16.safetensors"
-    ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=12, lr=5e-3, precision="bf16",
+    train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=12, lr=5e-3, precision="bf16",
                                                               image_size=48))  # fmt: skip
     entries = LossLog(RunFiles.beside(out).loss_log).read()
     assert all(math.isfinite(e["loss"]) for e in entries)
@@ -310,10 +312,10 @@ def test_ctrl_c_saves_a_resumable_checkpoint(data: dict[str, Path], vgg_file: Pa
 
     out = tmp_path / "stopped.safetensors"
     with pytest.raises(Interrupted, match="iteration 3"):
-        ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=10), reporter=CtrlCAt())
+        train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=10), reporter=CtrlCAt())
     assert load_tensors(out)[1]["iteration"] == 3 and RunFiles.beside(out).loss_plot.is_file()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    result = ft.train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=5), resume=True)
+    result = train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=5), resume=True)
     assert result.iteration == 5
 
 
@@ -325,7 +327,7 @@ def test_trains_through_the_awkward_inputs(edge_dir: Path, data: dict[str, Path]
     reporter = RecordingReporter()
     out = tmp_path / "edge.safetensors"
     cfg = _config(vgg_file, iterations=4, batch_size=4, image_size=32)
-    result = ft.train_fast(data["style"], edge_dir, out, cfg, reporter=reporter)
+    result = train_fast(data["style"], edge_dir, out, cfg, reporter=reporter)
     assert result.iteration == 4
     warnings = [e[2] for e in reporter.events if e[0] == "log" and e[1] == "warning"]
     skipped = [w for w in warnings if w.startswith("skipped ")]

@@ -8,11 +8,18 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from stylize.backends.adain_train import AdaINTrainConfig
-from stylize.backends.fast_train import FastTrainConfig
 from stylize.cli import app
-from stylize.config import PRECISIONS, AdaINConfig, OptimizeConfig, check_precision
-from stylize.config_gan import GANSampleConfig, GANTrainConfig
+from stylize.config import (
+    PRECISIONS,
+    AdaINConfig,
+    AdaINTrainConfig,
+    FastTrainConfig,
+    GANSampleConfig,
+    GANTrainConfig,
+    OptimizeConfig,
+    check_precision,
+    help_of,
+)
 from stylize.errors import UsageError
 
 CONFIGS = [AdaINConfig, OptimizeConfig, FastTrainConfig, AdaINTrainConfig, GANTrainConfig, GANSampleConfig]
@@ -54,3 +61,18 @@ def test_one_precision_list_and_validator() -> None:
 def test_cli_refuses_non_finite_numbers_with_exit_2(args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output  # typer's range check or ours ("must be a finite number")
+
+
+@pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
+def test_help_text_is_field_metadata(cls: type) -> None:
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(cls) if "help" in f.metadata}
+    assert helps, cls
+    assert all(isinstance(text, str) and text.strip() for text in helps.values())
+    assert all(help_of(cls, name) == text == help_of(cls(), name) for name, text in helps.items())
+
+
+@pytest.mark.parametrize(("command", "cls", "name"), [("train-adain", AdaINTrainConfig, "lr_decay"),
+                                                      ("train-gan", GANTrainConfig, "r1_gamma")])  # fmt: skip
+def test_cli_help_reads_the_config(command: str, cls: type, name: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400", "TERM": "dumb"})
+    assert help_of(cls, name) in result.output

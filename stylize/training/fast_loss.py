@@ -1,0 +1,151 @@
+"""The loss of ``stylize train-fast`` (see :mod:`.fast`): the frozen loss network and its layers,
+the style image's targets, and the relative content, style and TV terms of a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stylize.config import FastTrainConfig, vgg_source
+from stylize.errors import UsageError
+from stylize.progress import Reporter
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
+
+    from stylize.models.loss_net import LossNet
+
+# (content layers, style layers) by network family when not given
+DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "vgg16": (("relu2_2",), ("relu1_2", "relu2_2", "relu3_3", "relu4_3")),  # pytorch/examples (Johnson et al.)
+    "vgg19": (("relu2_2",), ("relu1_1", "relu2_1", "relu3_1", "relu4_1")),  # the AdaIN / WCT style layers
+}
+
+# ---------------------------------------------------------------- the loss network
+
+
+@dataclass(frozen=True)
+class LossLayers:
+    """Content and style layers with their normalised weights, for one loss network."""
+
+    content: dict[str, float]
+    style: dict[str, float]
+
+    @property
+    def all(self) -> list[str]:
+        return list(dict.fromkeys([*self.content, *self.style]))
+
+
+def family(state: Mapping[str, Any]) -> str:
+    """'vgg16' or 'vgg19' for a state dict in one of the loss-network layouts."""
+    from stylize.models.loss_net import torchvision_kind
+    from stylize.models.vgg import TorchvisionVGG16Features
+
+    if any(key.startswith("features.") for key in state):
+        return "vgg16" if torchvision_kind(state) is TorchvisionVGG16Features else "vgg19"
+    return "vgg19"
+
+
+def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
+    """The configured layers (or ``kind``'s defaults), checked against that network's names."""
+    from stylize.models.vgg import NORMALISED_VGG19_LAYERS, TORCHVISION_VGG16_LAYERS
+
+    known = TORCHVISION_VGG16_LAYERS if kind == "vgg16" else NORMALISED_VGG19_LAYERS
+    content = config.content_layers or DEFAULT_LAYERS[kind][0]
+    style = config.style_layers or DEFAULT_LAYERS[kind][1]
+    for flag, names in (("--content-layers", content), ("--style-layers", style)):
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UsageError(f"{flag}: {kind} has no layer '{unknown[0]}'", f"its layers: {', '.join(known)}")
+    return LossLayers(_weighted(content, config.content_layer_weights), _weighted(style, config.style_layer_weights))
+
+
+def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
+    from stylize.ops import normalised_weights
+
+    return dict(zip(names, normalised_weights(weights, len(names))))
+
+
+def loss_net_source(config: FastTrainConfig) -> str:
+    """--loss-net as a registry name or a path (aliases resolved)."""
+    return vgg_source(config.loss_net)
+
+
+def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,
+                      channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
+    """The frozen loss network cut after its deepest layer, and its layers."""
+    from stylize import weights
+    from stylize.checkpoints import load_state
+    from stylize.models.loss_net import build_loss_net
+
+    path = weights.resolve(loss_net_source(config), reporter)
+    state = load_state(path)
+    layers = loss_layers(config, family(state))
+    return build_loss_net(state, layers.all, "max", device, str(path), channels_last), layers
+
+
+# ---------------------------------------------------------------- the loss
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """What the loss compares with, computed once from the style image."""
+
+    grams: dict[str, Tensor]  # style layer -> (1, C, C) Gram matrix, float32
+    scales: dict[str, float]  # content layer -> mean squared feature of the style image: the content error's unit
+
+
+def style_targets(net: LossNet, style: Tensor, layers: LossLayers) -> StyleTargets:
+    """Gram matrices and content-error units from the style image (1, 3, H, W) in [0, 1]."""
+    import torch
+
+    from stylize import ops
+
+    with torch.no_grad():
+        feats = net.features(style, layers.all)
+        grams = {name: ops.gram(feats[name].float()) for name in layers.style}
+        scales = {name: max(float(feats[name].float().square().mean()), 1e-12) for name in layers.content}
+    return StyleTargets(grams, scales)
+
+
+def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """Unweighted content, style and TV losses of outputs ``y`` for inputs ``x`` (B, 3, H, W) in [0, 1].
+
+    Each term is a mean over the batch of per-image errors, so any split of a batch over
+    ranks gives the same loss and gradients.
+    """
+    import torch
+
+    from stylize import ops
+
+    with torch.no_grad():
+        wanted = net.features(x, list(layers.content))  # only as deep as the content layers
+    feats = net.features(y, layers.all)
+    content = sum(
+        w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k]
+        for k, w in layers.content.items()
+    )
+    # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
+    style = sum(w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items())
+    return {"content": content, "style": style, "tv": ops.tv_loss(y.float())}  # type: ignore[dict-item]
+
+
+def _gram32(feat: Tensor) -> Tensor:
+    import torch
+
+    from stylize import ops
+
+    with torch.autocast(feat.device.type, enabled=False):
+        return ops.gram(feat.float())
+
+
+def _style_error(gram: Tensor, target: Tensor) -> Tensor:
+    """mean over the batch of |G_b - G_s|^2 / |G_s|^2; ``gram`` (B, C, C), ``target`` (1, C, C)."""
+    return (gram.float() - target).square().sum() / (target.square().sum().clamp_min(1e-30) * gram.shape[0])
+
+
+def stylize_batch(net: nn.Module, x: Tensor) -> Tensor:
+    """The TransformerNet on RGB [0, 1] (it works in 0-255): RGB, unclamped, same shape."""
+    return net(x * 255.0) / 255.0
