@@ -60,7 +60,9 @@ def score(folder: Path, styles: list[Path], sheet: Path) -> dict[str, float]:
 def adain(args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
     folder = args.out / "adain"
     styles = [DATA / "style" / s for s in STYLES]
-    extra = (["--decoder", str(args.decoder)] if args.decoder else []) + ["--alpha", str(args.alpha)]
+    extra = (["--decoder", str(args.decoder)] if args.decoder else []) + (
+        ["--alpha", str(args.alpha)] if args.alpha is not None else []
+    )
     stylize(
         "adain",
         *[str(DATA / "content" / p) for p in PHOTOS],
@@ -76,7 +78,9 @@ def adain(args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
         "--overwrite",
         *extra,
     )
-    name = (args.decoder.name if args.decoder else "adain (shipped pair)") + f", alpha {args.alpha:g}"
+    name = (args.decoder.name if args.decoder else "adain (shipped pair)") + (
+        f", alpha {args.alpha:g}" if args.alpha is not None else ""
+    )
     return [(name, score(folder, styles, args.out / "sheet-adain.png"))]
 
 
@@ -111,7 +115,7 @@ def main() -> None:
     parser.add_argument("method", choices=("adain", "fast"))
     parser.add_argument("models", nargs="*", help="fast: MODEL=STYLE_STEM (registry name or file)")
     parser.add_argument("--decoder", type=Path, help="adain: a decoder checkpoint instead of the shipped one")
-    parser.add_argument("--alpha", type=float, default=1.0, help="adain: content/style trade-off")
+    parser.add_argument("--alpha", type=float, help="adain: content/style trade-off (default: the decoder's own)")
     parser.add_argument("--size", type=int, default=256, help="long side of photos and styles in px")
     parser.add_argument("--out", type=Path, default=Path("/tmp/shipped-quality"))
     args = parser.parse_args()

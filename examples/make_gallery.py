@@ -4,9 +4,10 @@ Only files in this folder are used (content/ photos, style/ images; see README.m
 origins), so the gallery can be regenerated anywhere, offline. Writes one small JPEG per
 (content, style) and ``gallery-<method>.jpg``, a sheet with the numbers of ``stylize eval`` under
 each. ``--method first`` runs the README's first commands as written (default settings) and
-writes ``first-commands.jpg`` (chelsea.jpg and the three shipped fast-style models' outputs) and
-``weights/fast-models-samples.jpg`` (every example photo through every shipped model: the model
-cards' sample sheet).
+writes ``first-commands.jpg`` (chelsea.jpg, `stylize adain` with mosaic.png, and the three shipped
+fast-style models' outputs), ``weights/fast-models-samples.jpg`` (every example photo through every
+shipped fast model) and ``weights/adain-decoder-samples.jpg`` (every example photo x every example
+style through the default AdaIN pair): the model cards' sample sheets.
 
     python examples/make_gallery.py [--size 320] [--method optimize|adain|first]
 """
@@ -36,16 +37,23 @@ SHIPPED_FAST = ("starry-night", "great-wave", "composition-vii")
 
 
 def first_commands(out: Path) -> None:
-    """The README's first screen (`stylize fast PHOTO -m MODEL`, offline) and the models' sample sheet."""
+    """The README's first screen (`stylize adain PHOTO STYLE`, `stylize fast PHOTO -m MODEL`, offline)
+    and the shipped models' sample sheets."""
     photos = sorted((HERE / "content").glob("*.jpg"))
+    styles = [HERE / "style" / s for s in STYLES]
     with tempfile.TemporaryDirectory() as tmp:
         stylize("fast", *map(str, photos), *[a for m in SHIPPED_FAST for a in ("-m", m)], "-o", tmp)
-        rows = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_fast_{m}.jpg"), f"-m {m}")
+        stylize("adain", *map(str, photos), *[a for s in styles for a in ("-s", str(s))], "-o", tmp)
+        fast = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_fast_{m}.jpg"), f"-m {m}")
                                            for m in SHIPPED_FAST] for p in photos]  # fmt: skip
-        chelsea = next(row for row, p in zip(rows, photos) if p.name == "chelsea.jpg")
-        contact_sheet([chelsea], height=200, max_width=300).convert("RGB").save(out / "first-commands.jpg", quality=88)
-        sheet = contact_sheet(rows, height=240, max_width=360).convert("RGB")
-        sheet.save(HERE.parent / "weights" / "fast-models-samples.jpg", quality=85)
+        adain = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_adain_{s.stem}.jpg"), f"adain {s.name}")
+                                            for s in styles] for p in photos]  # fmt: skip
+        chelsea = photos.index(HERE / "content" / "chelsea.jpg")
+        first = [*adain[chelsea][:2], *fast[chelsea][1:]]
+        contact_sheet([first], height=200, max_width=300).convert("RGB").save(out / "first-commands.jpg", quality=88)
+        for rows, name in ((fast, "fast-models-samples.jpg"), (adain, "adain-decoder-samples.jpg")):
+            sheet = contact_sheet(rows, height=240, max_width=360).convert("RGB")
+            sheet.save(HERE.parent / "weights" / name, quality=85)
 
 
 def main() -> None:

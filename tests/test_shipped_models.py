@@ -17,6 +17,7 @@ from stylize.errors import EXIT_CODES, WeightsError
 
 REPO = Path(__file__).resolve().parents[1]
 CHELSEA = REPO / "examples" / "content" / "chelsea.jpg"
+MOSAIC = REPO / "examples" / "style" / "mosaic.png"
 STARRY = REPO.parent / "shared" / "data" / "style" / "starry_night.jpg"
 SHIPPED = [spec for spec in weights.REGISTRY.values() if spec.bundled == "file"]
 runner = CliRunner()
@@ -25,6 +26,12 @@ runner = CliRunner()
 # ../shared/data/style/starry_night.jpg) and 0.457 (content) when it was shipped (2026-11-28), +-15%
 # for other CPUs and precisions. A retrained model must land inside, or the band is re-recorded.
 FAST_BAND = {"style": (1.19, 1.61), "content": (0.39, 0.53)}
+# The default `stylize adain` pair (bundled VGG-19 + adain-decoder-stylize, its alpha 0.6) on chelsea.jpg x
+# examples/style/mosaic.png at 128 px scored 1.192 (style) and 0.669 (content) when shipped (2026-11-28), +-15%.
+ADAIN_BAND = {"style": (1.01, 1.37), "content": (0.57, 0.77)}
+# what each shipped file's metadata must say: the architecture and the network it was trained on
+TRAINED_ON = {"transformer-net": ("loss_net", "vgg19-caffe-normalised"),
+              "adain-decoder": ("encoder", "vgg19-caffe-normalised")}  # fmt: skip
 
 
 @pytest.mark.parametrize("spec", SHIPPED, ids=lambda s: s.name)
@@ -34,7 +41,17 @@ def test_shipped_file_matches_its_pin(spec: weights.WeightSpec) -> None:
     assert weights.sha256_file(path) == spec.sha256
     tensors, meta = load_tensors(path)
     assert meta["stored"] == "float16" and {str(t.dtype) for t in tensors.values()} == {"torch.float16"}
-    assert meta["architecture"] == "transformer-net" and meta["loss_net"] == "vgg19-caffe-normalised"
+    key, network = TRAINED_ON[meta["architecture"]]
+    assert meta[key] == network
+
+
+def test_adain_defaults_to_the_shipped_pair_offline() -> None:
+    from stylize.config import default_adain_pair
+
+    encoder, decoder = default_adain_pair()
+    assert weights.get_spec(encoder).bundled == "normalised" and weights.get_spec(decoder).bundled == "file"
+    meta = load_tensors(weights.ensure(decoder))[1]
+    assert meta["encoder"] == encoder and meta["alpha"] == 0.6  # alpha: what the model card measured
 
 
 def test_every_shipped_file_in_weights_is_registered() -> None:
@@ -122,6 +139,13 @@ def test_fast_shipped_model_within_its_band(tmp_path: Path, meter: object) -> No
         assert _in_band(scores.style, FAST_BAND["style"]), scores
 
 
+def test_adain_default_pair_within_its_band(tmp_path: Path, meter: object) -> None:
+    """The README's first command (`stylize adain chelsea.jpg mosaic.png`), offline, at 128 px."""
+    out = _stylize(tmp_path, "adain", str(CHELSEA), str(MOSAIC))
+    scores = meter.score(Image.open(out), CHELSEA, MOSAIC)  # type: ignore[attr-defined]
+    assert _in_band(scores.style, ADAIN_BAND["style"]) and _in_band(scores.content, ADAIN_BAND["content"]), scores
+
+
 HELD_OUT = ("chelsea_cat.png", "dune.jpg", "evening_glow_boats.jpg", "grey_architecture.jpg")
 SHARED = REPO.parent / "shared" / "data"
 MODEL_STYLES = {"starry-night": "starry_night.jpg", "great-wave": "great_wave.jpg",
@@ -146,6 +170,32 @@ def test_shipped_fast_model_on_the_held_out_grid(name: str, tmp_path: Path, mete
     mean_style = sum(s.style for s in scores) / 4
     assert mean_style < 0.6 * sum(own) / 4
     assert sum(s.content for s in scores) / 4 < 1.0
+
+
+HELD_OUT_STYLES = ("starry_night.jpg", "great_wave.jpg", "the_scream.jpg", "composition_vii.jpg")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "content").is_dir(), reason="needs ../shared/data (the held-out photos)")
+def test_shipped_adain_decoder_on_the_held_out_grid(tmp_path: Path, meter: object) -> None:
+    """The decoder's model card re-measured (`python benches/shipped_quality.py adain`, 256 px): the bar
+    of issue #12, at least 40% of the photos' style distance gone and a content distance at most 1.5x
+    `optimize` defaults' 0.404 on the same 16 pairs."""
+    photos = [SHARED / "content" / p for p in HELD_OUT]
+    styles = [SHARED / "style" / s for s in HELD_OUT_STYLES]
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["--offline", "--quiet", "adain", *map(str, photos), *[a for s in styles for a in ("-s", str(s))],
+                                 "--size", "256", "--style-size", "256", "--ext", "png", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    style_of = {s.stem: s for s in styles}
+    scores, own = [], []
+    for photo in photos:
+        for style in styles:
+            img = Image.open(out / f"{photo.stem}_adain_{style.stem}.png")
+            scores.append(meter.score(img, photo, style_of[style.stem]))  # type: ignore[attr-defined]
+            own.append(meter.score(meter.content_image(photo, img.size), None, style).style)  # type: ignore[attr-defined]
+    assert sum(s.style for s in scores) / 16 < 0.6 * sum(own) / 16
+    assert sum(s.content for s in scores) / 16 < 1.5 * 0.404
 
 
 @pytest.mark.gpu

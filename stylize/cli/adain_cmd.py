@@ -37,7 +37,7 @@ def adain(
             min=0.0,
             max=1.0,
             help=help_of(D, "alpha"),
-            show_default="the decoder's own: 1 for the published one",
+            show_default="the decoder's own: 0.6 for ours, 1 for the published one",
             rich_help_panel=PANEL,
         ),
     ] = D.alpha,
@@ -69,7 +69,7 @@ def adain(
         str,
         typer.Option(
             help=help_of(D, "encoder"),
-            show_default=False,
+            show_default="the one the decoder was trained for",
             rich_help_panel=PANEL,
         ),
     ] = D.encoder,

@@ -7,6 +7,7 @@ Nothing here imports torch, so ``stylize --help`` stays fast.
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -134,6 +135,9 @@ class StylizeGroup(TyperGroup):
             raise typer.Exit(
                 _report(ctx, exc, "terminated" if code != Interrupted.exit_code else "interrupted", code)
             ) from exc
+        except BrokenPipeError as exc:  # the reader went away (`stylize weights list | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail too
+            raise typer.Exit(BROKEN_PIPE_EXIT) from exc
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # a bug: say so in one line unless --traceback
@@ -141,6 +145,9 @@ class StylizeGroup(TyperGroup):
                 raise
             hint = "" if _wants_traceback(ctx) else " (run with --traceback for details)"
             raise typer.Exit(_report(ctx, exc, f"internal error: {exc!r}{hint}", 1)) from exc
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what a Unix tool killed by a closed pipe reports
 
 
 def _usage_exit(exc: click_errors.UsageError) -> Exception:

@@ -17,9 +17,10 @@ from stylize.config.common import (
 from stylize.errors import UsageError
 
 STRIDE = 8  # AdaIN encoder downsampling (relu4_1 is H/8): inputs are padded, training crops cut, to a multiple
-# (encoder, decoder) registry names of the default AdaIN pair: naoto0804's published files (downloaded once).
-# Our own decoder for the bundled VGG-19 replaces it once it meets issue #12's quality bar.
-ADAIN_DEFAULT_PAIR = ("adain-vgg", "adain-decoder")
+# (encoder, decoder) registry names of the default AdaIN pair: the bundled VGG-19 and the decoder this project
+# trained for it (weights/README.md), both installed with stylize: no download. differs from the paper's pair
+# (naoto0804's published files, downloaded once) because those need the network; they stay one option away.
+ADAIN_DEFAULT_PAIR = ("vgg19-caffe-normalised", "adain-decoder-stylize")
 PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one option away, --decoder adain-decoder
 
 
@@ -48,14 +49,12 @@ class AdaINConfig:
     tile: int = knob(0, "Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.")
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively
     # "": the one the decoder was trained for
-    encoder: str = knob(
-        "", "Encoder: registry name or vgg_normalised.pth-layout file [default: the one the decoder was trained for]."
-    )
+    encoder: str = knob("", "Encoder: registry name or vgg_normalised.pth-layout file.")
     # "": the default pair's
     decoder: str = knob(
         "",
-        "Decoder: registry name (adain-decoder: the published one, downloaded once), decoder.pth-layout file, or a "
-        "train-adain checkpoint.",
+        "Decoder: registry name (adain-decoder-stylize: ours, installed; adain-decoder: the paper's published one, "
+        "downloaded once), decoder.pth-layout file, or a train-adain checkpoint.",
     )
 
     def __post_init__(self) -> None:

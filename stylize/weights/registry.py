@@ -92,6 +92,10 @@ _SHIPPED_PINS = {
     "fast-starry-night.safetensors": ("4fbbd89b0a6709e60d6205247688c323de5ec7824cece8eb494ead5816540626", 3_364_814),
     "fast-great-wave.safetensors": ("ef20a322cfe1331d7e40e874ccbbba4115e71d92975753da4632d8e15e8a7f6e", 3_364_806),
     "fast-composition-vii.safetensors": ("3c55b97a445c135eab3e82e78063dc92fedd0f6c31ca342818fbd3a7474b22b0", 3_364_814),
+    "adain-decoder-stylize.safetensors": (
+        "0d4875836a52dc27dce132e7f9790eba730888057bcb0c3522fdfab08b39e529",
+        7_012_566,
+    ),
 }
 
 
@@ -171,6 +175,12 @@ _SPECS: list[WeightSpec] = [
         approx_size=4 * _FAST_MEMBER_SIZE,  # its members' sizes; the zip's own is unpublished
     ),
     # the models this project trained (weights/README.md has their cards); pins updated with each file
+    _shipped(
+        "adain-decoder-stylize",
+        "adain-decoder-stylize.safetensors",
+        "adain_decoder",
+        "AdaIN decoder for the bundled VGG-19: the default of stylize adain (ours)",
+    ),
     _shipped(
         "starry-night",
         "fast-starry-night.safetensors",

@@ -39,6 +39,17 @@ def test_python_dash_m_and_version() -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"stylize {__version__}"
 
 
+def test_a_closed_stdout_stops_quietly_with_141() -> None:
+    """`stylize weights list | head -1`: the reader leaves early; no 'internal error' line."""
+    proc = subprocess.Popen([sys.executable, "-m", "stylize", "weights", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the child has imported anything, so its first write meets a closed pipe
+    assert proc.wait(timeout=60) == 141
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
+
+
 @pytest.mark.parametrize("command", ["optimize", "fast", "train-fast", "adain", "train-adain", "gan-sample",
                                      "train-gan", "weights", "info"])  # fmt: skip
 def test_every_product_command_is_built(command: str) -> None:

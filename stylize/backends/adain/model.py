@@ -73,11 +73,11 @@ PUBLISHED_ENCODERS = {PUBLISHED_ADAIN_PAIR[1]: PUBLISHED_ADAIN_PAIR[0]}  # regis
 
 def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPair:
     """The decoder ``config`` names and its encoder: ``--encoder`` if given, else the one the decoder
-    was trained for (recorded in our checkpoints), else the published ``adain-vgg``."""
+    was trained for (recorded in our checkpoints), else the published ``adain-vgg`` (a decoder that
+    records nothing is in the published layout, trained for it)."""
     reporter = reporter or NullReporter()
-    default_encoder, default_decoder = default_adain_pair()
-    decoder, recorded, alpha = load_decoder_for(config.decoder or default_decoder, reporter)
-    encoder = vgg_source(config.encoder) if config.encoder else recorded or default_encoder
+    decoder, recorded, alpha = load_decoder_for(config.decoder or default_adain_pair()[1], reporter)
+    encoder = vgg_source(config.encoder) if config.encoder else recorded or PUBLISHED_ADAIN_PAIR[0]
     if recorded and encoder != recorded:
         reporter.log(f"the decoder was trained for the encoder '{recorded}', not '{encoder}': "
                      "expect wrong colours and textures", "warning")  # fmt: skip
