@@ -9,8 +9,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from stylize import images
-from stylize.batch import BatchOptions, BatchReport, InputSet, Job, collect_inputs, plan_jobs, run_batch
+from stylize.batch import (
+    BatchOptions,
+    BatchReport,
+    InputSet,
+    Job,
+    SharedPictures,
+    collect_inputs,
+    plan_jobs,
+    run_batch,
+    shared_picture,
+)
 from stylize.config import (
     AdaINConfig,
     AdaINTrainConfig,
@@ -43,11 +52,14 @@ def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Pa
     return styles
 
 
-def check_shared_inputs(paths: Iterable[Path], max_pixels: int) -> None:
+def check_shared_inputs(paths: Iterable[Path], max_pixels: int) -> SharedPictures:
     """Styles and masks serve every content image: decode each now, so a damaged one stops the run
-    with one line (exit 3) before any model loads instead of failing every image in turn."""
+    with one line (exit 3) before any model loads instead of failing every image in turn. The
+    pictures go to the backend, which reads none of them again."""
+    decoded: SharedPictures = {}
     for path in paths:
-        images.open_image(path, max_pixels)
+        shared_picture(decoded, path, max_pixels)
+    return decoded
 
 
 def combined_tag(tags: Sequence[str]) -> str:
@@ -106,7 +118,7 @@ def adain(contents: Sequence[str], styles: Sequence[str], config: AdaINConfig, o
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
     _check_style_options(config, style_map)
-    check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
+    decoded = check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
     signature = JobSignature(
         "adain",
         {**settings_of(config, skip=("encoder", "decoder")), **options.pixel_settings()},
@@ -120,8 +132,8 @@ def adain(contents: Sequence[str], styles: Sequence[str], config: AdaINConfig, o
         encoder, decoder, alpha = load_pair(config, reporter)
         return AdaINModel(encoder, decoder, torch_device, config.precision, default_alpha=alpha)
 
-    return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter), jobs, options, reporter,
-                          inputs, video)  # fmt: skip
+    return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter, decoded), jobs, options,
+                          reporter, inputs, video)  # fmt: skip
 
 
 def check_style_weights(weights: Sequence[float] | None, style_map: dict[str, Path]) -> None:
@@ -249,7 +261,7 @@ def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeCon
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
     check_style_weights(config.style_weights, style_map)
-    check_shared_inputs(style_map.values(), options.max_pixels)
+    decoded = check_shared_inputs(style_map.values(), options.max_pixels)
     blended = bool(config.style_weights)
     signature = JobSignature(
         "optimize",
@@ -267,7 +279,7 @@ def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeCon
             load_loss_net(config.vgg, layers, config.pooling, torch_device, reporter), config, torch_device
         )
 
-    backend = GatysBackend(make_model, config, options, style_map, blended, reporter)
+    backend = GatysBackend(make_model, config, options, style_map, blended, reporter, decoded)
     return run_with_model(backend, jobs, options, reporter, inputs, video)
 
 

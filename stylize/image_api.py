@@ -15,7 +15,6 @@ over thousands of pictures loads each model once; the module-level functions sha
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,10 +82,10 @@ class Stylizer:
 
         model = self._cached(key, make)
         pic = prepare_content(images.Picture(to_rgb(content)), config)
-        with tempfile.TemporaryDirectory() as tmp:  # the backend reads styles by path, as in a batch
-            paths = {f"style{i}": _saved(s, Path(tmp) / f"style{i}.png") for i, s in enumerate(styles)}
-            backend = AdaINBackend(lambda: model, config, BatchOptions(), paths)
-            ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, "style0")])  # type: ignore[list-item]
+        paths = {f"style{i}": Path(f"<style {i}>") for i in range(len(styles))}  # names only: the pictures are given
+        decoded = {path: to_rgb(style) for path, style in zip(paths.values(), styles)}
+        backend = AdaINBackend(lambda: model, config, BatchOptions(), paths, pictures=decoded)
+        ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, "style0")])  # type: ignore[list-item]
         return images.to_pil(out)
 
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
@@ -141,13 +140,6 @@ class Stylizer:
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
         batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
         return [_to_image(x) for x in batch]
-
-
-def _saved(picture: Picture, path: Path) -> Path:
-    if isinstance(picture, (str, os.PathLike)):
-        return Path(picture)
-    to_rgb(picture).save(path)  # lossless
-    return path
 
 
 def _to_image(x: torch.Tensor) -> Image.Image:

@@ -314,8 +314,12 @@ def test_backend_bug_is_a_failure_with_a_short_reason(tree: Path, tmp_path: Path
             raise ValueError("boom")
 
     options = BatchOptions(output=tmp_path / "out")
-    report = run_batch(plan_jobs(collect_inputs([str(tree)]), ["s"], options), Broken(options), options)
+    reporter = RecordingReporter()
+    jobs = plan_jobs(collect_inputs([str(tree)]), ["s"], options)
+    report = run_batch(jobs, Broken(options), options, reporter)
     assert [(f.reason, f.exit_code) for f in report.failed] == [("ValueError: boom", 1)] * 4
+    warnings = sorted(e[2] for e in reporter.events if e[:2] == ("log", "warning"))
+    assert warnings == sorted(f"failed: {job.input.path}: ValueError: boom" for job in jobs)  # which file, as it fails
 
 
 @pytest.mark.parametrize("io_workers", [0, 2])

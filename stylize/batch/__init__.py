@@ -18,7 +18,7 @@ The rooms, each importing only the ones below it (``lint-imports`` keeps it so):
 -> ``plan`` (jobs, output names, checks, shards) -> ``options`` (``BatchOptions``) and ``inputs``.
 """
 
-from stylize.batch.inputs import InputItem, InputSet, collect_inputs
+from stylize.batch.inputs import InputItem, InputSet, SharedPictures, collect_inputs, shared_picture
 from stylize.batch.options import (
     DEFAULT_OUTPUT_DIR,
     PLACEHOLDERS,
@@ -53,6 +53,7 @@ __all__ = [
     "InputItem",
     "InputSet",
     "Job",
+    "SharedPictures",
     "Signer",
     "check_shard",
     "check_template",
@@ -69,4 +70,5 @@ __all__ = [
     "run_batch",
     "save_result_image",
     "select_shard",
+    "shared_picture",
 ]

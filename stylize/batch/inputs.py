@@ -8,11 +8,14 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from stylize import images, video
 from stylize.errors import InputError
 from stylize.files import is_temp_file
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass(frozen=True)
@@ -159,3 +162,17 @@ def _no_images_hint(found: InputSet, glob: str | None) -> str:
     passed = f"{found.skipped_non_image} files did not match" if found.skipped_non_image else "no files found"
     wanted = f"--glob {glob!r}" if glob else "the extensions " + " ".join(sorted(found.extensions))
     return f"{passed} {wanted}; {found.skipped_hidden} hidden entries skipped"
+
+
+SharedPictures = dict[Path, "Image.Image"]  # styles and masks, decoded once for the whole batch
+
+
+def shared_picture(cache: SharedPictures, path: Path, max_pixels: int, what: str = "") -> Image.Image:
+    """A style or mask every job uses, decoded once: from ``cache`` (filled by the api's check before any
+    work) or read now and kept there. ``what`` ("style", "mask") prefixes a decoding error."""
+    if path not in cache:
+        try:
+            cache[path] = images.open_image(path, max_pixels).rgb
+        except InputError as exc:
+            raise (InputError(f"{what} {exc}", exc.hint) if what else exc) from exc
+    return cache[path]

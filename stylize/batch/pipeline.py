@@ -300,7 +300,7 @@ class _Engine:
         code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
         self.report.failed.append(Failure(job, reason, code))
         if not self.single:
-            self.reporter.log(f"failed: {reason}", "warning")
+            self.reporter.log(f"failed: {job.input.path}: {reason}", "warning")  # names the file: logs outlive the bar
         self.reporter.advance(TASK)
         if self.options.fail_fast:
             self.stop = self.report.stopped_early = True

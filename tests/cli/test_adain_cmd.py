@@ -205,6 +205,23 @@ def test_a_damaged_style_stops_before_any_model_or_work(
         assert not out.exists()
 
 
+def test_styles_and_masks_are_decoded_once_for_the_whole_batch(
+    pics: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stylize import images
+
+    opened: list[Path] = []
+    real_open = images.open_image
+    monkeypatch.setattr(
+        images, "open_image", lambda path, *a, **k: opened.append(Path(path)) or real_open(path, *a, **k)
+    )
+    args = ["-s", str(pics["s1"]), "-s", str(pics["s2"]), "--mask", str(pics["s2"]), "-o", str(tmp_path / "out")]
+    result = _run(str(tmp_path / "in"), *args)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split()) == sum(p.is_file() for p in (tmp_path / "in").rglob("*"))  # one per photo
+    assert opened.count(pics["s1"]) == 1 and opened.count(pics["s2"]) == 1  # the style-and-mask file too
+
+
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_style_and_mask_files_are_never_outputs(pics: dict[str, Path], tmp_path: Path, overwrite: list[str]) -> None:
     before = {k: pics[k].read_bytes() for k in ("s1", "s2")}

@@ -16,9 +16,9 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget
-from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image, shared_picture
 from stylize.config import STRIDE, AdaINConfig
-from stylize.errors import InputError, UsageError
+from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.tiles import auto_tile
 
@@ -51,9 +51,8 @@ def _crop_side(size: tuple[int, int], wanted: int, upscale: bool) -> int:
     return wanted if upscale else min(wanted, *size)
 
 
-def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
-    """A style image as (1, 3, H, W) in [0, 1], sized like the content options say."""
-    rgb = images.open_image(path, max_pixels).rgb
+def prepare_style(rgb: Image.Image, config: AdaINConfig, max_pixels: int) -> Tensor:
+    """A decoded style image as (1, 3, H, W) in [0, 1], sized like the content options say."""
     size = config.style_size
     if config.crop:
         return images.to_tensor(images.center_crop_square(rgb, _crop_side(rgb.size, size, config.upscale), max_pixels))
@@ -61,21 +60,14 @@ def prepare_style(path: Path, config: AdaINConfig, max_pixels: int) -> Tensor:
     return images.to_tensor(rgb)
 
 
-def load_masks(paths: Sequence[Path], count: int, max_pixels: int) -> list[Image.Image]:
+def load_masks(decoded: Sequence[Image.Image], count: int) -> list[Image.Image]:
     """Masks as L images; one mask with two styles means style 1 on white, style 2 on black."""
-    masks = [_open_mask(p, max_pixels) for p in paths]
+    masks = [m.convert("L") for m in decoded]
     if len(masks) == 1 and count == 2:
         masks.append(Image.eval(masks[0], lambda v: 255 - v))
     if len(masks) != count:
         raise UsageError(f"got {len(masks)} masks for {count} styles", "give one --mask per style (or one for two)")
     return masks
-
-
-def _open_mask(path: Path, max_pixels: int) -> Image.Image:
-    try:
-        return images.open_image(path, max_pixels).rgb.convert("L")
-    except InputError as exc:
-        raise InputError(f"mask {exc}", exc.hint) from exc
 
 
 def mask_tensor(masks: Sequence[Image.Image], feature_hw: tuple[int, int]) -> Tensor:
@@ -97,6 +89,7 @@ class AdaINBackend:
     options: BatchOptions
     styles: dict[str, Path]  # style tag -> file (the tags are the jobs' `style`)
     reporter: Reporter = field(default_factory=NullReporter)
+    pictures: SharedPictures = field(default_factory=dict)  # styles and masks the api already decoded
     _targets: dict[Hashable, StyleTarget] = field(default_factory=dict)
     _masks: list[Image.Image] | None = None
     _match_to: Tensor | None = None  # a video's first frame (see begin_video)
@@ -108,7 +101,8 @@ class AdaINBackend:
 
     def __post_init__(self) -> None:
         if self.config.masks:
-            self._masks = load_masks(self.config.masks, len(self.styles), self.options.max_pixels)
+            decoded = [shared_picture(self.pictures, p, self.options.max_pixels, "mask") for p in self.config.masks]
+            self._masks = load_masks(decoded, len(self.styles))
 
     # I/O thread
     def load(self, job: Job) -> Loaded:
@@ -177,7 +171,8 @@ class AdaINBackend:
 
     def _compute_target(self, tag: str, match_to: Tensor | None) -> StyleTarget:
         self.reporter.log(f"encoding style {tag}", "debug")
-        style = prepare_style(self.styles[tag], self.config, self.options.max_pixels)
+        rgb = shared_picture(self.pictures, self.styles[tag], self.options.max_pixels, "style")
+        style = prepare_style(rgb, self.config, self.options.max_pixels)
         if match_to is not None:  # Gatys et al. 2017: recolour the style with the content's colours
             style = ops.match_color(style, match_to[:1])
         elif self.config.color == "luminance":

@@ -14,9 +14,8 @@ from torch import Tensor
 
 from stylize import images
 from stylize.backends.gatys.model import GatysModel, StyleImage
-from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image, shared_picture
 from stylize.config import OptimizeConfig
-from stylize.errors import InputError
 from stylize.progress import NullReporter, Reporter
 
 
@@ -57,7 +56,7 @@ class GatysBackend:
     styles: dict[str, Path]  # style tag -> file
     blended: bool = False  # one output per content blending every style (tag is the combined tag)
     reporter: Reporter = field(default_factory=NullReporter)
-    _pictures: dict[str, Image.Image] = field(default_factory=dict)
+    pictures: SharedPictures = field(default_factory=dict)  # styles the api already decoded
 
     @cached_property
     def model(self) -> GatysModel:
@@ -99,12 +98,7 @@ class GatysBackend:
         return [StyleImage(self._picture(t), w) for t, w in zip(tags, weights)]
 
     def _picture(self, tag: str) -> Image.Image:
-        if tag not in self._pictures:
-            try:
-                self._pictures[tag] = images.open_image(self.styles[tag], self.options.max_pixels).rgb
-            except InputError as exc:
-                raise InputError(f"style {exc}", exc.hint) from exc
-        return self._pictures[tag]
+        return shared_picture(self.pictures, self.styles[tag], self.options.max_pixels, "style")
 
     def _saver(self, job: Job) -> Callable[[int, Tensor], None]:
         every = self.config.save_every
