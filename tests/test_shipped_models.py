@@ -85,6 +85,16 @@ def test_a_changed_shipped_file_is_refused_at_load(tmp_path: Path, monkeypatch: 
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_a_changed_shipped_decoder_stops_adain_before_any_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tampered_copy(tmp_path, monkeypatch, "adain-decoder-stylize.safetensors")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["adain", str(CHELSEA), str(MOSAIC), "--size", "32", "-o", str(out)])
+    assert result.exit_code == EXIT_CODES["weights"] and "SHA-256 mismatch" in result.stderr, result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_a_missing_shipped_file_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(REPO / "weights" / bundled.SCALES_FILE, tmp_path)  # the VGG's scales stay; the models are gone
     monkeypatch.setattr(bundled, "shipped_dir", lambda: tmp_path)
