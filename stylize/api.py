@@ -39,6 +39,27 @@ if TYPE_CHECKING:
 
     from stylize.training.loop import RunKeywords, TrainResult
 
+# Re-exported: the CLI imports only config, api and errors (issue 13, a lint-imports contract), so it
+# finds here the doors of the commands that run no batch and the torch-free types and constants it names
+# (BatchOptions, BatchReport, Reporter, VideoConfig and VIDEO_DEFAULTS come with the imports above).
+from stylize.api_tools import (  # noqa: F401
+    eval_means,
+    export_onnx,
+    fast_models,
+    fast_models_dir,
+    gan_sample,
+    info,
+    save_eval_sheet,
+    weights_fetch,
+    weights_import,
+    weights_list,
+    weights_path,
+    weights_verify,
+)
+from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, parse_shard  # noqa: F401
+from stylize.bundled import REINSTALL, REINSTALL_US  # noqa: F401
+from stylize.weights import CacheEntry, WeightSpec  # noqa: F401
+
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
     """Style images (files or folders) keyed by a unique tag, the file stem, for ``{style}``."""

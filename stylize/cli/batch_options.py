@@ -24,10 +24,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from stylize.batch import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, Failure, parse_shard
+from stylize.api import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, Failure, Reporter, parse_shard
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import PartialBatchError, StylizeError, UsageError
-from stylize.progress import Reporter
 
 DEFAULTS = BatchOptions()
 PANEL = "Batch"

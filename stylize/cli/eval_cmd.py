@@ -58,8 +58,6 @@ def eval_(
     ({stem}_{method}_{style}, the default output name) or by --report. The README defines both numbers.
     """
     from stylize import api
-    from stylize.backends.evaluate import eval_sheet, mean_of
-    from stylize.sheet import save_sheet
 
     state = settings(ctx)
     if video is not None:
@@ -71,10 +69,9 @@ def eval_(
                                   state.device)  # fmt: skip
         return print_flicker(rows, as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
-    means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in ("style", "content")}
-    baseline = mean_of([r.baseline_style for r in rows])
+    means, baseline = api.eval_means(rows)
     if sheet is not None:
-        save_sheet(eval_sheet(rows), sheet)
+        api.save_eval_sheet(rows, sheet)
     if as_json:
         emit_json(
             {

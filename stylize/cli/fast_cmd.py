@@ -119,9 +119,9 @@ def _list(as_json: bool) -> None:
     """The models table (or JSON) on stdout: it is this command's result."""
     from rich.table import Table
 
-    from stylize.backends.fast import list_models, models_dir
+    from stylize import api
 
-    entries = list_models()
+    entries = api.fast_models()
     if as_json:
         emit_json(
             [
@@ -139,7 +139,7 @@ def _list(as_json: bool) -> None:
     table = Table("name", "source", "on disk", "description", box=None, pad_edge=False)
     for e in entries:
         table.add_row(e.name, e.source, str(e.path) if e.path else "no (downloaded on first use)", e.description)
-    typer.echo(_render(table) + f"local models folder: {models_dir()}")
+    typer.echo(_render(table) + f"local models folder: {api.fast_models_dir()}")
 
 
 def _render(table: object) -> str:
@@ -151,8 +151,8 @@ def _render(table: object) -> str:
 
 
 def _export(models: list[str], path: Path, reporter: object) -> None:
-    from stylize.backends.fast import export_onnx
+    from stylize import api
 
     if len(models) != 1:
         raise UsageError("--export-onnx needs exactly one --model")
-    emit_result(str(export_onnx(models[0], path, reporter)))  # type: ignore[arg-type]
+    emit_result(str(api.export_onnx(models[0], path, reporter)))  # type: ignore[arg-type]

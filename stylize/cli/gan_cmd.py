@@ -112,7 +112,7 @@ def gan_sample(
     precision: Annotated[str, typer.Option(help=help_of(S, "precision"), rich_help_panel=_RUN)] = S.precision,
 ) -> None:
     """Sample images from a GAN generator: the shipped Fashion-MNIST model by default, offline."""
-    from stylize.backends.gan import sample
+    from stylize.api import gan_sample as sample
 
     if seeds is not None and num is not None:
         raise UsageError("-n/--num and --seeds both say which images to draw", "give one of them")

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from stylize.api import VIDEO_DEFAULTS as DEFAULTS  # noqa: F401 - the commands read their defaults here
+from stylize.api import VideoConfig
 from stylize.cli.display import emit_json, emit_result
-from stylize.video import VIDEO_DEFAULTS as DEFAULTS  # noqa: F401 - the commands read their defaults here
-from stylize.video import VideoConfig
 
 PANEL = "Video"
 

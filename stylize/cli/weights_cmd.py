@@ -12,8 +12,7 @@ import typer
 from rich.filesize import decimal
 from rich.table import Table
 
-from stylize import weights as w
-from stylize.bundled import REINSTALL, REINSTALL_US
+from stylize import api
 from stylize.cli.app import StylizeGroup, StylizeTyper, app, settings
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import WeightsError
@@ -29,7 +28,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 @weights_app.command("list")
 def list_(as_json: JsonOption = False) -> None:
     """Every known file: name, size, status (bundled, cached or download) and what it is."""
-    entries = w.list_cache()
+    entries = api.weights_list()
     if as_json:
         emit_json([_entry_json(e) for e in entries])
         return
@@ -50,7 +49,7 @@ def list_(as_json: JsonOption = False) -> None:
 _MAX_WIDTH = 100  # wider rows are hard to read
 
 
-def _size(e: w.CacheEntry) -> str:
+def _size(e: api.CacheEntry) -> str:
     """Bytes on disk, else the registry's exact size, else its published approximation (~), else ?."""
     if e.size:
         return decimal(e.size)
@@ -58,11 +57,11 @@ def _size(e: w.CacheEntry) -> str:
     return f"~{decimal(approx, precision=0 if approx >= 10**7 else 1)}" if approx else "?"
 
 
-def _bundled_sources(entries: list[w.CacheEntry]) -> list[w.WeightSpec]:
+def _bundled_sources(entries: list[api.CacheEntry]) -> list[api.WeightSpec]:
     return list({e.spec.license: e.spec for e in entries if e.spec.bundled}.values())
 
 
-def _status(e: w.CacheEntry) -> str:
+def _status(e: api.CacheEntry) -> str:
     if e.spec.bundled:
         return "bundled"
     return "cached" if e.path else "download"
@@ -76,7 +75,7 @@ def _render(table: Table, width: int) -> str:
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
-def _entry_json(e: w.CacheEntry) -> dict[str, object]:
+def _entry_json(e: api.CacheEntry) -> dict[str, object]:
     return {
         "name": e.spec.name,
         "size": e.size,
@@ -98,7 +97,7 @@ def fetch(ctx: typer.Context, names: Annotated[list[str], typer.Argument(help="R
     """Download files now (for offline use later); prints each cached path."""
     reporter = settings(ctx).reporter()
     for name in names:
-        emit_result(str(w.ensure(name, reporter)))
+        emit_result(str(api.weights_fetch(name, reporter)))
 
 
 @weights_app.command("import")
@@ -108,13 +107,13 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A local copy of the file.")],
 ) -> None:
     """Check a local file's hash and copy it into the cache."""
-    emit_result(str(w.import_file(name, file, settings(ctx).reporter())))
+    emit_result(str(api.weights_import(name, file, settings(ctx).reporter())))
 
 
 @weights_app.command()
 def verify(as_json: JsonOption = False) -> None:
     """Re-hash every cached file; exit 4 if any is corrupt."""
-    results = w.verify_cache()
+    results = api.weights_verify()
     if as_json:
         emit_json([{"name": s.name, "path": str(p), "sha256": h, "ok": ok} for s, p, h, ok in results])
     else:
@@ -128,16 +127,15 @@ def verify(as_json: JsonOption = False) -> None:
         raise WeightsError(f"damaged or missing: {', '.join(s.name for s in bad)}", "; ".join(fixes))
 
 
-def _fix(spec: w.WeightSpec) -> str:
+def _fix(spec: api.WeightSpec) -> str:
     if spec.bundled == "file":
-        return REINSTALL_US
+        return api.REINSTALL_US
     if spec.bundled:
-        return f"run '{REINSTALL}'"
+        return f"run '{api.REINSTALL}'"
     return f"delete {spec.filename} from the cache and run 'stylize weights fetch {spec.name}'"
 
 
 @weights_app.command()
 def path(name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
     """Print where a file is (or would be) cached."""
-    found = w.find_cached(name)
-    emit_result(str(found or w.cache_path(w.get_spec(name))))
+    emit_result(str(api.weights_path(name)))
