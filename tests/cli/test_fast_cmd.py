@@ -175,6 +175,14 @@ def test_export_onnx_writes_the_file_and_prints_its_path(tmp_path: Path, model_f
     assert _run("--export-onnx", target).exit_code == EXIT_CODES["usage"]  # no model
 
 
+def test_export_onnx_of_a_shipped_float16_model(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    target = tmp_path / "starry.onnx"
+    result = _run("--export-onnx", target, "-m", "starry-night")  # stored in float16, exported in float32
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(target) and target.stat().st_size > 6_000_000
+
+
 def test_edge_images(tmp_path: Path, model_file: Path, edge_dir: Path) -> None:
     names = ["tiny_1x1.png", "rgba_transparent.png", "grayscale.png", "palette.gif", "truncated.jpg"]
     result = _run(*[edge_dir / n for n in names], "-m", model_file, "-o", tmp_path / "o")

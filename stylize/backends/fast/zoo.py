@@ -86,7 +86,7 @@ def _known_models_hint() -> str:
 
 
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
-    """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode."""
+    """The TransformerNet named by ``spec`` (see :func:`resolve_model`), float32, checked and in eval mode."""
     from stylize.checkpoints import load_tensors
     from stylize.models.layouts import build_checked
     from stylize.models.transformer_net import TransformerNet, strip_stale_keys
@@ -96,7 +96,7 @@ def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
         state, meta = load_tensors(path)
         _check_meta(meta)
         state = strip_stale_keys(_unwrap(state))
-        return build_checked(TransformerNet, state, LAYOUT).eval()
+        return build_checked(TransformerNet, state, LAYOUT).float().eval()  # shipped files store float16
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
 
