@@ -86,7 +86,8 @@ def _known_models_hint() -> str:
 
 
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
-    """The TransformerNet named by ``spec`` (see :func:`resolve_model`), float32, checked and in eval mode."""
+    """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode; in the
+    file's dtype (float16 for the shipped models: FastTransformerNet casts it to the precision it runs in)."""
     from stylize.checkpoints import load_tensors
     from stylize.models.layouts import build_checked
     from stylize.models.transformer_net import TransformerNet, strip_stale_keys
@@ -96,7 +97,7 @@ def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
         state, meta = load_tensors(path)
         _check_meta(meta)
         state = strip_stale_keys(_unwrap(state))
-        return build_checked(TransformerNet, state, LAYOUT).float().eval()  # shipped files store float16
+        return build_checked(TransformerNet, state, LAYOUT).eval()
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
 
@@ -164,7 +165,7 @@ def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | No
 
     if importlib.util.find_spec("onnx") is None:
         raise UsageError("--export-onnx needs the onnx package", "pip install onnx")
-    net = load_model(spec, reporter)
+    net = load_model(spec, reporter).float()  # ONNX takes float32 input: a float16 (shipped) model is widened
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise UsageError(f"{path}: ONNX files end in .onnx")
