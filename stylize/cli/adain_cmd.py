@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,6 +12,7 @@ from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
+from stylize.cli.shared_params import with_params
 from stylize.config import ADAIN_DEFAULT_PAIR, help_of
 from stylize.config import ADAIN_DEFAULTS as D
 
@@ -19,6 +20,7 @@ PANEL = "AdaIN"
 
 
 @app.command()
+@with_params(bo.batch_params, vo.video_params)
 def adain(
     ctx: typer.Context,
     inputs: Annotated[
@@ -81,24 +83,7 @@ def adain(
             rich_help_panel=PANEL,
         ),
     ] = D.decoder,
-    output: bo.OutputOption = bo.DEFAULTS.output,
-    name: bo.NameOption = bo.DEFAULTS.name,
-    ext: bo.ExtOption = bo.DEFAULTS.ext,
-    glob: bo.GlobOption = bo.DEFAULTS.glob,
-    overwrite: bo.OverwriteOption = bo.DEFAULTS.overwrite,
-    fail_fast: bo.FailFastOption = bo.DEFAULTS.fail_fast,
-    batch_size: bo.BatchSizeOption = bo.DEFAULTS.batch_size,
-    shard: bo.ShardOption = None,
-    quality: bo.QualityOption = bo.DEFAULTS.quality,
-    max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
-    io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
-    as_json: bo.JsonOption = False,
-    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
-    codec: vo.CodecOption = vo.DEFAULTS.codec,
-    crf: vo.CrfOption = vo.DEFAULTS.crf,
-    bitrate: vo.BitrateOption = vo.DEFAULTS.bitrate,
-    start: vo.StartOption = vo.DEFAULTS.start,
-    duration: vo.DurationOption = vo.DEFAULTS.duration,
+    **shared: Any,
 ) -> None:
     """Arbitrary style transfer in one forward pass (Huang & Belongie 2017, AdaIN)."""
     from stylize import api
@@ -119,13 +104,13 @@ def adain(
         encoder=encoder,
         decoder=decoder,
     )
-    options = bo.batch_options_from(locals())
-    video = vo.video_config_from(locals())
+    options = bo.batch_options_from(shared)
+    video = vo.video_config_from({**shared, "size": size})
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: api.adain(contents, styles, config, options, state.device, reporter, sys.stdin, video),
-        as_json,
+        shared["as_json"],
         reporter,
         state.quiet,
     )

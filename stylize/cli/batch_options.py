@@ -144,6 +144,23 @@ def build_batch_options(
     )
 
 
+def batch_params(
+    output: OutputOption = DEFAULTS.output,
+    name: NameOption = DEFAULTS.name,
+    ext: ExtOption = DEFAULTS.ext,
+    glob: GlobOption = DEFAULTS.glob,
+    overwrite: OverwriteOption = DEFAULTS.overwrite,
+    fail_fast: FailFastOption = DEFAULTS.fail_fast,
+    batch_size: BatchSizeOption = DEFAULTS.batch_size,
+    shard: ShardOption = None,
+    quality: QualityOption = DEFAULTS.quality,
+    max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
+    io_workers: IoWorkersOption = DEFAULTS.io_workers,
+    as_json: JsonOption = False,
+) -> None:
+    """The batch options of every stylizing command, in help order (``shared_params.with_params``)."""
+
+
 BATCH_FLAGS = ("output", "name", "ext", "glob", "overwrite", "fail_fast", "shard", "batch_size", "io_workers",
                "quality", "max_pixels")  # fmt: skip
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.cli.shared_params import with_params
 from stylize.config import FAST_DEFAULTS as D
 from stylize.config import FastConfig, help_of
 from stylize.errors import UsageError
@@ -21,6 +22,7 @@ PANEL = "Fast style"
 
 
 @app.command()
+@with_params(bo.batch_params, vo.video_params)
 def fast(
     ctx: typer.Context,
     inputs: Annotated[
@@ -65,30 +67,13 @@ def fast(
             rich_help_panel=PANEL,
         ),
     ] = None,
-    output: bo.OutputOption = bo.DEFAULTS.output,
-    name: bo.NameOption = bo.DEFAULTS.name,
-    ext: bo.ExtOption = bo.DEFAULTS.ext,
-    glob: bo.GlobOption = bo.DEFAULTS.glob,
-    overwrite: bo.OverwriteOption = bo.DEFAULTS.overwrite,
-    fail_fast: bo.FailFastOption = bo.DEFAULTS.fail_fast,
-    batch_size: bo.BatchSizeOption = bo.DEFAULTS.batch_size,
-    shard: bo.ShardOption = None,
-    quality: bo.QualityOption = bo.DEFAULTS.quality,
-    max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
-    io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
-    as_json: bo.JsonOption = False,
-    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
-    codec: vo.CodecOption = vo.DEFAULTS.codec,
-    crf: vo.CrfOption = vo.DEFAULTS.crf,
-    bitrate: vo.BitrateOption = vo.DEFAULTS.bitrate,
-    start: vo.StartOption = vo.DEFAULTS.start,
-    duration: vo.DurationOption = vo.DEFAULTS.duration,
+    **shared: Any,
 ) -> None:
     """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
     from stylize import api
 
     if list_models:
-        return _list(as_json)
+        return _list(shared["as_json"])
     state = settings(ctx)
     if export_onnx is not None:
         return _export(model or [], export_onnx, state.reporter())
@@ -104,12 +89,12 @@ def fast(
         precision=precision,
         channels_last=channels_last,
     )
-    options = bo.batch_options_from(locals())
-    video = vo.video_config_from(locals())
+    options = bo.batch_options_from(shared)
+    video = vo.video_config_from({**shared, "size": size})
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: api.fast(inputs, config, options, state.device, reporter, sys.stdin, video),
-        as_json,
+        shared["as_json"],
         reporter,
         state.quiet,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
+from stylize.cli.shared_params import with_params
 from stylize.config import OPTIMIZE_DEFAULTS as D
 from stylize.config import OptimizeConfig, help_of, parse_layers
 
@@ -23,6 +24,7 @@ def _opt(help_text: str, panel: str = PANEL, **kwargs: object) -> typer.models.O
 
 
 @app.command()
+@with_params(bo.batch_params, vo.video_params, skip=("batch_size",))
 def optimize(
     ctx: typer.Context,
     inputs: Annotated[
@@ -63,23 +65,7 @@ def optimize(
     style_weight: Annotated[float, _opt(help_of(D, "style_weight"), LOSS, min=0.0)] = D.style_weight,
     tv_weight: Annotated[float, _opt(help_of(D, "tv_weight"), LOSS, min=0.0)] = D.tv_weight,
     style_loss: Annotated[str, _opt(help_of(D, "style_loss"), LOSS)] = D.style_loss,
-    output: bo.OutputOption = bo.DEFAULTS.output,
-    name: bo.NameOption = bo.DEFAULTS.name,
-    ext: bo.ExtOption = bo.DEFAULTS.ext,
-    glob: bo.GlobOption = bo.DEFAULTS.glob,
-    overwrite: bo.OverwriteOption = bo.DEFAULTS.overwrite,
-    fail_fast: bo.FailFastOption = bo.DEFAULTS.fail_fast,
-    shard: bo.ShardOption = None,
-    quality: bo.QualityOption = bo.DEFAULTS.quality,
-    max_pixels: bo.MaxPixelsOption = bo.DEFAULTS.max_pixels,
-    io_workers: bo.IoWorkersOption = bo.DEFAULTS.io_workers,
-    as_json: bo.JsonOption = False,
-    temporal: vo.TemporalOption = vo.DEFAULTS.temporal,
-    codec: vo.CodecOption = vo.DEFAULTS.codec,
-    crf: vo.CrfOption = vo.DEFAULTS.crf,
-    bitrate: vo.BitrateOption = vo.DEFAULTS.bitrate,
-    start: vo.StartOption = vo.DEFAULTS.start,
-    duration: vo.DurationOption = vo.DEFAULTS.duration,
+    **shared: Any,
 ) -> None:
     """Gatys et al. optimisation on VGG-19 features, coarse to fine (slow, highest quality)."""
     from stylize.api import optimize as run
@@ -115,13 +101,13 @@ def optimize(
         precision=precision,
         vgg=vgg,
     )
-    options = bo.batch_options_from(locals())
-    video = vo.video_config_from(locals())
+    options = bo.batch_options_from(shared)
+    video = vo.video_config_from({**shared, "size": size})
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: run(contents, styles, config, options, state.device, reporter, sys.stdin, video),
-        as_json,
+        shared["as_json"],
         reporter,
         state.quiet,
     )

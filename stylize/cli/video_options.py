@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stylize.api import VIDEO_DEFAULTS as DEFAULTS  # noqa: F401 - the commands read their defaults here
+from stylize.api import VIDEO_DEFAULTS as DEFAULTS
 from stylize.api import VideoConfig
 from stylize.cli.display import emit_json, emit_result
 
@@ -63,6 +63,18 @@ DurationOption = Annotated[
         "--duration", min=0.0, help="Stylize this many seconds of each video; 0: to the end.", rich_help_panel=PANEL
     ),
 ]
+
+
+def video_params(
+    temporal: TemporalOption = DEFAULTS.temporal,
+    codec: CodecOption = DEFAULTS.codec,
+    crf: CrfOption = DEFAULTS.crf,
+    bitrate: BitrateOption = DEFAULTS.bitrate,
+    start: StartOption = DEFAULTS.start,
+    duration: DurationOption = DEFAULTS.duration,
+) -> None:
+    """The video options of every stylizing command, in help order (``shared_params.with_params``)."""
+
 
 VIDEO_FLAGS = ("temporal", "codec", "crf", "bitrate", "start", "duration")
 
