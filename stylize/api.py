@@ -277,7 +277,7 @@ def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeCon
     Videos are optimised frame by frame (slow: the per-image time for every frame) with ``video``'s
     settings; ``--save-every`` and ``--plot`` apply to images only."""
     from stylize.backends.gatys import GatysBackend, GatysModel, load_loss_net
-    from stylize.devices import resolve_device
+    from stylize.devices import effective_precision, resolve_device
 
     reporter = reporter or NullReporter()
     style_map = style_files(styles)
@@ -291,8 +291,7 @@ def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeCon
     )
     inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, videos=True)
     torch_device = resolve_device(device)
-    if config.precision == "fp16" and torch_device.type == "cpu":
-        raise UsageError("--precision fp16 is not supported on CPU", "use fp32 (fastest on CPU here) or bf16")
+    effective_precision(config.precision, torch_device)  # fp16 on a CPU stops here, before any work
 
     def make_model() -> GatysModel:
         layers = [*config.content_layers, *config.style_layers]

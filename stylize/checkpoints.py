@@ -11,14 +11,17 @@ import json
 import os
 import pickle
 import warnings
+import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from stylize import __version__
 from stylize.errors import WeightsError
 from stylize.files import atomic_path
-
-if TYPE_CHECKING:
-    import torch
 
 META_KEY = "stylize"
 STATE_SUFFIX = ".state.pt"  # the optimizer state saved beside every training checkpoint
@@ -48,8 +51,6 @@ def load_state(path: Path) -> dict[str, Any]:
     other file goes through :func:`load_tensors` and its checks."""
     if path.suffix.lower() in (".pth", ".pt") and path.is_file() and not is_safetensors(path):
         _check_inflated_size(path)
-        import torch
-
         try:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             if isinstance(state, dict):
@@ -71,8 +72,6 @@ MAX_INFLATION = 2.0  # torch.save stores tensors uncompressed: a real .pth infla
 
 def _check_inflated_size(path: Path) -> None:
     """A zip-format .pth whose entries inflate far beyond the file (a zip bomb) is refused before loading."""
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         return
     try:
@@ -87,8 +86,6 @@ def _check_inflated_size(path: Path) -> None:
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="pt") as fh:
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open is not a dict
@@ -112,8 +109,6 @@ def _metadata(raw: str | None, path: Path) -> dict[str, Any]:
 
 
 def _load_torch(path: Path) -> dict[str, Any]:
-    import torch
-
     try:
         with warnings.catch_warnings():  # torch's note on raw pickles would print before our one-line refusal
             warnings.simplefilter("ignore")
@@ -132,10 +127,6 @@ def _load_torch(path: Path) -> dict[str, Any]:
 
 def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write tensors + JSON metadata as safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    from stylize import __version__
-
     path = Path(path)
     meta = {"version": __version__, **meta}
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
@@ -153,8 +144,6 @@ def load_zoo_checkpoint(path: Path) -> dict[str, Any]:
     The zoo pickles its ``BaseConfig`` object; it is read into an inert attribute holder (a
     plain class whose only ability is to receive attributes), never the zoo's own code.
     """
-    import torch
-
     try:
         with torch.serialization.safe_globals([(_ZooConfig, ZOO_CONFIG_CLASS)]):
             obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
-from typing import TYPE_CHECKING
+import sys
 
+import torch
+
+from stylize.config import CONCRETE_PRECISIONS
 from stylize.errors import DeviceError, UsageError
 
-if TYPE_CHECKING:
-    import torch
-
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def device_spec(spec: str | None) -> str:
@@ -25,8 +27,6 @@ def device_spec(spec: str | None) -> str:
 
 def resolve_device(spec: str | None = None) -> torch.device:
     """Turn a device string into an available ``torch.device`` or raise :class:`DeviceError`."""
-    import torch
-
     spec = device_spec(spec)
     if spec == "auto":
         if torch.cuda.is_available():
@@ -48,8 +48,6 @@ def _local_rank() -> int:
 
 
 def _check_cuda(spec: str) -> None:
-    import torch
-
     if not torch.cuda.is_available():
         raise DeviceError(f"device '{spec}' requested but CUDA is not available", "use --device cpu or auto")
     index = int(spec.split(":")[1]) if ":" in spec else 0
@@ -58,16 +56,12 @@ def _check_cuda(spec: str) -> None:
 
 
 def _mps_available() -> bool:
-    import torch
-
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
 
 def native_bf16(device: torch.device) -> bool:
     """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
-    import torch
-
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -89,31 +83,28 @@ def effective_precision(precision: str, device: torch.device, auto_bf16: str = "
     if precision == "auto":
         allowed = auto_bf16 == "native" or (auto_bf16 == "cuda" and device.type == "cuda")
         return "bf16" if allowed and native_bf16(device) else "fp32"
+    _refuse_cpu_fp16(precision, device)
+    return precision
+
+
+def _refuse_cpu_fp16(precision: str, device: torch.device) -> None:
     if precision == "fp16" and device.type == "cpu":
         raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
-    return precision
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype for ``fp32|bf16|fp16`` (None means no autocast)."""
-    import torch
-
-    if precision not in PRECISIONS:
+    if precision not in CONCRETE_PRECISIONS:
         raise UsageError(f"unknown precision '{precision}'", "use fp32, bf16 or fp16")
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def autocast(device: torch.device, precision: str):
     """An autocast context for ``precision`` on ``device`` (a no-op for fp32)."""
-    import contextlib
-
-    import torch
-
     dtype = autocast_dtype(precision)
     if dtype is None:
         return contextlib.nullcontext()
-    if device.type == "cpu" and dtype == torch.float16:
-        raise UsageError("fp16 is not supported on CPU", "use --precision bf16 or fp32")
+    _refuse_cpu_fp16(precision, device)
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -131,10 +122,6 @@ def tune_host_allocator() -> bool:
     again: a train-adain step at 256² spent 30% of its time in the kernel. Raising the mmap
     and trim thresholds made it 1.7-1.9x faster (BENCHMARKS.md).
     """
-    import ctypes
-    import ctypes.util
-    import sys
-
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -19,12 +19,14 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
 from stylize import images
 from stylize.batch import BatchOptions
-from stylize.config import AdaINConfig
+from stylize.config import AdaINConfig, FastConfig, OptimizeConfig
+from stylize.devices import resolve_device
 from stylize.errors import UsageError
 
 Picture = Image.Image | str | os.PathLike[str] | Any  # PIL image, path, or numpy array
@@ -41,8 +43,6 @@ def to_rgb(picture: Picture) -> Image.Image:
 
 
 def _from_array(array: Any) -> Image.Image:
-    import numpy as np
-
     a = np.asarray(array)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
         raise UsageError(f"an array of shape {a.shape} is not a picture", ARRAY_HINT)
@@ -55,8 +55,6 @@ class Stylizer:
     """One device and the networks loaded on it, reused across calls."""
 
     def __init__(self, device: str | None = None) -> None:
-        from stylize.devices import resolve_device
-
         self.device = resolve_device(device)
         self._models: dict[Hashable, Any] = {}
 
@@ -68,6 +66,7 @@ class Stylizer:
     def adain(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """AdaIN (Huang & Belongie): options are ``AdaINConfig`` fields (alpha, size, color, ...).
         Several styles are blended (equal weights unless ``style_weights`` says otherwise)."""
+        # lazy: a call loads only its own backend (api.py's doors do the same)
         from stylize.backends.adain import AdaINBackend, AdaINModel, Loaded, load_pair, prepare_content
 
         styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -91,8 +90,8 @@ class Stylizer:
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
         """A fast-style network (a registry name, a local model name or a file); options are
         ``FastConfig`` fields (size, upscale, color, tile, precision)."""
+        # lazy: a call loads only its own backend (api.py's doors do the same)
         from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastModel, Loaded, load_model
-        from stylize.config import FastConfig
 
         name = model or DEFAULT_MODEL
         config = FastConfig(models=(name,), **options)
@@ -108,8 +107,8 @@ class Stylizer:
     def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
         style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
+        # lazy: a call loads only its own backend (api.py's doors do the same)
         from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
-        from stylize.config import OptimizeConfig
 
         config = OptimizeConfig(**options)
         layers = (*config.content_layers, *config.style_layers)
@@ -134,6 +133,7 @@ class Stylizer:
         class_label: str | int | None = None,
     ) -> list[Image.Image]:
         """One picture per seed (``seeds=N`` means seeds 0..N-1), from a GAN generator."""
+        # lazy: a call loads only its own backend (api.py's doors do the same)
         from stylize.backends.gan import Sampler, load_generator
 
         seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import struct
 import warnings
 from dataclasses import dataclass, replace
+from html import escape, unescape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -241,9 +243,11 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 def to_pil(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W) or (1, 3, H, W) in [0, 1] -> RGB PIL image, clamped and rounded."""
+    import torch
+
     if t.dim() == 4:
         t = t[0]
-    arr = t.detach().float().clamp(0.0, 1.0).mul(255.0).round_().to("cpu", dtype=__import__("torch").uint8)
+    arr = t.detach().float().clamp(0.0, 1.0).mul(255.0).round_().to("cpu", dtype=torch.uint8)
     return Image.fromarray(arr.permute(1, 2, 0).contiguous().numpy(), mode="RGB")
 
 
@@ -316,8 +320,6 @@ def _note_params(fmt: str, note: str) -> dict[str, object]:
     if fmt == "JPEG":
         return {"comment": note.encode()}
     if fmt == "WEBP":
-        from html import escape
-
         return {"xmp": _XMP.format(escape(note, quote=True)).encode()}
     if fmt == "TIFF":
         return {"description": note}
@@ -348,9 +350,6 @@ def _note_of(img: Image.Image) -> str | None:
         comment = img.info.get("comment")
         return comment.decode("utf-8", "replace") if isinstance(comment, bytes) else None
     if img.format == "WEBP":
-        import re
-        from html import unescape
-
         xmp = img.info.get("xmp", b"")
         found = re.search(rb'stylize:job="([^"]*)"', xmp if isinstance(xmp, bytes) else xmp.encode())
         return unescape(found.group(1).decode()) if found else None

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from stylize.images import save_image
+
 Point = tuple[float, float]
 Series = Mapping[str, Sequence[Point]]
 RGB = tuple[int, int, int]
@@ -213,8 +215,6 @@ def draw_loss_curves(
 
 def save_loss_plot(series: Series, path: str | os.PathLike[str], **kwargs: object) -> Path:
     """Draw ``series`` (see :func:`draw_loss_curves`) and write it as a PNG, atomically."""
-    from stylize.images import save_image
-
     return save_image(draw_loss_curves(series, **kwargs), path, overwrite=True)  # type: ignore[arg-type]
 
 

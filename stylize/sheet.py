@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from stylize.files import atomic_path
 from stylize.images import resize_to
 
 Cell = tuple[Image.Image, str]  # picture, caption (may hold a newline)
@@ -55,8 +56,6 @@ def _clip(draw: ImageDraw.ImageDraw, text: str, width: int, font: object) -> str
 
 def save_sheet(sheet: Image.Image, path: Path) -> Path:
     """Write atomically as PNG or JPEG (by extension)."""
-    from stylize.files import atomic_path
-
     with atomic_path(path) as tmp:
         fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
         sheet.save(tmp, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))

@@ -11,7 +11,7 @@ flows disagree (Sundaram et al. 2010, the check Ruder et al. 2016 use for video 
 * :func:`warping_error`: the flicker metric of ``stylize eval --video``: mean squared difference
   between stylized frame t and stylized frame t-1 warped onto t, over unoccluded pixels (RGB in [0, 1]).
 
-numpy and cv2 only; cv2 is imported on first use so ``stylize --help`` does not load it.
+numpy and cv2 only; loaded when a video runs (:mod:`stylize.video_run`), never by ``stylize --help``.
 """
 
 from __future__ import annotations
@@ -19,18 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 FLOW_SIDE = 320  # px: flow is computed at most at this long side, then upscaled
 CUT_SHARE = 0.5  # more occluded pixels than this: a scene cut, the blend starts again
 CHECK_RELATIVE = 0.01  # forward-backward check: |f + b|^2 <= 0.01 (|f|^2 + |b|^2) + 0.5 (Sundaram et al.)
 CHECK_ABSOLUTE = 0.5  # px^2 at flow resolution
-
-
-def _cv2() -> Any:
-    import cv2
-
-    return cv2
 
 
 @dataclass
@@ -54,7 +49,6 @@ class FlowEstimator:
 
     def __call__(self, current: np.ndarray, previous: np.ndarray) -> FlowField:
         """Backward flow (current -> previous) at the frames' full size, (H, W, 3) uint8 each."""
-        cv2 = _cv2()
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         cur, scale = _small_gray(current, self.side)
@@ -67,7 +61,6 @@ class FlowEstimator:
 
 def _small_gray(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """Grey frame with its long side at most ``side``, and the factor it was shrunk by."""
-    cv2 = _cv2()
     gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     scale = min(1.0, side / max(gray.shape))
     if scale < 1.0:
@@ -100,7 +93,6 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 def _upscaled(flow: np.ndarray, occluded: np.ndarray, shape: tuple[int, ...], scale: float) -> FlowField:
     if scale >= 1.0:
         return FlowField(flow, occluded)
-    cv2 = _cv2()
     h, w = shape[0], shape[1]
     big = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
     mask = cv2.resize(occluded.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -110,7 +102,6 @@ def _upscaled(flow: np.ndarray, occluded: np.ndarray, shape: tuple[int, ...], sc
 def warp(image: np.ndarray, flow: np.ndarray, sharp: bool = False) -> np.ndarray:
     """``image`` sampled at (x, y) + flow(x, y): the previous frame moved onto the current one
     (bilinear; ``sharp``: bicubic, which blurs less when warps are chained frame after frame)."""
-    cv2 = _cv2()
     xs, ys = _grid(*flow.shape[:2])
     mode = cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR
     return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], mode, borderMode=cv2.BORDER_REPLICATE)
@@ -174,5 +165,4 @@ def warping_error(inputs: tuple[np.ndarray, np.ndarray], outputs: tuple[np.ndarr
 
 
 def _resized(rgb: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    cv2 = _cv2()
     return cv2.resize(rgb, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)

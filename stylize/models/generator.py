@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-if TYPE_CHECKING:
-    from stylize.config import GeneratorConfig
+from stylize.config import GeneratorConfig
 
 LEAK = 0.2
 ACT_GAIN = math.sqrt(2.0)  # keeps unit variance through leaky ReLU (StyleGAN's gain)

@@ -20,18 +20,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stylize import ops
+from stylize import training as tr
+from stylize.checkpoints import load_tensors
 from stylize.config import AdaINTrainConfig, vgg_source
+from stylize.devices import autocast, effective_precision
+from stylize.models.adain_net import AdaINDecoder
+from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked, load_checked
+from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import Reporter
+from stylize.training.data import BatchStream
+from stylize.training.dist import Distributed
 from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
+from stylize.training.state import Resumed, RunFiles
+from stylize.weights import resolve, weights_id
 
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
+if TYPE_CHECKING:  # typing_extensions is no declared dependency: annotations only
     from typing_extensions import Unpack
-
-    from stylize.training.data import BatchStream
-    from stylize.training.dist import Distributed
-    from stylize.training.state import Resumed, RunFiles
 
 ARCHITECTURE = "adain-decoder"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -54,11 +63,6 @@ def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style:
 
     ``encoder`` is a ``NormalisedVGG19`` (frozen); gradients reach only the decoder.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from stylize import ops
-
     batch = content.shape[0]
     with torch.no_grad():
         feats = encoder.features(torch.cat([content, style]), STYLE_LAYERS)  # one pass for both
@@ -78,8 +82,6 @@ def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style:
 
 def _identity_loss(encoder: nn.Module, decoder: nn.Module, content: Tensor, feats: dict[str, Tensor]) -> Tensor:
     """SANet's identity loss: g(f(c)) against c in pixels and in every style layer's features."""
-    import torch.nn.functional as F
-
     back = decoder(feats[CONTENT_LAYER])  # (B, 3, H, W)
     back_feats = encoder.features(back, STYLE_LAYERS)
     pixel = F.mse_loss(back.float(), content.float())
@@ -87,10 +89,6 @@ def _identity_loss(encoder: nn.Module, decoder: nn.Module, content: Tensor, feat
 
 
 def _stat_loss(feat: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    import torch.nn.functional as F
-
-    from stylize import ops
-
     out_mean, out_std = ops.mean_std(feat.float())  # sums over H*W need float32's mantissa under bf16
     return F.mse_loss(out_mean, mean) + F.mse_loss(out_std, std)
 
@@ -100,11 +98,6 @@ def _stat_loss(feat: Tensor, mean: Tensor, std: Tensor) -> Tensor:
 
 def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, channels_last: bool = False) -> nn.Module:
     """The frozen ``NormalisedVGG19`` from the published layout (registry name or file)."""
-    from stylize.checkpoints import load_tensors
-    from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
-    from stylize.models.vgg import NormalisedVGG19
-    from stylize.weights import resolve
-
     state, _ = load_tensors(resolve(vgg_source(name_or_path), reporter))
     encoder = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)
     return _place(encoder, device, channels_last).eval().requires_grad_(False)
@@ -112,9 +105,6 @@ def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, ch
 
 def build_decoder(state: dict[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
-    from stylize.models.adain_net import AdaINDecoder
-    from stylize.models.layouts import ADAIN_DECODER, load_checked
-
     decoder = AdaINDecoder()
     if state is not None:
         load_checked(decoder, state, ADAIN_DECODER)
@@ -122,9 +112,6 @@ def build_decoder(state: dict[str, Any] | None, device: torch.device, channels_l
 
 
 def _initial_decoder_state(config: AdaINTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
-    from stylize.checkpoints import load_tensors
-    from stylize.weights import resolve
-
     if resumed is not None:
         return resumed.tensors
     if config.decoder is None:
@@ -133,8 +120,6 @@ def _initial_decoder_state(config: AdaINTrainConfig, resumed: Resumed | None, re
 
 
 def _place(module: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
-    import torch
-
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     return module.to(device, memory_format=memory_format)
 
@@ -155,11 +140,6 @@ class AdaINTrainer(LoopTrainer):
     def __init__(self, config: AdaINTrainConfig, content_dir: Path, style_dir: Path, files: RunFiles,
                  dist: Distributed, device: torch.device, reporter: Reporter,
                  resumed: Resumed | None = None) -> None:  # fmt: skip
-        import torch
-
-        from stylize import training as tr
-        from stylize.devices import effective_precision
-
         # bf16 where native, CPUs included (as train-fast): autocast + channels_last ran the step
         # 2.4x faster than float32 on this AVX512-BF16 CPU (BENCHMARKS.md)
         self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
@@ -177,8 +157,6 @@ class AdaINTrainer(LoopTrainer):
         self.style = self._stream(style_dir, start, salt=1)
 
     def _stream(self, root: Path, start: int, salt: int = 0) -> BatchStream:
-        from stylize import training as tr
-
         cfg = self.config
         dataset = tr.ImageFolderDataset(root, cfg.image_size, cfg.crop)
         return tr.BatchStream(
@@ -187,8 +165,6 @@ class AdaINTrainer(LoopTrainer):
         )  # fmt: skip
 
     def _step(self) -> None:
-        from stylize.devices import autocast
-
         cfg, iteration = self.config, self.state.iteration
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr_at(iteration)
@@ -208,8 +184,6 @@ class AdaINTrainer(LoopTrainer):
         self.state.iteration = iteration + 1
 
     def _inputs(self) -> tuple[Tensor, Tensor]:
-        import torch
-
         content, style = next(self.content), next(self.style)  # (B, 3, crop, crop) each
         if self.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
@@ -224,24 +198,13 @@ class AdaINTrainer(LoopTrainer):
         self.style.close()
 
     def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        from stylize import training as tr
-        from stylize.models.layouts import ADAIN_DECODER
-
         return tr.unwrap(self.decoder).state_dict(), self._meta(layout=ADAIN_DECODER, encoder=self._encoder_id)
 
     @cached_property
     def _encoder_id(self) -> str:
-        from stylize.weights import weights_id
-
         return weights_id(vgg_source(self.config.encoder))  # an alias is recorded as the name it stands for
 
     def _write_sample(self, path: Path) -> None:
-        import torch
-
-        from stylize import ops
-        from stylize import training as tr
-        from stylize.devices import autocast
-
         content, style = self._previews
         with torch.no_grad(), autocast(self.device, self.precision):
             feats = self.encoder.features(torch.cat([content, style]), [CONTENT_LAYER])[CONTENT_LAYER]

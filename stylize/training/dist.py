@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from stylize.devices import resolve_device
 from stylize.errors import DeviceError, Interrupted, Terminated, UsageError
@@ -124,15 +125,11 @@ def wrap_ddp(model: nn.Module, dist: Distributed, device: torch.device) -> nn.Mo
     """``model`` in DistributedDataParallel when distributed (weights broadcast from rank 0)."""
     if not dist.active:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DDP wrapper (its state dict has the plain keys)."""
-    from torch.nn.parallel import DistributedDataParallel
-
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 

@@ -32,22 +32,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stylize.backends.fast import CHECKPOINT_FORMAT
+import torch
+from torch import Tensor, nn
+
+from stylize import images
+from stylize import training as tr
+from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, models_dir
 from stylize.config import FastTrainConfig
+from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError
-from stylize.models.transformer_net import ARCHITECTURE, LAYOUT
+from stylize.models.layouts import load_checked
+from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet
 from stylize.progress import Reporter
+from stylize.training.data import BatchStream
+from stylize.training.dist import Distributed
 from stylize.training.fast_loss import fast_losses, load_loss_network, loss_net_source, style_targets, stylize_batch
 from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
+from stylize.training.state import Resumed, RunFiles
+from stylize.weights import sha256_file, weights_id
 
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
+if TYPE_CHECKING:  # typing_extensions is no declared dependency: annotations only
     from typing_extensions import Unpack
-
-    from stylize.training.data import BatchStream
-    from stylize.training.dist import Distributed
-    from stylize.training.state import Resumed, RunFiles
 
 TASK = "train-fast"
 LOSS_TERMS = ("loss", "content", "style", "tv")
@@ -64,11 +69,6 @@ OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_we
 
 def build_transformer(state: Mapping[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
-    import torch
-
-    from stylize.models.layouts import load_checked
-    from stylize.models.transformer_net import TransformerNet
-
     net = TransformerNet()
     if state is not None:
         load_checked(net, state, LAYOUT)
@@ -77,8 +77,6 @@ def build_transformer(state: Mapping[str, Any] | None, device: torch.device, cha
 
 
 def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
-    from stylize.backends.fast import load_model
-
     if resumed is not None:
         return resumed.tensors
     if config.init is None:
@@ -88,8 +86,6 @@ def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: R
 
 def load_style(path: Path, size: int, device: torch.device) -> Tensor:
     """The style image (1, 3, H, W) in [0, 1], long side ``size`` (0 keeps it)."""
-    from stylize import images
-
     picture = images.open_image(path)
     rgb = images.resize_long_side(picture.rgb, size) if size else picture.rgb
     return images.to_tensor(rgb).to(device)
@@ -114,11 +110,6 @@ class FastTrainer(LoopTrainer):
 
     def __init__(self, config: FastTrainConfig, style_image: Path, data: Path, files: RunFiles, dist: Distributed,
                  device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
-        import torch
-
-        from stylize import training as tr
-        from stylize.devices import effective_precision
-
         # differs from the other trainers (bf16 only on CUDA): on CPUs with native bf16 (AVX512-BF16,
         # AMX) bf16 autocast + channels_last ran the whole step ~2x faster than float32 here
         self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
@@ -149,10 +140,6 @@ class FastTrainer(LoopTrainer):
     # -- one step
 
     def _step(self) -> None:
-        import torch
-
-        from stylize.devices import autocast
-
         cfg = self.config
         x = next(self.content)  # (B, 3, S, S) in [0, 1]
         if self.channels_last:
@@ -186,8 +173,6 @@ class FastTrainer(LoopTrainer):
     # -- files (rank 0)
 
     def _checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
-        from stylize import training as tr
-
         cfg = self.config
         meta = self._meta(
             format=CHECKPOINT_FORMAT,
@@ -204,22 +189,13 @@ class FastTrainer(LoopTrainer):
 
     @cached_property
     def _style_sha(self) -> str:
-        from stylize.weights import sha256_file
-
         return sha256_file(self.style_path)
 
     @cached_property
     def _loss_net_id(self) -> str:
-        from stylize.weights import weights_id
-
         return weights_id(loss_net_source(self.config))
 
     def _write_sample(self, path: Path) -> None:
-        import torch
-
-        from stylize import training as tr
-        from stylize.devices import autocast
-
         net = tr.unwrap(self.net)
         net.eval()
         try:
@@ -248,8 +224,6 @@ class FastTrainer(LoopTrainer):
 
 def default_output(style_image: str | Path) -> Path:
     """``$STYLIZE_HOME/fast-models/<style stem>.safetensors``: ``stylize fast -m <stem>`` finds it."""
-    from stylize.backends.fast import models_dir
-
     return models_dir() / f"{Path(style_image).stem}.safetensors"
 
 

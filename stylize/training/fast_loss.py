@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import torch
+from torch import Tensor, nn
+
+from stylize import ops, weights
+from stylize.checkpoints import load_state
 from stylize.config import FastTrainConfig, vgg_source
 from stylize.errors import UsageError
+from stylize.models.loss_net import LossNet, build_loss_net, torchvision_kind
+from stylize.models.vgg import NORMALISED_VGG19_LAYERS, TORCHVISION_VGG16_LAYERS, TorchvisionVGG16Features
 from stylize.progress import Reporter
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
-
-    from stylize.models.loss_net import LossNet
 
 # (content layers, style layers) by network family when not given
 DEFAULT_LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -40,9 +41,6 @@ class LossLayers:
 
 def family(state: Mapping[str, Any]) -> str:
     """'vgg16' or 'vgg19' for a state dict in one of the loss-network layouts."""
-    from stylize.models.loss_net import torchvision_kind
-    from stylize.models.vgg import TorchvisionVGG16Features
-
     if any(key.startswith("features.") for key in state):
         return "vgg16" if torchvision_kind(state) is TorchvisionVGG16Features else "vgg19"
     return "vgg19"
@@ -50,8 +48,6 @@ def family(state: Mapping[str, Any]) -> str:
 
 def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
     """The configured layers (or ``kind``'s defaults), checked against that network's names."""
-    from stylize.models.vgg import NORMALISED_VGG19_LAYERS, TORCHVISION_VGG16_LAYERS
-
     known = TORCHVISION_VGG16_LAYERS if kind == "vgg16" else NORMALISED_VGG19_LAYERS
     content = config.content_layers or DEFAULT_LAYERS[kind][0]
     style = config.style_layers or DEFAULT_LAYERS[kind][1]
@@ -63,9 +59,7 @@ def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
 
 
 def _weighted(names: Sequence[str], weights: Sequence[float] | None) -> dict[str, float]:
-    from stylize.ops import normalised_weights
-
-    return dict(zip(names, normalised_weights(weights, len(names))))
+    return dict(zip(names, ops.normalised_weights(weights, len(names))))
 
 
 def loss_net_source(config: FastTrainConfig) -> str:
@@ -76,10 +70,6 @@ def loss_net_source(config: FastTrainConfig) -> str:
 def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,
                       channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
     """The frozen loss network cut after its deepest layer, and its layers."""
-    from stylize import weights
-    from stylize.checkpoints import load_state
-    from stylize.models.loss_net import build_loss_net
-
     path = weights.resolve(loss_net_source(config), reporter)
     state = load_state(path)
     layers = loss_layers(config, family(state))
@@ -99,10 +89,6 @@ class StyleTargets:
 
 def style_targets(net: LossNet, style: Tensor, layers: LossLayers) -> StyleTargets:
     """Gram matrices and content-error units from the style image (1, 3, H, W) in [0, 1]."""
-    import torch
-
-    from stylize import ops
-
     with torch.no_grad():
         feats = net.features(style, layers.all)
         grams = {name: ops.gram(feats[name].float()) for name in layers.style}
@@ -116,10 +102,6 @@ def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tens
     Each term is a mean over the batch of per-image errors, so any split of a batch over
     ranks gives the same loss and gradients.
     """
-    import torch
-
-    from stylize import ops
-
     with torch.no_grad():
         wanted = net.features(x, list(layers.content))  # only as deep as the content layers
     feats = net.features(y, layers.all)
@@ -133,10 +115,6 @@ def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tens
 
 
 def _gram32(feat: Tensor) -> Tensor:
-    import torch
-
-    from stylize import ops
-
     with torch.autocast(feat.device.type, enabled=False):
         return ops.gram(feat.float())
 

@@ -14,15 +14,26 @@ finishing are in :mod:`.gan_ops`.
 
 from __future__ import annotations
 
+import copy
+import platform
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
+from torch import Tensor, nn
+
+from stylize import training as tr
+from stylize.backends.gan import OurGenerator, Sampler, write_grid
 from stylize.config import GANTrainConfig, GeneratorConfig
+from stylize.devices import autocast
 from stylize.errors import InputError
+from stylize.models.generator import build_generator
 from stylize.progress import Reporter
+from stylize.training import TrainState, all_reduce_mean
+from stylize.training.dist import Distributed
 from stylize.training.gan_data import ArrayStream, FolderStream, find_idx, load_idx_data
 from stylize.training.gan_ops import (
     build_discriminator,
@@ -36,14 +47,10 @@ from stylize.training.gan_ops import (
     update_ema,
 )
 from stylize.training.loop import LoopTrainer, RunKeywords, TrainResult, run_training
+from stylize.training.state import Resumed, RunFiles
 
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
+if TYPE_CHECKING:  # typing_extensions is no declared dependency: annotations only
     from typing_extensions import Unpack
-
-    from stylize.training.dist import Distributed
-    from stylize.training.state import Resumed, RunFiles
 
 TASK = "train-gan"
 R1_EVERY = 16  # lazy R1 (StyleGAN2): penalise every 16 D steps, weighted by 16
@@ -71,24 +78,19 @@ def architecture_id(architecture: str) -> str:
 # ---------------------------------------------------------------- training state
 
 
-def _gan_state_class():
-    from stylize.training import TrainState
+@dataclass
+class GANTrainState(TrainState):
+    """TrainState plus the raw G and D weights (the safetensors file holds only the EMA G)."""
 
-    @dataclass
-    class GANTrainState(TrainState):
-        """TrainState plus the raw G and D weights (the safetensors file holds only the EMA G)."""
+    nets: dict[str, Any] = None  # type: ignore[assignment]
 
-        nets: dict[str, Any] = None  # type: ignore[assignment]
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "nets": {k: m.state_dict() for k, m in (self.nets or {}).items()}}
 
-        def state_dict(self) -> dict[str, Any]:
-            return {**super().state_dict(), "nets": {k: m.state_dict() for k, m in (self.nets or {}).items()}}
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            super().load_state_dict(state)
-            for name, module in (self.nets or {}).items():
-                module.load_state_dict(state["nets"][name])
-
-    return GANTrainState
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        for name, module in (self.nets or {}).items():
+            module.load_state_dict(state["nets"][name])
 
 
 # ---------------------------------------------------------------- the run
@@ -110,18 +112,10 @@ class GANTrainer(LoopTrainer):
 
     def __init__(self, config: GANTrainConfig, data: Path, files: RunFiles, dist: Distributed,
                  device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
-        import copy
-
-        import torch
-
-        from stylize import training as tr
-
         self._setup(config, files, dist, device, reporter)
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
         self.stream, self.gen, self.class_names, self.dataset = self._data(data, start)
-        from stylize.models.generator import build_generator
-
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.g = build_generator(self.gen).to(device).train()
         self.d = build_discriminator(config, self.gen).to(device).train()
@@ -132,9 +126,8 @@ class GANTrainer(LoopTrainer):
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g_value, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d * r1_ratio,
                                       betas=(betas[0] ** r1_ratio, betas[1] ** r1_ratio))  # fmt: skip
-        state_cls = _gan_state_class()
-        self.state = state_cls(start, {"g": self.opt_g, "d": self.opt_d}, tr.grad_scaler(self.precision, device),
-                               nets={"g": self.g, "d": self.d})  # fmt: skip
+        scaler = tr.grad_scaler(self.precision, device)
+        self.state = GANTrainState(start, {"g": self.opt_g, "d": self.opt_d}, scaler, nets={"g": self.g, "d": self.d})
         if resumed is not None:
             self.state.load_state_dict(resumed.state)
             self.g_ema.load_state_dict(resumed.tensors)
@@ -170,10 +163,6 @@ class GANTrainer(LoopTrainer):
         self.meter.add(losses)
 
     def _d_step(self, real: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        import torch
-
-        from stylize.devices import autocast
-
         cfg, scaler = self.config, self.state.scaler
         self.d.requires_grad_(True)
         with torch.no_grad(), autocast(self.device, self.precision):
@@ -192,8 +181,6 @@ class GANTrainer(LoopTrainer):
         return {"loss_d": loss.detach(), "d_real": s_real.detach().mean(), "d_fake": s_fake.detach().mean()}
 
     def _g_step(self, batch: int, labels: Tensor | None) -> dict[str, Tensor]:
-        from stylize.devices import autocast
-
         self.d.requires_grad_(False)
         with autocast(self.device, self.precision):
             fake = self._generate(batch, labels)
@@ -206,8 +193,6 @@ class GANTrainer(LoopTrainer):
 
     def _generate(self, batch: int, labels: Tensor | None) -> Tensor:
         """Fakes for a step: fresh z; the style-based G mixes two styles at a random layer (90%)."""
-        import torch
-
         z = torch.randn(batch, self.gen.latent_dim, device=self.device)
         if self.gen.architecture != "style":
             return self.g(z, labels)
@@ -220,10 +205,6 @@ class GANTrainer(LoopTrainer):
 
     def _sync_grads(self, model: nn.Module) -> None:
         """Average gradients over ranks (by hand: R1's double backward does not go through DDP)."""
-        import torch
-
-        from stylize.training import all_reduce_mean
-
         if not self.dist.active:
             return
         grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -277,10 +258,6 @@ class GANTrainer(LoopTrainer):
 
     def _write_sample(self, path: Path) -> None:
         """A grid of the EMA G's images for seeds 0..sample_count-1 (what gan-sample would draw)."""
-        import torch
-
-        from stylize.backends.gan import OurGenerator, Sampler, write_grid
-
         self._finalize()
         sampler = Sampler(OurGenerator(self.g_ema, self.gen), self.device, "fp32")
         with torch.no_grad():
@@ -297,17 +274,11 @@ class GANTrainer(LoopTrainer):
 
 
 def _cat(a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    import torch
-
     return None if a is None else torch.cat([a, b])
 
 
 def hardware(device: torch.device) -> str:
     """A short description of where training ran, for the model card."""
-    import platform
-
-    import torch
-
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{_cpu_name() or platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"

@@ -9,18 +9,18 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stylize import training as tr
 from stylize.config import GANTrainConfig
 from stylize.errors import InputError
 from stylize.progress import Reporter
-
-if TYPE_CHECKING:
-    import numpy as np
-    import torch
-    from torch import Tensor
-
-    from stylize.training.dist import Distributed
+from stylize.training import InfiniteSampler
+from stylize.training.dist import Distributed
 
 IDX_MAGIC = {0x0801: 1, 0x0803: 3}  # unsigned-byte idx: labels (1 dim), images (3 dims)
 FASHION_MNIST_CLASSES = (
@@ -33,8 +33,6 @@ FASHION_MNIST_CLASSES = (
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """An unsigned-byte idx file (optionally .gz) as a uint8 array: (N,) labels or (N, H, W) images."""
-    import numpy as np
-
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
@@ -57,8 +55,6 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     """Write uint8 labels (N,) or images (N, H, W) as an idx file (``.gz`` compressed by name)."""
-    import numpy as np
-
     path = Path(path)
     array = np.ascontiguousarray(array, dtype=np.uint8)
     magic = {1: 0x0801, 3: 0x0803}[array.ndim]
@@ -105,8 +101,6 @@ class ArrayData:
 
 def load_idx_data(images_path: Path, labels_path: Path | None, size: int, channels: int, use_labels: bool) -> ArrayData:
     """Read idx images (and labels), resized to ``size`` (0 keeps them) and repeated to ``channels``."""
-    import torch
-
     images = torch.from_numpy(read_idx(images_path).copy())
     if images.ndim != 3:
         raise InputError(f"{images_path}: expected images (N, H, W), found shape {tuple(images.shape)}")
@@ -135,9 +129,6 @@ def _is_fashion_mnist(images_path: Path) -> bool:
 
 def _fit(images: Tensor, size: int, channels: int) -> Tensor:
     """uint8 (N, c, h, w) -> uint8 (N, channels, size, size): antialiased bilinear resize, channel repeat."""
-    import torch
-    import torch.nn.functional as F
-
     if size and (images.shape[-1] != size or images.shape[-2] != size):
         out = []
         for chunk in images.split(4096):
@@ -152,16 +143,12 @@ class ArrayStream:
 
     def __init__(self, data: ArrayData, batch_size: int, device: torch.device, seed: int, dist: Distributed,
                  start: int) -> None:  # fmt: skip
-        from stylize.training import InfiniteSampler
-
         self.data, self.batch_size, self.device = data, batch_size, device
         sampler = InfiniteSampler(len(data.images), seed=seed, rank=dist.rank, world_size=dist.world_size,
                                   start=start * batch_size)  # fmt: skip
         self._indices = iter(sampler)
 
     def __next__(self) -> tuple[Tensor, Tensor | None]:
-        import torch
-
         index = torch.tensor([next(self._indices) for _ in range(self.batch_size)])
         images = self.data.images[index].to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
         labels = self.data.labels[index].to(self.device) if self.data.labels is not None else None
@@ -176,8 +163,6 @@ class FolderStream:
 
     def __init__(self, root: Path, size: int, channels: int, batch_size: int, device: torch.device,
                  config: GANTrainConfig, dist: Distributed, start: int, reporter: Reporter) -> None:  # fmt: skip
-        from stylize import training as tr
-
         dataset = tr.ImageFolderDataset(root, resize=size, crop=size)
         self.count, self.channels = len(dataset), channels
         self.stream = tr.BatchStream(dataset, batch_size, device, workers=config.workers, seed=config.seed,

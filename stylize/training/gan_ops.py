@@ -3,13 +3,12 @@ generator's weight average (EMA), and readying the EMA G to sample (BatchNorm st
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from stylize.config import GANTrainConfig, GeneratorConfig
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
+from stylize.models.generator import Discriminator
 
 BN_CALIBRATION_BATCHES = 16  # batches of 256 to re-estimate BatchNorm statistics of the EMA G
 W_AVG_SAMPLES = 8192  # z samples per class to estimate the style-based G's average w
@@ -23,8 +22,6 @@ def generator_config(config: GANTrainConfig, image_size: int, channels: int, num
 
 
 def build_discriminator(config: GANTrainConfig, gen: GeneratorConfig) -> nn.Module:
-    from stylize.models.generator import Discriminator
-
     return Discriminator(gen.image_size, gen.channels, config.d_width, gen.num_classes, config.reg_kind == "sn")
 
 
@@ -36,8 +33,6 @@ def ema_beta(config: GANTrainConfig, images_seen: int, batch: int) -> float:
 
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
     """ema = beta * ema + (1 - beta) * model for parameters; buffers are copied."""
-    import torch
-
     with torch.no_grad():
         for p_ema, p in zip(ema.parameters(), model.parameters()):
             p_ema.lerp_(p.detach(), 1.0 - beta)
@@ -53,9 +48,6 @@ def finalize_generator(g: nn.Module, gen: GeneratorConfig, device: torch.device,
     average) because the running statistics were gathered with the raw G's weights, not the
     averaged ones (BigGAN's "standing statistics"). Seeded, so it does not touch the global RNG.
     """
-    import torch
-    from torch import nn
-
     batches = BN_CALIBRATION_BATCHES if batches is None else batches
     w_samples = W_AVG_SAMPLES if w_samples is None else w_samples
     rng = torch.Generator().manual_seed(12345)
@@ -79,8 +71,6 @@ def finalize_generator(g: nn.Module, gen: GeneratorConfig, device: torch.device,
 
 def _estimate_w_avg(g: nn.Module, gen: GeneratorConfig, rng: torch.Generator, device: torch.device,
                    samples: int) -> None:  # fmt: skip
-    import torch
-
     for c in range(max(gen.num_classes, 1)):
         z = torch.randn(samples, gen.latent_dim, generator=rng).to(device)
         labels = one_hot(torch.full((samples,), c), gen.num_classes, device) if gen.num_classes else None
@@ -88,8 +78,6 @@ def _estimate_w_avg(g: nn.Module, gen: GeneratorConfig, rng: torch.Generator, de
 
 
 def _random_inputs(gen: GeneratorConfig, count: int, rng: torch.Generator | None, device: torch.device):
-    import torch
-
     z = torch.randn(count, gen.latent_dim, generator=rng).to(device)
     if not gen.num_classes:
         return z, None
@@ -97,8 +85,6 @@ def _random_inputs(gen: GeneratorConfig, count: int, rng: torch.Generator | None
 
 
 def one_hot(labels: Tensor, num_classes: int, device: torch.device) -> Tensor:
-    import torch.nn.functional as F
-
     return F.one_hot(labels.to(device), num_classes).float()
 
 
@@ -107,8 +93,6 @@ def one_hot(labels: Tensor, num_classes: int, device: torch.device) -> Tensor:
 
 def d_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
     """Discriminator loss on scores of reals and fakes (B,): hinge or non-saturating."""
-    import torch.nn.functional as F
-
     if kind == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
     return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -116,15 +100,11 @@ def d_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
 
 def g_loss(kind: str, fake: Tensor) -> Tensor:
     """Generator loss on the scores of its images: -D (hinge) or softplus(-D) (non-saturating)."""
-    import torch.nn.functional as F
-
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
 
 
 def r1_penalty(d: nn.Module, real: Tensor, labels: Tensor | None) -> Tensor:
     """R1 (Mescheder et al. 2018): mean squared norm of dD/dx on real images."""
-    import torch
-
     real = real.detach().requires_grad_(True)
     scores = d(real, labels)
     (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)

@@ -12,18 +12,16 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
+
+import torch
+from torch import Tensor
 
 from stylize import training as tr
-from stylize.devices import effective_precision
+from stylize.devices import effective_precision, tune_host_allocator
 from stylize.errors import Interrupted, UsageError
 from stylize.progress import NullReporter, Reporter
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor
-
-    from stylize.training import Distributed, GracefulStop, Resumed, RunFiles, TrainState
+from stylize.training import Distributed, GracefulStop, Resumed, RunFiles, TrainState
 
 
 class RunKeywords(TypedDict, total=False):
@@ -80,8 +78,6 @@ class LoopTrainer:
         """Common state; ``precision`` None: the config's, with auto = bf16 on CUDA only (GAN training)."""
         self.config, self.files, self.dist, self.device = config, files, dist, device
         if device.type == "cpu":
-            from stylize.devices import tune_host_allocator
-
             tune_host_allocator()  # reuse freed activation buffers: 1.7-1.9x per CPU step (BENCHMARKS.md)
         self.reporter = tr.rank_reporter(reporter, dist)
         self.precision = precision or effective_precision(config.precision, device, auto_bf16="cuda")
@@ -137,8 +133,6 @@ class LoopTrainer:
     def run(self, stop: GracefulStop) -> int:
         """Train to ``config.iterations``; save, sample and plot as configured. Returns the iteration."""
         if self.device.type == "cuda":
-            import torch
-
             torch.backends.cudnn.benchmark = True  # fixed input sizes: pick the fastest conv kernels once
         self.log.rewind(self.state.iteration)
         self._announce()

@@ -7,8 +7,6 @@ in that layout (stale InstanceNorm statistics dropped), or our own ``.safetensor
 (:func:`save_model`). Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same
 function rearranged: space-to-depth thin convs, upsample folded into the conv, fused norms),
 channels_last, bf16 where the hardware has it, decode/encode overlapped by the batch engine.
-
-Importing this module does not import torch (the CLI reads :class:`FastConfig` at start-up).
 """
 
 from stylize.backends.fast.backend import FastBackend, FastModel, Loaded, model_tags

@@ -8,24 +8,24 @@ hardware has it, decode/encode overlapped by the batch engine.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from stylize import images
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stylize import images, ops
 from stylize.backends.fast.zoo import DEFAULT_MODEL, model_tag
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.config import FAST_MIN_SIDE, FastConfig
-from stylize.devices import effective_precision
+from stylize.devices import autocast_dtype, effective_precision
 from stylize.errors import UsageError
+from stylize.models.transformer_net import FastTransformerNet, Region, SharedStats, TransformerNet
 from stylize.progress import NullReporter, Reporter
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor
-
-    from stylize.models.transformer_net import FastTransformerNet, Region, SharedStats, TransformerNet
+from stylize.tiles import auto_tile, blended_map
 
 MULTIPLE = 4  # the net down-samples by 4: inputs are padded to a multiple of this
 MIN_SIDE = FAST_MIN_SIDE  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
@@ -39,9 +39,6 @@ class FastModel:
     def __init__(
         self, net: TransformerNet, device: torch.device, precision: str = "auto", channels_last: bool = True
     ) -> None:
-        from stylize.devices import autocast_dtype
-        from stylize.models.transformer_net import FastTransformerNet
-
         self.device = device
         self.precision = effective_precision(precision, device)
         dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
@@ -49,8 +46,6 @@ class FastModel:
 
     def __call__(self, x: Tensor, tile: int = 0, overlap: int = 64) -> Tensor:
         """Stylize ``x`` (B, 3, H, W) in [0, 1]; tiles of ``tile`` px cross-faded over ``overlap`` px."""
-        import torch
-
         with torch.inference_mode():
             x = x.to(self.device).mul(255.0)
             if tile and max(x.shape[-2:]) > tile:
@@ -65,9 +60,6 @@ class FastModel:
         The first pass normalises each tile by itself, so its statistics are estimates (a few % off
         in random nets); the second pass costs the same again.
         """
-        from stylize.models.transformer_net import SharedStats
-        from stylize.tiles import blended_map
-
         if shared is None:
             shared = SharedStats()
             for ys in tile_cores(x.shape[-2], tile, overlap):
@@ -79,10 +71,6 @@ class FastModel:
 
     def _padded(self, x: Tensor, shared: SharedStats | None = None, core: Region | None = None) -> Tensor:
         """The network on ``x`` (B, 3, H, W) 0-255 of any size: padded to what it needs, then cropped."""
-        import contextlib
-
-        from stylize import ops
-
         # differs from pytorch/examples because its output is off by up to 3 px unless H, W are multiples of 4
         padded, pads = ops.pad_to_multiple(x, MULTIPLE)
         padded, more = _at_least(padded, MIN_SIDE)
@@ -108,8 +96,6 @@ def tile_cores(length: int, tile: int, overlap: int) -> list[tuple[int, int, int
 
 def _at_least(x: Tensor, side: int) -> tuple[Tensor, tuple[int, int, int, int]]:
     """Replicate-pad ``x`` so both sides are at least ``side`` (tiny images, 1 px strips)."""
-    import torch.nn.functional as F
-
     ph, pw = max(0, side - x.shape[-2]), max(0, side - x.shape[-1])
     pads = (ph // 2, ph - ph // 2, pw // 2, pw - pw // 2)
     if not any(pads):
@@ -153,8 +139,6 @@ class FastBackend:
 
     # main thread
     def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
-        import torch
-
         content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
         model = self.models[loaded[0].style]
         with torch.inference_mode():
@@ -163,8 +147,6 @@ class FastBackend:
         return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
 
     def _tile(self, content: Tensor) -> int:
-        from stylize.tiles import auto_tile
-
         return auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
 
     # I/O thread
@@ -178,8 +160,6 @@ def keep_colors(out: Tensor, content: Tensor, color: str) -> Tensor:
     """``--color``: luminance keeps the content's colours exactly (Gatys et al. 2017); match recolours
     the output to the content's colour mean and covariance. Differs from adain/optimize, which
     recolour the style image, because a fast model's style is baked into its weights."""
-    from stylize import ops
-
     if color == "none":
         return out
     out, content = out.clamp(0.0, 1.0), content.to(out.device)

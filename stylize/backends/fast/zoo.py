@@ -10,23 +10,25 @@ in that layout (stale InstanceNorm statistics dropped), or our own ``.safetensor
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from stylize import weights
+from stylize.checkpoints import STATE_SUFFIX, load_tensors, save_checkpoint
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
+from stylize.models.layouts import build_checked
+from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet, strip_stale_keys
 from stylize.progress import Reporter
 
-if TYPE_CHECKING:
-    from stylize.models.transformer_net import TransformerNet
-
 DEFAULT_MODEL = "starry-night"  # shipped in weights/: works offline on a fresh install
-LAYOUT = "fast_transformer_net"  # = stylize.models.transformer_net.LAYOUT (kept here: no torch import)
-ARCHITECTURE = "transformer-net"  # = stylize.models.transformer_net.ARCHITECTURE
 CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 EXPECTED = (
@@ -50,8 +52,6 @@ def models_dir() -> Path:
 
 def local_models() -> list[Path]:
     """Model files in :func:`models_dir`, sorted by name (train-fast's ``.state.pt`` files are not models)."""
-    from stylize.checkpoints import STATE_SUFFIX
-
     folder = models_dir()
     if not folder.is_dir():
         return []
@@ -88,10 +88,6 @@ def _known_models_hint() -> str:
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
     """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode; in the
     file's dtype (float16 for the shipped models: FastTransformerNet casts it to the precision it runs in)."""
-    from stylize.checkpoints import load_tensors
-    from stylize.models.layouts import build_checked
-    from stylize.models.transformer_net import TransformerNet, strip_stale_keys
-
     path = resolve_model(spec, reporter)
     try:
         state, meta = load_tensors(path)
@@ -128,8 +124,6 @@ def save_model(path: str | os.PathLike[str], net: TransformerNet, **meta: Any) -
     metadata ``{"architecture": "transformer-net", "format": 1, "layout": "fast_transformer_net",
     "version": <stylize version>, ...}`` plus anything passed (``style``, ``config`` of training, ...).
     """
-    from stylize.checkpoints import save_checkpoint
-
     header = {"architecture": ARCHITECTURE, "format": CHECKPOINT_FORMAT, "layout": LAYOUT}
     return save_checkpoint(path, net.state_dict(), {**meta, **header})
 
@@ -158,11 +152,6 @@ def list_models() -> list[ModelEntry]:
 def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | None = None, opset: int = 17) -> Path:
     """Write the model as ONNX: input ``input`` (B, 3, H, W) float32 RGB 0-255 (H, W multiples of 4),
     output ``output`` of the same shape, unclamped; batch, height and width are dynamic."""
-    import importlib.util
-    import warnings
-
-    import torch
-
     if importlib.util.find_spec("onnx") is None:
         raise UsageError("--export-onnx needs the onnx package", "pip install onnx")
     net = load_model(spec, reporter).float()  # ONNX takes float32 input: a float16 (shipped) model is widened

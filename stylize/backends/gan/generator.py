@@ -11,16 +11,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stylize.checkpoints import PICKLE_SUFFIXES, load_zoo_checkpoint
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stylize import weights
+from stylize.bundled import shipped_dir
+from stylize.checkpoints import PICKLE_SUFFIXES, load_tensors, load_zoo_checkpoint
 from stylize.config import DEFAULT_MODEL, GeneratorConfig
 from stylize.errors import UsageError, WeightsError
+from stylize.models.generator import ZooDCGANGenerator, ZooPGANGenerator, build_generator
 from stylize.progress import NullReporter, Reporter
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor, nn
 
 BUNDLED = {DEFAULT_MODEL: "gan-fashion-mnist.safetensors"}  # shipped in weights/ at the repository root
 OUR_ARCHITECTURES = ("gan-dcgan", "gan-style")
@@ -29,8 +32,6 @@ OUR_ARCHITECTURES = ("gan-dcgan", "gan-style")
 def weights_dir() -> Path:
     """Where shipped models live: ``stylize/_bundled/`` when packaged as package data (wheels),
     else ``weights/`` at the repository root (editable installs, source checkouts)."""
-    from stylize.bundled import shipped_dir
-
     return shipped_dir()
 
 
@@ -109,9 +110,6 @@ def _zoo_categories(z: Tensor, blocks: tuple[int, ...]) -> Tensor:
     """
     if not blocks:
         return z
-    import torch
-    import torch.nn.functional as F
-
     start = z.shape[1] - sum(blocks)
     parts = [z[:, :start]]
     for size in blocks:
@@ -138,8 +136,6 @@ def OurGenerator(module: nn.Module, gen: GeneratorConfig, meta: dict[str, Any] |
 
 def load_generator(model: str | os.PathLike[str] = DEFAULT_MODEL, reporter: Reporter | None = None) -> Generator:
     """Our safetensors checkpoint, a pytorch_GAN_zoo ``.pth``, a registry name or the shipped name."""
-    from stylize import weights
-
     reporter = reporter or NullReporter()
     text = str(model)
     if Path(text).suffix.lower() in PICKLE_SUFFIXES:
@@ -160,11 +156,6 @@ def _pickle_refused(path: Path) -> WeightsError:
 
 
 def _load_ours(path: Path, name: str) -> Generator:
-    import torch
-
-    from stylize.checkpoints import load_tensors
-    from stylize.models.generator import build_generator
-
     tensors, meta = load_tensors(path)
     arch = meta.get("architecture")
     if arch not in OUR_ARCHITECTURES or "generator" not in meta:
@@ -244,8 +235,6 @@ def _with_module_keys(state: dict[str, Any]) -> dict[str, Any]:
 
 def zoo_dcgan_from_state(state: dict[str, Any], config: dict[str, Any]) -> nn.Module:
     """Build the zoo DCGAN generator whose shapes match ``state``."""
-    from stylize.models.generator import ZooDCGANGenerator
-
     latent, top = state["formatLayer.weight"].shape[:2]
     depth = sum(1 for k in state if k.startswith("main.convTranspose"))
     width, channels = state["main.outlayer.weight"].shape[:2]
@@ -257,8 +246,6 @@ def zoo_dcgan_from_state(state: dict[str, Any], config: dict[str, Any]) -> nn.Mo
 
 def zoo_pgan_from_state(state: dict[str, Any], config: dict[str, Any]) -> nn.Module:
     """Build the zoo PGAN generator (final scale) whose shapes match ``state``."""
-    from stylize.models.generator import ZooPGANGenerator
-
     latent = int(state["formatLayer.module.weight"].shape[1])
     depths = [int(state["groupScale0.0.module.weight"].shape[0])]
     scale = 0

@@ -9,16 +9,15 @@ spherical between Gaussian latents (``models/latents.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from stylize.backends.gan.generator import Generator
-from stylize.devices import effective_precision
+from stylize.devices import autocast, effective_precision
 from stylize.errors import UsageError
 from stylize.models.latents import SeedInputs, lerp_exact, seed_inputs, slerp
-
-if TYPE_CHECKING:
-    import torch
-    from torch import Tensor
 
 
 class Sampler:
@@ -56,8 +55,6 @@ class Sampler:
         return drawn
 
     def one_hot(self, classes: Tensor | None) -> Tensor | None:
-        import torch.nn.functional as F
-
         return None if classes is None else F.one_hot(classes, self.info.num_classes).float()
 
     # -- generation
@@ -71,8 +68,6 @@ class Sampler:
     def render(self, z: Tensor, labels: Tensor | None, noise: list[Tensor] | None, psi: float = 1.0,
                on_batch: Callable[[int], None] | None = None) -> Tensor:  # fmt: skip
         """Images for given inputs (CPU tensors), in batches of ``batch_size``."""
-        import torch
-
         out = []
         for start in range(0, len(z), self.batch_size):
             part = slice(start, start + self.batch_size)
@@ -84,8 +79,6 @@ class Sampler:
 
     def mix(self, seed_a: int, seed_b: int, layer: int, psi: float = 1.0, class_index: int | None = None) -> Tensor:
         """(3, C, H, W): seed A, seed B, and A's styles for layers < ``layer`` with B's from ``layer`` on."""
-        import torch
-
         info = self.info
         if not info.style_based:
             raise UsageError(f"--style-mix needs a style-based model; {info.name or 'this one'} is {info.kind}")
@@ -104,8 +97,6 @@ class Sampler:
 
     def interpolate(self, seeds: Sequence[int], steps: int, psi: float = 1.0, class_index: int | None = None) -> Tensor:
         """Frames from each seed to the next: ``steps`` per pair, plus the last seed: (n, C, H, W)."""
-        import torch
-
         if len(seeds) < 2 or steps < 1:
             raise UsageError("--interpolate needs at least two seeds and one step")
         drawn = self.inputs(list(seeds), class_index)
@@ -136,10 +127,6 @@ class Sampler:
         return None if ts is None else [t[part].to(self.device) for t in ts]
 
     def _run(self, fn: Callable[[], Tensor]) -> Tensor:
-        import torch
-
-        from stylize.devices import autocast
-
         with torch.inference_mode(), autocast(self.device, self.precision):
             out = fn()
         return out.float().clamp(-1.0, 1.0).add(1.0).mul(0.5).cpu()  # [-1, 1] -> [0, 1]

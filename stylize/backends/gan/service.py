@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from stylize.backends.gan.generator import load_generator
 from stylize.backends.gan.sampler import Sampler
 from stylize.backends.gan.writing import write_animation, write_grid, write_images
+from stylize.devices import resolve_device
 from stylize.errors import UsageError
 from stylize.files import unknown_file_suffix
 from stylize.progress import NullReporter, Reporter
@@ -45,10 +47,6 @@ def sample(config: Any, output: str | os.PathLike[str] | None = None, device: st
 
     ``on_written`` hears of each per-seed file as soon as it is on disk (the CLI prints it then, so
     an interrupted run has still listed what it wrote)."""
-    import time
-
-    from stylize.devices import resolve_device
-
     reporter = reporter or NullReporter()
     out = Path(output) if output else DEFAULT_OUTPUT
     _check_output_kind(config, out)

@@ -6,20 +6,19 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from PIL import Image
+from torch import Tensor
 
 from stylize.errors import UsageError
 from stylize.files import atomic_path
-
-if TYPE_CHECKING:
-    from PIL import Image
-    from torch import Tensor
+from stylize.images import save_image
+from stylize.plot import image_grid
 
 
 def to_image(t: Tensor) -> Image.Image:
     """(C, H, W) in [0, 1] -> a PIL image: mode L for one channel, RGB for three (rounded)."""
-    from PIL import Image
-
     arr = t.detach().float().clamp(0, 1).mul(255).round().to("cpu").byte()
     if arr.shape[0] == 1:
         return Image.fromarray(arr[0].numpy(), mode="L")
@@ -28,8 +27,6 @@ def to_image(t: Tensor) -> Image.Image:
 
 def grid_image(batch: Tensor, nrow: int = 0, padding: int = 2) -> Image.Image:
     """A contact sheet of (N, C, H, W) images, ``nrow`` per row (0: about sqrt(N))."""
-    from stylize.plot import image_grid
-
     columns = nrow or max(1, math.ceil(math.sqrt(len(batch))))
     grid = image_grid([to_image(t) for t in batch], columns=columns, padding=padding)
     return grid.convert("L") if batch.shape[1] == 1 else grid
@@ -37,15 +34,11 @@ def grid_image(batch: Tensor, nrow: int = 0, padding: int = 2) -> Image.Image:
 
 def write_grid(batch: Tensor, path: str | os.PathLike[str], nrow: int = 0) -> Path:
     """Write a contact sheet atomically (over an existing file)."""
-    from stylize.images import save_image
-
     return save_image(grid_image(batch, nrow), path, overwrite=True)
 
 
 def write_images(batch: Tensor, paths: Sequence[Path], overwrite: bool = True) -> list[Path]:
     """One file per image, each written atomically."""
-    from stylize.images import save_image
-
     return [save_image(to_image(t), p, overwrite=overwrite) for t, p in zip(batch, paths)]
 
 

@@ -16,6 +16,7 @@ from stylize import images
 from stylize.backends.gatys.model import GatysModel, StyleImage
 from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image, shared_picture
 from stylize.config import OptimizeConfig
+from stylize.plot import loss_series, save_loss_plot
 from stylize.progress import NullReporter, Reporter
 
 
@@ -129,7 +130,5 @@ class GatysBackend:
 
 def save_plot(history: Sequence[Mapping[str, float]], path: Path, title: str | None = None) -> Path:
     """Loss curves (total and each term) against the iteration, log scale."""
-    from stylize.plot import loss_series, save_loss_plot
-
     series = loss_series(history, ("loss", "content", "style", "tv"))
     return save_loss_plot(series, path, log_y=True, title=title)
