@@ -122,7 +122,15 @@ class FrameWriter:
         if self.error is not None:
             raise self.error
 
+    def stop(self) -> None:
+        """Ctrl-C: the frames already queued are finished work, so they are written first; then the sink
+        aborts (the open segment is dropped, closed ones are kept for the rerun)."""
+        if self.thread.is_alive():
+            self.put(_ABORT)  # after the queued frames; waits while the thread works through them
+            self.thread.join()
+
     def abort(self) -> None:
+        """An error: frames not yet encoded are dropped and the sink aborts."""
         if self.thread.is_alive():
             with_room = _drain(self.queue)
             if with_room:

@@ -207,9 +207,12 @@ class VideoRunner:
                     writer.put((frame.pts, frame.time, content, out, extra))
                 self.reporter.advance(FRAMES, len(batch))
             writer.finish()
-        except BaseException:
+        except BaseException as exc:
             frames.stop()
-            writer.abort()
+            if isinstance(exc, KeyboardInterrupt):
+                writer.stop()  # the frames already done are written: a segment they close survives
+            else:
+                writer.abort()
             raise
         finally:
             self.reporter.finish(FRAMES)
