@@ -6,6 +6,7 @@ either thread is raised in the main one.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterator
@@ -126,7 +127,10 @@ class FrameWriter:
         """Ctrl-C: the frames already queued are finished work, so they are written first; then the sink
         aborts (the open segment is dropped, closed ones are kept for the rerun)."""
         if self.thread.is_alive():
-            self.put(_ABORT)  # after the queued frames; waits while the thread works through them
+            # after the queued frames, which the thread writes first; if the sink fails on them it has
+            # aborted itself, and the interrupt goes on rather than turning into that error
+            with contextlib.suppress(Exception):
+                self.put(_ABORT)
             self.thread.join()
 
     def abort(self) -> None:

@@ -105,7 +105,7 @@ def adain(
         decoder=decoder,
     )
     options = bo.batch_options_from(shared)
-    video = vo.video_config_from({**shared, "size": size})
+    video = vo.video_config_from(shared, size)
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(

@@ -15,6 +15,7 @@ stdout gets one output path per line (or the ``--json`` report), stderr the summ
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -161,12 +162,12 @@ def batch_params(
     """The batch options of every stylizing command, in help order (``shared_params.with_params``)."""
 
 
-BATCH_FLAGS = ("output", "name", "ext", "glob", "overwrite", "fail_fast", "shard", "batch_size", "io_workers",
-               "quality", "max_pixels")  # fmt: skip
+# what BatchOptions is built from: the template's options but --json (how the result is printed)
+BATCH_FLAGS = tuple(name for name in inspect.signature(batch_params).parameters if name != "as_json")
 
 
 def batch_options_from(flags: dict[str, object]) -> BatchOptions:
-    """:func:`build_batch_options` from a command's parameters (``locals()``): the shared flags it has."""
+    """:func:`build_batch_options` from a command's ``**shared`` options (optimize has no --batch-size)."""
     return build_batch_options(**{k: flags[k] for k in BATCH_FLAGS if k in flags})  # type: ignore[arg-type]
 
 

@@ -90,7 +90,7 @@ def fast(
         channels_last=channels_last,
     )
     options = bo.batch_options_from(shared)
-    video = vo.video_config_from({**shared, "size": size})
+    video = vo.video_config_from(shared, size)
     reporter = state.reporter()
     bo.run_and_finish(
         lambda: api.fast(inputs, config, options, state.device, reporter, sys.stdin, video),

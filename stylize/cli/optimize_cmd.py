@@ -102,7 +102,7 @@ def optimize(
         vgg=vgg,
     )
     options = bo.batch_options_from(shared)
-    video = vo.video_config_from({**shared, "size": size})
+    video = vo.video_config_from(shared, size)
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(

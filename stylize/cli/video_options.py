@@ -1,14 +1,15 @@
-"""The video flags of ``stylize adain`` and ``stylize fast`` (the "Video" help panel).
+"""The video flags of ``stylize adain``, ``fast`` and ``optimize`` (the "Video" help panel).
 
-A command declares them by annotation after its other flags and builds a
-:class:`~stylize.video.VideoConfig` with :func:`video_config_from`::
+A command gets them all from :func:`video_params` and builds a :class:`~stylize.video.VideoConfig`
+with :func:`video_config_from`::
 
-    temporal: TemporalOption = DEFAULTS.temporal, codec: CodecOption = DEFAULTS.codec, ...
-    video = video_config_from(locals())
+    @with_params(..., video_params)
+    def command(..., size: ..., **shared): video = video_config_from(shared, size)
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import typer
@@ -76,15 +77,13 @@ def video_params(
     """The video options of every stylizing command, in help order (``shared_params.with_params``)."""
 
 
-VIDEO_FLAGS = ("temporal", "codec", "crf", "bitrate", "start", "duration")
+VIDEO_FLAGS = tuple(inspect.signature(video_params).parameters)  # named once, by the template
 
 
-def video_config_from(flags: dict[str, object]) -> VideoConfig:
-    """A :class:`VideoConfig` from a command's parameters (``locals()``); bad values raise UsageError.
-
-    A video keeps its own frame size unless the command was given ``--size`` (``size`` not None)."""
-    chosen = {k: flags[k] for k in VIDEO_FLAGS if k in flags}
-    return VideoConfig(**chosen, keep_size=flags.get("size") is None)  # type: ignore[arg-type]
+def video_config_from(shared: dict[str, object], size: int | None) -> VideoConfig:
+    """A :class:`VideoConfig` from the video options in a command's ``**shared``; bad values raise
+    UsageError. A video keeps its own frame size unless the command was given ``--size``."""
+    return VideoConfig(**{k: shared[k] for k in VIDEO_FLAGS}, keep_size=size is None)  # type: ignore[arg-type]
 
 
 def print_flicker(rows: list[Any], as_json: bool) -> None:
