@@ -174,5 +174,7 @@ def shared_picture(cache: SharedPictures, path: Path, max_pixels: int, what: str
         try:
             cache[path] = images.open_image(path, max_pixels).rgb
         except InputError as exc:
-            raise (InputError(f"{what} {exc}", exc.hint) if what else exc) from exc
+            if not what:
+                raise
+            raise InputError(f"{what} {exc}", exc.hint) from exc
     return cache[path]
