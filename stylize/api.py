@@ -151,7 +151,9 @@ def adain(contents: Sequence[str], styles: Sequence[str], config: AdaINConfig, o
 
     def make_model() -> AdaINModel:
         encoder, decoder, alpha = load_pair(config, reporter)
-        return AdaINModel(encoder, decoder, torch_device, config.precision, default_alpha=alpha)
+        return AdaINModel(
+            encoder, decoder, torch_device, config.precision, default_alpha=alpha, transform=config.transform
+        )
 
     return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter, decoded), jobs, options,
                           reporter, inputs, video)  # fmt: skip

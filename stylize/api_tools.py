@@ -102,13 +102,11 @@ def gan_sample(config: GANSampleConfig, output: Path | None = None, device: str 
     return sample(config, output, device, reporter, on_written)
 
 
-def eval_means(rows: Sequence[EvalRow]) -> tuple[dict[str, float | None], float | None]:
-    """``eval``'s last line: the mean style and content distance of ``rows``, and the mean style
-    distance of their content images (what doing nothing scores); None where no row has one."""
-    from stylize.backends.evaluate import mean_of
+def eval_means(rows: Sequence[EvalRow]) -> dict[str, float | None]:
+    """``eval``'s last line: :func:`stylize.backends.evaluate.mean_scores`."""
+    from stylize.backends.evaluate import mean_scores
 
-    means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in ("style", "content")}
-    return means, mean_of([r.baseline_style for r in rows])
+    return mean_scores(rows)
 
 
 def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:

@@ -73,11 +73,13 @@ class Stylizer:
         if len(styles) > 1 and not options.get("style_weights") and not options.get("masks"):
             options["style_weights"] = tuple(1.0 / len(styles) for _ in styles)
         config = AdaINConfig(**options)
-        key = ("adain", config.encoder, config.decoder, config.precision)
+        key = ("adain", config.encoder, config.decoder, config.precision, config.transform)
 
         def make() -> AdaINModel:
             encoder, decoder, alpha = load_pair(config)
-            return AdaINModel(encoder, decoder, self.device, config.precision, default_alpha=alpha)
+            return AdaINModel(
+                encoder, decoder, self.device, config.precision, default_alpha=alpha, transform=config.transform
+            )
 
         model = self._cached(key, make)
         pic = prepare_content(images.Picture(to_rgb(content)), config)

@@ -66,6 +66,28 @@ def adain_feats(content: Tensor, style: Tensor, alpha: float = 1.0, eps: float =
     return adain(content, style_mean, style_std, alpha=alpha, eps=eps)
 
 
+def sorted_features(feat: Tensor) -> Tensor:
+    """Each channel's values of ``feat`` (1, C, H, W) in ascending order, (1, C, H*W) float32: what
+    :func:`efdm` needs of a style."""
+    return at_least_float32(feat).flatten(2).sort(dim=-1).values
+
+
+def efdm(content_feat: Tensor, style_sorted: Tensor) -> Tensor:
+    """Exact feature distribution matching (Zhang et al., CVPR 2022): each channel of
+    ``content_feat`` (B, C, H, W) takes the style's values (``style_sorted``, (1, C, N) from
+    :func:`sorted_features`) in the order of its own, so every channel's whole distribution becomes
+    the style's, not only its mean and std (AdaIN). A style of another size is resampled along
+    its sorted values (linear interpolation of the quantiles)."""
+    b, c, h, w = content_feat.shape
+    flat = at_least_float32(content_feat).flatten(2)  # (B, C, N)
+    target = style_sorted.float()
+    if target.shape[-1] != flat.shape[-1]:
+        target = F.interpolate(target, size=flat.shape[-1], mode="linear", align_corners=True)
+    out = torch.empty_like(flat)
+    out.scatter_(-1, flat.argsort(dim=-1), target.expand(b, -1, -1).contiguous())
+    return out.view(b, c, h, w).to(content_feat.dtype)
+
+
 # --- losses ----------------------------------------------------------------------------------
 
 

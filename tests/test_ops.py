@@ -164,3 +164,20 @@ def test_gray_is_the_luminance_on_three_channels() -> None:
     assert out.shape == rgb.shape and out.is_contiguous()
     torch.testing.assert_close(out, ops.rgb_to_yiq(rgb)[:, :1].expand(-1, 3, -1, -1))
     torch.testing.assert_close(ops.rgb_to_yiq(out)[:, 1:], torch.zeros(2, 2, 4, 5), atol=1e-6, rtol=0)  # no chroma
+
+
+def test_efdm_gives_each_channel_the_style_values_in_the_content_order() -> None:
+    content = torch.randn(2, 4, 5, 6)
+    style = torch.randn(1, 4, 5, 6) * 3 + 1
+    out = ops.efdm(content, ops.sorted_features(style))
+    assert torch.equal(out.flatten(2).sort(-1).values[1], style.flatten(2).sort(-1).values[0])
+    assert torch.equal(out.flatten(2).argsort(-1), content.flatten(2).argsort(-1))
+
+
+def test_efdm_resamples_a_style_of_another_size() -> None:
+    content, style = torch.randn(1, 3, 4, 4), torch.randn(1, 3, 9, 7)
+    out = ops.efdm(content, ops.sorted_features(style))
+    assert out.shape == content.shape
+    per_channel = out.flatten(2)
+    assert torch.allclose(per_channel.amin(-1), style.flatten(2).amin(-1))  # the quantile ends are kept
+    assert torch.allclose(per_channel.amax(-1), style.flatten(2).amax(-1))

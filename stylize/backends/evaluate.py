@@ -10,6 +10,11 @@ float32, at the output's own size:
 - **content distance**: at relu4_2, ``mean((F_out - F_content)^2) / mean(F_content^2)`` with
   the content image resized to the output's exact size. 0 = the content's features exactly;
   1 = as far as an all-black image's features.
+- **patch distance** (a second style number no method of ours optimises): the sliced Wasserstein
+  distance between the 3x3 colour patches of the output and of the style image (at the output's
+  long side) in CIELAB, in Lab units (:func:`stylize.metrics.patch_swd`).
+- **structure distance** (CFSD): the KL divergence between the relu3_1 self-similarity of the
+  content and of the output, both at the output's size (:func:`stylize.metrics.structure_distance`).
 
 Style images and content images are encoded once per size (a batch reuses them). An image with a
 side under 32 px is measured upscaled to 32 px on that side (the network needs 2 px at relu5_1).
@@ -27,7 +32,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from stylize import images, ops
+from stylize import images, metrics, ops
 from stylize.checkpoints import load_tensors
 from stylize.config import DEFAULT_VGG
 from stylize.errors import UsageError
@@ -40,6 +45,7 @@ from stylize.weights import resolve
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
+STRUCTURE_LAYER = "relu3_1"
 MIN_SIDE = 32  # px: smaller images (outputs, contents, styles) are measured upscaled to this short side
 CACHED = 32  # style targets, content features and resized content images kept per meter
 
@@ -51,6 +57,8 @@ class Scores:
     style: float | None
     content: float | None
     style_layers: Mapping[str, float] = field(default_factory=dict)
+    patch: float | None = None  # metrics.patch_swd against the style
+    structure: float | None = None  # metrics.structure_distance against the content
 
 
 def style_distance(feats: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> tuple[float, dict[str, float]]:
@@ -78,6 +86,7 @@ class QualityMeter:
         self.net = net.to(self.device).eval().requires_grad_(False)
         # bounded: a folder of thousands of outputs must not keep every content's features alive
         self.style_targets = functools.lru_cache(maxsize=CACHED)(self._style_targets)
+        self.style_image = functools.lru_cache(maxsize=CACHED)(self._style_image)
         self.content_target = functools.lru_cache(maxsize=CACHED)(self._content_target)
         self.content_image = functools.lru_cache(maxsize=CACHED)(self._content_image)
 
@@ -90,27 +99,41 @@ class QualityMeter:
         with torch.no_grad():
             return self.net.features(images.to_tensor(img).to(self.device), layers)
 
+    def _style_image(self, path: Path, long_side: int) -> Image.Image:
+        """The style image resized to ``long_side`` (cached as ``style_image``)."""
+        return images.resize_long_side(images.open_image(path).rgb, long_side)
+
     def _style_targets(self, path: Path, long_side: int) -> dict[str, Tensor]:
         """Gram matrices of the style image at ``long_side`` (cached as ``style_targets``)."""
-        img = images.resize_long_side(images.open_image(path).rgb, long_side)
-        return {k: ops.gram(v.float()) for k, v in self.features(img, STYLE_LAYERS).items()}
+        return {
+            k: ops.gram(v.float()) for k, v in self.features(self.style_image(path, long_side), STYLE_LAYERS).items()
+        }
 
     def _content_image(self, path: Path, size: tuple[int, int]) -> Image.Image:
         """The content image resized to an output's size (cached as ``content_image``)."""
         return images.resize_to(images.open_image(path).rgb, size)
 
-    def _content_target(self, path: Path, size: tuple[int, int]) -> Tensor:
-        """relu4_2 of the content image at ``size`` (cached as ``content_target``)."""
-        return self.features(self.content_image(path, size), [CONTENT_LAYER])[CONTENT_LAYER].float()
+    def _content_target(self, path: Path, size: tuple[int, int]) -> dict[str, Tensor]:
+        """relu4_2 and relu3_1 of the content image at ``size`` (cached as ``content_target``)."""
+        feats = self.features(self.content_image(path, size), [CONTENT_LAYER, STRUCTURE_LAYER])
+        return {k: v.float() for k, v in feats.items()}
 
     def score(self, output: Image.Image, content: Path | None, style: Path | None) -> Scores:
-        """Style and content distance of ``output`` against the images at ``content`` and ``style``."""
-        feats = self.features(output.convert("RGB"), [*STYLE_LAYERS, CONTENT_LAYER])
-        s, per_layer = (None, {})
+        """Every number of ``output`` against the images at ``content`` and ``style`` (None: not measured)."""
+        output = output.convert("RGB")
+        feats = self.features(output, [*STYLE_LAYERS, CONTENT_LAYER])
+        s, per_layer, patch = None, {}, None
         if style is not None:
             s, per_layer = style_distance(feats, self.style_targets(style, max(output.size)))
-        c = content_distance(feats[CONTENT_LAYER], self.content_target(content, output.size)) if content else None
-        return Scores(s, c, per_layer)
+            patch = metrics.patch_swd(
+                images.to_tensor(output), images.to_tensor(self.style_image(style, max(output.size)))
+            )
+        c = structure = None
+        if content is not None:
+            target = self.content_target(content, output.size)
+            c = content_distance(feats[CONTENT_LAYER], target[CONTENT_LAYER])
+            structure = metrics.structure_distance(feats[STRUCTURE_LAYER], target[STRUCTURE_LAYER])
+        return Scores(s, c, per_layer, patch, structure)
 
 
 # ---------------------------------------------------------------- which content and style each output had
@@ -200,6 +223,7 @@ class EvalRow:
     item: EvalItem
     scores: Scores
     baseline_style: float | None
+    baseline_patch: float | None = None  # the content image's own patch distance to the style
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -210,6 +234,9 @@ class EvalRow:
             "content_distance": self.scores.content,
             "content_style_distance": self.baseline_style,
             "style_layers": dict(self.scores.style_layers),
+            "patch_distance": self.scores.patch,
+            "structure_distance": self.scores.structure,
+            "content_patch_distance": self.baseline_patch,
         }
 
 
@@ -227,12 +254,27 @@ def evaluate_items(meter: QualityMeter, items: Sequence[EvalItem], reporter: Rep
             if item.content is not None and item.style is not None:
                 key = (item.content, item.style, output.size)
                 if key not in baselines:
-                    baselines[key] = meter.score(meter.content_image(item.content, output.size), None, item.style).style
-            rows.append(EvalRow(item, scores, baselines.get((item.content, item.style, output.size))))
+                    baselines[key] = meter.score(meter.content_image(item.content, output.size), None, item.style)
+            baseline = baselines.get((item.content, item.style, output.size))
+            rows.append(EvalRow(item, scores, *((baseline.style, baseline.patch) if baseline else (None, None))))
             reporter.advance("eval")
     finally:
         reporter.finish("eval")
     return rows
+
+
+MEAN_KEYS = ("style", "content", "patch", "structure")  # Scores fields averaged on eval's last line
+
+
+def mean_scores(rows: Sequence[EvalRow]) -> dict[str, float | None]:
+    """``eval``'s last line: the mean of every number of ``rows``, and of their content images' own
+    style and patch distances (``content_style``, ``content_patch``: what doing nothing scores)."""
+    means = {key: mean_of([getattr(r.scores, key) for r in rows]) for key in MEAN_KEYS}
+    return {
+        **means,
+        "content_style": mean_of([r.baseline_style for r in rows]),
+        "content_patch": mean_of([r.baseline_patch for r in rows]),
+    }
 
 
 def mean_of(values: Sequence[float | None]) -> float | None:

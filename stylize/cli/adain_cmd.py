@@ -43,6 +43,10 @@ def adain(
             rich_help_panel=PANEL,
         ),
     ] = D.alpha,
+    transform: Annotated[
+        str,
+        typer.Option(help=help_of(D, "transform"), rich_help_panel=PANEL, metavar="adain|efdm"),
+    ] = D.transform,
     style_weights: Annotated[str | None, typer.Option(help=help_of(D, "style_weights"), rich_help_panel=PANEL)] = None,
     color: po.ColorOption = D.color,
     preserve_color: po.PreserveColorOption = False,
@@ -92,6 +96,7 @@ def adain(
     contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
         alpha=alpha,
+        transform=transform,
         size=po.image_size(size),
         upscale=upscale,
         style_size=style_size,

@@ -52,9 +52,10 @@ def eval_(
         ),
     ] = None,
 ) -> None:
-    """Measure outputs: style distance (Gram, relu1_1…relu5_1) and content distance (relu4_2).
+    """Measure outputs: style distance (Gram, relu1_1…relu5_1), content distance (relu4_2), patch
+    distance (Lab colour patches against the style) and structure distance (relu3_1 self-similarity).
 
-    Lower is closer for both. Outputs are matched to their content and style by name
+    Lower is closer for all four. Outputs are matched to their content and style by name
     ({stem}_{method}_{style}, the default output name) or by --report. The README defines both numbers.
     """
     from stylize import api
@@ -69,33 +70,37 @@ def eval_(
                                   state.device)  # fmt: skip
         return print_flicker(rows, as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
-    means, baseline = api.eval_means(rows)
+    means = api.eval_means(rows)
     if sheet is not None:
         api.save_eval_sheet(rows, sheet)
     if as_json:
         emit_json(
             {
                 "outputs": [r.to_json() for r in rows],
-                "mean": {**means, "content_style": baseline},
+                "mean": means,
                 "sheet": str(sheet) if sheet else None,
             }
         )
         return
-    _print_table(rows, means, baseline)
+    _print_table(rows, means)
 
 
-def _print_table(rows: list[Any], means: dict[str, float | None], baseline: float | None) -> None:
+COLUMNS = ("style", "content", "patch", "structure", "style of content", "patch of content")
+
+
+def _print_table(rows: list[Any], means: dict[str, float | None]) -> None:
     width = max([len(str(r.item.output)) for r in rows] + [len("mean of 00000")])
-    emit_result(f"{'output':<{width}}  {'style':>7}  {'content':>7}  {'style of content':>16}")
+    emit_result(f"{'output':<{width}}  " + "  ".join(f"{name:>{max(7, len(name))}}" for name in COLUMNS))
     for r in rows:
-        emit_result(
-            f"{r.item.output!s:<{width}}  {_num(r.scores.style)}  {_num(r.scores.content)}  "
-            f"{_num(r.baseline_style, 16)}"
-        )
-    emit_result(
-        f"{'mean of ' + str(len(rows)):<{width}}  {_num(means['style'])}  {_num(means['content'])}  "
-        f"{_num(baseline, 16)}"
-    )
+        s = r.scores
+        emit_result(f"{r.item.output!s:<{width}}  " + _cells((s.style, s.content, s.patch, s.structure,
+                                                              r.baseline_style, r.baseline_patch)))  # fmt: skip
+    keys = ("style", "content", "patch", "structure", "content_style", "content_patch")
+    emit_result(f"{'mean of ' + str(len(rows)):<{width}}  " + _cells(tuple(means[k] for k in keys)))
+
+
+def _cells(values: tuple[float | None, ...]) -> str:
+    return "  ".join(_num(v, max(7, len(name))) for v, name in zip(values, COLUMNS))
 
 
 def _num(value: float | None, width: int = 7) -> str:

@@ -22,6 +22,9 @@ STRIDE = 8  # AdaIN encoder downsampling (relu4_1 is H/8): inputs are padded, tr
 # (naoto0804's published files, downloaded once) because those need the network; they stay one option away.
 ADAIN_DEFAULT_PAIR = ("vgg19-caffe-normalised", "adain-decoder-stylize")
 PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one option away, --decoder adain-decoder
+# how the photo's relu4_1 features take the style's: adain (per-channel mean and std, Huang & Belongie 2017)
+# or efdm (each channel's whole distribution, Zhang et al. 2022); both decode with the same decoder
+TRANSFORMS = ("adain", "efdm")
 
 
 def default_adain_pair() -> tuple[str, str]:
@@ -35,6 +38,11 @@ class AdaINConfig:
 
     # None: the decoder's own (recorded in it), else 1
     alpha: float | None = knob(None, "0 keeps the content, 1 is full style.")
+    transform: str = knob(
+        "adain",
+        "How the photo's features take the style's: adain (mean and spread) or efdm (the whole distribution: "
+        "more of the painting's marks).",
+    )
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
     style_size: int = knob(DEFAULT_SIZE, "Long side of the styles, at most, in px; 0 keeps it.")
     upscale: bool = False  # enlarge inputs smaller than --size/--style-size (default: never upscale)
@@ -63,6 +71,8 @@ class AdaINConfig:
             raise UsageError(f"--alpha must be between 0 and 1, not {self.alpha}")
         check_color(self.color)
         check_precision(self.precision)
+        if self.transform not in TRANSFORMS:
+            raise UsageError(f"--transform must be one of {', '.join(TRANSFORMS)}, not '{self.transform}'")
         if self.tile and (self.tile < 64 or self.tile % STRIDE):
             raise UsageError(f"--tile must be 0 or a multiple of {STRIDE} of at least 64, not {self.tile}")
         if self.size < 0 or self.style_size < 0:

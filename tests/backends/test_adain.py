@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from stylize import ops
-from stylize.backends.adain.model import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_adain
+from stylize.backends.adain.model import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_transfer
 from stylize.checkpoints import save_checkpoint
+from stylize.config import AdaINConfig
 from stylize.errors import UsageError, WeightsError
 from stylize.models.adain_net import AdaINDecoder
 
@@ -95,7 +96,7 @@ def test_half_masks_take_each_style_in_its_region() -> None:
     b = StyleTarget(torch.full((1, 4, 1, 1), -5.0), torch.full((1, 4, 1, 1), 0.1))
     left = torch.zeros(6, 8)
     left[:, :4] = 1
-    out = masked_adain(feats, [a, b], torch.stack([left, 1 - left]))
+    out = masked_transfer(feats, [a, b], torch.stack([left, 1 - left]))
     assert out[..., :4].mean() == pytest.approx(5.0, abs=0.05) and out[..., 4:].mean() == pytest.approx(-5.0, abs=0.05)
 
 
@@ -200,3 +201,32 @@ def test_a_video_frames_statistics_are_smoothed_and_resume_exactly(model: AdaINM
     head = run(first, loads[:3])
     rest.begin_video(loads[0], 0.5, (first.video_states() or [])[-1])
     assert all(torch.equal(a, b) for a, b in zip(head + run(rest, loads[3:]), whole))
+
+
+def test_efdm_masks_give_each_region_its_style_distribution() -> None:
+    feats = torch.randn(1, 4, 6, 8)
+    values_a, values_b = torch.arange(24.0), -torch.arange(24.0) - 100.0
+    a = StyleTarget(torch.zeros(1, 4, 1, 1), torch.ones(1, 4, 1, 1), values_a.expand(1, 4, 24).contiguous())
+    b = StyleTarget(
+        torch.zeros(1, 4, 1, 1), torch.ones(1, 4, 1, 1), values_b.sort().values.expand(1, 4, 24).contiguous()
+    )
+    left = torch.zeros(6, 8)
+    left[:, :4] = 1
+    out = masked_transfer(feats, [a, b], torch.stack([left, 1 - left]), "efdm")
+    assert torch.equal(out[0, 0, :, :4].flatten().sort().values, values_a)
+    assert out[..., 4:].max() <= -100.0
+
+
+def test_efdm_model_matches_the_style_distribution(model: AdaINModel) -> None:
+    efdm = AdaINModel(model.encoder, model.decoder, torch.device("cpu"), "fp32", fused=False, transform="efdm")
+    content, style = _img(1), _img(2)
+    target = efdm.style_target(style)
+    assert target.sorted is not None and target.sorted.shape[:2] == (1, 512)
+    out = efdm.stylize(content, [target], None, 1.0)
+    assert out.shape == content.shape
+    assert (out - model.stylize(content, [model.style_target(style)], None, 1.0)).abs().mean() > 1e-4
+
+
+def test_transform_is_validated() -> None:
+    with pytest.raises(UsageError, match="--transform must be one of adain, efdm"):
+        AdaINConfig(transform="wct")

@@ -34,7 +34,8 @@ def test_table_on_stdout_and_json(outputs: Path) -> None:
     result = runner.invoke(app, ["--quiet", *args])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0].split()[:3] == ["output", "style", "content"] and lines[-1].startswith("mean of 2")
+    assert lines[0].split()[:5] == ["output", "style", "content", "patch", "structure"]
+    assert lines[-1].startswith("mean of 2") and len(lines[-1].split()) == 3 + 6
     data = json.loads(runner.invoke(app, ["--quiet", *args, "--json"]).stdout)
     by_name = {Path(o["output"]).name: o for o in data["outputs"]}
     cat, style_itself = by_name["chelsea_mosaic.png"], by_name["coffee_mosaic.png"]
@@ -44,6 +45,13 @@ def test_table_on_stdout_and_json(outputs: Path) -> None:
     )
     assert style_itself["style_distance"] < 0.05 < cat["style_distance"]
     assert set(cat["style_layers"]) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}
+    # the second style number and the structure number: the content itself keeps its structure and is as
+    # far from the style's patches as doing nothing; the style itself is nearly on the style's patches
+    assert cat["structure_distance"] < 0.01 and cat["patch_distance"] == pytest.approx(
+        cat["content_patch_distance"], rel=0.15
+    )
+    assert style_itself["patch_distance"] < 0.5 * cat["patch_distance"]
+    assert set(data["mean"]) == {"style", "content", "patch", "structure", "content_style", "content_patch"}
 
 
 def test_sheet_is_written(outputs: Path, tmp_path: Path) -> None:

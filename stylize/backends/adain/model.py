@@ -86,10 +86,12 @@ def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPai
 
 @dataclass
 class StyleTarget:
-    """What a style contributes: relu4_1 statistics, each (1, C, 1, 1), float32."""
+    """What a style contributes: relu4_1 statistics, each (1, C, 1, 1), float32, and for EFDM its
+    values per channel in order (1, C, N)."""
 
     mean: Tensor
     std: Tensor
+    sorted: Tensor | None = None
 
 
 class AdaINModel:
@@ -103,9 +105,11 @@ class AdaINModel:
         precision: str = "auto",
         fused: bool = True,
         default_alpha: float = 1.0,
+        transform: str = "adain",
     ) -> None:
         self.device = device
         self.default_alpha = default_alpha  # used when --alpha is not given: the decoder's own
+        self.transform = transform  # how content features take the style's: TRANSFORMS
         self.precision = effective_precision(precision, device)
         self.encoder = _runtime(encoder, device, fused)
         self.decoder = _runtime(decoder, device, fused)
@@ -133,8 +137,9 @@ class AdaINModel:
     def style_target(self, style: Tensor) -> StyleTarget:
         """Statistics of one style image (1, 3, H, W)."""
         padded, _ = ops.pad_to_multiple(style, STRIDE)
-        mean, std = ops.mean_std(self.encode(padded))
-        return StyleTarget(mean, std)
+        feats = self.encode(padded)  # (1, 512, h, w)
+        mean, std = ops.mean_std(feats)
+        return StyleTarget(mean, std, ops.sorted_features(feats) if self.transform == "efdm" else None)
 
     @torch.inference_mode()
     def stylize(
@@ -161,14 +166,21 @@ class AdaINModel:
     def _target(self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
                 masks: Tensor | None, stats: tuple[Tensor, Tensor] | None = None) -> Tensor:  # fmt: skip
         if masks is not None:
-            return masked_adain(feats, targets, masks)
+            return masked_transfer(feats, targets, masks, self.transform)
         if len(targets) == 1:
-            return ops.adain(feats, targets[0].mean, targets[0].std, content_stats=stats)
+            return self._transfer(feats, targets[0], stats)
         assert weights is not None and len(weights) == len(targets)
         out = torch.zeros_like(feats, dtype=torch.float32)
         for w, target in zip(weights, targets):
-            out.add_(ops.adain(feats, target.mean, target.std, content_stats=stats).float(), alpha=w)
+            out.add_(self._transfer(feats, target, stats).float(), alpha=w)
         return out
+
+    def _transfer(self, feats: Tensor, target: StyleTarget, stats: tuple[Tensor, Tensor] | None) -> Tensor:
+        """``feats`` (B, 512, h, w) given one style's statistics (AdaIN) or distribution (EFDM)."""
+        if self.transform == "efdm":
+            assert target.sorted is not None, "the style target was encoded for AdaIN"
+            return ops.efdm(feats, target.sorted)
+        return ops.adain(feats, target.mean, target.std, content_stats=stats)
 
 
 @dataclass
@@ -209,10 +221,11 @@ def _runtime(net: nn.Sequential, device: torch.device, fused: bool) -> nn.Sequen
     return fuse_reflect_convs(net) if fused else net
 
 
-def masked_adain(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor) -> Tensor:
+def masked_transfer(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor, transform: str = "adain") -> Tensor:
     """Spatial control (Huang & Belongie 2017, sec. 7): style k where mask k is on.
 
-    Each region is normalised with its own content statistics, then given style k's.
+    Each region is normalised with its own content statistics, then given style k's (EFDM: the
+    region's values take the style's distribution in their own order).
     ``masks`` is (K, h, w) in [0, 1] at feature resolution; uncovered pixels keep the content.
     """
     feats32 = feats.float()  # (B, C, h, w)
@@ -222,11 +235,22 @@ def masked_adain(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor) -
         region = mask > 0.5
         if int(region.sum()) < 2:
             continue
-        pixels = feats32[..., region]  # (B, C, N)
-        var, mean = torch.var_mean(pixels, dim=-1, keepdim=True)
-        std = (var + 1e-5).sqrt()
-        normed = (feats32 - mean[..., None]) / std[..., None]
-        out += mask * (normed * target.std + target.mean)
+        out += mask * _region_transfer(feats32, region, target, transform)
         cover += mask
     keep = (1.0 - cover).clamp(min=0.0)
     return (out + keep * feats32) / torch.clamp(cover + keep, min=1e-6)
+
+
+def _region_transfer(feats32: Tensor, region: Tensor, target: StyleTarget, transform: str) -> Tensor:
+    """The whole map (B, C, h, w) transformed by the statistics of its ``region`` (h, w) alone."""
+    pixels = feats32[..., region]  # (B, C, N)
+    if transform == "efdm":
+        assert target.sorted is not None
+        moved = ops.efdm(pixels[..., None], target.sorted)[..., 0]  # the region's pixels, (B, C, N)
+        out = feats32.clone()
+        out[..., region] = moved
+        return out
+    var, mean = torch.var_mean(pixels, dim=-1, keepdim=True)
+    std = (var + 1e-5).sqrt()
+    normed = (feats32 - mean[..., None]) / std[..., None]
+    return normed * target.std + target.mean
