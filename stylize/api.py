@@ -5,14 +5,13 @@ The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from stylize.batch import (
     BatchOptions,
     BatchReport,
-    InputSet,
     Job,
     SharedPictures,
     collect_inputs,
@@ -27,11 +26,10 @@ from stylize.config import (
     FastTrainConfig,
     GANTrainConfig,
     OptimizeConfig,
-    default_adain_pair,
 )
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
-from stylize.provenance import JobSignature, settings_of, weights_id
+from stylize.provenance import JobSignature, settings_of
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
 if TYPE_CHECKING:
@@ -76,102 +74,102 @@ def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Pa
 def check_shared_inputs(paths: Iterable[Path], max_pixels: int) -> SharedPictures:
     """Styles and masks serve every content image: decode each now, so a damaged one stops the run
     with one line (exit 3) before any model loads instead of failing every image in turn. The
-    pictures go to the backend, which reads none of them again."""
+    pictures go to the method, which reads none of them again."""
     decoded: SharedPictures = {}
     for path in paths:
         shared_picture(decoded, path, max_pixels)
     return decoded
 
 
-def combined_tag(tags: Sequence[str]) -> str:
-    """The {style} tag of an output that blends several styles."""
-    return "+".join(tags)
+# method name (the CLI command, the config, the job signature) -> its package in stylize.backends
+METHODS = {"adain": "stylize.backends.adain", "fast": "stylize.backends.fast", "optimize": "stylize.backends.gatys"}
 
 
-def plan_style_jobs(contents: Sequence[str], style_map: dict[str, Path], blended: bool, options: BatchOptions,
-                    signature: JobSignature, stdin: TextIO | None = None,
-                    masks: Sequence[Path] = (), videos: bool = False) -> tuple[InputSet, list[Job]]:  # fmt: skip
-    """The content images (and videos, with ``videos``) and one job per (content, style), or per
-    content when the styles are blended.
+def stylize(
+    method: str,
+    contents: Sequence[str],
+    config: Any,
+    options: BatchOptions,
+    styles: Sequence[str] = (),
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
+) -> BatchReport:
+    """Stylize every content image or video with ``method`` (adain, fast, optimize): one output per
+    (content, style), or per content when the styles are blended.
 
-    No output may be a style or mask file (exit 3 before any work, whatever --overwrite says).
-    Each job carries ``signature`` for its content and style files (see :mod:`stylize.provenance`)."""
-    inputs = collect_inputs(contents, options.glob, stdin, videos=videos)
-    tags = [combined_tag(list(style_map))] if blended else list(style_map)
+    Before any work: the styles and masks are decoded, no output may be a style, mask or model
+    file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Videos run frame
+    by frame (:mod:`stylize.video_run`) with ``video``'s settings."""
+    import importlib
 
-    def sign(job: Job) -> str:
-        styles = list(style_map.values()) if blended else [style_map[job.style]]
-        return signature.text(job.input.path, styles)
-
-    protected = [*style_map.values(), *masks]
-    return inputs, plan_jobs(inputs, tags, options, protected, sign, method=signature.method)
-
-
-def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporter: Reporter, inputs: InputSet,
-                   video: VideoConfig | None = None, load: Callable[[list[Job]], None] | None = None) -> BatchReport:  # fmt: skip
-    """Run ``backend`` (which loads its network lazily as ``.model``, or through ``load(todo)``) over ``jobs``.
-
-    The network is loaded once the batch knows an output is still to be written, before the
-    first image, so a weights error stops the batch instead of failing every image; a fully
-    resumed batch loads nothing. With ``video``, video jobs run frame by frame (stylize.video_run).
-    """
-
-    def load_model(todo: list[Job]) -> None:
-        backend.model  # noqa: B018 - load weights now
-
-    prepare = load or load_model
-    if video is not None:
-        from stylize.video_run import run_jobs
-
-        return run_jobs(jobs, backend, options, reporter, inputs, prepare, video)
-    return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=prepare)
-
-
-def adain(contents: Sequence[str], styles: Sequence[str], config: AdaINConfig, options: BatchOptions,
-          device: str | None = None, reporter: Reporter | None = None, stdin: TextIO | None = None,
-          video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
-    """Stylize every content image or video with AdaIN: one output per (content, style), or blended.
-
-    Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
-    from stylize.backends.adain import AdaINBackend, AdaINModel, load_pair
+    from stylize.backends.stylizer import MethodBackend
     from stylize.devices import resolve_device
 
+    if method not in METHODS:
+        raise UsageError(f"no method '{method}'", f"use one of {', '.join(METHODS)}")
+    backend = importlib.import_module(METHODS[method])  # lazy: a run loads only its own method
     reporter = reporter or NullReporter()
-    style_map = style_files(styles)
-    _check_style_options(config, style_map)
-    decoded = check_shared_inputs([*style_map.values(), *config.masks], options.max_pixels)
-    signature = JobSignature(
-        "adain",
-        {**settings_of(config, skip=("encoder", "decoder")), **options.pixel_settings()},
-        {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])},
-    )
-    blended = bool(config.style_weights or config.masks)
-    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, config.masks, videos=True)
-    torch_device = resolve_device(device)
+    run = backend.plan(config, style_files(styles) if styles else {})
+    decoded = check_shared_inputs(run.shared, options.max_pixels)
+    signature = JobSignature(method, {**settings_of(config), **options.pixel_settings()}, run.weights)
+    inputs = collect_inputs(contents, options.glob, stdin, videos=True)
 
-    def make_model() -> AdaINModel:
-        encoder, decoder, alpha = load_pair(config, reporter)
-        return AdaINModel(
-            encoder, decoder, torch_device, config.precision, default_alpha=alpha, transform=config.transform
-        )
+    def sign(job: Job) -> str:
+        files, model = run.style_inputs(job.style)
+        return signature.text(job.input.path, files, model=model)
 
-    return run_with_model(AdaINBackend(make_model, config, options, style_map, reporter, decoded), jobs, options,
-                          reporter, inputs, video)  # fmt: skip
+    jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
+    made = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, decoded)
+    adapter = MethodBackend(made, options, reporter)
+    if video is not None:
+        from stylize.video_run import run_jobs  # lazy: only a run with videos needs PyAV
+
+        return run_jobs(jobs, adapter, options, reporter, inputs, adapter.load_model, video)
+    return run_batch(jobs, adapter, options, reporter, inputs=inputs, prepare=adapter.load_model)
 
 
-def check_style_weights(weights: Sequence[float] | None, style_map: dict[str, Path]) -> None:
-    """``--style-weights`` needs one weight per style."""
-    if weights and len(weights) != len(style_map):
-        raise UsageError(f"--style-weights has {len(weights)} values for {len(style_map)} styles")
+def adain(
+    contents: Sequence[str],
+    styles: Sequence[str],
+    config: AdaINConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
+) -> BatchReport:
+    """``stylize adain``: :func:`stylize` with AdaIN (Huang & Belongie 2017)."""
+    return stylize("adain", contents, config, options, styles, device, reporter, stdin, video)
 
 
-def _check_style_options(config: AdaINConfig, style_map: dict[str, Path]) -> None:
-    weights, masks = config.style_weights, config.masks
-    check_style_weights(weights, style_map)
-    if weights and masks:
-        raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
-    if masks and len(style_map) < 2 and len(masks) != len(style_map):
-        raise UsageError("--mask needs one mask per style")
+def optimize(
+    contents: Sequence[str],
+    styles: Sequence[str],
+    config: OptimizeConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
+) -> BatchReport:
+    """``stylize optimize``: :func:`stylize` with Gatys et al.'s optimisation (slow on videos: the
+    per-image time for every frame; ``--save-every`` and ``--plot`` apply to images only)."""
+    return stylize("optimize", contents, config, options, styles, device, reporter, stdin, video)
+
+
+def fast(
+    contents: Sequence[str],
+    config: FastConfig,
+    options: BatchOptions,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    stdin: TextIO | None = None,
+    video: VideoConfig = VIDEO_DEFAULTS,
+) -> BatchReport:
+    """``stylize fast``: :func:`stylize` with every fast-style model in ``config.models``."""
+    return stylize("fast", contents, config, options, (), device, reporter, stdin, video)
 
 
 def evaluate(
@@ -215,8 +213,14 @@ def evaluate(
     return ev.evaluate_items(meter, items, reporter or NullReporter())
 
 
-def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter | None = None,
-                   style: Path | None = None, vgg: str | None = None, device: str | None = None) -> list[Any]:  # fmt: skip
+def evaluate_video(
+    input_video: Path,
+    outputs: Sequence[str],
+    reporter: Reporter | None = None,
+    style: Path | None = None,
+    vgg: str | None = None,
+    device: str | None = None,
+) -> list[Any]:
     """Flicker of each output video against the input's motion (``stylize eval --video``): a list
     of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor).
 
@@ -271,85 +275,30 @@ def _video_style_distance(meter: Any, path: Path, style: Path) -> float:
     return sum(scores) / len(scores)
 
 
-def optimize(contents: Sequence[str], styles: Sequence[str], config: OptimizeConfig, options: BatchOptions,
-             device: str | None = None, reporter: Reporter | None = None, stdin: TextIO | None = None,
-             video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
-    """Optimise one image per (content, style), or per content blending all styles with ``style_weights``.
-
-    Videos are optimised frame by frame (slow: the per-image time for every frame) with ``video``'s
-    settings; ``--save-every`` and ``--plot`` apply to images only."""
-    from stylize.backends.gatys import GatysBackend, GatysModel, load_loss_net
-    from stylize.devices import effective_precision, resolve_device
-
-    reporter = reporter or NullReporter()
-    style_map = style_files(styles)
-    check_style_weights(config.style_weights, style_map)
-    decoded = check_shared_inputs(style_map.values(), options.max_pixels)
-    blended = bool(config.style_weights)
-    signature = JobSignature(
-        "optimize",
-        {**settings_of(config, skip=("save_every", "plot", "vgg")), **options.pixel_settings()},
-        {"vgg": weights_id(config.vgg)},
-    )
-    inputs, jobs = plan_style_jobs(contents, style_map, blended, options, signature, stdin, videos=True)
-    torch_device = resolve_device(device)
-    effective_precision(config.precision, torch_device)  # fp16 on a CPU stops here, before any work
-
-    def make_model() -> GatysModel:
-        layers = [*config.content_layers, *config.style_layers]
-        return GatysModel(
-            load_loss_net(config.vgg, layers, config.pooling, torch_device, reporter), config, torch_device
-        )
-
-    backend = GatysBackend(make_model, config, options, style_map, blended, reporter, decoded)
-    return run_with_model(backend, jobs, options, reporter, inputs, video)
-
-
-def fast(contents: Sequence[str], config: FastConfig, options: BatchOptions, device: str | None = None,
-         reporter: Reporter | None = None, stdin: TextIO | None = None,
-         video: VideoConfig = VIDEO_DEFAULTS) -> BatchReport:  # fmt: skip
-    """Stylize every content image or video with every fast-style model: one output per (input, model).
-
-    Videos (see :mod:`stylize.video_run`) take ``video``'s settings."""
-    from stylize.backends.fast import FastBackend, FastModel, load_model, model_tags
-    from stylize.devices import resolve_device
-
-    reporter = reporter or NullReporter()
-    tags = model_tags(config.models)
-    inputs = collect_inputs(contents, options.glob, stdin, videos=True)
-    model_files = [Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file()]
-    signature = JobSignature(
-        "fast", {**settings_of(config, skip=("models", "channels_last")), **options.pixel_settings()}
-    )
-    jobs = plan_jobs(inputs, list(tags), options, protected=model_files,
-                     sign=lambda job: signature.text(job.input.path, model=tags[job.style]), method="fast")  # fmt: skip
-    torch_device = resolve_device(device)
-    backend = FastBackend({}, config, options, reporter)
-
-    def load_models(todo: list[Job]) -> None:
-        """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
-        for tag in dict.fromkeys(job.style for job in todo):
-            model = FastModel(load_model(tags[tag], reporter), torch_device, config.precision, config.channels_last)
-            reporter.log(f"model {tags[tag]}: {model.precision} on {torch_device}", "debug")
-            backend.models[tag] = model
-
-    return run_with_model(backend, jobs, options, reporter, inputs, video, load_models)
-
-
 # ---------------------------------------------------------------- training: one door per trainer in stylize.training
 # ``run``: resume, overwrite, log_dir, device, reporter (training.loop.RunKeywords).
 
 
-def train_adain(content_dir: str | Path, style_dir: str | Path, output: str | Path,
-                config: AdaINTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
+def train_adain(
+    content_dir: str | Path,
+    style_dir: str | Path,
+    output: str | Path,
+    config: AdaINTrainConfig | None = None,
+    **run: Unpack[RunKeywords],
+) -> TrainResult:
     """Train an AdaIN decoder (``stylize train-adain``): :func:`stylize.training.adain.train_adain`."""
     from stylize.training.adain import train_adain as train
 
     return train(content_dir, style_dir, output, config, **run)
 
 
-def train_fast(style_image: str | Path, data: str | Path, output: str | Path | None = None,
-               config: FastTrainConfig | None = None, **run: Unpack[RunKeywords]) -> TrainResult:  # fmt: skip
+def train_fast(
+    style_image: str | Path,
+    data: str | Path,
+    output: str | Path | None = None,
+    config: FastTrainConfig | None = None,
+    **run: Unpack[RunKeywords],
+) -> TrainResult:
     """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
     from stylize.training.fast import train_fast as train
 

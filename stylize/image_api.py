@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 
 from stylize import images
-from stylize.batch import BatchOptions
 from stylize.config import AdaINConfig, FastConfig, OptimizeConfig
 from stylize.devices import resolve_device
 from stylize.errors import UsageError
+from stylize.progress import NullReporter
 
 Picture = Image.Image | str | os.PathLike[str] | Any  # PIL image, path, or numpy array
 ARRAY_HINT = "pass a PIL image, a path, or an array (H, W, 3) of uint8 or floats in [0, 1]"
@@ -66,66 +66,49 @@ class Stylizer:
     def adain(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """AdaIN (Huang & Belongie): options are ``AdaINConfig`` fields (alpha, size, color, ...).
         Several styles are blended (equal weights unless ``style_weights`` says otherwise)."""
-        # lazy: a call loads only its own backend (api.py's doors do the same)
-        from stylize.backends.adain import AdaINBackend, AdaINModel, Loaded, load_pair, prepare_content
+        from stylize.backends import adain  # lazy: a call loads only its own method (as api.stylize does)
 
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        styles = _as_list(style)
         if len(styles) > 1 and not options.get("style_weights") and not options.get("masks"):
             options["style_weights"] = tuple(1.0 / len(styles) for _ in styles)
         config = AdaINConfig(**options)
         key = ("adain", config.encoder, config.decoder, config.precision, config.transform)
-
-        def make() -> AdaINModel:
-            encoder, decoder, alpha = load_pair(config)
-            return AdaINModel(
-                encoder, decoder, self.device, config.precision, default_alpha=alpha, transform=config.transform
-            )
-
-        model = self._cached(key, make)
-        pic = prepare_content(images.Picture(to_rgb(content)), config)
-        paths = {f"style{i}": Path(f"<style {i}>") for i in range(len(styles))}  # names only: the pictures are given
-        decoded = {path: to_rgb(style) for path, style in zip(paths.values(), styles)}
-        backend = AdaINBackend(lambda: model, config, BatchOptions(), paths, pictures=decoded)
-        ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, "style0")])  # type: ignore[list-item]
-        return images.to_pil(out)
+        paths, decoded = _given_styles(styles)
+        run = adain.plan(config, paths)
+        method = adain.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
+        method.make_model = self._cached(key, lambda: _once(method.make_model))
+        return _run(method, content, "style0")
 
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
         """A fast-style network (a registry name, a local model name or a file); options are
         ``FastConfig`` fields (size, upscale, color, tile, precision)."""
-        # lazy: a call loads only its own backend (api.py's doors do the same)
-        from stylize.backends.fast import DEFAULT_MODEL, FastBackend, FastModel, Loaded, load_model
+        from stylize.backends import fast  # lazy: a call loads only its own method (as api.stylize does)
 
-        name = model or DEFAULT_MODEL
+        name = model or fast.DEFAULT_MODEL
         config = FastConfig(models=(name,), **options)
+        run = fast.plan(config, {})
+        method = fast.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), {})
+        (tag,) = run.tags
         key = ("fast", name, config.precision, config.channels_last)
-        net = self._cached(
-            key, lambda: FastModel(load_model(name), self.device, config.precision, config.channels_last)
-        )
-        pic = images.resize_picture(images.Picture(to_rgb(content)), config.size, upscale=config.upscale)
-        backend = FastBackend({name: net}, config, BatchOptions())
-        ((out, _),) = backend.process([None], [Loaded(images.to_tensor(pic.rgb), pic, name)])  # type: ignore[list-item]
-        return images.to_pil(out)
+        method.models[tag] = self._cached(key, lambda: _loaded(method, tag))
+        return _run(method, content, tag)
 
     def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
         style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
-        # lazy: a call loads only its own backend (api.py's doors do the same)
-        from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
+        from stylize.backends import gatys  # lazy: a call loads only its own method (as api.stylize does)
 
+        styles = _as_list(style)
+        if len(styles) > 1 and not options.get("style_weights"):
+            options["style_weights"] = tuple(1.0 for _ in styles)
         config = OptimizeConfig(**options)
         layers = (*config.content_layers, *config.style_layers)
         key = ("optimize", config.vgg, layers, config.pooling, config.precision, config)
-        model = self._cached(
-            key, lambda: GatysModel(load_loss_net(config.vgg, layers, config.pooling, self.device), config, self.device)
-        )
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        weights = config.style_weights or [1.0] * len(styles)
-        result = model.stylize(
-            images.resize_long_side(to_rgb(content), config.size, upscale=config.upscale),
-            [StyleImage(to_rgb(s), w) for s, w in zip(styles, weights)],
-            seed=config.seed,
-        )
-        return images.to_pil(result.image[0])
+        paths, decoded = _given_styles(styles)
+        run = gatys.plan(config, paths)
+        method = gatys.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
+        method.make_model = self._cached(key, lambda: _once(method.make_model))
+        return _run(method, content, run.tags[0])
 
     def gan_sample(
         self,
@@ -142,6 +125,35 @@ class Stylizer:
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
         batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
         return [_to_image(x) for x in batch]
+
+
+def _as_list(style: Picture | Sequence[Picture]) -> list[Picture]:
+    return list(style) if isinstance(style, (list, tuple)) else [style]
+
+
+def _given_styles(styles: Sequence[Picture]) -> tuple[dict[str, Path], dict[Path, Image.Image]]:
+    """Style tags -> stand-in paths, and the decoded pictures under those paths (the method reads
+    its styles through them; nothing is opened again)."""
+    paths = {f"style{i}": Path(f"<style {i}>") for i in range(len(styles))}
+    return paths, {path: to_rgb(style) for path, style in zip(paths.values(), styles)}
+
+
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` called now, as a maker that returns its result (a network shared by every call)."""
+    made = make()
+    return lambda: made
+
+
+def _loaded(method: Any, tag: str) -> Any:
+    method.load([tag])
+    return method.models[tag]
+
+
+def _run(method: Any, content: Picture, tag: str) -> Image.Image:
+    """One picture through ``method`` by the same adapter the batch and video runs use."""
+    from stylize.backends.stylizer import MethodBackend  # lazy: `import stylize` loads no torch model code
+
+    return images.to_pil(MethodBackend(method).one(images.Picture(to_rgb(content)), tag))
 
 
 def _to_image(x: torch.Tensor) -> Image.Image:

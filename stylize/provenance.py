@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,11 @@ def weights_id(spec: str) -> str:
     return f"file:{fingerprint(path)}" if spec and path.is_file() else spec
 
 
-def settings_of(config: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """A config dataclass as JSON-ready settings, minus ``skip`` (fields that never change pixels)."""
-    skipped = set(skip)
-    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in skipped}
+def settings_of(config: Any) -> dict[str, Any]:
+    """A config dataclass as JSON-ready settings: every field that changes pixels (see ``config.knob``)."""
+    return {
+        f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.metadata.get("pixels", True)
+    }
 
 
 def _plain(value: Any) -> Any:

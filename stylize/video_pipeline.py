@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from stylize import images, video
-from stylize.batch import BatchBackend, Job
+from stylize.batch import Job, VideoBackend
 from stylize.video import VideoConfig
 from stylize.video_segments import Sink
 
@@ -31,7 +31,7 @@ def frame_size(config: VideoConfig) -> int | None:
 class FrameReader:
     """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
 
-    def __init__(self, job: Job, backend: BatchBackend, config: VideoConfig, after_pts: int | None,
+    def __init__(self, job: Job, backend: VideoBackend, config: VideoConfig, after_pts: int | None,
                  size: int) -> None:  # fmt: skip
         self.queue: queue.Queue[Any] = queue.Queue(size)
         self.stopped = threading.Event()
@@ -45,7 +45,7 @@ class FrameReader:
         try:
             for frame in frames:
                 picture = images.Picture(Image.fromarray(frame.rgb), path=job.input.path)
-                if not self._put((frame, backend.prepare(picture, job.style, frame_size(config)))):  # type: ignore[attr-defined]
+                if not self._put((frame, backend.prepare(picture, job.style, frame_size(config)))):
                     return
             self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there

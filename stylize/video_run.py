@@ -32,13 +32,13 @@ from PIL import Image
 from stylize import images, video
 from stylize.batch import (
     BATCH_FATAL,
-    BatchBackend,
     BatchInterrupted,
     BatchOptions,
     BatchReport,
     Failure,
     InputSet,
     Job,
+    VideoBackend,
     failure_reason,
     run_batch,
 )
@@ -69,7 +69,7 @@ def sign(job: Job, config: VideoConfig) -> Job:
     return replace(job, signature=json.dumps(record, sort_keys=True, separators=(",", ":")))
 
 
-def run_jobs(jobs: Sequence[Job], backend: BatchBackend, options: BatchOptions, reporter: Reporter | None,
+def run_jobs(jobs: Sequence[Job], backend: VideoBackend, options: BatchOptions, reporter: Reporter | None,
              inputs: InputSet, prepare: Callable[[list[Job]], None] | None,
              config: VideoConfig) -> BatchReport:  # fmt: skip
     """Images through the batch engine, then each video; one report for both (a failed video is a Failure)."""
@@ -114,7 +114,7 @@ def _skip_existing(jobs: Sequence[Job], overwrite: bool, reporter: Reporter) -> 
 class VideoRunner:
     """Runs video jobs one at a time, each frame batch through ``backend.process``."""
 
-    backend: BatchBackend
+    backend: VideoBackend
     options: BatchOptions
     config: VideoConfig
     reporter: Reporter = field(default_factory=NullReporter)
@@ -216,31 +216,27 @@ class VideoRunner:
             raise
         finally:
             self.reporter.finish(FRAMES)
-            if getattr(self.backend, "begin_video", None) is not None:
-                self.backend.begin_video(None)  # type: ignore[attr-defined]
+            self.backend.begin_video(None)
 
     def _begin_video(self, job: Job, resumed: dict[str, np.ndarray] | None = None) -> None:
         """Tell a backend that keeps per-video state (AdaIN's colour match and content statistics) the
         window's first frame, the same whether this run starts there or resumes later, and the state
         it had after the last finished segment (``resumed``)."""
-        begin = getattr(self.backend, "begin_video", None)
-        if begin is None:
-            return
         frames = video.read_frames(job.input.path, self.config.start, self.config.end)
         try:
             first = next(frames, None)
         finally:
             frames.close()
         picture = images.Picture(Image.fromarray(first.rgb), path=job.input.path) if first is not None else None
-        loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None  # type: ignore[attr-defined]
-        begin(loaded, self.config.temporal, resumed)
+        loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None
+        self.backend.begin_video(loaded, self.config.temporal, resumed)
 
     def _process(self, job: Job, batch: list[tuple[video.Frame, Any]], stabilizer: Stabilizer
                  ) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]]:  # fmt: skip
         """Each frame's content, stabilised output, and the backend's per-video state after it."""
         loads = [loaded for _, loaded in batch]
         results = self.backend.process([job] * len(loads), loads)
-        trail = getattr(self.backend, "video_states", lambda: None)() or [None] * len(loads)
+        trail = self.backend.video_states() or [None] * len(loads)
         for (frame, loaded), result, extra in zip(batch, results, trail):
             tensor = result[0]  # (image, picture, ...) from every backend
             content = np.asarray(loaded.picture.rgb)

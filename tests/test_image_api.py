@@ -52,7 +52,7 @@ def test_fast_returns_the_same_pixels_as_the_command(tmp_path: Path) -> None:
 
 
 def test_a_stylizer_loads_each_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylize.backends import fast
+    from stylize.backends.fast import backend as fast  # FastMethod.load reads its module's load_model
 
     loads: list[str] = []
     real = fast.load_model

@@ -51,6 +51,20 @@ class BatchBackend(Protocol):
         """I/O thread: write ``job.output`` atomically (see :func:`save_result_image`)."""
 
 
+class VideoBackend(BatchBackend, Protocol):
+    """A batch backend that also runs videos frame by frame (``stylize.video_run``); every method gets
+    these hooks from ``stylize.backends.stylizer.MethodBackend``."""
+
+    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Any:
+        """Decode thread: a video frame as ``process`` takes it; ``size`` overrides the config's."""
+
+    def begin_video(self, first: Any, temporal: float = 0.0, resumed: dict[str, Any] | None = None) -> None:
+        """Main thread: a video starts (``first``: its first frame, prepared) or ends (``first`` None)."""
+
+    def video_states(self) -> list[dict[str, Any]] | None:
+        """Main thread: the per-video state after each frame of the last ``process`` call, or None."""
+
+
 def load_picture(job: Job, options: BatchOptions) -> images.Picture:
     """Decode a job's input with the batch's pixel limit (for ``BatchBackend.load``)."""
     return images.open_image(job.input.path, options.max_pixels)

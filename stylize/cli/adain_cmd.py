@@ -45,7 +45,7 @@ def adain(
     ] = D.alpha,
     transform: Annotated[
         str,
-        typer.Option(help=help_of(D, "transform"), rich_help_panel=PANEL, metavar="adain|efdm"),
+        typer.Option(help=help_of(D, "transform"), rich_help_panel=PANEL, metavar=""),
     ] = D.transform,
     style_weights: Annotated[str | None, typer.Option(help=help_of(D, "style_weights"), rich_help_panel=PANEL)] = None,
     color: po.ColorOption = D.color,

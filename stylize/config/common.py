@@ -33,9 +33,11 @@ def vgg_source(name: str) -> str:
     return VGG_ALIASES.get(name, name)
 
 
-def knob(default: Any, text: str) -> Any:
-    """A config field: its default, and its ``--help`` text in ``metadata["help"]`` (the CLI reads both)."""
-    return field(default=default, metadata={"help": text})
+def knob(default: Any, text: str, *, pixels: bool = True) -> Any:
+    """A config field: its default, its ``--help`` text in ``metadata["help"]`` (the CLI reads both),
+    and whether it changes pixels: ``pixels=False`` keeps it out of job signatures (a file written
+    beside the output, a memory layout, weights that the signature names by their hash instead)."""
+    return field(default=default, metadata={"help": text, "pixels": pixels})
 
 
 def help_of(config: Any, name: str) -> str:

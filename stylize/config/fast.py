@@ -29,6 +29,7 @@ class FastConfig:
         (),
         "Shipped: starry-night (default), great-wave, composition-vii; published (downloaded once): candy, mosaic, "
         "rain-princess, udnie; a local model name, or a .pth/.safetensors file. Repeatable (one output per model).",
+        pixels=False,
     )
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
     upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
@@ -42,7 +43,7 @@ class FastConfig:
     tile_overlap: int = knob(64, "Overlap of neighbouring tiles in px.")  # cross-faded so no seam shows
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively (~2x faster)
     # oneDNN/cuDNN convs skip layout reorders (1.2-1.3x in BENCHMARKS.md)
-    channels_last: bool = knob(True, "NHWC memory layout (faster on CPU and GPU).")
+    channels_last: bool = knob(True, "NHWC memory layout (faster on CPU and GPU).", pixels=False)
 
     def __post_init__(self) -> None:
         check_finite(self)

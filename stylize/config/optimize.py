@@ -66,13 +66,16 @@ class OptimizeConfig:
     # max (published nets) or avg (Gatys et al. 2016 prefer it for synthesis)
     pooling: str = knob("max", "max or avg pooling in the VGG.")
     color: str = "none"  # keep the content's colours: luminance-only transfer or colour matching (Gatys et al. 2017)
-    save_every: int = knob(0, "Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).")  # 0 = never
-    plot: bool = knob(False, "Write a loss-curve PNG beside each output (OUT.loss.png).")
+    save_every: int = knob(
+        0, "Write an intermediate image every N iterations (OUT.iterNNNNN.EXT).", pixels=False
+    )  # 0 = never
+    plot: bool = knob(False, "Write a loss-curve PNG beside each output (OUT.loss.png).", pixels=False)
     precision: str = "auto"  # autocast: auto (bf16 where native: AVX512-BF16/AMX CPUs, Ampere+ GPUs), fp32, bf16, fp16
     vgg: str = knob(
         DEFAULT_VGG,
         "Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a "
         "registry name or a file.",
+        pixels=False,
     )
 
     def __post_init__(self) -> None:

@@ -171,22 +171,22 @@ def test_a_video_frames_statistics_are_smoothed_and_resume_exactly(model: AdaINM
     """A bright patch that comes and goes restyles the whole frame frame by frame (AdaIN renormalises
     by each frame's statistics); with --temporal the rest of the frame stays steadier. Stopping after
     frame 3 and resuming from the saved state gives the uninterrupted run's frames."""
-    from stylize.backends.adain.backend import AdaINBackend, Loaded
-    from stylize.batch import BatchOptions
+    from stylize.backends.adain.backend import AdaINMethod
+    from stylize.backends.stylizer import MethodBackend, Prepared
     from stylize.config import AdaINConfig
 
     frames = [_img(1).clone() for _ in range(6)]
     for frame in frames[1::2]:
         frame[..., :24, :24] = 1.0  # the patch, in every other frame
-    loads = [Loaded(f, None, "s") for f in frames]  # type: ignore[arg-type]
+    loads = [Prepared(f, None, "s") for f in frames]  # type: ignore[arg-type]
 
-    def backend() -> AdaINBackend:
-        made = AdaINBackend(lambda: model, AdaINConfig(), BatchOptions(), {"s": Path("unused.png")})
-        made._targets[("s", None)] = model.style_target(_img(9))
+    def backend() -> MethodBackend:
+        made = MethodBackend(AdaINMethod(lambda: model, AdaINConfig(), {"s": Path("unused.png")}))
+        made._states[("s", None)] = [model.style_target(_img(9))]
         return made
 
-    def run(b: AdaINBackend, items: list[Loaded]) -> list[torch.Tensor]:
-        return [b.process([None], [item])[0][0] for item in items]  # type: ignore[list-item]
+    def run(b: MethodBackend, items: list[Prepared]) -> list[torch.Tensor]:
+        return [b.process([None], [item])[0].image for item in items]
 
     def flicker(outs: list[torch.Tensor]) -> float:  # change of the far corner, away from the patch
         return float(sum((a[..., 40:, 48:] - b[..., 40:, 48:]).abs().mean() for a, b in itertools.pairwise(outs)))

@@ -230,11 +230,11 @@ def test_any_size_comes_back_at_its_size(model: FastModel) -> None:
 
 
 def _fast_color(net: TransformerNet, x: torch.Tensor, color: str) -> torch.Tensor:
-    from stylize.backends.fast import FastBackend
+    from stylize.backends.fast import FastMethod
+    from stylize.backends.stylizer import MethodBackend, Prepared
 
-    backend = FastBackend({"m": FastModel(net, CPU, "fp32")}, FastConfig(color=color), None)  # type: ignore[arg-type]
-    loaded = [type("L", (), {"tensor": x, "picture": None, "style": "m"})()]
-    return backend.process([None], loaded)[0][0]  # type: ignore[list-item]
+    method = FastMethod(FastConfig(color=color), {"m": "unused"}, models={"m": FastModel(net, CPU, "fp32")})
+    return MethodBackend(method).process([None], [Prepared(x, None, "m")])[0].image  # type: ignore[arg-type]
 
 
 def test_color_luminance_keeps_the_content_chroma(mild_net: TransformerNet) -> None:

@@ -8,7 +8,7 @@ Speed: channels_last, in-place ReLUs, weights built without random init, style s
 computed once per style, optional bf16 autocast, and exact tiling for large images.
 """
 
-from stylize.backends.adain.backend import AdaINBackend, Loaded, prepare_content
+from stylize.backends.adain.backend import AdaINMethod, build, plan, prepare_content
 from stylize.backends.adain.model import AdaINModel, load_decoder, load_encoder, load_pair
 
-__all__ = ["AdaINBackend", "AdaINModel", "Loaded", "load_decoder", "load_encoder", "load_pair", "prepare_content"]
+__all__ = ["AdaINMethod", "AdaINModel", "build", "load_decoder", "load_encoder", "load_pair", "plan", "prepare_content"]

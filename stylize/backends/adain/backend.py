@@ -1,41 +1,34 @@
-"""AdaIN over a batch: content and style pictures prepared (crop, resize, masks), style statistics
-encoded once per style (and per video), and the ``BatchBackend`` that runs the model."""
+"""AdaIN as a method: content and style pictures prepared (crop, resize, masks), style statistics
+encoded once per style (and per video), and the :class:`AdaINMethod` that runs the model."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget
-from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image, shared_picture
-from stylize.config import STRIDE, AdaINConfig
+from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget, load_pair
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_style_weights
+from stylize.batch import SharedPictures, shared_picture
+from stylize.config import STRIDE, AdaINConfig, default_adain_pair
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
+from stylize.provenance import weights_id
 from stylize.tiles import auto_tile
 
 # ---------------------------------------------------------------- images in, images out
 
 
-@dataclass
-class Loaded:
-    """A decoded content image, resized, as a (1, 3, H, W) tensor plus what saving needs."""
-
-    tensor: Tensor
-    picture: images.Picture
-    style: str
-
-
-def prepare_content(pic: images.Picture, config: AdaINConfig,
-                    max_pixels: int = images.DEFAULT_MAX_PIXELS) -> images.Picture:  # fmt: skip
+def prepare_content(
+    pic: images.Picture, config: AdaINConfig, max_pixels: int = images.DEFAULT_MAX_PIXELS
+) -> images.Picture:
     if config.crop:
         side = _crop_side(pic.size, config.size, config.upscale)
         rgb = images.center_crop_square(pic.rgb, side, max_pixels)
@@ -77,22 +70,21 @@ def mask_tensor(masks: Sequence[Image.Image], feature_hw: tuple[int, int]) -> Te
     return torch.stack(planes)
 
 
-# ---------------------------------------------------------------- the batch backend
+# ---------------------------------------------------------------- the method
 
 
 @dataclass
-class AdaINBackend:
-    """Runs AdaIN over a batch: styles are encoded once, contents stream through."""
+class AdaINMethod(Method):
+    """AdaIN (or EFDM) as a :class:`~stylize.backends.stylizer.Method`: styles encoded once, contents stream through."""
 
+    name: ClassVar[str] = "adain"
     make_model: Callable[[], AdaINModel]  # built on first use, so a fully resumed batch loads nothing
     config: AdaINConfig
-    options: BatchOptions
     styles: dict[str, Path]  # style tag -> file (the tags are the jobs' `style`)
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
     reporter: Reporter = field(default_factory=NullReporter)
     pictures: SharedPictures = field(default_factory=dict)  # styles and masks the api already decoded
-    _targets: dict[Hashable, StyleTarget] = field(default_factory=dict)
     _masks: list[Image.Image] | None = None
-    _match_to: Tensor | None = None  # a video's first frame (see begin_video)
     _smoother: StatsSmoother | None = None  # a video's content statistics over time (see begin_video)
 
     @cached_property
@@ -101,83 +93,51 @@ class AdaINBackend:
 
     def __post_init__(self) -> None:
         if self.config.masks:
-            decoded = [shared_picture(self.pictures, p, self.options.max_pixels, "mask") for p in self.config.masks]
+            decoded = [shared_picture(self.pictures, p, self.max_pixels, "mask") for p in self.config.masks]
             self._masks = load_masks(decoded, len(self.styles))
 
-    # I/O thread
-    def load(self, job: Job) -> Loaded:
-        return self.prepare(load_picture(job, self.options), job.style)
-
-    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
-        """A decoded picture (an image, or a video frame) as the model's input; ``size`` overrides --size."""
+    def prepare(self, picture: images.Picture, size: int | None = None) -> images.Picture:
         config = self.config if size is None else replace(self.config, size=size)
-        pic = prepare_content(picture, config, self.options.max_pixels)
-        return Loaded(images.to_tensor(pic.rgb), pic, style)
+        return prepare_content(picture, config, self.max_pixels)
 
-    def begin_video(self, first: Loaded | None, temporal: float = 0.0,
-                    resumed: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
-        """Style statistics once per video: --color match recolours the style to the first frame, not
-        to each frame (a per-frame target would flicker and re-encode the style every frame). With
-        ``temporal`` (--temporal) the content statistics are smoothed over the frames too, carried
-        on from ``resumed`` (what ``video_states`` gave after the last finished segment)."""
-        self._match_to = first.tensor if first is not None else None
-        self._smoother = StatsSmoother(temporal) if temporal > 0 else None
-        if self._smoother is not None and resumed and "mean" in resumed and "std" in resumed:
-            self._smoother.mean, self._smoother.std = (
-                torch.from_numpy(resumed["mean"]),
-                torch.from_numpy(resumed["std"]),
-            )
+    def load(self, tags: Sequence[str]) -> None:
+        self.model  # noqa: B018 - load weights now
 
-    def video_states(self) -> list[dict[str, np.ndarray]] | None:
-        """The content statistics after each frame of the last ``process`` call (saved with segments)."""
-        if self._smoother is None:
-            return None
-        return [{"mean": m.cpu().numpy(), "std": s.cpu().numpy()} for m, s in self._smoother.trail]
+    @property
+    def follows_content(self) -> bool:
+        return self.config.color == "match"
 
-    def group_key(self, loaded: Loaded) -> Hashable:
-        return (loaded.style, tuple(loaded.tensor.shape))
+    def style_state(self, tag: str, reference: Tensor | None) -> list[StyleTarget]:
+        """The targets of every style one output uses: all of them when blending or masking, else its own."""
+        tags = list(self.styles) if (self.config.style_weights or self._masks) else [tag]
+        return [self._target(t, reference) for t in tags]
 
-    # main thread
-    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
-        content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
-        source = content
+    def _target(self, tag: str, reference: Tensor | None) -> StyleTarget:
+        self.reporter.log(f"encoding style {tag}", "debug")
+        rgb = shared_picture(self.pictures, self.styles[tag], self.max_pixels, "style")
+        style = prepare_style(rgb, self.config, self.max_pixels)
+        if reference is not None:  # Gatys et al. 2017: recolour the style with the content's colours
+            style = ops.match_color(style, reference[:1])
+        elif self.config.color == "luminance":
+            style = ops.gray(style)
+        return self.model.style_target(style)
+
+    def run(self, batch: Batch, state: list[StyleTarget]) -> Stylized:
+        content = source = batch.content
         if self.config.color == "luminance":
             content = ops.gray(content)
-        tags = self._style_tags(loaded[0].style)
-        match_to = self._match_to if self._match_to is not None else content
-        targets = [self._target(tag, match_to if self.config.color == "match" else None) for tag in tags]
         out = self.model.stylize(
             content,
-            targets,
+            state,
             self.config.style_weights,
             self.config.alpha if self.config.alpha is not None else self.model.default_alpha,
             self._mask_planes(content),
-            self._tile(content),
+            auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
             self._smoother,
         )
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
-        return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
-
-    def _style_tags(self, tag: str) -> list[str]:
-        """The styles one output uses: all of them when blending or masking, else its own."""
-        return list(self.styles) if (self.config.style_weights or self._masks) else [tag]
-
-    def _target(self, tag: str, match_to: Tensor | None) -> StyleTarget:
-        key = (tag, None if match_to is None else hashlib.sha1(match_to.numpy().tobytes()).hexdigest())
-        if key not in self._targets:
-            self._targets[key] = self._compute_target(tag, match_to)
-        return self._targets[key]
-
-    def _compute_target(self, tag: str, match_to: Tensor | None) -> StyleTarget:
-        self.reporter.log(f"encoding style {tag}", "debug")
-        rgb = shared_picture(self.pictures, self.styles[tag], self.options.max_pixels, "style")
-        style = prepare_style(rgb, self.config, self.options.max_pixels)
-        if match_to is not None:  # Gatys et al. 2017: recolour the style with the content's colours
-            style = ops.match_color(style, match_to[:1])
-        elif self.config.color == "luminance":
-            style = ops.gray(style)
-        return self.model.style_target(style)
+        return Stylized(out)
 
     def _mask_planes(self, content: Tensor) -> Tensor | None:
         if self._masks is None:
@@ -185,10 +145,49 @@ class AdaINBackend:
         h, w = (-(-s // STRIDE) for s in content.shape[-2:])
         return mask_tensor(self._masks, (h, w)).to(self.model.device)
 
-    def _tile(self, content: Tensor) -> int:
-        return auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
+    # a video's content statistics, smoothed over its frames with --temporal
+    def begin_video(self, temporal: float, resumed: VideoState | None) -> None:
+        self._smoother = StatsSmoother(temporal) if temporal > 0 else None
+        if self._smoother is not None and resumed and "mean" in resumed and "std" in resumed:
+            self._smoother.mean = torch.from_numpy(resumed["mean"])
+            self._smoother.std = torch.from_numpy(resumed["std"])
 
-    # I/O thread
-    def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
-        out, pic = result
-        save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+    def end_video(self) -> None:
+        self._smoother = None
+
+    def video_states(self) -> list[VideoState] | None:
+        if self._smoother is None:
+            return None
+        return [{"mean": m.cpu().numpy(), "std": s.cpu().numpy()} for m, s in self._smoother.trail]
+
+
+# ---------------------------------------------------------------- planning a run (stylize.api.stylize)
+
+
+def plan(config: AdaINConfig, styles: dict[str, Path]) -> MethodPlan:
+    """Styles and masks every job reads; the encoder and decoder by hash for the job signature."""
+    check_style_weights(config.style_weights, styles)
+    if config.style_weights and config.masks:
+        raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
+    if config.masks and len(styles) < 2 and len(config.masks) != len(styles):
+        raise UsageError("--mask needs one mask per style")
+    files = (*styles.values(), *config.masks)
+    weights = {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])}
+    return MethodPlan(styles, bool(config.style_weights or config.masks), files, files, weights)
+
+
+def build(
+    config: AdaINConfig,
+    run: MethodPlan,
+    device: torch.device,
+    max_pixels: int,
+    reporter: Reporter,
+    pictures: SharedPictures,
+) -> AdaINMethod:
+    """The method for one run; the encoder and decoder load when the first job needs them."""
+
+    def make_model() -> AdaINModel:
+        encoder, decoder, alpha = load_pair(config, reporter)
+        return AdaINModel(encoder, decoder, device, config.precision, default_alpha=alpha, transform=config.transform)
+
+    return AdaINMethod(make_model, config, run.styles, max_pixels, reporter, pictures)

@@ -9,7 +9,7 @@ function rearranged: space-to-depth thin convs, upsample folded into the conv, f
 channels_last, bf16 where the hardware has it, decode/encode overlapped by the batch engine.
 """
 
-from stylize.backends.fast.backend import FastBackend, FastModel, Loaded, model_tags
+from stylize.backends.fast.backend import FastMethod, FastModel, build, model_tags, plan
 from stylize.backends.fast.zoo import (
     ARCHITECTURE,
     CHECKPOINT_FORMAT,
@@ -25,6 +25,20 @@ from stylize.backends.fast.zoo import (
 )
 
 __all__ = [
-    "ARCHITECTURE", "CHECKPOINT_FORMAT", "DEFAULT_MODEL", "LAYOUT", "FastBackend", "FastModel", "Loaded", "export_onnx",
-    "list_models", "load_model", "local_models", "model_tags", "models_dir", "resolve_model", "save_model",
-]  # fmt: skip
+    "ARCHITECTURE",
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_MODEL",
+    "LAYOUT",
+    "FastMethod",
+    "FastModel",
+    "build",
+    "export_onnx",
+    "list_models",
+    "load_model",
+    "local_models",
+    "model_tags",
+    "models_dir",
+    "plan",
+    "resolve_model",
+    "save_model",
+]

@@ -1,5 +1,5 @@
 """Running a fast-style TransformerNet (Johnson et al. 2016): one pass per image, padded, tiled for
-large images, and the ``BatchBackend`` that runs it over a batch.
+large images, and the :class:`FastMethod` that runs it.
 
 Speed: :class:`~stylize.models.transformer_net.FastTransformerNet` (the same function rearranged:
 space-to-depth thin convs, upsample folded into the conv, fused norms), channels_last, bf16 where the
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.fast.zoo import DEFAULT_MODEL, model_tag
-from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.backends.fast.zoo import DEFAULT_MODEL, load_model, model_tag
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized
+from stylize.batch import SharedPictures
 from stylize.config import FAST_MIN_SIDE, FastConfig
 from stylize.devices import autocast_dtype, effective_precision
 from stylize.errors import UsageError
@@ -31,6 +34,7 @@ MULTIPLE = 4  # the net down-samples by 4: inputs are padded to a multiple of th
 MIN_SIDE = FAST_MIN_SIDE  # smaller inputs are padded up to this (reflection padding needs 2 px at H/4)
 AUTO_TILE_PIXELS = 4096 * 4096  # tile larger images automatically (about 5 GB of activations in fp32)
 AUTO_TILE = 2048
+CPU = torch.device("cpu")
 
 
 class FastModel:
@@ -103,57 +107,44 @@ def _at_least(x: Tensor, side: int) -> tuple[Tensor, tuple[int, int, int, int]]:
     return F.pad(x, (pads[2], pads[3], pads[0], pads[1]), mode="replicate"), pads
 
 
-# ---------------------------------------------------------------- the batch backend
+# ---------------------------------------------------------------- the method
 
 
 @dataclass
-class Loaded:
-    """A decoded input, resized, as (1, 3, H, W) in [0, 1], plus what saving needs."""
+class FastMethod(Method):
+    """Fast style transfer as a :class:`~stylize.backends.stylizer.Method`: the style tag names a model."""
 
-    tensor: Tensor
-    picture: images.Picture
-    style: str
-
-
-@dataclass
-class FastBackend:
-    """Runs fast style transfer over a batch (the ``BatchBackend`` protocol of :mod:`stylize.batch`)."""
-
-    models: dict[str, FastModel]  # style tag -> model
+    name: ClassVar[str] = "fast"
     config: FastConfig
-    options: BatchOptions
+    specs: dict[str, str]  # style tag -> model spec (registry name, local name or file)
+    device: torch.device = CPU
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
     reporter: Reporter = field(default_factory=NullReporter)
+    models: dict[str, FastModel] = field(default_factory=dict)  # style tag -> model, loaded by ``load``
 
-    # I/O thread
-    def load(self, job: Job) -> Loaded:
-        return self.prepare(load_picture(job, self.options), job.style)
-
-    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
-        """A decoded picture (an image, or a video frame) as the model's input; ``size`` overrides --size."""
+    def prepare(self, picture: images.Picture, size: int | None = None) -> images.Picture:
         size = self.config.size if size is None else size
-        pic = images.resize_picture(picture, size, self.options.max_pixels, self.config.upscale)
-        return Loaded(images.to_tensor(pic.rgb), pic, style)
+        return images.resize_picture(picture, size, self.max_pixels, self.config.upscale)
 
-    def group_key(self, loaded: Loaded) -> Hashable:
-        return (loaded.style, tuple(loaded.tensor.shape))
+    def load(self, tags: Sequence[str]) -> None:
+        """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
+        for tag in tags:
+            if tag not in self.models:
+                net = load_model(self.specs[tag], self.reporter)
+                model = FastModel(net, self.device, self.config.precision, self.config.channels_last)
+                self.reporter.log(f"model {self.specs[tag]}: {model.precision} on {self.device}", "debug")
+                self.models[tag] = model
 
-    # main thread
-    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[tuple[Tensor, images.Picture]]:
-        content = torch.cat([item.tensor for item in loaded])  # (B, 3, H, W)
-        model = self.models[loaded[0].style]
+    def style_state(self, tag: str, reference: Tensor | None) -> FastModel:
+        self.load([tag])
+        return self.models[tag]
+
+    def run(self, batch: Batch, state: FastModel) -> Stylized:
+        content = batch.content
+        tile = auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
         with torch.inference_mode():
-            out = model(content, self._tile(content), self.config.tile_overlap)
-            out = keep_colors(out, content, self.config.color)
-        return [(img, item.picture) for img, item in zip(out.cpu().unbind(0), loaded)]
-
-    def _tile(self, content: Tensor) -> int:
-        return auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
-
-    # I/O thread
-    def save(self, job: Job, result: tuple[Tensor, images.Picture]) -> None:
-        out, pic = result
-        # differs from pytorch/examples because it truncates to uint8; to_pil rounds (at most 1/255 apart)
-        save_result_image(job, images.to_pil(out), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+            out = state(content, tile, self.config.tile_overlap)
+            return Stylized(keep_colors(out, content, self.config.color))
 
 
 def keep_colors(out: Tensor, content: Tensor, color: str) -> Tensor:
@@ -175,3 +166,25 @@ def model_tags(specs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"two models are both called '{tag}': {tags[tag]} and {spec}", "rename one of them")
         tags[tag] = spec
     return tags
+
+
+# ---------------------------------------------------------------- planning a run (stylize.api.stylize)
+
+
+def plan(config: FastConfig, styles: dict[str, Path]) -> MethodPlan:
+    """One style tag per model; model files are protected (no output may be one)."""
+    tags = model_tags(config.models)
+    files = tuple(Path(spec).expanduser() for spec in tags.values() if Path(spec).expanduser().is_file())
+    return MethodPlan(dict(tags), protected=files)
+
+
+def build(
+    config: FastConfig,
+    run: MethodPlan,
+    device: torch.device,
+    max_pixels: int,
+    reporter: Reporter,
+    pictures: SharedPictures,
+) -> FastMethod:
+    """The method for one run; each model loads when a job needs it (``FastMethod.load``)."""
+    return FastMethod(config, run.styles, device, max_pixels, reporter)

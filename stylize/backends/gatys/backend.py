@@ -1,39 +1,32 @@
-"""``stylize optimize`` over a batch: the ``BatchBackend`` (decode, optimise one image after another,
-save), intermediate images (``--save-every``) and loss plots (``--plot``)."""
+"""``stylize optimize`` as a method (optimise one image after another), intermediate images
+(``--save-every``) and loss plots (``--plot``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
+import torch
 from PIL import Image
 from torch import Tensor
 
 from stylize import images
-from stylize.backends.gatys.model import GatysModel, StyleImage
-from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image, shared_picture
+from stylize.backends.gatys.model import GatysModel, StyleImage, load_loss_net
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, check_style_weights
+from stylize.batch import Job, SharedPictures, shared_picture
 from stylize.config import OptimizeConfig
+from stylize.devices import effective_precision
 from stylize.plot import loss_series, save_loss_plot
 from stylize.progress import NullReporter, Reporter
+from stylize.provenance import weights_id
 
 
-@dataclass
-class Loaded:
-    """A decoded content picture at output size."""
+class Extra(NamedTuple):
+    """What ``save_extra`` writes beside an output: its loss history (``--plot``)."""
 
-    picture: images.Picture
-    style: str
-
-
-class Output(NamedTuple):
-    """What ``save`` writes: the image, the picture it came from, the loss history (a video takes
-    ``[0]``, the image, as from every backend)."""
-
-    image: Tensor
-    picture: images.Picture
     history: list[dict[str, float]]
 
 
@@ -48,14 +41,18 @@ def plot_path(output: Path) -> Path:
 
 
 @dataclass
-class GatysBackend:
-    """Runs the optimisation over a batch, one image after another; style targets cached per scale."""
+class OptimizeMethod(Method):
+    """Gatys et al. optimisation as a :class:`~stylize.backends.stylizer.Method`: one image after
+    another, style targets cached per scale by the model."""
 
+    name: ClassVar[str] = "optimize"
+    batchable: ClassVar[bool] = False  # every image is optimised alone
     make_model: Callable[[], GatysModel]  # built on first use, so a fully resumed batch loads nothing
     config: OptimizeConfig
-    options: BatchOptions
     styles: dict[str, Path]  # style tag -> file
     blended: bool = False  # one output per content blending every style (tag is the combined tag)
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    quality: int = 95  # of --save-every's intermediate images
     reporter: Reporter = field(default_factory=NullReporter)
     pictures: SharedPictures = field(default_factory=dict)  # styles the api already decoded
 
@@ -63,43 +60,35 @@ class GatysBackend:
     def model(self) -> GatysModel:
         return self.make_model()
 
-    # I/O thread
-    def load(self, job: Job) -> Loaded:
-        return self.prepare(load_picture(job, self.options), job.style)
-
-    def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Loaded:
-        """A decoded picture (an image, or a video frame) at output size; ``size`` overrides --size."""
+    def prepare(self, picture: images.Picture, size: int | None = None) -> images.Picture:
         size = self.config.size if size is None else size
-        return Loaded(images.resize_picture(picture, size, self.options.max_pixels, self.config.upscale), style)
+        return images.resize_picture(picture, size, self.max_pixels, self.config.upscale)
 
-    def group_key(self, loaded: Loaded) -> Hashable:
-        return id(loaded)  # every image is optimised alone
+    def load(self, tags: Sequence[str]) -> None:
+        self.model  # noqa: B018 - load weights now
 
-    # main thread
-    def process(self, jobs: list[Job], loaded: list[Loaded]) -> list[Output]:
-        return [self._one(job, item) for job, item in zip(jobs, loaded)]
-
-    def _one(self, job: Job, item: Loaded) -> Output:
-        styles = self._style_images(item.style)
-        on_image = self._saver(job) if self.config.save_every and not job.input.video else None
-        result = self.model.stylize(
-            item.picture.rgb,
-            styles,
-            seed=self.config.seed,
-            style_key=item.style,
-            reporter=self.reporter,
-            task=f"optimize {job.input.path.name}",
-            on_image=on_image,
-        )
-        return Output(result.image, item.picture, result.history)
-
-    def _style_images(self, tag: str) -> list[StyleImage]:
+    def style_state(self, tag: str, reference: Tensor | None) -> list[StyleImage]:
+        """The style pictures of one output, with their weights (every style when blending)."""
         tags = list(self.styles) if self.blended else [tag]
         weights = self.config.style_weights or [1.0] * len(tags)
         return [StyleImage(self._picture(t), w) for t, w in zip(tags, weights)]
 
     def _picture(self, tag: str) -> Image.Image:
-        return shared_picture(self.pictures, self.styles[tag], self.options.max_pixels, "style")
+        return shared_picture(self.pictures, self.styles[tag], self.max_pixels, "style")
+
+    def run(self, batch: Batch, state: list[StyleImage]) -> Stylized:
+        (job,), (item,) = batch.jobs, batch.items
+        on_image = self._saver(job) if job is not None and self.config.save_every and not job.input.video else None
+        result = self.model.stylize(
+            item.picture.rgb,
+            state,
+            seed=self.config.seed,
+            style_key=item.style,
+            reporter=self.reporter,
+            task=f"optimize {job.input.path.name}" if job is not None else "optimize",
+            on_image=on_image,
+        )
+        return Stylized(result.image, [Extra(result.history)])
 
     def _saver(self, job: Job) -> Callable[[int, Tensor], None]:
         every = self.config.save_every
@@ -113,7 +102,7 @@ class GatysBackend:
                 images.save_image(
                     images.to_pil(image.float().cpu()),
                     intermediate_path(job.output, iteration),
-                    quality=self.options.quality,
+                    quality=self.quality,
                     overwrite=True,
                     inputs=(job.input.path,),
                 )
@@ -121,14 +110,41 @@ class GatysBackend:
         return save
 
     # I/O thread
-    def save(self, job: Job, result: Output) -> None:
-        pic = result.picture
-        save_result_image(job, images.to_pil(result.image), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
-        if self.config.plot and result.history:
-            save_plot(result.history, plot_path(job.output), title=job.output.name)
+    def save_extra(self, job: Job, extra: Extra) -> None:
+        if self.config.plot and extra.history:
+            save_plot(extra.history, plot_path(job.output), title=job.output.name)
 
 
 def save_plot(history: Sequence[Mapping[str, float]], path: Path, title: str | None = None) -> Path:
     """Loss curves (total and each term) against the iteration, log scale."""
     series = loss_series(history, ("loss", "content", "style", "tv"))
     return save_loss_plot(series, path, log_y=True, title=title)
+
+
+# ---------------------------------------------------------------- planning a run (stylize.api.stylize)
+
+
+def plan(config: OptimizeConfig, styles: dict[str, Path]) -> MethodPlan:
+    """Style pictures every job reads (all of them, weighted, when blending); the VGG by hash."""
+    check_style_weights(config.style_weights, styles)
+    files = tuple(styles.values())
+    return MethodPlan(styles, bool(config.style_weights), files, files, {"vgg": weights_id(config.vgg)})
+
+
+def build(
+    config: OptimizeConfig,
+    run: MethodPlan,
+    device: torch.device,
+    max_pixels: int,
+    reporter: Reporter,
+    pictures: SharedPictures,
+    quality: int = 95,
+) -> OptimizeMethod:
+    """The method for one run; fp16 on a CPU stops here, before any work; the VGG loads on first use."""
+    effective_precision(config.precision, device)
+    layers = [*config.content_layers, *config.style_layers]
+
+    def make_model() -> GatysModel:
+        return GatysModel(load_loss_net(config.vgg, layers, config.pooling, device, reporter), config, device)
+
+    return OptimizeMethod(make_model, config, run.styles, run.blended, max_pixels, quality, reporter, pictures)
