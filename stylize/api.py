@@ -121,7 +121,7 @@ def run_with_model(backend: Any, jobs: list[Job], options: BatchOptions, reporte
 
     prepare = load or load_model
     if video is not None:
-        from stylize.video_run import run_jobs
+        from stylize.video.run import run_jobs
 
         return run_jobs(jobs, backend, options, reporter, inputs, prepare, video)
     return run_batch(jobs, backend, options, reporter, inputs=inputs, prepare=prepare)
@@ -224,7 +224,7 @@ def evaluate_video(input_video: Path, outputs: Sequence[str], reporter: Reporter
     over the video (the ``stylize eval`` number; the input's row: what doing nothing scores)."""
     from dataclasses import replace
 
-    from stylize.video_run import measure_flicker
+    from stylize.video.run import measure_flicker
 
     if not outputs:
         raise UsageError("give the stylized videos to measure after --video INPUT")

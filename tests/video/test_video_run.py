@@ -1,4 +1,4 @@
-"""stylize.video_run: videos through a batch backend, resumable segments, mixed folders, flicker."""
+"""stylize.video.run: videos through a batch backend, resumable segments, mixed folders, flicker."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from stylize.batch import (
 )
 from stylize.errors import InputError, OutputError
 from stylize.provenance import JobSignature
-from stylize.video_run import measure_flicker, run_jobs, work_folder
+from stylize.video.run import measure_flicker, run_jobs, work_folder
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -6,14 +6,14 @@ Images among ``jobs`` go to :func:`stylize.batch.run_batch` unchanged; each vide
 the *same* backend's ``prepare`` (a frame as a model input, like ``load``) and ``process`` on
 batches of frames. Three threads overlap the work: one decodes (and resizes) frames, the main one
 runs the model and the stabiliser, one encodes; bounded queues between them keep memory flat
-whatever the video's length (:mod:`stylize.video_pipeline`).
+whatever the video's length (:mod:`stylize.video.pipeline`).
 
 Output is written in segments of ``segment_s`` seconds into a hidden work folder beside the
 output (``.NAME.stylize-video/``: segment files, the stabiliser's state, ``manifest.json`` with
 the job signature). Ctrl-C or a crash keeps the finished segments; the same command resumes
 after the last one, and a changed setting starts over. The output appears, atomically, only when
 every frame is done: the segments' packets and the input's audio packets remuxed, no re-encode
-(:mod:`stylize.video_segments`).
+(:mod:`stylize.video.segments`).
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from stylize.errors import InputError, OutputError, StylizeError, stop_exit_code
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import differences, settings_of
-from stylize.temporal import FlowEstimator, Stabilizer, warping_error
 from stylize.video import VideoConfig, VideoInfo
-from stylize.video_pipeline import FrameReader, FrameWriter, frame_size
-from stylize.video_segments import FileSink, Segments, SegmentSink, Sink, work_folder
+from stylize.video.pipeline import FrameReader, FrameWriter, frame_size
+from stylize.video.segments import FileSink, Segments, SegmentSink, Sink, work_folder
+from stylize.video.temporal import FlowEstimator, Stabilizer, warping_error
 
 TASK = "videos"  # the Reporter task of the batch-wide video bar
 FRAMES = "frames"  # the per-video bar
@@ -275,7 +275,7 @@ class Flicker:
 
 def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:
     """Warping error of ``output_path``: each frame against the previous one moved along the optical
-    flow of ``input_path``'s frames (see :func:`stylize.temporal.warping_error`). Frames are paired
+    flow of ``input_path``'s frames (see :func:`stylize.video.temporal.warping_error`). Frames are paired
     in order; the output may be smaller (``--size``): input frames are resized to it."""
     reporter = reporter or NullReporter()
     flow, errors, shares = FlowEstimator(), [], []
