@@ -70,18 +70,20 @@ def skip_existing(jobs: Sequence[Job], overwrite: bool, kind: OutputKind,
 
 def _check_existing_are_ours(existing: Sequence[Job], kind: OutputKind) -> None:
     """Existing outputs may be skipped only if this very job made them: else stop before any work."""
-    others = (
-        (job, why)
-        for job in existing
-        if job.signature and (why := differences(job.signature, kind.read_note(job.output)))
-    )
-    first = next(others, None)
+    # a generator: without count_others, outputs are read only up to the first that is another job's
+    others = ((job, _not_ours(job, kind)) for job in existing)
+    first = next(((job, why) for job, why in others if why), None)
     if first is None:
         return
     job, why = first
-    more = sum(1 for _ in others) if kind.count_others else 0
+    more = sum(1 for _, later in others if later) if kind.count_others else 0
     tail = f" (and {more} more outputs)" if more else ""
     raise OutputError(f"{job.output} exists from another job: {'; '.join(why)}{tail}", kind.hint)
+
+
+def _not_ours(job: Job, kind: OutputKind) -> list[str]:
+    """Why ``job.output`` is another job's; [] when it is this job's, or the job has no signature."""
+    return differences(job.signature, kind.read_note(job.output)) if job.signature else []
 
 
 @dataclass
