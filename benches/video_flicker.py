@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from stylize import api, video
 from stylize.batch import BatchOptions
 from stylize.config import FastConfig
-from stylize.video_run import measure_flicker
+from stylize.video.run import measure_flicker
 
 PHOTOS = ROOT.parent / "shared" / "data" / "content"
 

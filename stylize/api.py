@@ -101,7 +101,7 @@ def stylize(
 
     Before any work: the styles and masks are decoded, no output may be a style, mask or model
     file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Videos run frame
-    by frame (:mod:`stylize.video_run`) with ``video``'s settings."""
+    by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
     import importlib
 
     from stylize.backends.stylizer import MethodBackend
@@ -124,7 +124,7 @@ def stylize(
     made = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, decoded)
     adapter = MethodBackend(made, options, reporter)
     if video is not None:
-        from stylize.video_run import run_jobs  # lazy: only a run with videos needs PyAV
+        from stylize.video.run import run_jobs  # lazy: only a run with videos needs PyAV
 
         return run_jobs(jobs, adapter, options, reporter, inputs, adapter.load_model, video)
     return run_batch(jobs, adapter, options, reporter, inputs=inputs, prepare=adapter.load_model)
@@ -222,13 +222,13 @@ def evaluate_video(
     device: str | None = None,
 ) -> list[Any]:
     """Flicker of each output video against the input's motion (``stylize eval --video``): a list
-    of ``video_run.Flicker``, the input itself first (its own warping error: the flow's floor).
+    of ``stylize.video.run.Flicker``, the input itself first (its own warping error: the flow's floor).
 
     With ``style``, each row also gets the mean style distance of up to STYLE_FRAMES frames spread
     over the video (the ``stylize eval`` number; the input's row: what doing nothing scores)."""
     from dataclasses import replace
 
-    from stylize.video_run import measure_flicker
+    from stylize.video.run import measure_flicker
 
     if not outputs:
         raise UsageError("give the stylized videos to measure after --video INPUT")

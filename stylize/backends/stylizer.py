@@ -6,7 +6,7 @@ style (``style_state``, cached here), and how a batch of equal-size inputs becom
 (``run``: colour, masks and tiles are the method's business). A method that keeps state along a
 video (AdaIN's smoothed content statistics) overrides ``begin_video`` and ``video_states``; every
 other hook has a default. The batch engine (``stylize.batch``), the video runner
-(``stylize.video_run``), ``stylize.api`` and the picture API (``stylize.image_api``) reach a
+(``stylize.video.run``), ``stylize.api`` and the picture API (``stylize.image_api``) reach a
 method only through this module.
 """
 

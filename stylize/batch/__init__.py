@@ -14,8 +14,10 @@ Backends get the :class:`BatchOptions` when they are built: ``load`` reads ``max
 No typer or rich here: progress goes through a ``Reporter``, problems are ``StylizeError``s.
 
 The rooms, each importing only the ones below it (``lint-imports`` keeps it so):
-``pipeline`` (the ``BatchBackend`` seam, ``run_batch``) -> ``report`` (``BatchReport``, failures)
--> ``plan`` (jobs, output names, checks, shards) -> ``options`` (``BatchOptions``) and ``inputs``.
+``pipeline`` (the ``BatchBackend`` seam, ``run_batch``) beside ``outcomes`` (skip or refuse
+existing outputs, isolate failures, stop on Ctrl-C: for images and videos alike) -> ``report``
+(``BatchReport``, failures) -> ``plan`` (jobs, output names, checks, shards) -> ``options``
+(``BatchOptions``) and ``inputs``.
 """
 
 from stylize.batch.inputs import InputItem, InputSet, SharedPictures, collect_inputs, shared_picture
@@ -28,8 +30,8 @@ from stylize.batch.options import (
     parse_shard,
     resolve_shard,
 )
+from stylize.batch.outcomes import BATCH_FATAL, IMAGE_OUTPUTS, Outcomes, OutputKind, new_report, skip_existing
 from stylize.batch.pipeline import (
-    BATCH_FATAL,
     TASK,
     BatchBackend,
     VideoBackend,
@@ -44,6 +46,7 @@ from stylize.batch.report import BatchInterrupted, BatchReport, Failure, failure
 __all__ = [
     "BATCH_FATAL",
     "DEFAULT_OUTPUT_DIR",
+    "IMAGE_OUTPUTS",
     "PLACEHOLDERS",
     "TASK",
     "BatchBackend",
@@ -54,6 +57,8 @@ __all__ = [
     "InputItem",
     "InputSet",
     "Job",
+    "Outcomes",
+    "OutputKind",
     "SharedPictures",
     "Signer",
     "VideoBackend",
@@ -64,6 +69,7 @@ __all__ = [
     "failure_reason",
     "load_picture",
     "max_in_memory",
+    "new_report",
     "output_path",
     "parse_shard",
     "plan_jobs",
@@ -73,4 +79,5 @@ __all__ = [
     "save_result_image",
     "select_shard",
     "shared_picture",
+    "skip_existing",
 ]

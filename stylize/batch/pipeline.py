@@ -8,7 +8,6 @@ that exist, writes every output atomically, isolates failures, and on Ctrl-C sto
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,14 +19,13 @@ from PIL import Image
 from stylize import images
 from stylize.batch.inputs import InputSet
 from stylize.batch.options import BatchOptions
+from stylize.batch.outcomes import IMAGE_OUTPUTS, Outcomes, new_report, skip_existing
 from stylize.batch.plan import Job
-from stylize.batch.report import BatchInterrupted, BatchReport, Failure, failure_reason
-from stylize.errors import DeviceError, OutputError, StylizeError, UsageError, WeightsError, stop_exit_code
+from stylize.batch.report import BatchReport
 from stylize.files import remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 
 TASK = "images"  # the Reporter task of the folder-wide bar
-BATCH_FATAL = (WeightsError, DeviceError, UsageError)  # errors that stop the batch instead of one image
 
 
 class BatchBackend(Protocol):
@@ -52,7 +50,7 @@ class BatchBackend(Protocol):
 
 
 class VideoBackend(BatchBackend, Protocol):
-    """A batch backend that also runs videos frame by frame (``stylize.video_run``); every method gets
+    """A batch backend that also runs videos frame by frame (``stylize.video.run``); every method gets
     these hooks from ``stylize.backends.stylizer.MethodBackend``."""
 
     def prepare(self, picture: images.Picture, style: str, size: int | None = None) -> Any:
@@ -130,25 +128,17 @@ def run_batch(
     decides what a report with failures means (the CLI exits 6).
     """
     reporter = reporter or NullReporter()
-    report = BatchReport(
-        skipped_hidden=inputs.skipped_hidden if inputs else 0,
-        skipped_non_image=inputs.skipped_non_image if inputs else 0,
-        unreadable=list(inputs.unreadable) if inputs else [],
-    )
-    todo = _skip_existing(jobs, options.overwrite, report, reporter)
+    report = new_report(inputs)
+    todo, report.skipped = skip_existing(jobs, options.overwrite, IMAGE_OUTPUTS, reporter)
     if todo and prepare is not None:
         prepare(todo)
     _clean_stale_temp_files(todo, reporter)
-    start = time.perf_counter()
-    reporter.start(TASK, total=len(todo), unit="img")
-    try:
-        _run_pipeline(todo, backend, options, reporter, report)
-    finally:
-        report.elapsed_s = time.perf_counter() - start
-        report.not_started = len(todo) - len(report.done) - len(report.failed)
-        reporter.finish(TASK)
-    if report.interrupted:
-        raise BatchInterrupted(report)
+    outcomes = Outcomes(report, reporter, TASK, options.fail_fast, single=len(jobs) == 1)
+    with outcomes.timed(len(todo), "img"):
+        try:
+            _run_pipeline(todo, backend, options, outcomes)
+        finally:
+            report.not_started = len(todo) - len(report.done) - len(report.failed)
     return report
 
 
@@ -159,45 +149,13 @@ def _clean_stale_temp_files(jobs: Sequence[Job], reporter: Reporter) -> None:
         reporter.log(f"removed {removed} unfinished temp files left by an earlier run that was killed")
 
 
-def _skip_existing(jobs: Sequence[Job], overwrite: bool, report: BatchReport, reporter: Reporter) -> list[Job]:
-    exists = [not overwrite and job.output.exists() for job in jobs]
-    _check_existing_are_ours([job for job, there in zip(jobs, exists) if there])
-    report.skipped = [job for job, there in zip(jobs, exists) if there]
-    if report.skipped:
-        reporter.log(f"{len(report.skipped)} of {len(jobs)} outputs exist already: skipped (--overwrite redoes them)")
-    return [job for job, there in zip(jobs, exists) if not there]
-
-
-def _check_existing_are_ours(existing: Sequence[Job]) -> None:
-    """Existing outputs may be skipped only if this very job made them: else stop before any work."""
-    from stylize.provenance import differences
-
-    other = [
-        (job, why)
-        for job in existing
-        if job.signature and (why := differences(job.signature, images.read_note(job.output)))
-    ]
-    if not other:
-        return
-    job, why = other[0]
-    more = f" (and {len(other) - 1} more outputs)" if len(other) > 1 else ""
-    raise OutputError(
-        f"{job.output} exists from another job: {'; '.join(why)}{more}",
-        "--overwrite replaces such outputs; --name '{stem}_{method}_{style}_2.{ext}' writes new ones beside them",
-    )
-
-
-def _run_pipeline(
-    todo: list[Job], backend: BatchBackend, options: BatchOptions, reporter: Reporter, report: BatchReport
-) -> None:
+def _run_pipeline(todo: list[Job], backend: BatchBackend, options: BatchOptions, outcomes: Outcomes) -> None:
     pool = ThreadPoolExecutor(options.io_workers, "stylize-io") if options.io_workers else _InlineExecutor()
-    engine = _Engine(backend, options, reporter, report, pool)
-    engine.single = len(todo) + len(report.skipped) == 1
+    engine = _Engine(backend, options, outcomes, pool)
     try:
         engine.run(todo)
     except KeyboardInterrupt as exc:
-        report.interrupted = True
-        report.stop_code = stop_exit_code(exc)
+        outcomes.interrupted(exc)
     finally:
         engine.cancel_loads()
         pool.shutdown(wait=True)  # computed results still get saved (atomically): model time is never thrown away
@@ -226,17 +184,14 @@ class _Engine:
         self,
         backend: BatchBackend,
         options: BatchOptions,
-        reporter: Reporter,
-        report: BatchReport,
+        outcomes: Outcomes,
         pool: ThreadPoolExecutor | _InlineExecutor,
     ) -> None:
-        self.backend, self.options, self.reporter = backend, options, reporter
-        self.report, self.pool = report, pool
+        self.backend, self.options, self.outcomes, self.pool = backend, options, outcomes, pool
         self.loads: deque[tuple[Job, Future[Any]]] = deque()
         self.groups: dict[Hashable, list[tuple[Job, Any]]] = {}
         self.saves: deque[tuple[Job, Future[Any]]] = deque()
         self.stop = False
-        self.single = False  # one job in all: its failure becomes the command's one error line, not a warning
 
     def run(self, todo: Iterable[Job]) -> None:
         pending = iter(todo)
@@ -304,20 +259,12 @@ class _Engine:
         exc = future.exception()
         if exc is not None:
             return self._fail(job, exc)
-        self.report.done.append(job)
-        self.reporter.advance(TASK)
+        self.outcomes.done(job)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
-        if isinstance(exc, BATCH_FATAL):
-            raise exc  # missing weights or device: every image would fail the same way
-        reason = failure_reason(exc, job.input.path)
-        code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
-        self.report.failed.append(Failure(job, reason, code))
-        if not self.single:
-            self.reporter.log(f"failed: {job.input.path}: {reason}", "warning")  # names the file: logs outlive the bar
-        self.reporter.advance(TASK)
-        if self.options.fail_fast:
-            self.stop = self.report.stopped_early = True
+        """Failure isolation (BATCH_FATAL errors are raised); --fail-fast stops the engine."""
+        if not self.outcomes.failed(job, exc):
+            self.stop = True
 
     def cancel_loads(self) -> None:
         """Stop: loads not yet running never start; the ones running finish and are dropped."""

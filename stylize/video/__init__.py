@@ -15,6 +15,11 @@ so ``stylize --help`` stays fast.
 The rooms, each importing only the ones below it (``lint-imports`` keeps it so): ``writing``
 (encoding, joining, the stored signature) -> ``reading`` (probing, decoding) -> ``config``
 (:class:`VideoConfig`, what counts as a video).
+
+Videos through a batch backend live here too, but this package face never imports them (they
+import torch, numpy and cv2): ``run`` (:func:`~stylize.video.run.run_jobs`, the runner) ->
+``pipeline`` (the decode and encode threads) -> ``segments`` (the work folder a rerun resumes
+from), and ``temporal`` (optical flow, the ``--temporal`` stabiliser, the warping error).
 """
 
 from stylize.video.config import (

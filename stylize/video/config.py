@@ -22,7 +22,7 @@ ONE_PASS = ANIMATED_IMAGES  # written in one pass, not in segments: their packet
 class VideoConfig:
     """Every video knob of ``stylize adain``/``fast``; the CLI reads its defaults from here."""
 
-    temporal: float = 0.5  # 0 frame by frame .. 1 keep the previous frame: flow-guided blend (stylize.temporal)
+    temporal: float = 0.5  # 0 frame by frame .. 1 keep the previous frame: flow-guided blend (stylize.video.temporal)
     codec: str = ""  # "": libx264 (mpeg4 without it), libvpx-vp9 for .webm, gif for .gif
     crf: int = 18  # constant rate factor of libx264/vp9: 18 is visually lossless, +6 halves the size
     bitrate: str = ""  # "": --crf decides; e.g. 4M or 800k: an average bit rate instead (every encoder)

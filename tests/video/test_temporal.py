@@ -1,4 +1,4 @@
-"""stylize.temporal: flow, warping, occlusion, the stabiliser and the warping error."""
+"""stylize.video.temporal: flow, warping, occlusion, the stabiliser and the warping error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ pytest.importorskip("cv2")
 
 from clips import scene, texture
 
-from stylize import temporal
+from stylize.video import temporal
 
 
 def test_zero_flow_warps_to_the_same_image() -> None:

@@ -1,4 +1,4 @@
-"""stylize.video_run: videos through a batch backend, resumable segments, mixed folders, flicker."""
+"""stylize.video.run: videos through a batch backend, resumable segments, mixed folders, flicker."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from stylize.batch import (
 )
 from stylize.errors import InputError, OutputError
 from stylize.provenance import JobSignature
-from stylize.video_run import measure_flicker, run_jobs, work_folder
+from stylize.video.run import measure_flicker, run_jobs, work_folder
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -70,6 +70,12 @@ class FakeBackend:
 
     def save(self, job: Job, result: tuple[torch.Tensor, images.Picture]) -> None:
         save_result_image(job, images.to_pil(result[0]), None, None, self.options, srgb_profile=False)
+
+    def begin_video(self, first: Item | None, temporal: float = 0.0, resumed: dict[str, Any] | None = None) -> None:
+        """No per-video state (the VideoBackend hooks every backend has)."""
+
+    def video_states(self) -> None:
+        return None
 
 
 def _run(sources: list[Path], out: Path, config: video.VideoConfig, backend: FakeBackend | None = None,

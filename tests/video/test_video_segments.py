@@ -1,4 +1,4 @@
-"""stylize.video_segments: a video's work folder, what a rerun resumes from."""
+"""stylize.video.segments: a video's work folder, what a rerun resumes from."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from stylize.progress import NullReporter
-from stylize.video_segments import Segments
+from stylize.video.segments import Segments
 
 
 def test_segments_keep_the_backends_state_beside_the_stabilisers(tmp_path: Path) -> None:

@@ -6,21 +6,20 @@ Images among ``jobs`` go to :func:`stylize.batch.run_batch` unchanged; each vide
 the *same* backend's ``prepare`` (a frame as a model input, like ``load``) and ``process`` on
 batches of frames. Three threads overlap the work: one decodes (and resizes) frames, the main one
 runs the model and the stabiliser, one encodes; bounded queues between them keep memory flat
-whatever the video's length (:mod:`stylize.video_pipeline`).
+whatever the video's length (:mod:`stylize.video.pipeline`).
 
 Output is written in segments of ``segment_s`` seconds into a hidden work folder beside the
 output (``.NAME.stylize-video/``: segment files, the stabiliser's state, ``manifest.json`` with
 the job signature). Ctrl-C or a crash keeps the finished segments; the same command resumes
 after the last one, and a changed setting starts over. The output appears, atomically, only when
 every frame is done: the segments' packets and the input's audio packets remuxed, no re-encode
-(:mod:`stylize.video_segments`).
+(:mod:`stylize.video.segments`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,28 +30,33 @@ from PIL import Image
 
 from stylize import images, video
 from stylize.batch import (
-    BATCH_FATAL,
     BatchInterrupted,
     BatchOptions,
     BatchReport,
-    Failure,
     InputSet,
     Job,
+    Outcomes,
+    OutputKind,
     VideoBackend,
-    failure_reason,
+    new_report,
     run_batch,
+    skip_existing,
 )
-from stylize.errors import InputError, OutputError, StylizeError, stop_exit_code
+from stylize.errors import InputError
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
-from stylize.provenance import differences, settings_of
-from stylize.temporal import FlowEstimator, Stabilizer, warping_error
+from stylize.provenance import settings_of
 from stylize.video import VideoConfig, VideoInfo
-from stylize.video_pipeline import FrameReader, FrameWriter, frame_size
-from stylize.video_segments import FileSink, Segments, SegmentSink, Sink, work_folder
+from stylize.video.pipeline import FrameReader, FrameWriter, frame_size
+from stylize.video.segments import FileSink, Segments, SegmentSink, Sink, work_folder
+from stylize.video.temporal import FlowEstimator, Stabilizer, warping_error
 
 TASK = "videos"  # the Reporter task of the batch-wide video bar
 FRAMES = "frames"  # the per-video bar
+# only the first video from another job is named: reading a video's signature opens its container
+OUTPUTS = OutputKind("videos", video.read_note,
+                     "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one",
+                     count_others=False)  # fmt: skip
 
 
 def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
@@ -76,10 +80,10 @@ def run_jobs(jobs: Sequence[Job], backend: VideoBackend, options: BatchOptions, 
     reporter = reporter or NullReporter()
     image_jobs, video_jobs = split_jobs(jobs)
     video_jobs = [sign(job, config) for job in video_jobs]
-    todo, skipped = _skip_existing(video_jobs, options.overwrite, reporter)
+    todo, skipped = skip_existing(video_jobs, options.overwrite, OUTPUTS, reporter)
     try:
         report = run_batch(image_jobs, backend, options, reporter, inputs=inputs, prepare=prepare) if image_jobs \
-            else _empty_report(inputs)  # fmt: skip
+            else new_report(inputs)  # fmt: skip
     except BatchInterrupted as exc:
         exc.report.not_started += len(todo)
         exc.report.skipped += skipped
@@ -90,24 +94,6 @@ def run_jobs(jobs: Sequence[Job], backend: VideoBackend, options: BatchOptions, 
             prepare(todo)
         VideoRunner(backend, options, config, reporter, single=len(jobs) == 1).run_all(todo, report)
     return report
-
-
-def _empty_report(inputs: InputSet) -> BatchReport:
-    return BatchReport(skipped_hidden=inputs.skipped_hidden, skipped_non_image=inputs.skipped_non_image,
-                       unreadable=list(inputs.unreadable))  # fmt: skip
-
-
-def _skip_existing(jobs: Sequence[Job], overwrite: bool, reporter: Reporter) -> tuple[list[Job], list[Job]]:
-    """(to do, skipped): an existing output of this very job is skipped; of another job, an OutputError."""
-    existing = [job for job in jobs if not overwrite and job.output.exists()]
-    for job in existing:
-        why = differences(job.signature, video.read_note(job.output)) if job.signature else []
-        if why:
-            raise OutputError(f"{job.output} exists from another job: {'; '.join(why)}",
-                              "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one")  # fmt: skip
-    if existing:
-        reporter.log(f"{len(existing)} of {len(jobs)} videos exist already: skipped (--overwrite redoes them)")
-    return [job for job in jobs if job not in existing], existing
 
 
 @dataclass
@@ -122,40 +108,9 @@ class VideoRunner:
 
     def run_all(self, todo: Sequence[Job], report: BatchReport) -> None:
         """Every job; failures recorded in ``report``; Ctrl-C raises BatchInterrupted (finished segments kept)."""
-        start = time.perf_counter()
-        self.reporter.start(TASK, total=len(todo), unit="video")
-        try:
-            for index, job in enumerate(todo):
-                if not self._run_isolated(job, report):
-                    report.not_started += len(todo) - index - 1
-                    break
-        finally:
-            report.elapsed_s += time.perf_counter() - start
-            self.reporter.finish(TASK)
-        if report.interrupted:
-            raise BatchInterrupted(report)
-
-    def _run_isolated(self, job: Job, report: BatchReport) -> bool:
-        """One job; False when the batch must stop (Ctrl-C, --fail-fast)."""
-        try:
-            self.run_one(job)
-        except KeyboardInterrupt as exc:
-            report.interrupted, report.stop_code = True, stop_exit_code(exc)
-            report.not_started += 1
-            return False
-        except BATCH_FATAL:
-            raise
-        except Exception as exc:  # noqa: BLE001 - failure isolation: one bad video never stops the batch
-            code = exc.exit_code if isinstance(exc, StylizeError) else StylizeError.exit_code
-            report.failed.append(Failure(job, failure_reason(exc, job.input.path), code))
-            if not self.single:
-                self.reporter.log(f"failed: {job.input.path}: {report.failed[-1].reason}", "warning")
-            self.reporter.advance(TASK)
-            report.stopped_early = self.options.fail_fast
-            return not self.options.fail_fast
-        report.done.append(job)
-        self.reporter.advance(TASK)
-        return True
+        outcomes = Outcomes(report, self.reporter, TASK, self.options.fail_fast, self.single)
+        with outcomes.timed(len(todo), "video"):
+            outcomes.run_each(todo, self.run_one)
 
     def run_one(self, job: Job) -> None:
         """Stylize one video into ``job.output`` (resuming from finished segments)."""
@@ -271,7 +226,7 @@ class Flicker:
 
 def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:
     """Warping error of ``output_path``: each frame against the previous one moved along the optical
-    flow of ``input_path``'s frames (see :func:`stylize.temporal.warping_error`). Frames are paired
+    flow of ``input_path``'s frames (see :func:`stylize.video.temporal.warping_error`). Frames are paired
     in order; the output may be smaller (``--size``): input frames are resized to it."""
     reporter = reporter or NullReporter()
     flow, errors, shares = FlowEstimator(), [], []

@@ -17,7 +17,7 @@ from PIL import Image
 from stylize import images, video
 from stylize.batch import Job, VideoBackend
 from stylize.video import VideoConfig
-from stylize.video_segments import Sink
+from stylize.video.segments import Sink
 
 _END = object()  # end of a queue
 _ABORT = object()  # stop writing: drop the segment in progress

@@ -11,7 +11,7 @@ flows disagree (Sundaram et al. 2010, the check Ruder et al. 2016 use for video 
 * :func:`warping_error`: the flicker metric of ``stylize eval --video``: mean squared difference
   between stylized frame t and stylized frame t-1 warped onto t, over unoccluded pixels (RGB in [0, 1]).
 
-numpy and cv2 only; loaded when a video runs (:mod:`stylize.video_run`), never by ``stylize --help``.
+numpy and cv2 only; loaded when a video runs (:mod:`stylize.video.run`), never by ``stylize --help``.
 """
 
 from __future__ import annotations
