@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from stylize._version import __version__
 
 _PICTURE_API = ("Stylizer", "adain", "fast", "optimize", "gan_sample")
 __all__ = ["Stylizer", "__version__", "adain", "fast", "gan_sample", "optimize"]

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from stylize import __version__
+from stylize._version import __version__
 from stylize.errors import WeightsError
 from stylize.files import atomic_path
 

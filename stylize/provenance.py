@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stylize._version import __version__
+
 FORMAT = "stylize-job/1"
 _EDGE = 64 * 1024
 
@@ -97,8 +99,6 @@ class JobSignature:
         }
         if model is not None:
             job["model"] = weights_id(model)
-        from stylize import __version__
-
         return json.dumps({"format": FORMAT, "stylize": __version__, "job": job}, sort_keys=True,
                           separators=(",", ":"))  # fmt: skip
 
