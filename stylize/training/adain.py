@@ -30,7 +30,7 @@ from stylize.checkpoints import load_tensors
 from stylize.config import AdaINTrainConfig, vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.models.adain_net import AdaINDecoder
-from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked, load_checked
+from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import Reporter
 from stylize.training.data import BatchStream
@@ -105,9 +105,7 @@ def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, ch
 
 def build_decoder(state: dict[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
-    decoder = AdaINDecoder()
-    if state is not None:
-        load_checked(decoder, state, ADAIN_DECODER)
+    decoder = AdaINDecoder() if state is None else build_checked(AdaINDecoder, state, ADAIN_DECODER, own_dtypes=True)
     return _place(decoder, device, channels_last).train()
 
 

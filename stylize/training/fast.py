@@ -41,7 +41,7 @@ from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, models_dir
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError
-from stylize.models.layouts import load_checked
+from stylize.models.layouts import build_checked
 from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet
 from stylize.progress import Reporter
 from stylize.training.data import BatchStream
@@ -69,9 +69,7 @@ OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_we
 
 def build_transformer(state: Mapping[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
-    net = TransformerNet()
-    if state is not None:
-        load_checked(net, state, LAYOUT)
+    net = TransformerNet() if state is None else build_checked(TransformerNet, state, LAYOUT, own_dtypes=True)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     return net.to(device, memory_format=memory_format).train()
 

@@ -258,6 +258,20 @@ def test_zoo_pgan_import_and_sample(tmp_path: Path) -> None:
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["style", "dcgan", "zoo-dcgan", "zoo-pgan"])
+def test_a_loaded_generator_is_never_random_initialised(tmp_path: Path, models: dict[str, Path], kind: str) -> None:
+    """Built on the meta device and given the file's tensors: no init draws, nothing left unset."""
+    zoo = {"zoo-dcgan": lambda: ZooDCGANGenerator(latent_dim=16, channels=3, width=8, depth=2),
+           "zoo-pgan": lambda: ZooPGANGenerator(latent_dim=16, depths=(16, 8), channels=3)}  # fmt: skip
+    path = save_zoo(tmp_path / f"{kind}.pth", zoo[kind](), {}) if kind in zoo else models[kind]
+    rng = torch.get_rng_state()
+    module = gan.load_generator(path).module
+    assert torch.equal(torch.get_rng_state(), rng)  # random init draws from the global generator
+    tensors = [*module.parameters(), *module.buffers()]
+    assert not any(t.is_meta for t in tensors)
+    assert {t.dtype for t in tensors} <= {torch.float32, torch.int64}
+
+
 def test_zoo_file_with_other_objects_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"netG": {}, "config": Path("/")}, path)  # a class outside the allow-list

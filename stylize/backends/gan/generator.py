@@ -165,15 +165,16 @@ def _load_ours(path: Path, name: str) -> Generator:
         gen = GeneratorConfig(**meta["generator"])
     except (TypeError, ValueError, UsageError) as exc:
         raise WeightsError(f"{path}: generator settings not understood ({exc})") from exc
-    with torch.device("meta"):  # shapes first, allocating nothing: metadata claiming width 1e6 is caught here
-        _load_strict(build_generator(gen), tensors, path, check_only=True)
-    module = build_generator(gen)
+    with torch.device("meta"):  # shaped, not initialised: metadata claiming width 1e6 allocates nothing
+        module = build_generator(gen)
     _load_strict(module, tensors, path)
     return OurGenerator(module, gen, meta, name)
 
 
-def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, check_only: bool = False) -> None:
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+def _load_strict(module: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Check ``state`` against the meta-device ``module``'s layout, then give it the file's tensors."""
+    own = module.state_dict()
+    expected = {k: tuple(v.shape) for k, v in own.items()}
     found = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
@@ -183,8 +184,10 @@ def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, check_onl
             f"{path}: wrong layout ({len(missing)} missing, {len(unexpected)} unexpected, "
             f"{len(wrong)} mis-shaped tensors; first: {first})"
         )
-    if not check_only:
-        module.load_state_dict(state, strict=True)
+    # the module's dtypes, as loading by copy gave: a float16 file still runs in float32
+    module.load_state_dict({k: v.to(own[k].dtype).contiguous() for k, v in state.items()}, strict=True, assign=True)
+    if any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        raise WeightsError(f"{path}: some tensors of the generator are not in the file")
 
 
 def _load_zoo(path: Path, name: str) -> Generator:
@@ -193,16 +196,8 @@ def _load_zoo(path: Path, name: str) -> Generator:
     state = checkpoint.get("avgG") or checkpoint.get("netG") or checkpoint  # the averaged G when present
     state = {k: v for k, v in state.items() if hasattr(v, "shape")}
     try:
-        if "formatLayer.weight" in state and state["formatLayer.weight"].dim() == 4:
-            module, kind = zoo_dcgan_from_state(state, config), "gan-zoo-dcgan"
-        elif "formatLayer.module.weight" in state or "formatLayer.weight" in state:
-            state = _with_module_keys(state)
-            module, kind = zoo_pgan_from_state(state, config), "gan-zoo-pgan"
-        else:
-            raise WeightsError(
-                f"{path}: not a pytorch_GAN_zoo DCGAN or PGAN generator (no formatLayer)",
-                "gan-sample loads stylize checkpoints (.safetensors) and pytorch_GAN_zoo .pth files",
-            )
+        with torch.device("meta"):  # shaped, not initialised: _load_strict gives it the file's tensors
+            module, kind, state = _zoo_module(state, config, path)
     except (KeyError, IndexError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"{path}: wrong pytorch_GAN_zoo layout (missing or mis-shaped {exc})") from exc
     _load_strict(module, state, path)
@@ -210,6 +205,19 @@ def _load_zoo(path: Path, name: str) -> Generator:
     info = ModelInfo(name, kind, module.latent_dim, size, channels, meta={"config": _jsonable(config)},
                      category_blocks=zoo_category_blocks(config, module.latent_dim))  # fmt: skip
     return Generator(module, info)
+
+
+def _zoo_module(state: dict[str, Any], config: dict[str, Any], path: Path) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The zoo generator whose shapes match ``state``, its kind, and ``state`` in its key layout."""
+    if "formatLayer.weight" in state and state["formatLayer.weight"].dim() == 4:
+        return zoo_dcgan_from_state(state, config), "gan-zoo-dcgan", state
+    if "formatLayer.module.weight" in state or "formatLayer.weight" in state:
+        state = _with_module_keys(state)
+        return zoo_pgan_from_state(state, config), "gan-zoo-pgan", state
+    raise WeightsError(
+        f"{path}: not a pytorch_GAN_zoo DCGAN or PGAN generator (no formatLayer)",
+        "gan-sample loads stylize checkpoints (.safetensors) and pytorch_GAN_zoo .pth files",
+    )
 
 
 def zoo_category_blocks(config: dict[str, Any], input_dim: int) -> tuple[int, ...]:
