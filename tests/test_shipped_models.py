@@ -189,7 +189,7 @@ HELD_OUT_STYLES = ("starry_night.jpg", "great_wave.jpg", "the_scream.jpg", "comp
 @pytest.mark.skipif(not (SHARED / "content").is_dir(), reason="needs ../shared/data (the held-out photos)")
 def test_shipped_adain_decoder_on_the_held_out_grid(tmp_path: Path, meter: object) -> None:
     """The decoder's model card re-measured (`python benches/shipped_quality.py adain`, 256 px): the bar
-    of issue #12, at least 40% of the photos' style distance gone and a content distance at most 1.5x
+    it was shipped against, at least 40% of the photos' style distance gone and a content distance at most 1.5x
     `optimize` defaults' 0.404 on the same 16 pairs."""
     photos = [SHARED / "content" / p for p in HELD_OUT]
     styles = [SHARED / "style" / s for s in HELD_OUT_STYLES]

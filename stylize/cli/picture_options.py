@@ -1,4 +1,4 @@
-"""The picture flags every stylizing command shares, with one meaning everywhere (issue 16.3).
+"""The picture flags every stylizing command shares, with one meaning everywhere.
 
 ``--size`` caps the output's long side (never upscaling unless ``--upscale``), ``--color`` keeps
 the content's colours the same way in adain, fast and optimize (``--preserve-color`` is short for

@@ -9,7 +9,7 @@ sample grids, and the DDP / AMP / Ctrl-C plumbing every trainer needs.
 Compute never prints: warnings go through a ``Reporter``; problems are ``StylizeError``s. Under
 ``torchrun`` every rank trains, and only rank 0 writes files or reports progress.
 
-The toolkit's three rooms, imported here so callers say ``from stylize.training import X``:
+The toolkit's three modules, imported here so callers say ``from stylize.training import X``:
 :mod:`.data` (datasets and batches), :mod:`.dist` (seeds, precision, DDP, stopping), :mod:`.state`
 (checkpoints, run files, loss logs, samples). ``dist`` depends on neither of the others. On them:
 :mod:`.loop` (the one loop, ``run_training`` and ``TrainResult``), then one module per trainer,

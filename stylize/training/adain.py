@@ -11,7 +11,7 @@ the photo's detail at every alpha. The total-variation term (0 by default) damps
 8-pixel grid a briefly trained decoder lays over flat areas. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
-The knobs are ``stylize.config.AdaINTrainConfig``; ``stylize.api.train_adain`` is the door from the CLI.
+The knobs are ``stylize.config.AdaINTrainConfig``; the CLI calls it through ``stylize.api.train_adain``.
 """
 
 from __future__ import annotations

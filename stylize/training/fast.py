@@ -20,7 +20,7 @@ Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward
 the network only to the content layers and no graph; the style Gram targets are computed once;
 the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
 
-The knobs are ``stylize.config.FastTrainConfig``; ``stylize.api.train_fast`` is the door from the CLI.
+The knobs are ``stylize.config.FastTrainConfig``; the CLI calls it through ``stylize.api.train_fast``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Re-runs skip only outputs of the same job (issue 16.1): the job signature stored in each output."""
+"""Re-runs skip only outputs of the same job: the job signature stored in each output."""
 
 from __future__ import annotations
 

@@ -189,8 +189,8 @@ class StatsSmoother:
 
     AdaIN renormalises every frame by its own statistics, so a passing object or a flicker of
     light restyles the whole frame; an exponential average keeping ``keep`` of the past steadies
-    that (issue 14: what AdaIN allows cheaply beside the flow-guided blend). A jump of the mean
-    by more than ``cut`` of its size is a scene cut and restarts the average."""
+    that (what AdaIN allows cheaply beside the flow-guided blend of ``stylize.temporal``). A jump
+    of the mean by more than ``cut`` of its size is a scene cut and restarts the average."""
 
     keep: float
     cut: float = 0.25
