@@ -206,8 +206,10 @@ def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_
     if img.size == new:
         return img
     if new[0] * new[1] > max_pixels:
-        raise InputError(f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
-                         "lower --size/--style-size, or raise --max-pixels")  # fmt: skip
+        raise InputError(
+            f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
+            "lower --size/--style-size, or raise --max-pixels",
+        )
     if new[0] < img.width:
         return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return img.resize(new, Image.Resampling.BICUBIC)

@@ -58,6 +58,7 @@ def resolve_color(color: str, preserve_color: bool) -> str:
     if not preserve_color:
         return color
     if color not in ("none", "luminance"):
-        raise UsageError(f"--preserve-color means --color luminance; it conflicts with --color {color}",
-                         "give one of them")  # fmt: skip
+        raise UsageError(
+            f"--preserve-color means --color luminance; it conflicts with --color {color}", "give one of them"
+        )
     return "luminance"

@@ -93,10 +93,26 @@ def train_adain(
     from stylize.api import train_adain as run
 
     config = AdaINTrainConfig(
-        iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
-        content_weight=content_weight, identity_weight=identity_weight, tv_weight=tv_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
-        sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
-        precision=precision, encoder=encoder, decoder=decoder,
-    )  # fmt: skip
-    train.run_training(ctx, run, content_dir, style_dir, output, config, resume=resume, overwrite=overwrite,
-                       log_dir=log_dir)  # fmt: skip
+        iterations=iterations,
+        batch_size=batch_size,
+        lr=lr,
+        lr_decay=lr_decay,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        identity_weight=identity_weight,
+        tv_weight=tv_weight,
+        image_size=image_size,
+        crop=crop,
+        checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+        sample_count=sample_count,
+        log_every=log_every,
+        seed=seed,
+        workers=workers,
+        precision=precision,
+        encoder=encoder,
+        decoder=decoder,
+    )
+    train.run_training(
+        ctx, run, content_dir, style_dir, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir
+    )

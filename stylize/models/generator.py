@@ -389,8 +389,13 @@ class ZooPGANGenerator(nn.Module):
 
 def build_generator(gen: GeneratorConfig) -> nn.Module:
     """One of our generators, randomly initialised, from the settings stored in every checkpoint."""
-    common = {"latent_dim": gen.latent_dim, "image_size": gen.image_size, "channels": gen.channels,
-              "width": gen.width, "num_classes": gen.num_classes}  # fmt: skip
+    common = {
+        "latent_dim": gen.latent_dim,
+        "image_size": gen.image_size,
+        "channels": gen.channels,
+        "width": gen.width,
+        "num_classes": gen.num_classes,
+    }
     if gen.architecture == "style":
         return StyleGenerator(**common, w_dim=gen.w_dim, mapping_layers=gen.mapping_layers)
     return DCGANGenerator(**common)

@@ -49,15 +49,26 @@ TASK = "train-adain"
 LOSS_TERMS = ("loss", "content", "style", "identity", "tv")
 IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identity2 = 1 (features)
 # config fields whose change on --resume alters what is being optimised
-OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "tv_weight",
-                    "image_size", "crop", "encoder")  # fmt: skip
+OBJECTIVE_FIELDS = (
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "style_weight",
+    "content_weight",
+    "identity_weight",
+    "tv_weight",
+    "image_size",
+    "crop",
+    "encoder",
+)
 
 
 # ---------------------------------------------------------------- the loss
 
 
-def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor,
-                 identity: bool = False, tv: bool = False) -> dict[str, Tensor]:  # fmt: skip
+def adain_losses(
+    encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor, identity: bool = False, tv: bool = False
+) -> dict[str, Tensor]:
     """Unweighted content, style (and with ``identity``, identity; with ``tv``, total variation)
     losses of one batch; content, style (B, 3, H, W) in [0, 1].
 
@@ -135,9 +146,17 @@ class AdaINTrainer(LoopTrainer):
     plot_keys = LOSS_TERMS
     plot_title = "AdaIN decoder training loss"
 
-    def __init__(self, config: AdaINTrainConfig, content_dir: Path, style_dir: Path, files: RunFiles,
-                 dist: Distributed, device: torch.device, reporter: Reporter,
-                 resumed: Resumed | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: AdaINTrainConfig,
+        content_dir: Path,
+        style_dir: Path,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        resumed: Resumed | None = None,
+    ) -> None:
         # bf16 where native, CPUs included (as train-fast): autocast + channels_last ran the step
         # 2.4x faster than float32 on this AVX512-BF16 CPU (BENCHMARKS.md)
         self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
@@ -158,9 +177,15 @@ class AdaINTrainer(LoopTrainer):
         cfg = self.config
         dataset = tr.ImageFolderDataset(root, cfg.image_size, cfg.crop)
         return tr.BatchStream(
-            dataset, cfg.batch_size, self.device, workers=cfg.workers, seed=cfg.seed * 2 + salt,
-            dist=self.dist, start=start, reporter=self.reporter,
-        )  # fmt: skip
+            dataset,
+            cfg.batch_size,
+            self.device,
+            workers=cfg.workers,
+            seed=cfg.seed * 2 + salt,
+            dist=self.dist,
+            start=start,
+            reporter=self.reporter,
+        )
 
     def _step(self) -> None:
         cfg, iteration = self.config, self.state.iteration
@@ -168,10 +193,15 @@ class AdaINTrainer(LoopTrainer):
             group["lr"] = cfg.lr_at(iteration)
         content, style = self._inputs()
         with autocast(self.device, self.precision):
-            losses = adain_losses(self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0,
-                                  tv=cfg.tv_weight > 0)  # fmt: skip
-            weights = {"content": cfg.content_weight, "style": cfg.style_weight, "identity": cfg.identity_weight,
-                       "tv": cfg.tv_weight}  # fmt: skip
+            losses = adain_losses(
+                self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0, tv=cfg.tv_weight > 0
+            )
+            weights = {
+                "content": cfg.content_weight,
+                "style": cfg.style_weight,
+                "identity": cfg.identity_weight,
+                "tv": cfg.tv_weight,
+            }
             total = sum(weights[name] * value for name, value in losses.items())
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.state.scaler

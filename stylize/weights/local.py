@@ -37,8 +37,9 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
     """Refuse a file that is not ``spec``'s kind before it enters the cache: empty, a pickle,
     truncated, or tensors of another network (a safetensors named .pth loads by its content)."""
     if spec.layout == "zip":
-        raise WeightsError(f"{spec.name} is an archive; import its members instead",
-                           "e.g. 'stylize weights import candy candy.pth'")  # fmt: skip
+        raise WeightsError(
+            f"{spec.name} is an archive; import its members instead", "e.g. 'stylize weights import candy candy.pth'"
+        )
     from stylize.checkpoints import load_tensors
 
     if spec.layout.startswith("gan_zoo"):

@@ -25,6 +25,19 @@ from stylize.backends.fast.zoo import (
 )
 
 __all__ = [
-    "ARCHITECTURE", "CHECKPOINT_FORMAT", "DEFAULT_MODEL", "LAYOUT", "FastBackend", "FastModel", "Loaded", "export_onnx",
-    "list_models", "load_model", "local_models", "model_tags", "models_dir", "resolve_model", "save_model",
-]  # fmt: skip
+    "ARCHITECTURE",
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_MODEL",
+    "LAYOUT",
+    "FastBackend",
+    "FastModel",
+    "Loaded",
+    "export_onnx",
+    "list_models",
+    "load_model",
+    "local_models",
+    "model_tags",
+    "models_dir",
+    "resolve_model",
+    "save_model",
+]

@@ -38,8 +38,10 @@ def weights_dir() -> Path:
 def bundled_path(name: str) -> Path:
     path = weights_dir() / BUNDLED[name]
     if not path.is_file():
-        raise WeightsError(f"the shipped model '{name}' is missing ({path})",
-                           "reinstall stylize from the repository, or pass a model file")  # fmt: skip
+        raise WeightsError(
+            f"the shipped model '{name}' is missing ({path})",
+            "reinstall stylize from the repository, or pass a model file",
+        )
     return path
 
 
@@ -68,10 +70,16 @@ class ModelInfo:
     def as_dict(self) -> dict[str, Any]:
         keep = ("dataset", "steps", "images_seen", "version", "loss", "reg", "hardware")
         return {
-            "name": self.name, "kind": self.kind, "latent_dim": self.latent_dim, "image_size": self.image_size,
-            "channels": self.channels, "num_classes": self.num_classes, "classes": list(self.class_names),
-            "style_layers": self.num_ws, **{k: self.meta[k] for k in keep if k in self.meta},
-        }  # fmt: skip
+            "name": self.name,
+            "kind": self.kind,
+            "latent_dim": self.latent_dim,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "classes": list(self.class_names),
+            "style_layers": self.num_ws,
+            **{k: self.meta[k] for k in keep if k in self.meta},
+        }
 
 
 class Generator:
@@ -94,8 +102,9 @@ class Generator:
     def synthesis(self, ws: Tensor, noise_mode: str, noise: list[Tensor] | None) -> Tensor:
         return self.module.synthesis(ws, noise_mode, noise)
 
-    def __call__(self, z: Tensor, labels: Tensor | None, psi: float, noise_mode: str,
-                 noise: list[Tensor] | None) -> Tensor:  # fmt: skip
+    def __call__(
+        self, z: Tensor, labels: Tensor | None, psi: float, noise_mode: str, noise: list[Tensor] | None
+    ) -> Tensor:
         if self.info.style_based:
             return self.synthesis(self.styles(z, labels, psi), noise_mode, noise)
         z = z * psi if psi != 1.0 else z  # truncation: z towards its mean, 0
@@ -118,16 +127,23 @@ def _zoo_categories(z: Tensor, blocks: tuple[int, ...]) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def OurGenerator(module: nn.Module, gen: GeneratorConfig, meta: dict[str, Any] | None = None,
-                 name: str = "") -> Generator:  # fmt: skip
+def OurGenerator(
+    module: nn.Module, gen: GeneratorConfig, meta: dict[str, Any] | None = None, name: str = ""
+) -> Generator:
     """Wrap one of our generator modules (DCGANGenerator or StyleGenerator)."""
     meta = meta or {}
     classes = tuple(meta.get("classes") or (str(i) for i in range(gen.num_classes)))
     info = ModelInfo(
-        name=name, kind=f"gan-{gen.architecture}", latent_dim=gen.latent_dim, image_size=gen.image_size,
-        channels=gen.channels, num_classes=gen.num_classes, class_names=classes,
-        num_ws=getattr(module, "num_ws", 0), meta=meta,
-    )  # fmt: skip
+        name=name,
+        kind=f"gan-{gen.architecture}",
+        latent_dim=gen.latent_dim,
+        image_size=gen.image_size,
+        channels=gen.channels,
+        num_classes=gen.num_classes,
+        class_names=classes,
+        num_ws=getattr(module, "num_ws", 0),
+        meta=meta,
+    )
     return Generator(module, info)
 
 
@@ -159,8 +175,10 @@ def _load_ours(path: Path, name: str) -> Generator:
     tensors, meta = load_tensors(path)
     arch = meta.get("architecture")
     if arch not in OUR_ARCHITECTURES or "generator" not in meta:
-        raise WeightsError(f"{path}: not a stylize GAN generator (architecture: {arch or 'none recorded'})",
-                           "train one with 'stylize train-gan'")  # fmt: skip
+        raise WeightsError(
+            f"{path}: not a stylize GAN generator (architecture: {arch or 'none recorded'})",
+            "train one with 'stylize train-gan'",
+        )
     try:
         gen = GeneratorConfig(**meta["generator"])
     except (TypeError, ValueError, UsageError) as exc:
@@ -202,8 +220,15 @@ def _load_zoo(path: Path, name: str) -> Generator:
         raise WeightsError(f"{path}: wrong pytorch_GAN_zoo layout (missing or mis-shaped {exc})") from exc
     _load_strict(module, state, path)
     channels, size, _ = module.output_shape
-    info = ModelInfo(name, kind, module.latent_dim, size, channels, meta={"config": _jsonable(config)},
-                     category_blocks=zoo_category_blocks(config, module.latent_dim))  # fmt: skip
+    info = ModelInfo(
+        name,
+        kind,
+        module.latent_dim,
+        size,
+        channels,
+        meta={"config": _jsonable(config)},
+        category_blocks=zoo_category_blocks(config, module.latent_dim),
+    )
     return Generator(module, info)
 
 
