@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from stylize import api
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.cli.video_options import print_flicker
 from stylize.errors import UsageError
 
 
@@ -58,12 +60,8 @@ def eval_(
     Lower is closer for all four. Outputs are matched to their content and style by name
     ({stem}_{method}_{style}, the default output name) or by --report. The README defines both numbers.
     """
-    from stylize import api
-
     state = settings(ctx)
     if video is not None:
-        from stylize.cli.video_options import print_flicker
-
         if style and len(style) > 1:
             raise UsageError("--video takes one --style image")
         rows = api.evaluate_video(

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
@@ -112,8 +113,6 @@ def gan_sample(
     precision: Annotated[str, typer.Option(help=help_of(S, "precision"), rich_help_panel=_RUN)] = S.precision,
 ) -> None:
     """Sample images from a GAN generator: the shipped Fashion-MNIST model by default, offline."""
-    from stylize.api import gan_sample as sample
-
     if seeds is not None and num is not None:
         raise UsageError("-n/--num and --seeds both say which images to draw", "give one of them")
     config = GANSampleConfig(
@@ -142,7 +141,7 @@ def gan_sample(
         emit_result(str(path))
 
     try:
-        result = sample(config, output, device or state.device, reporter, None if as_json else written)
+        result = api.gan_sample(config, output, device or state.device, reporter, None if as_json else written)
     finally:
         reporter.close()
     if as_json:
@@ -230,8 +229,6 @@ def train_gan(
     Writes the averaged generator (what gan-sample loads), a loss log and sample grids as it
     goes; Ctrl-C saves and stops, --resume continues. Uses every GPU under torchrun.
     """
-    from stylize.api import train_gan as run
-
     config = GANTrainConfig(
         architecture=architecture,
         image_size=image_size,
@@ -257,4 +254,4 @@ def train_gan(
         precision=precision,
         dataset_name=dataset_name,
     )
-    train.run_training(ctx, run, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)
+    train.run_training(ctx, api.train_gan, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app
 from stylize.config import AdaINTrainConfig, help_of
@@ -90,8 +91,6 @@ def train_adain(
     Checkpoints, a loss log and sample grids are written as it goes; Ctrl-C saves and stops.
     Runs on every GPU under torchrun (--nproc-per-node N stylize train-adain ...).
     """
-    from stylize.api import train_adain as run
-
     config = AdaINTrainConfig(
         iterations=iterations,
         batch_size=batch_size,
@@ -114,5 +113,13 @@ def train_adain(
         decoder=decoder,
     )
     train.run_training(
-        ctx, run, content_dir, style_dir, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir
+        ctx,
+        api.train_adain,
+        content_dir,
+        style_dir,
+        output,
+        config,
+        resume=resume,
+        overwrite=overwrite,
+        log_dir=log_dir,
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app
 from stylize.config import FastTrainConfig, help_of, parse_layers
@@ -99,8 +100,6 @@ def train_fast(
     Ctrl-C saves and stops; --resume continues.
     Runs on every GPU under torchrun (--nproc-per-node N -m stylize train-fast ...).
     """
-    from stylize.api import train_fast as run
-
     c_layers, c_weights = _layers("--content-layers", content_layers)
     s_layers, s_weights = _layers("--style-layers", style_layers)
     config = FastTrainConfig(
@@ -128,4 +127,6 @@ def train_fast(
         workers=workers,
         precision=precision,
     )
-    train.run_training(ctx, run, style_image, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)
+    train.run_training(
+        ctx, api.train_fast, style_image, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir
+    )
