@@ -1,4 +1,4 @@
-"""Throughput of the batch engine (issue #3): images/s and RSS, with and without background I/O.
+"""Throughput of the batch engine (stylize.batch): images/s and RSS, with and without background I/O.
 
     python benches/batch.py [--count 200] [--size 512] [--runs 3] [--torch-threads 0]
 

@@ -184,9 +184,8 @@ def model_variants(ref: RefTransformerNet, ours: TransformerNet, x: torch.Tensor
     ours_cl.load_state_dict(ours.state_dict())
     x_cl = x.contiguous(memory_format=torch.channels_last)
     fast = {
-        (dt, cl): FastTransformerNet(ours, dt, cl)
-        for dt in (torch.float32, torch.bfloat16) for cl in (False, True)
-    }  # fmt: skip
+        (dt, cl): FastTransformerNet(ours, dt, cl) for dt in (torch.float32, torch.bfloat16) for cl in (False, True)
+    }
 
     def autocast_bf16() -> object:
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -343,8 +342,13 @@ def ref_gram_matrix(y: torch.Tensor) -> torch.Tensor:
     return features.bmm(features_t) / (ch * h * w)
 
 
-def ref_train_step(net: RefTransformerNet, vgg: torch.nn.ModuleList, optimizer: torch.optim.Optimizer,
-                   gram_style: list[torch.Tensor], x: torch.Tensor) -> float:  # fmt: skip
+def ref_train_step(
+    net: RefTransformerNet,
+    vgg: torch.nn.ModuleList,
+    optimizer: torch.optim.Optimizer,
+    gram_style: list[torch.Tensor],
+    x: torch.Tensor,
+) -> float:
     """One iteration of pytorch/examples ``train`` (content weight 1e5, style weight 1e10)."""
     mse_loss = torch.nn.MSELoss()
     n_batch = len(x)
@@ -410,10 +414,19 @@ def _our_trainer(files: dict[str, Path], loss_net: str, batch: torch.Tensor, out
     from stylize.training import Distributed, RunFiles
     from stylize.training.fast import FastTrainer
 
-    cfg = FastTrainConfig(iterations=10**6, batch_size=4, image_size=256, loss_net=str(files[loss_net]),
-                          workers=0, precision=precision, sample_every=0, checkpoint_every=0)  # fmt: skip
-    trainer = FastTrainer(cfg, files["style"], files["photos"], RunFiles.beside(out), Distributed(),
-                          torch.device("cpu"), NullReporter())  # fmt: skip
+    cfg = FastTrainConfig(
+        iterations=10**6,
+        batch_size=4,
+        image_size=256,
+        loss_net=str(files[loss_net]),
+        workers=0,
+        precision=precision,
+        sample_every=0,
+        checkpoint_every=0,
+    )
+    trainer = FastTrainer(
+        cfg, files["style"], files["photos"], RunFiles.beside(out), Distributed(), torch.device("cpu"), NullReporter()
+    )
     trainer.content.close()
     trainer.content = _FixedBatches(batch)  # type: ignore[assignment]
     return trainer
@@ -432,17 +445,21 @@ def section_train(repeat: int, iterations: int) -> None:
         style = torch.from_numpy(np.array(Image.open(files["style"]))).permute(2, 0, 1).float()
         style = style.unsqueeze(0).repeat(4, 1, 1, 1)
         gram_style = [ref_gram_matrix(y) for y in ref_features(vgg, ref_normalize_batch(style))]
-        ours = {(net, p): _our_trainer(files, net, batch, Path(tmp) / f"{net}{p}.safetensors", p)
-                for net in ("vgg16", "vgg19") for p in ("fp32", "auto")}  # fmt: skip
+        ours = {
+            (net, p): _our_trainer(files, net, batch, Path(tmp) / f"{net}{p}.safetensors", p)
+            for net in ("vgg16", "vgg19")
+            for p in ("fp32", "auto")
+        }
         auto = ours["vgg19", "auto"].precision  # type: ignore[attr-defined]
         variants = {
-            "reference (pytorch/examples, VGG-16), fp32": lambda: ref_train_step(ref_net, vgg, optimizer, gram_style,
-                                                                                 batch * 255.0),
+            "reference (pytorch/examples, VGG-16), fp32": lambda: ref_train_step(
+                ref_net, vgg, optimizer, gram_style, batch * 255.0
+            ),
             "ours, --loss-net vgg16 (same layers), fp32": ours["vgg16", "fp32"]._step,  # type: ignore[attr-defined]
             f"ours, --loss-net vgg16, auto = {auto}": ours["vgg16", "auto"]._step,  # type: ignore[attr-defined]
             "ours, default loss net (normalised VGG-19), fp32": ours["vgg19", "fp32"]._step,  # type: ignore[attr-defined]
             f"ours, default loss net, auto = {auto} (the default)": ours["vgg19", "auto"]._step,  # type: ignore[attr-defined]
-        }  # fmt: skip
+        }
         times = interleaved(variants, repeat)
         base = next(iter(times.values()))
         print("| variant | s / iteration | iterations/s | speed-up | CPU s |")
@@ -461,8 +478,15 @@ def _whole_run(files: dict[str, Path], iterations: int, tmp: Path) -> None:
     photos = shared if shared.is_dir() else files["photos"]
     rates = []
     for k in range(3):
-        cfg = FastTrainConfig(iterations=iterations, batch_size=4, image_size=256, loss_net=str(files["vgg19"]),
-                              sample_every=0, checkpoint_every=0, log_every=1)  # fmt: skip
+        cfg = FastTrainConfig(
+            iterations=iterations,
+            batch_size=4,
+            image_size=256,
+            loss_net=str(files["vgg19"]),
+            sample_every=0,
+            checkpoint_every=0,
+            log_every=1,
+        )
         start = time.perf_counter()
         train_fast(files["style"], photos, tmp / f"run{k}.safetensors", cfg)
         rates.append(iterations / (time.perf_counter() - start))

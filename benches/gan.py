@@ -95,8 +95,10 @@ def main() -> None:
     args = parser.parse_args()
     sections = set(args.sections.split(","))
     info = load_generator(args.model).info
-    print(f"model: {args.model} ({info.kind}, {info.image_size}px x{info.channels}); torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads\n")  # fmt: skip
+    print(
+        f"model: {args.model} ({info.kind}, {info.image_size}px x{info.channels}); torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads\n"
+    )
     if "throughput" in sections:
         print("| device | batch | forward samples/s | from seeds samples/s |")
         print("|---|---|---|---|")

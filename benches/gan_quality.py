@@ -98,8 +98,14 @@ def train_classifier(epochs: int = 3, seed: int = 0) -> FashionClassifier:
 
 
 def save_classifier(model: FashionClassifier, accuracy: float, epochs: int) -> None:
-    meta = {"architecture": ARCHITECTURE, "dataset": "Fashion-MNIST", "test_accuracy": round(accuracy, 4),
-            "epochs": epochs, "features": FEATURES, "input": "(B, 1, 28, 28) in [0, 1]"}  # fmt: skip
+    meta = {
+        "architecture": ARCHITECTURE,
+        "dataset": "Fashion-MNIST",
+        "test_accuracy": round(accuracy, 4),
+        "epochs": epochs,
+        "features": FEATURES,
+        "input": "(B, 1, 28, 28) in [0, 1]",
+    }
     save_checkpoint(CLASSIFIER, model.state_dict(), meta)
 
 
@@ -156,8 +162,12 @@ def class_entropy_bits(probs: np.ndarray) -> float:
 
 def scores(model: FashionClassifier, images: torch.Tensor, test_feats: np.ndarray) -> dict[str, float]:
     feats, probs = embed(model, images)
-    return {"fid": fid(feats, test_feats), "conf": confident_share(probs), "entropy": class_entropy_bits(probs),
-            "pred": probs.argmax(1)}  # fmt: skip
+    return {
+        "fid": fid(feats, test_feats),
+        "conf": confident_share(probs),
+        "entropy": class_entropy_bits(probs),
+        "pred": probs.argmax(1),
+    }
 
 
 # ---------------------------------------------------------------- main
@@ -205,21 +215,30 @@ def main() -> None:
     floor_idx = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:10_000]
     floor = scores(classifier, train_images[floor_idx], test_feats)
 
-    print(f"evaluator: {CLASSIFIER.relative_to(ROOT)}, test accuracy {accuracy:.4f}; "
-          f"{args.samples:,} samples vs 10,000 test images\n")  # fmt: skip
+    print(
+        f"evaluator: {CLASSIFIER.relative_to(ROOT)}, test accuracy {accuracy:.4f}; "
+        f"{args.samples:,} samples vs 10,000 test images\n"
+    )
     print("| images | psi | FID (classifier features) | conf > 0.9 | class entropy (bits) | agree | samples/s |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| test set itself | - | 0 | {confident_share(test_probs):.3f} | {class_entropy_bits(test_probs):.3f} "
-          f"| {accuracy:.3f} | - |")  # fmt: skip
-    print(f"| 10k training images (floor) | - | {floor['fid']:.3f} | {floor['conf']:.3f} | {floor['entropy']:.3f} "
-          "| - | - |")  # fmt: skip
+    print(
+        f"| test set itself | - | 0 | {confident_share(test_probs):.3f} | {class_entropy_bits(test_probs):.3f} "
+        f"| {accuracy:.3f} | - |"
+    )
+    print(
+        f"| 10k training images (floor) | - | {floor['fid']:.3f} | {floor['conf']:.3f} | {floor['entropy']:.3f} "
+        "| - | - |"
+    )
     for model_path in args.model or ["fashion-mnist"]:
         for psi in (float(p) for p in args.psi.split(",")):
             images, drawn, rate = sample_images(model_path, args.samples, psi)
             result = scores(classifier, images, test_feats)
             agree = f"{(result['pred'] == drawn).mean():.3f}" if drawn is not None else "-"
-            print(f"| {model_path} | {psi:g} | {result['fid']:.3f} | {result['conf']:.3f} | "
-                  f"{result['entropy']:.3f} | {agree} | {rate:,.0f} |", flush=True)  # fmt: skip
+            print(
+                f"| {model_path} | {psi:g} | {result['fid']:.3f} | {result['conf']:.3f} | "
+                f"{result['entropy']:.3f} | {agree} | {rate:,.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

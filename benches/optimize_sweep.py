@@ -51,8 +51,9 @@ def parse_variant(text: str) -> dict[str, object]:
     return overrides
 
 
-def run_variant(name: str, overrides: dict[str, object], pairs: list[tuple[Path, Path]], size: int,
-                out: Path, meter: QualityMeter) -> dict[str, object]:  # fmt: skip
+def run_variant(
+    name: str, overrides: dict[str, object], pairs: list[tuple[Path, Path]], size: int, out: Path, meter: QualityMeter
+) -> dict[str, object]:
     config = dataclasses.replace(OptimizeConfig(), size=size, **overrides)
     layers = [*config.content_layers, *config.style_layers]
     model = GatysModel(load_loss_net(config.vgg, layers, config.pooling), config, torch.device("cpu"))

@@ -52,8 +52,9 @@ def lattice(path: Path) -> float:
 
 def score(folder: Path, styles: list[Path], sheet: Path) -> dict[str, float]:
     style_args = [arg for s in styles for arg in ("-s", str(s))]
-    report = json.loads(stylize("eval", "-c", str(DATA / "content"), *style_args, str(folder), "--json",
-                                "--sheet", str(sheet)))  # fmt: skip
+    report = json.loads(
+        stylize("eval", "-c", str(DATA / "content"), *style_args, str(folder), "--json", "--sheet", str(sheet))
+    )
     return {**report["mean"], "lattice": float(np.mean([lattice(p) for p in sorted(folder.glob("*.png"))]))}
 
 
@@ -125,8 +126,10 @@ def main() -> None:
     print(f"{'model':<32} {'style':>7} {'content':>8} {'photos own style':>17} {'style cut':>10} {'lattice':>8}")
     for name, mean in rows:
         cut = 1 - mean["style"] / mean["content_style"]
-        print(f"{name:<32} {mean['style']:>7.4f} {mean['content']:>8.4f} {mean['content_style']:>17.4f} {cut:>10.1%}"
-              f" {mean['lattice']:>8.3f}")  # fmt: skip
+        print(
+            f"{name:<32} {mean['style']:>7.4f} {mean['content']:>8.4f} {mean['content_style']:>17.4f} {cut:>10.1%}"
+            f" {mean['lattice']:>8.3f}"
+        )
     print(f"lattice of the photos themselves (PNG ones): {photos:.3f}")
 
 

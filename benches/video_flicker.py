@@ -65,8 +65,12 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int) -> None:
 def run_video(clip: Path, out: Path, temporal: float) -> float:
     """Seconds to stylize ``clip`` into ``out`` with --temporal ``temporal``."""
     start = time.perf_counter()
-    api.fast([str(clip)], FastConfig(models=("starry-night",), size=0), BatchOptions(output=out, overwrite=True),
-             video=video.VideoConfig(temporal=temporal))  # fmt: skip
+    api.fast(
+        [str(clip)],
+        FastConfig(models=("starry-night",), size=0),
+        BatchOptions(output=out, overwrite=True),
+        video=video.VideoConfig(temporal=temporal),
+    )
     return time.perf_counter() - start
 
 
@@ -75,8 +79,11 @@ def run_folder(frames: list[np.ndarray], folder: Path) -> float:
     for i, rgb in enumerate(frames):
         Image.fromarray(rgb).save(folder / "in" / f"{i:04d}.png")
     start = time.perf_counter()
-    api.fast([str(folder / "in")], FastConfig(models=("starry-night",), size=0),
-             BatchOptions(output=folder / "out", overwrite=True))  # fmt: skip
+    api.fast(
+        [str(folder / "in")],
+        FastConfig(models=("starry-night",), size=0),
+        BatchOptions(output=folder / "out", overwrite=True),
+    )
     return time.perf_counter() - start
 
 
@@ -101,8 +108,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         clip = tmp / "clip.mp4"
         write_clip(clip, frames, args.fps)
-        print(f"clip: {args.frames} frames {size[0]}x{size[1]} at {args.fps} fps, pan + zoom over {names[0]}, "
-              f"cut to {names[-1]}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}\n")  # fmt: skip
+        print(
+            f"clip: {args.frames} frames {size[0]}x{size[1]} at {args.fps} fps, pan + zoom over {names[0]}, "
+            f"cut to {names[-1]}; torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}\n"
+        )
         print(
             "| --temporal | warping error | vs frame by frame | frames/s | style distance |\n|---:|---:|---:|---:|---:|"
         )
@@ -117,15 +126,19 @@ def main() -> None:
             base = error if base is None else base
             style = f"{_style_distance(made, args.style):.4f}" if args.style else ""
             print(f"| {temporal:g} | {error:.5f} | {error / base - 1:+.0%} | {args.frames / seconds:.1f} | {style} |")
-        print(f"| input itself | {floor.warping_error:.5f} | | | "
-              f"{f'{_style_distance(clip, args.style):.4f}' if args.style else ''} |\n")  # fmt: skip
+        print(
+            f"| input itself | {floor.warping_error:.5f} | | | "
+            f"{f'{_style_distance(clip, args.style):.4f}' if args.style else ''} |\n"
+        )
         (tmp / "folder" / "in").mkdir(parents=True)
         pairs = [(run_video(clip, tmp / "speed", 0.5), run_folder(frames, tmp / "folder")) for _ in range(args.repeat)]
         video_s = sorted(p[0] for p in pairs)[len(pairs) // 2]
         folder_s = sorted(p[1] for p in pairs)[len(pairs) // 2]
-        print(f"speed, median of {args.repeat} interleaved: video (--temporal 0.5) {args.frames / video_s:.2f} frames/s, "
-              f"the same frames as a PNG folder {args.frames / folder_s:.2f} frames/s: "
-              f"video at {folder_s / video_s:.0%} of the folder")  # fmt: skip
+        print(
+            f"speed, median of {args.repeat} interleaved: video (--temporal 0.5) {args.frames / video_s:.2f} frames/s, "
+            f"the same frames as a PNG folder {args.frames / folder_s:.2f} frames/s: "
+            f"video at {folder_s / video_s:.0%} of the folder"
+        )
 
 
 def _style_distance(path: Path, style: Path) -> float:

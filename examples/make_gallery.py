@@ -44,10 +44,16 @@ def first_commands(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stylize("fast", *map(str, photos), *[a for m in SHIPPED_FAST for a in ("-m", m)], "-o", tmp)
         stylize("adain", *map(str, photos), *[a for s in styles for a in ("-s", str(s))], "-o", tmp)
-        fast = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_fast_{m}.jpg"), f"-m {m}")
-                                           for m in SHIPPED_FAST] for p in photos]  # fmt: skip
-        adain = [[(Image.open(p), p.name)] + [(Image.open(Path(tmp) / f"{p.stem}_adain_{s.stem}.jpg"), f"adain {s.name}")
-                                            for s in styles] for p in photos]  # fmt: skip
+        fast = [
+            [(Image.open(p), p.name)]
+            + [(Image.open(Path(tmp) / f"{p.stem}_fast_{m}.jpg"), f"-m {m}") for m in SHIPPED_FAST]
+            for p in photos
+        ]
+        adain = [
+            [(Image.open(p), p.name)]
+            + [(Image.open(Path(tmp) / f"{p.stem}_adain_{s.stem}.jpg"), f"adain {s.name}") for s in styles]
+            for p in photos
+        ]
         chelsea = photos.index(HERE / "content" / "chelsea.jpg")
         first = [*adain[chelsea][:2], *fast[chelsea][1:]]
         contact_sheet([first], height=200, max_width=300).convert("RGB").save(out / "first-commands.jpg", quality=88)

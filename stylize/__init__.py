@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from stylize._version import __version__
 
 _PICTURE_API = ("Stylizer", "adain", "fast", "optimize", "gan_sample")
 __all__ = ["Stylizer", "__version__", "adain", "fast", "gan_sample", "optimize"]
@@ -17,7 +17,7 @@ __all__ = ["Stylizer", "__version__", "adain", "fast", "gan_sample", "optimize"]
 
 def __getattr__(name: str) -> Any:
     if name in _PICTURE_API:
-        from stylize import image_api
+        from stylize import image_api  # lazy: the picture API loads torch; `import stylize` stays light
 
         return getattr(image_api, name)
     raise AttributeError(f"module 'stylize' has no attribute {name!r}")

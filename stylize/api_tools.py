@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stylize import __version__, weights
+from stylize import weights
+from stylize._version import __version__
 from stylize.progress import Reporter
 
 if TYPE_CHECKING:
@@ -93,8 +94,13 @@ def export_onnx(model: str, path: Path, reporter: Reporter | None = None) -> Pat
     return export(model, path, reporter)
 
 
-def gan_sample(config: GANSampleConfig, output: Path | None = None, device: str | None = None,
-               reporter: Reporter | None = None, on_written: Callable[[Path], None] | None = None) -> SampleResult:  # fmt: skip
+def gan_sample(
+    config: GANSampleConfig,
+    output: Path | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    on_written: Callable[[Path], None] | None = None,
+) -> SampleResult:
     """``gan-sample``: draw ``config``'s images into ``output``; ``on_written`` hears of each per-seed
     file as soon as it is on disk (see :func:`stylize.backends.gan.sample`)."""
     from stylize.backends.gan import sample

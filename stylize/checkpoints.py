@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from stylize import __version__
+from stylize._version import __version__
 from stylize.errors import WeightsError
 from stylize.files import atomic_path
 
@@ -81,8 +81,10 @@ def _check_inflated_size(path: Path) -> None:
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
     size = path.stat().st_size
     if inflated > MAX_INFLATION * size + (1 << 20):
-        raise WeightsError(f"{path}: its entries inflate to {inflated:,} bytes from {size:,}; refusing to load it",
-                           "a weights file is stored uncompressed; this one looks like a zip bomb")  # fmt: skip
+        raise WeightsError(
+            f"{path}: its entries inflate to {inflated:,} bytes from {size:,}; refusing to load it",
+            "a weights file is stored uncompressed; this one looks like a zip bomb",
+        )
 
 
 def _load_safetensors(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -148,8 +150,10 @@ def load_zoo_checkpoint(path: Path) -> dict[str, Any]:
         with torch.serialization.safe_globals([(_ZooConfig, ZOO_CONFIG_CLASS)]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(f"{path}: holds Python objects beyond tensors and the zoo's config; refusing to "
-                           "unpickle it", "save a state_dict() instead of a whole model") from exc  # fmt: skip
+        raise WeightsError(
+            f"{path}: holds Python objects beyond tensors and the zoo's config; refusing to unpickle it",
+            "save a state_dict() instead of a whole model",
+        ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         load_tensors(path)  # the shared loader words the error
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc

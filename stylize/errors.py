@@ -55,12 +55,6 @@ class PartialBatchError(StylizeError):
     exit_code = 6
 
 
-class NotImplementedYet(StylizeError):
-    """A command exists in the CLI but its backend has not landed."""
-
-    exit_code = 1
-
-
 class Interrupted(StylizeError):
     """Ctrl-C: stopped cleanly, nothing half-written."""
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from stylize.errors import InputError, OutputError, UsageError
 from stylize.files import atomic_path, same_file
 
 if TYPE_CHECKING:
-    import torch
+    import torch  # lazy: --help imports images, not numpy/torch
 
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default guard (~89.5 Mpx)
 DEFAULT_QUALITY = 95
@@ -140,7 +141,7 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     """16/32-bit integer and float modes -> 8-bit L, keeping the full tonal range."""
     if img.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
         return img
-    import numpy as np
+    import numpy as np  # lazy: --help imports images, not numpy/torch
 
     arr = np.asarray(img).astype(np.float64)
     scale = 1.0 if img.mode == "F" and arr.max(initial=0) <= 1.0 else 257.0
@@ -170,7 +171,7 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
 def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
     """Convert through the embedded profile to sRGB; None if the profile is unusable."""
     try:
-        from PIL import ImageCms
+        from PIL import ImageCms  # lazy: Pillow may be built without littlecms (an optional part)
 
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         dst = ImageCms.createProfile("sRGB")
@@ -206,8 +207,10 @@ def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_
     if img.size == new:
         return img
     if new[0] * new[1] > max_pixels:
-        raise InputError(f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
-                         "lower --size/--style-size, or raise --max-pixels")  # fmt: skip
+        raise InputError(
+            f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
+            "lower --size/--style-size, or raise --max-pixels",
+        )
     if new[0] < img.width:
         return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return img.resize(new, Image.Resampling.BICUBIC)
@@ -234,8 +237,8 @@ def center_crop_square(img: Image.Image, size: int, max_pixels: int = DEFAULT_MA
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float32 tensor (1, 3, H, W) in [0, 1]."""
-    import numpy as np
-    import torch
+    import numpy as np  # lazy: --help imports images, not numpy/torch
+    import torch  # lazy: --help imports images, not numpy/torch
 
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -243,7 +246,7 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 def to_pil(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W) or (1, 3, H, W) in [0, 1] -> RGB PIL image, clamped and rounded."""
-    import torch
+    import torch  # lazy: --help imports images, not numpy/torch
 
     if t.dim() == 4:
         t = t[0]
@@ -312,8 +315,6 @@ _XMP = (
 
 def _note_params(fmt: str, note: str) -> dict[str, object]:
     if fmt == "PNG":
-        from PIL.PngImagePlugin import PngInfo
-
         info = PngInfo()
         info.add_itxt(NOTE_KEY, note)
         return {"pnginfo": info}
@@ -397,7 +398,7 @@ ICC_DATE = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
 
 @functools.cache
 def _srgb_icc() -> bytes:
-    from PIL import ImageCms
+    from PIL import ImageCms  # lazy: Pillow may be built without littlecms (an optional part)
 
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     return profile[:24] + ICC_DATE + profile[36:]

@@ -2,8 +2,8 @@
 
 Moments (mean, second moment) of a (1, C, H, W) map, and the style losses built on them: Gram
 (Gatys et al.), mean/std (AdaIN's statistics) and Wasserstein-2 between Gaussians (crowsonkb),
-plus the content loss. Taken out of the Gatys backend (issue 13) so the losses are a room of
-their own beside ``ops.py``.
+plus the content loss. Kept out of the Gatys backend so ``optimize``, eval and training share one
+module of losses beside ``ops.py``.
 """
 
 from __future__ import annotations

@@ -42,8 +42,14 @@ def mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     return mean, (var + eps).sqrt()
 
 
-def adain(content_feat: Tensor, style_mean: Tensor, style_std: Tensor, alpha: float = 1.0, eps: float = 1e-5,
-          content_stats: tuple[Tensor, Tensor] | None = None) -> Tensor:  # fmt: skip
+def adain(
+    content_feat: Tensor,
+    style_mean: Tensor,
+    style_std: Tensor,
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+    content_stats: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """Give ``content_feat`` (B, C, H, W) the per-channel ``style_mean``/``style_std`` (B, C, 1, 1).
 
     ``alpha`` blends with the content, ``alpha * adain + (1 - alpha) * content`` (Huang &

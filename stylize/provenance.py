@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stylize._version import __version__
+
 FORMAT = "stylize-job/1"
 _EDGE = 64 * 1024
 
@@ -98,10 +100,7 @@ class JobSignature:
         }
         if model is not None:
             job["model"] = weights_id(model)
-        from stylize import __version__
-
-        return json.dumps({"format": FORMAT, "stylize": __version__, "job": job}, sort_keys=True,
-                          separators=(",", ":"))  # fmt: skip
+        return json.dumps({"format": FORMAT, "stylize": __version__, "job": job}, sort_keys=True, separators=(",", ":"))
 
 
 def differences(expected: str, recorded: str | None, limit: int = 3) -> list[str]:
@@ -116,15 +115,20 @@ def differences(expected: str, recorded: str | None, limit: int = 3) -> list[str
     if old.get("method") != new["method"]:
         return [f"it was made by 'stylize {old.get('method')}'"]
     found = []
-    for key, label in (("content", "another content image"), ("styles", "other style images"),
-                       ("model", "another model"), ("weights", "other weights")):  # fmt: skip
+    for key, label in (
+        ("content", "another content image"),
+        ("styles", "other style images"),
+        ("model", "another model"),
+        ("weights", "other weights"),
+    ):
         if old.get(key) != new.get(key):
             found.append(f"it was made from {label}")
     old_settings, new_settings = old.get("settings", {}), new["settings"]
     for name in sorted(set(old_settings) | set(new_settings)):
         if old_settings.get(name) != new_settings.get(name):
-            found.append(f"{name.replace('_', '-')} was {_show(old_settings.get(name))}, "
-                         f"now {_show(new_settings.get(name))}")  # fmt: skip
+            found.append(
+                f"{name.replace('_', '-')} was {_show(old_settings.get(name))}, now {_show(new_settings.get(name))}"
+            )
     return found[:limit]
 
 

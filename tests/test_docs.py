@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "BENCHMARKS.md", REPO / "weights" / "README.md",
-        *sorted((REPO / "docs").glob("*.md"))]  # fmt: skip
+DOCS = [
+    REPO / "README.md",
+    REPO / "CONTRIBUTING.md",
+    REPO / "BENCHMARKS.md",
+    REPO / "weights" / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 

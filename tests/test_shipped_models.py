@@ -30,8 +30,10 @@ FAST_BAND = {"style": (1.19, 1.61), "content": (0.39, 0.53)}
 # examples/style/mosaic.png at 128 px scored 1.192 (style) and 0.669 (content) when shipped (2026-11-28), +-15%.
 ADAIN_BAND = {"style": (1.01, 1.37), "content": (0.57, 0.77)}
 # what each shipped file's metadata must say: the architecture and the network it was trained on
-TRAINED_ON = {"transformer-net": ("loss_net", "vgg19-caffe-normalised"),
-              "adain-decoder": ("encoder", "vgg19-caffe-normalised")}  # fmt: skip
+TRAINED_ON = {
+    "transformer-net": ("loss_net", "vgg19-caffe-normalised"),
+    "adain-decoder": ("encoder", "vgg19-caffe-normalised"),
+}
 
 
 @pytest.mark.parametrize("spec", SHIPPED, ids=lambda s: s.name)
@@ -158,8 +160,11 @@ def test_adain_default_pair_within_its_band(tmp_path: Path, meter: object) -> No
 
 HELD_OUT = ("chelsea_cat.png", "dune.jpg", "evening_glow_boats.jpg", "grey_architecture.jpg")
 SHARED = REPO.parent / "shared" / "data"
-MODEL_STYLES = {"starry-night": "starry_night.jpg", "great-wave": "great_wave.jpg",
-                "composition-vii": "composition_vii.jpg"}  # fmt: skip
+MODEL_STYLES = {
+    "starry-night": "starry_night.jpg",
+    "great-wave": "great_wave.jpg",
+    "composition-vii": "composition_vii.jpg",
+}
 
 
 @pytest.mark.slow
@@ -170,8 +175,9 @@ def test_shipped_fast_model_on_the_held_out_grid(name: str, tmp_path: Path, mete
     content distance where it was recorded (`python benches/shipped_quality.py fast ...`, 256 px)."""
     photos = [SHARED / "content" / p for p in HELD_OUT]
     out = tmp_path / "out"
-    result = runner.invoke(app, ["--offline", "--quiet", "fast", *map(str, photos), "-m", name, "--size", "256",
-                                 "-o", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app, ["--offline", "--quiet", "fast", *map(str, photos), "-m", name, "--size", "256", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.stderr
     style = SHARED / "style" / MODEL_STYLES[name]
     scores = [meter.score(Image.open(p), c, style) for p, c in zip(sorted(out.iterdir()), sorted(photos))]  # type: ignore[attr-defined]
@@ -189,13 +195,29 @@ HELD_OUT_STYLES = ("starry_night.jpg", "great_wave.jpg", "the_scream.jpg", "comp
 @pytest.mark.skipif(not (SHARED / "content").is_dir(), reason="needs ../shared/data (the held-out photos)")
 def test_shipped_adain_decoder_on_the_held_out_grid(tmp_path: Path, meter: object) -> None:
     """The decoder's model card re-measured (`python benches/shipped_quality.py adain`, 256 px): the bar
-    of issue #12, at least 40% of the photos' style distance gone and a content distance at most 1.5x
+    it was shipped against, at least 40% of the photos' style distance gone and a content distance at most 1.5x
     `optimize` defaults' 0.404 on the same 16 pairs."""
     photos = [SHARED / "content" / p for p in HELD_OUT]
     styles = [SHARED / "style" / s for s in HELD_OUT_STYLES]
     out = tmp_path / "out"
-    result = runner.invoke(app, ["--offline", "--quiet", "adain", *map(str, photos), *[a for s in styles for a in ("-s", str(s))],
-                                 "--size", "256", "--style-size", "256", "--ext", "png", "-o", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "--offline",
+            "--quiet",
+            "adain",
+            *map(str, photos),
+            *[a for s in styles for a in ("-s", str(s))],
+            "--size",
+            "256",
+            "--style-size",
+            "256",
+            "--ext",
+            "png",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     style_of = {s.stem: s for s in styles}
     scores, own = [], []
@@ -213,7 +235,9 @@ def test_shipped_adain_decoder_on_the_held_out_grid(tmp_path: Path, meter: objec
 def test_shipped_fast_model_on_cuda_matches_the_cpu(tmp_path: Path) -> None:
     import numpy as np
 
-    outs = [_stylize(tmp_path / device, "--device", device, "fast", str(CHELSEA), "-m", "starry-night")
-            for device in ("cpu", "cuda")]  # fmt: skip
+    outs = [
+        _stylize(tmp_path / device, "--device", device, "fast", str(CHELSEA), "-m", "starry-night")
+        for device in ("cpu", "cuda")
+    ]
     a, b = (np.asarray(Image.open(p), dtype=np.float32) for p in outs)
     assert np.abs(a - b).mean() < 2.0  # bf16 on both, different kernels: within 2/255 on average

@@ -78,8 +78,9 @@ def content_distance(feat: Tensor, target: Tensor) -> float:
 class QualityMeter:
     """The VGG-19 and per-image caches behind :meth:`score`."""
 
-    def __init__(self, vgg: str = DEFAULT_VGG, device: torch.device | None = None,
-                 reporter: Reporter | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, vgg: str = DEFAULT_VGG, device: torch.device | None = None, reporter: Reporter | None = None
+    ) -> None:
         state, _ = load_tensors(resolve(vgg, reporter or NullReporter()))
         self.device = device or torch.device("cpu")
         net = build_checked(NormalisedVGG19, state, ADAIN_VGG_NORMALISED)

@@ -13,7 +13,7 @@ Backends get the :class:`BatchOptions` when they are built: ``load`` reads ``max
 (see :func:`load_picture`) and ``save`` reads ``quality`` (see :func:`save_result_image`).
 No typer or rich here: progress goes through a ``Reporter``, problems are ``StylizeError``s.
 
-The rooms, each importing only the ones below it (``lint-imports`` keeps it so):
+The modules, each importing only the ones below it (``lint-imports`` keeps it so):
 ``pipeline`` (the ``BatchBackend`` seam, ``run_batch``) beside ``outcomes`` (skip or refuse
 existing outputs, isolate failures, stop on Ctrl-C: for images and videos alike) -> ``report``
 (``BatchReport``, failures) -> ``plan`` (jobs, output names, checks, shards) -> ``options``

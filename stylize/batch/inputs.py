@@ -39,8 +39,9 @@ class InputSet:
     extensions: frozenset[str] = images.IMAGE_EXTENSIONS  # what files found in folders must end in
 
 
-def collect_inputs(sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None,
-                   videos: bool = False) -> InputSet:  # fmt: skip
+def collect_inputs(
+    sources: Sequence[str], glob: str | None = None, stdin: TextIO | None = None, videos: bool = False
+) -> InputSet:
     """Expand files, folders (recursively) and ``-`` (paths on stdin) into a sorted :class:`InputSet`.
 
     Files named directly are always tried; files found in folders must have an image extension
@@ -79,8 +80,9 @@ def _collect_source(path: Path, glob: str | None, found: InputSet) -> None:
         _collect_folder(path, glob, found)
     elif path.is_file():
         if "\n" in path.name or "\r" in path.name:
-            raise InputError(f"{path!r}: a line break in a file name would break one-path-per-line output",
-                             "rename the file")  # fmt: skip
+            raise InputError(
+                f"{path!r}: a line break in a file name would break one-path-per-line output", "rename the file"
+            )
         if not is_temp_file(path):
             found.items.append(InputItem(path, Path(path.name)))
     else:

@@ -51,12 +51,16 @@ def new_report(inputs: InputSet | None) -> BatchReport:
     """An empty report carrying what collecting ``inputs`` passed over (hidden, non-image, unreadable)."""
     if inputs is None:
         return BatchReport()
-    return BatchReport(skipped_hidden=inputs.skipped_hidden, skipped_non_image=inputs.skipped_non_image,
-                       unreadable=list(inputs.unreadable))  # fmt: skip
+    return BatchReport(
+        skipped_hidden=inputs.skipped_hidden,
+        skipped_non_image=inputs.skipped_non_image,
+        unreadable=list(inputs.unreadable),
+    )
 
 
-def skip_existing(jobs: Sequence[Job], overwrite: bool, kind: OutputKind,
-                  reporter: Reporter) -> tuple[list[Job], list[Job]]:  # fmt: skip
+def skip_existing(
+    jobs: Sequence[Job], overwrite: bool, kind: OutputKind, reporter: Reporter
+) -> tuple[list[Job], list[Job]]:
     """(to do, skipped): an existing output of this very job is skipped (unless ``overwrite``); one made
     by another job (other settings, inputs or weights, see :mod:`stylize.provenance`) stops the batch
     before any work with an OutputError naming --overwrite and --name."""

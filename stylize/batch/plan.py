@@ -31,9 +31,14 @@ class Job:
 Signer = Callable[[Job], str]  # a job -> its signature (see stylize.provenance)
 
 
-def plan_jobs(inputs: InputSet, styles: Sequence[str], options: BatchOptions,
-              protected: Iterable[Path] = (), sign: Signer | None = None,
-              method: str = "out") -> list[Job]:  # fmt: skip
+def plan_jobs(
+    inputs: InputSet,
+    styles: Sequence[str],
+    options: BatchOptions,
+    protected: Iterable[Path] = (),
+    sign: Signer | None = None,
+    method: str = "out",
+) -> list[Job]:
     """One job per (input, style): output paths, collision checks, then this process's shard.
 
     Collisions are checked over all inputs before sharding, so every shard fails the same way.
@@ -80,8 +85,10 @@ def _single_file_target(output: Path | None, count: int) -> Path | None:
     """``-o`` itself when it names an image or video file; an error when it does but there are many outputs."""
     if output is not None and unknown_file_suffix(output, FILE_EXTENSIONS):
         known = ", ".join(sorted(FILE_EXTENSIONS))
-        raise UsageError(f"-o {output}: '{output.suffix}' is not an image format (nor a video container) stylize writes",
-                         f"give a folder, or a file ending in one of {known}")  # fmt: skip
+        raise UsageError(
+            f"-o {output}: '{output.suffix}' is not an image format (nor a video container) stylize writes",
+            f"give a folder, or a file ending in one of {known}",
+        )
     if output is None or output.is_dir() or output.suffix.lower() not in FILE_EXTENSIONS:
         return None
     if count > 1:
@@ -162,8 +169,9 @@ def _check_protected(jobs: Sequence[Job], protected: Iterable[Path]) -> None:
     for job in jobs:
         hit = by_name.get(job.output.resolve()) or (by_inode.get(_inode(job.output)) if job.output.exists() else None)
         if hit is not None:
-            raise OutputError(f"{job.output}: would overwrite {hit}, which this command reads",
-                              "choose another -o/--output or --name")  # fmt: skip
+            raise OutputError(
+                f"{job.output}: would overwrite {hit}, which this command reads", "choose another -o/--output or --name"
+            )
 
 
 def _inode(path: Path) -> tuple[int, int]:

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from stylize import api
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
 from stylize.cli.app import app, settings
 from stylize.cli.shared_params import with_params
-from stylize.config import ADAIN_DEFAULT_PAIR, help_of
+from stylize.config import ADAIN_DEFAULT_PAIR, AdaINConfig, help_of
 from stylize.config import ADAIN_DEFAULTS as D
 
 PANEL = "AdaIN"
@@ -90,9 +91,6 @@ def adain(
     **shared: Any,
 ) -> None:
     """Arbitrary style transfer in one forward pass (Huang & Belongie 2017, AdaIN)."""
-    from stylize import api
-    from stylize.config import AdaINConfig
-
     contents, styles = bo.split_styles("adain", inputs, style)
     config = AdaINConfig(
         alpha=alpha,

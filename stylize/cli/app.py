@@ -20,7 +20,7 @@ try:  # newer typer carries its own copy of click, and raises its exceptions
 except ImportError:  # pragma: no cover - older typer runs on click itself
     from click import exceptions as click_errors
 
-from stylize import __version__
+from stylize._version import __version__
 from stylize.cli.display import RichReporter, err_console, print_error
 from stylize.cli.plain_progress import PlainReporter
 from stylize.errors import Interrupted, StylizeError, stop_exit_code

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
+from stylize import api
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
+from stylize.cli.video_options import print_flicker
 from stylize.errors import UsageError
 
 
@@ -58,16 +60,13 @@ def eval_(
     Lower is closer for all four. Outputs are matched to their content and style by name
     ({stem}_{method}_{style}, the default output name) or by --report. The README defines both numbers.
     """
-    from stylize import api
-
     state = settings(ctx)
     if video is not None:
-        from stylize.cli.video_options import print_flicker
-
         if style and len(style) > 1:
             raise UsageError("--video takes one --style image")
-        rows = api.evaluate_video(video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg,
-                                  state.device)  # fmt: skip
+        rows = api.evaluate_video(
+            video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg, state.device
+        )
         return print_flicker(rows, as_json)
     rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
     means = api.eval_means(rows)
@@ -93,8 +92,10 @@ def _print_table(rows: list[Any], means: dict[str, float | None]) -> None:
     emit_result(f"{'output':<{width}}  " + "  ".join(f"{name:>{max(7, len(name))}}" for name in COLUMNS))
     for r in rows:
         s = r.scores
-        emit_result(f"{r.item.output!s:<{width}}  " + _cells((s.style, s.content, s.patch, s.structure,
-                                                              r.baseline_style, r.baseline_patch)))  # fmt: skip
+        emit_result(
+            f"{r.item.output!s:<{width}}  "
+            + _cells((s.style, s.content, s.patch, s.structure, r.baseline_style, r.baseline_patch))
+        )
     keys = ("style", "content", "patch", "structure", "content_style", "content_patch")
     emit_result(f"{'mean of ' + str(len(rows)):<{width}}  " + _cells(tuple(means[k] for k in keys)))
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
+from stylize import api
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
@@ -70,8 +73,6 @@ def fast(
     **shared: Any,
 ) -> None:
     """Apply a fast-style network, Johnson et al. (ours, shipped; the published pytorch/examples ones; or yours)."""
-    from stylize import api
-
     if list_models:
         return _list(shared["as_json"])
     state = settings(ctx)
@@ -102,10 +103,6 @@ def fast(
 
 def _list(as_json: bool) -> None:
     """The models table (or JSON) on stdout: it is this command's result."""
-    from rich.table import Table
-
-    from stylize import api
-
     entries = api.fast_models()
     if as_json:
         emit_json(
@@ -128,16 +125,12 @@ def _list(as_json: bool) -> None:
 
 
 def _render(table: object) -> str:
-    from rich.console import Console
-
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(table)
     return console.export_text()
 
 
 def _export(models: list[str], path: Path, reporter: object) -> None:
-    from stylize import api
-
     if len(models) != 1:
         raise UsageError("--export-onnx needs exactly one --model")
     emit_result(str(api.export_onnx(models[0], path, reporter)))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json, emit_result
@@ -112,16 +113,25 @@ def gan_sample(
     precision: Annotated[str, typer.Option(help=help_of(S, "precision"), rich_help_panel=_RUN)] = S.precision,
 ) -> None:
     """Sample images from a GAN generator: the shipped Fashion-MNIST model by default, offline."""
-    from stylize.api import gan_sample as sample
-
     if seeds is not None and num is not None:
         raise UsageError("-n/--num and --seeds both say which images to draw", "give one of them")
     config = GANSampleConfig(
-        model=model, num=S.num if num is None else num, seeds=parse_seeds(seeds) if seeds is not None else None, truncation=truncation, grid=grid,
-        nrow=nrow, style_mix=parse_pair(style_mix, "--style-mix") if style_mix else None, mix_layer=mix_layer,
-        interpolate=interpolate, fps=fps, animation=animation, class_label=class_label, noise=noise,
-        batch_size=batch_size, precision=precision,
-    )  # fmt: skip
+        model=model,
+        num=S.num if num is None else num,
+        seeds=parse_seeds(seeds) if seeds is not None else None,
+        truncation=truncation,
+        grid=grid,
+        nrow=nrow,
+        style_mix=parse_pair(style_mix, "--style-mix") if style_mix else None,
+        mix_layer=mix_layer,
+        interpolate=interpolate,
+        fps=fps,
+        animation=animation,
+        class_label=class_label,
+        noise=noise,
+        batch_size=batch_size,
+        precision=precision,
+    )
     state = settings(ctx)
     reporter = state.reporter()
     printed: set[Path] = set()
@@ -131,7 +141,7 @@ def gan_sample(
         emit_result(str(path))
 
     try:
-        result = sample(config, output, device or state.device, reporter, None if as_json else written)
+        result = api.gan_sample(config, output, device or state.device, reporter, None if as_json else written)
     finally:
         reporter.close()
     if as_json:
@@ -219,13 +229,29 @@ def train_gan(
     Writes the averaged generator (what gan-sample loads), a loss log and sample grids as it
     goes; Ctrl-C saves and stops, --resume continues. Uses every GPU under torchrun.
     """
-    from stylize.api import train_gan as run
-
     config = GANTrainConfig(
-        architecture=architecture, image_size=image_size, channels=channels, conditional=conditional,
-        iterations=iterations, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d, loss=loss, reg=reg, r1_gamma=r1_gamma,
-        ema_halflife=ema_halflife, latent_dim=latent_dim, width=width, d_width=d_width,
-        checkpoint_every=checkpoint_every, sample_every=sample_every, sample_count=sample_count,
-        log_every=log_every, seed=seed, workers=workers, precision=precision, dataset_name=dataset_name,
-    )  # fmt: skip
-    train.run_training(ctx, run, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)
+        architecture=architecture,
+        image_size=image_size,
+        channels=channels,
+        conditional=conditional,
+        iterations=iterations,
+        batch_size=batch_size,
+        lr_g=lr_g,
+        lr_d=lr_d,
+        loss=loss,
+        reg=reg,
+        r1_gamma=r1_gamma,
+        ema_halflife=ema_halflife,
+        latent_dim=latent_dim,
+        width=width,
+        d_width=d_width,
+        checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+        sample_count=sample_count,
+        log_every=log_every,
+        seed=seed,
+        workers=workers,
+        precision=precision,
+        dataset_name=dataset_name,
+    )
+    train.run_training(ctx, api.train_gan, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli.app import app, settings
 from stylize.cli.display import emit_json
 
@@ -13,8 +14,6 @@ from stylize.cli.display import emit_json
 @app.command()
 def info(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False) -> None:
     """Show versions, the chosen device and the weights cache (checks --device)."""
-    from stylize import api
-
     facts = api.info(settings(ctx).device)
     if as_json:
         emit_json(facts)

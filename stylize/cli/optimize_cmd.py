@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stylize import api
 from stylize.cli import batch_options as bo
 from stylize.cli import picture_options as po
 from stylize.cli import video_options as vo
@@ -68,8 +69,6 @@ def optimize(
     **shared: Any,
 ) -> None:
     """Gatys et al. optimisation on VGG-19 features, coarse to fine (slow, highest quality)."""
-    from stylize.api import optimize as run
-
     contents, styles = bo.split_styles("optimize", inputs, style)
     c_layers, c_weights = parse_layers("--content-layers", content_layers)
     s_layers, s_weights = parse_layers("--style-layers", style_layers)
@@ -106,7 +105,7 @@ def optimize(
     state = settings(ctx)
     reporter = state.reporter()
     bo.run_and_finish(
-        lambda: run(contents, styles, config, options, state.device, reporter, sys.stdin, video),
+        lambda: api.optimize(contents, styles, config, options, state.device, reporter, sys.stdin, video),
         shared["as_json"],
         reporter,
         state.quiet,

@@ -1,4 +1,4 @@
-"""The picture flags every stylizing command shares, with one meaning everywhere (issue 16.3).
+"""The picture flags every stylizing command shares, with one meaning everywhere.
 
 ``--size`` caps the output's long side (never upscaling unless ``--upscale``), ``--color`` keeps
 the content's colours the same way in adain, fast and optimize (``--preserve-color`` is short for
@@ -58,6 +58,7 @@ def resolve_color(color: str, preserve_color: bool) -> str:
     if not preserve_color:
         return color
     if color not in ("none", "luminance"):
-        raise UsageError(f"--preserve-color means --color luminance; it conflicts with --color {color}",
-                         "give one of them")  # fmt: skip
+        raise UsageError(
+            f"--preserve-color means --color luminance; it conflicts with --color {color}", "give one of them"
+        )
     return "luminance"

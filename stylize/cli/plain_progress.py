@@ -40,8 +40,14 @@ class _Task:
 class PlainReporter:
     """A ``Reporter`` that prints a progress line per task every few seconds."""
 
-    def __init__(self, verbose: bool = False, quiet: bool = False, interval: float | None = None,
-                 stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        verbose: bool = False,
+        quiet: bool = False,
+        interval: float | None = None,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.verbose, self.quiet = verbose, quiet
         self.interval = interval_from_env() if interval is None else interval
         self._stream, self._clock = stream, clock

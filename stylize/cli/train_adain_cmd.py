@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app
 from stylize.config import AdaINTrainConfig, help_of
@@ -90,13 +91,35 @@ def train_adain(
     Checkpoints, a loss log and sample grids are written as it goes; Ctrl-C saves and stops.
     Runs on every GPU under torchrun (--nproc-per-node N stylize train-adain ...).
     """
-    from stylize.api import train_adain as run
-
     config = AdaINTrainConfig(
-        iterations=iterations, batch_size=batch_size, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
-        content_weight=content_weight, identity_weight=identity_weight, tv_weight=tv_weight, image_size=image_size, crop=crop, checkpoint_every=checkpoint_every,
-        sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
-        precision=precision, encoder=encoder, decoder=decoder,
-    )  # fmt: skip
-    train.run_training(ctx, run, content_dir, style_dir, output, config, resume=resume, overwrite=overwrite,
-                       log_dir=log_dir)  # fmt: skip
+        iterations=iterations,
+        batch_size=batch_size,
+        lr=lr,
+        lr_decay=lr_decay,
+        style_weight=style_weight,
+        content_weight=content_weight,
+        identity_weight=identity_weight,
+        tv_weight=tv_weight,
+        image_size=image_size,
+        crop=crop,
+        checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+        sample_count=sample_count,
+        log_every=log_every,
+        seed=seed,
+        workers=workers,
+        precision=precision,
+        encoder=encoder,
+        decoder=decoder,
+    )
+    train.run_training(
+        ctx,
+        api.train_adain,
+        content_dir,
+        style_dir,
+        output,
+        config,
+        resume=resume,
+        overwrite=overwrite,
+        log_dir=log_dir,
+    )

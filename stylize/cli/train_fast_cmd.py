@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from stylize import api
 from stylize.cli import train_options as train
 from stylize.cli.app import app
 from stylize.config import FastTrainConfig, help_of, parse_layers
@@ -99,17 +100,33 @@ def train_fast(
     Ctrl-C saves and stops; --resume continues.
     Runs on every GPU under torchrun (--nproc-per-node N -m stylize train-fast ...).
     """
-    from stylize.api import train_fast as run
-
     c_layers, c_weights = _layers("--content-layers", content_layers)
     s_layers, s_weights = _layers("--style-layers", style_layers)
     config = FastTrainConfig(
-        epochs=epochs, iterations=iterations, batch_size=batch_size, lr=lr, image_size=image_size,
-        crop_scale=crop_scale, style_size=style_size, content_weight=content_weight, style_weight=style_weight,
-        tv_weight=tv_weight, content_layers=c_layers, content_layer_weights=c_weights, style_layers=s_layers,
-        style_layer_weights=s_weights, loss_net=loss_net, init=init, checkpoint_every=checkpoint_every,
-        sample_every=sample_every, sample_count=sample_count, log_every=log_every, seed=seed, workers=workers,
+        epochs=epochs,
+        iterations=iterations,
+        batch_size=batch_size,
+        lr=lr,
+        image_size=image_size,
+        crop_scale=crop_scale,
+        style_size=style_size,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        content_layers=c_layers,
+        content_layer_weights=c_weights,
+        style_layers=s_layers,
+        style_layer_weights=s_weights,
+        loss_net=loss_net,
+        init=init,
+        checkpoint_every=checkpoint_every,
+        sample_every=sample_every,
+        sample_count=sample_count,
+        log_every=log_every,
+        seed=seed,
+        workers=workers,
         precision=precision,
-    )  # fmt: skip
-    train.run_training(ctx, run, style_image, data, output, config, resume=resume, overwrite=overwrite,
-                       log_dir=log_dir)  # fmt: skip
+    )
+    train.run_training(
+        ctx, api.train_fast, style_image, data, output, config, resume=resume, overwrite=overwrite, log_dir=log_dir
+    )

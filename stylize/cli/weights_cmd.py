@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.filesize import decimal
 from rich.table import Table
 
@@ -68,8 +69,6 @@ def _status(e: api.CacheEntry) -> str:
 
 
 def _render(table: Table, width: int) -> str:
-    from rich.console import Console
-
     console = Console(width=width, file=io.StringIO(), record=True)
     console.print(table)
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"

@@ -51,6 +51,20 @@ def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
+def _shaping_only() -> bool:
+    """True under ``torch.device("meta")``: the module is only being shaped, to be loaded next.
+
+    Random init is skipped there: there are no values to draw, and meta ``normal_``, ``randn`` and
+    even arithmetic import torch._dynamo and sympy on first use (~2 s of a cold ``gan-sample`` here).
+    """
+    return torch.get_default_device().type == "meta"
+
+
+def _randn(*shape: int, divisor: float = 1.0) -> torch.Tensor:
+    """``torch.randn(shape) / divisor`` (same values, same RNG use), or uninitialised when only shaping."""
+    return torch.empty(shape) if _shaping_only() else torch.randn(shape) / divisor
+
+
 # ---------------------------------------------------------------- DCGAN
 
 
@@ -87,6 +101,8 @@ class DCGANGenerator(nn.Module):
 
 def _dcgan_init(module: nn.Module) -> None:
     """DCGAN's N(0, 0.02) weights; BatchNorm scales N(1, 0.02)."""
+    if _shaping_only():
+        return
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, 0.02)
@@ -105,7 +121,7 @@ class EqualLinear(nn.Module):
 
     def __init__(self, in_dim, out_dim, bias_init=0.0, lr_mul=1.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.weight = nn.Parameter(_randn(out_dim, in_dim, divisor=lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init) / lr_mul))
         self.scale, self.lr_mul = lr_mul / math.sqrt(in_dim), lr_mul
 
@@ -142,7 +158,7 @@ class ModulatedConv(nn.Module):
     def __init__(self, c_in, c_out, w_dim, kernel=3, demodulate=True, up=False):
         super().__init__()
         self.affine = EqualLinear(w_dim, c_in, bias_init=1.0)
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.weight = nn.Parameter(_randn(c_out, c_in, kernel, kernel))
         self.scale = 1.0 / math.sqrt(c_in * kernel * kernel)
         self.demodulate, self.up, self.padding = demodulate, up, kernel // 2
 
@@ -166,7 +182,7 @@ class StyleLayer(nn.Module):
         self.conv = ModulatedConv(c_in, c_out, w_dim, up=up)
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(c_out))
-        self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+        self.register_buffer("noise_const", _randn(1, 1, resolution, resolution))
         self.resolution = resolution
 
     def forward(self, x, w, noise=None):
@@ -202,7 +218,7 @@ class StyleGenerator(nn.Module):
         base, ups = base_resolution(image_size)
         widths = block_widths(width, ups + 1)
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, num_classes)
-        self.const = nn.Parameter(torch.randn(1, widths[0], base, base))
+        self.const = nn.Parameter(_randn(1, widths[0], base, base))
         self.layers = nn.ModuleList([StyleLayer(widths[0], widths[0], w_dim, base)])
         self.to_images = nn.ModuleList([ToImage(widths[0], channels, w_dim)])
         self.torgb_index = [1]
@@ -373,8 +389,13 @@ class ZooPGANGenerator(nn.Module):
 
 def build_generator(gen: GeneratorConfig) -> nn.Module:
     """One of our generators, randomly initialised, from the settings stored in every checkpoint."""
-    common = {"latent_dim": gen.latent_dim, "image_size": gen.image_size, "channels": gen.channels,
-              "width": gen.width, "num_classes": gen.num_classes}  # fmt: skip
+    common = {
+        "latent_dim": gen.latent_dim,
+        "image_size": gen.image_size,
+        "channels": gen.channels,
+        "width": gen.width,
+        "num_classes": gen.num_classes,
+    }
     if gen.architecture == "style":
         return StyleGenerator(**common, w_dim=gen.w_dim, mapping_layers=gen.mapping_layers)
     return DCGANGenerator(**common)

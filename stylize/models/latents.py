@@ -23,8 +23,9 @@ class SeedInputs:
     noise: list[Tensor] | None = None  # one (N, 1, H, W) per style layer
 
 
-def seed_inputs(seeds: Sequence[int], latent_dim: int, num_classes: int = 0,
-                noise_shapes: Sequence[tuple[int, ...]] = ()) -> SeedInputs:  # fmt: skip
+def seed_inputs(
+    seeds: Sequence[int], latent_dim: int, num_classes: int = 0, noise_shapes: Sequence[tuple[int, ...]] = ()
+) -> SeedInputs:
     """z ~ N(0, I), then the class, then the noise maps, each from ``torch.Generator(seed)`` on the CPU."""
     z = torch.empty(len(seeds), latent_dim)
     classes = torch.empty(len(seeds), dtype=torch.long) if num_classes else None

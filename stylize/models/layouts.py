@@ -119,19 +119,27 @@ def _without_ignored(module: nn.Module, state_dict: Mapping[str, Any]) -> Mappin
     return {k: v for k, v in state_dict.items() if not k.startswith(prefixes)}
 
 
-def load_checked(module: M, state_dict: Mapping[str, Any], layout_name: str) -> M:
+def load_checked(module: M, state_dict: Mapping[str, Any], layout_name: str, own_dtypes: bool = False) -> M:
     """Check ``state_dict`` against ``module``'s own layout, then load it strictly.
 
     A module on the meta device takes the tensors themselves (``assign``), so nothing is
-    allocated or initialised twice.
+    allocated or initialised twice; in the file's dtypes, or with ``own_dtypes`` in the module's
+    (float32: what loading into a built module gives, and what training needs).
     """
     state_dict = _without_ignored(module, state_dict)
     check_layout(state_dict, state_shapes(module), layout_name)
     on_meta = any(p.is_meta for p in module.parameters())
+    if on_meta and own_dtypes:
+        own = module.state_dict()
+        state_dict = {k: v.to(own[k].dtype).contiguous() for k, v in state_dict.items()}
     module.load_state_dict(state_dict, strict=True, assign=on_meta)
+    if on_meta and any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        raise WeightsError(f"layout {layout_name} leaves tensors of {type(module).__name__} unset")
     return module
 
 
-def build_checked(factory: Callable[[], M], state_dict: Mapping[str, Any], layout_name: str) -> M:
+def build_checked(
+    factory: Callable[[], M], state_dict: Mapping[str, Any], layout_name: str, own_dtypes: bool = False
+) -> M:
     """Build ``factory()`` without initialising weights and load ``state_dict`` into it."""
-    return load_checked(_on_meta(factory), state_dict, layout_name)
+    return load_checked(_on_meta(factory), state_dict, layout_name, own_dtypes)

@@ -9,7 +9,7 @@ sample grids, and the DDP / AMP / Ctrl-C plumbing every trainer needs.
 Compute never prints: warnings go through a ``Reporter``; problems are ``StylizeError``s. Under
 ``torchrun`` every rank trains, and only rank 0 writes files or reports progress.
 
-The toolkit's three rooms, imported here so callers say ``from stylize.training import X``:
+The toolkit's three modules, imported here so callers say ``from stylize.training import X``:
 :mod:`.data` (datasets and batches), :mod:`.dist` (seeds, precision, DDP, stopping), :mod:`.state`
 (checkpoints, run files, loss logs, samples). ``dist`` depends on neither of the others. On them:
 :mod:`.loop` (the one loop, ``run_training`` and ``TrainResult``), then one module per trainer,
@@ -63,10 +63,43 @@ from stylize.training.state import (
 )
 
 __all__ = [
-    "FLAT_RETRIES", "MAX_SKIPS", "BatchStream", "Distributed", "GracefulStop", "ImageFolderDataset",
-    "InfiniteSampler", "LossLog", "LossMeter", "Resumed", "RunFiles", "Sample", "TrainState", "all_reduce_mean",
-    "any_rank", "barrier", "collate_samples", "default_workers", "detect_distributed", "distributed_session",
-    "every", "flush_denormals", "grad_scaler", "is_flat", "list_images", "load_training_checkpoint", "mix_seed",
-    "pil_to_uint8", "random_resized_square", "rank_device", "rank_reporter", "resize_and_crop", "save_sample_grid",
-    "save_training_checkpoint", "seed_everything", "state_path", "throughput", "unwrap", "wrap_ddp",
-]  # fmt: skip
+    "FLAT_RETRIES",
+    "MAX_SKIPS",
+    "BatchStream",
+    "Distributed",
+    "GracefulStop",
+    "ImageFolderDataset",
+    "InfiniteSampler",
+    "LossLog",
+    "LossMeter",
+    "Resumed",
+    "RunFiles",
+    "Sample",
+    "TrainState",
+    "all_reduce_mean",
+    "any_rank",
+    "barrier",
+    "collate_samples",
+    "default_workers",
+    "detect_distributed",
+    "distributed_session",
+    "every",
+    "flush_denormals",
+    "grad_scaler",
+    "is_flat",
+    "list_images",
+    "load_training_checkpoint",
+    "mix_seed",
+    "pil_to_uint8",
+    "random_resized_square",
+    "rank_device",
+    "rank_reporter",
+    "resize_and_crop",
+    "save_sample_grid",
+    "save_training_checkpoint",
+    "seed_everything",
+    "state_path",
+    "throughput",
+    "unwrap",
+    "wrap_ddp",
+]

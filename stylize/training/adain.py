@@ -11,7 +11,7 @@ the photo's detail at every alpha. The total-variation term (0 by default) damps
 8-pixel grid a briefly trained decoder lays over flat areas. The checkpoint is safetensors in the published ``decoder.pth``
 layout plus self-describing metadata, so ``stylize adain --decoder`` loads it directly.
 
-The knobs are ``stylize.config.AdaINTrainConfig``; ``stylize.api.train_adain`` is the door from the CLI.
+The knobs are ``stylize.config.AdaINTrainConfig``; the CLI calls it through ``stylize.api.train_adain``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from stylize.checkpoints import load_tensors
 from stylize.config import AdaINTrainConfig, vgg_source
 from stylize.devices import autocast, effective_precision
 from stylize.models.adain_net import AdaINDecoder
-from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked, load_checked
+from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import Reporter
 from stylize.training.data import BatchStream
@@ -49,15 +49,26 @@ TASK = "train-adain"
 LOSS_TERMS = ("loss", "content", "style", "identity", "tv")
 IDENTITY_PIXEL = 50.0  # SANet's lambda_identity1 (pixels) against lambda_identity2 = 1 (features)
 # config fields whose change on --resume alters what is being optimised
-OBJECTIVE_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "identity_weight", "tv_weight",
-                    "image_size", "crop", "encoder")  # fmt: skip
+OBJECTIVE_FIELDS = (
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "style_weight",
+    "content_weight",
+    "identity_weight",
+    "tv_weight",
+    "image_size",
+    "crop",
+    "encoder",
+)
 
 
 # ---------------------------------------------------------------- the loss
 
 
-def adain_losses(encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor,
-                 identity: bool = False, tv: bool = False) -> dict[str, Tensor]:  # fmt: skip
+def adain_losses(
+    encoder: nn.Module, decoder: nn.Module, content: Tensor, style: Tensor, identity: bool = False, tv: bool = False
+) -> dict[str, Tensor]:
     """Unweighted content, style (and with ``identity``, identity; with ``tv``, total variation)
     losses of one batch; content, style (B, 3, H, W) in [0, 1].
 
@@ -105,9 +116,7 @@ def load_encoder(name_or_path: str, device: torch.device, reporter: Reporter, ch
 
 def build_decoder(state: dict[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """An ``AdaINDecoder``, from ``state`` (published layout) or randomly initialised."""
-    decoder = AdaINDecoder()
-    if state is not None:
-        load_checked(decoder, state, ADAIN_DECODER)
+    decoder = AdaINDecoder() if state is None else build_checked(AdaINDecoder, state, ADAIN_DECODER, own_dtypes=True)
     return _place(decoder, device, channels_last).train()
 
 
@@ -137,9 +146,17 @@ class AdaINTrainer(LoopTrainer):
     plot_keys = LOSS_TERMS
     plot_title = "AdaIN decoder training loss"
 
-    def __init__(self, config: AdaINTrainConfig, content_dir: Path, style_dir: Path, files: RunFiles,
-                 dist: Distributed, device: torch.device, reporter: Reporter,
-                 resumed: Resumed | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: AdaINTrainConfig,
+        content_dir: Path,
+        style_dir: Path,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        resumed: Resumed | None = None,
+    ) -> None:
         # bf16 where native, CPUs included (as train-fast): autocast + channels_last ran the step
         # 2.4x faster than float32 on this AVX512-BF16 CPU (BENCHMARKS.md)
         self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
@@ -160,9 +177,15 @@ class AdaINTrainer(LoopTrainer):
         cfg = self.config
         dataset = tr.ImageFolderDataset(root, cfg.image_size, cfg.crop)
         return tr.BatchStream(
-            dataset, cfg.batch_size, self.device, workers=cfg.workers, seed=cfg.seed * 2 + salt,
-            dist=self.dist, start=start, reporter=self.reporter,
-        )  # fmt: skip
+            dataset,
+            cfg.batch_size,
+            self.device,
+            workers=cfg.workers,
+            seed=cfg.seed * 2 + salt,
+            dist=self.dist,
+            start=start,
+            reporter=self.reporter,
+        )
 
     def _step(self) -> None:
         cfg, iteration = self.config, self.state.iteration
@@ -170,10 +193,15 @@ class AdaINTrainer(LoopTrainer):
             group["lr"] = cfg.lr_at(iteration)
         content, style = self._inputs()
         with autocast(self.device, self.precision):
-            losses = adain_losses(self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0,
-                                  tv=cfg.tv_weight > 0)  # fmt: skip
-            weights = {"content": cfg.content_weight, "style": cfg.style_weight, "identity": cfg.identity_weight,
-                       "tv": cfg.tv_weight}  # fmt: skip
+            losses = adain_losses(
+                self.encoder, self.decoder, content, style, identity=cfg.identity_weight > 0, tv=cfg.tv_weight > 0
+            )
+            weights = {
+                "content": cfg.content_weight,
+                "style": cfg.style_weight,
+                "identity": cfg.identity_weight,
+                "tv": cfg.tv_weight,
+            }
             total = sum(weights[name] * value for name, value in losses.items())
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.state.scaler

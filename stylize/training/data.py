@@ -260,10 +260,17 @@ class BatchStream:
             len(dataset), seed=seed, rank=dist.rank, world_size=dist.world_size, start=start * batch_size
         )
         self.loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate_samples,
-            pin_memory=device.type == "cuda", drop_last=True, worker_init_fn=_worker_init,
-            prefetch_factor=4 if workers else None, generator=torch.Generator().manual_seed(mix_seed(seed, dist.rank, start)),
-        )  # fmt: skip
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate_samples,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            worker_init_fn=_worker_init,
+            prefetch_factor=4 if workers else None,
+            generator=torch.Generator().manual_seed(mix_seed(seed, dist.rank, start)),
+        )
         self.device, self.reporter = device, reporter or NullReporter()
         self._batches: Iterator[tuple[Tensor, tuple[str, ...]]] | None = iter(self.loader)
         self._reported: set[str] = set()

@@ -20,7 +20,7 @@ Speed (CPU, float32): the loss network runs NNPACK Winograd convolutions forward
 the network only to the content layers and no graph; the style Gram targets are computed once;
 the Gram backward is one batched matmul. Photos are decoded in DataLoader worker processes.
 
-The knobs are ``stylize.config.FastTrainConfig``; ``stylize.api.train_fast`` is the door from the CLI.
+The knobs are ``stylize.config.FastTrainConfig``; the CLI calls it through ``stylize.api.train_fast``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, models_dir
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError
-from stylize.models.layouts import load_checked
+from stylize.models.layouts import build_checked
 from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet
 from stylize.progress import Reporter
 from stylize.training.data import BatchStream
@@ -60,8 +60,19 @@ LOSS_TERMS = ("loss", "content", "style", "tv")
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
 # config fields whose change on --resume alters what is being optimised
-OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_weight", "content_layers",
-                    "style_layers", "image_size", "crop_scale", "style_size", "loss_net")  # fmt: skip
+OBJECTIVE_FIELDS = (
+    "batch_size",
+    "lr",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "content_layers",
+    "style_layers",
+    "image_size",
+    "crop_scale",
+    "style_size",
+    "loss_net",
+)
 
 
 # ---------------------------------------------------------------- models and data
@@ -69,9 +80,7 @@ OBJECTIVE_FIELDS = ("batch_size", "lr", "content_weight", "style_weight", "tv_we
 
 def build_transformer(state: Mapping[str, Any] | None, device: torch.device, channels_last: bool = False) -> nn.Module:
     """A TransformerNet in training mode, from ``state`` (our layout) or randomly initialised."""
-    net = TransformerNet()
-    if state is not None:
-        load_checked(net, state, LAYOUT)
+    net = TransformerNet() if state is None else build_checked(TransformerNet, state, LAYOUT, own_dtypes=True)
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     return net.to(device, memory_format=memory_format).train()
 
@@ -108,16 +117,26 @@ class FastTrainer(LoopTrainer):
     def planned_iterations(cls, config: FastTrainConfig) -> int | None:
         return None  # --epochs: known once the photos are counted
 
-    def __init__(self, config: FastTrainConfig, style_image: Path, data: Path, files: RunFiles, dist: Distributed,
-                 device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: FastTrainConfig,
+        style_image: Path,
+        data: Path,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        resumed: Resumed | None = None,
+    ) -> None:
         # differs from the other trainers (bf16 only on CUDA): on CPUs with native bf16 (AVX512-BF16,
         # AMX) bf16 autocast + channels_last ran the whole step ~2x faster than float32 here
         self._setup(config, files, dist, device, reporter, effective_precision(config.precision, device))
         self.channels_last = device.type == "cuda" or self.precision != "fp32"
         start = resumed.iteration if resumed else 0
         self.style_path = style_image
-        self.dataset = tr.ImageFolderDataset(data, config.image_size, config.image_size, min_scale=config.crop_scale,
-                                             min_contrast=MIN_CONTRAST)  # fmt: skip
+        self.dataset = tr.ImageFolderDataset(
+            data, config.image_size, config.image_size, min_scale=config.crop_scale, min_contrast=MIN_CONTRAST
+        )
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
         style = load_style(style_image, config.style_size, device)  # a bad image fails before the VGG loads
         # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
@@ -133,9 +152,15 @@ class FastTrainer(LoopTrainer):
         self.skipped = 0  # steps whose gradients overflowed (not applied)
         tr.seed_everything(config.seed, dist.rank, start)
         self.content: BatchStream = tr.BatchStream(
-            self.dataset, config.batch_size, device, workers=config.workers, seed=config.seed,
-            dist=dist, start=start, reporter=self.reporter,
-        )  # fmt: skip
+            self.dataset,
+            config.batch_size,
+            device,
+            workers=config.workers,
+            seed=config.seed,
+            dist=dist,
+            start=start,
+            reporter=self.reporter,
+        )
 
     # -- one step
 

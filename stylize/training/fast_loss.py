@@ -67,8 +67,9 @@ def loss_net_source(config: FastTrainConfig) -> str:
     return vgg_source(config.loss_net)
 
 
-def load_loss_network(config: FastTrainConfig, device: torch.device, reporter: Reporter,
-                      channels_last: bool = False) -> tuple[LossNet, LossLayers]:  # fmt: skip
+def load_loss_network(
+    config: FastTrainConfig, device: torch.device, reporter: Reporter, channels_last: bool = False
+) -> tuple[LossNet, LossLayers]:
     """The frozen loss network cut after its deepest layer, and its layers."""
     path = weights.resolve(loss_net_source(config), reporter)
     state = load_state(path)

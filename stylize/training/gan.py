@@ -110,8 +110,16 @@ class GANTrainer(LoopTrainer):
     def checkpoint_architecture(cls, config: GANTrainConfig) -> str:
         return architecture_id(config.architecture)
 
-    def __init__(self, config: GANTrainConfig, data: Path, files: RunFiles, dist: Distributed,
-                 device: torch.device, reporter: Reporter, resumed: Resumed | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: GANTrainConfig,
+        data: Path,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        resumed: Resumed | None = None,
+    ) -> None:
         self._setup(config, files, dist, device, reporter)
         start = resumed.iteration if resumed else 0
         tr.seed_everything(config.seed, dist.rank, start)
@@ -124,8 +132,9 @@ class GANTrainer(LoopTrainer):
         betas = (config.beta1, config.beta2)
         r1_ratio = R1_EVERY / (R1_EVERY + 1) if config.reg_kind == "r1" else 1.0  # lazy-reg lr/beta fix
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g_value, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d * r1_ratio,
-                                      betas=(betas[0] ** r1_ratio, betas[1] ** r1_ratio))  # fmt: skip
+        self.opt_d = torch.optim.Adam(
+            self.d.parameters(), lr=config.lr_d * r1_ratio, betas=(betas[0] ** r1_ratio, betas[1] ** r1_ratio)
+        )
         scaler = tr.grad_scaler(self.precision, device)
         self.state = GANTrainState(start, {"g": self.opt_g, "d": self.opt_d}, scaler, nets={"g": self.g, "d": self.d})
         if resumed is not None:

@@ -24,8 +24,17 @@ from stylize.training.dist import Distributed
 
 IDX_MAGIC = {0x0801: 1, 0x0803: 3}  # unsigned-byte idx: labels (1 dim), images (3 dims)
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 # ---------------------------------------------------------------- idx (MNIST format) files
@@ -141,11 +150,13 @@ def _fit(images: Tensor, size: int, channels: int) -> Tensor:
 class ArrayStream:
     """Endless shuffled batches from in-memory images; ``start`` batches already consumed (resume)."""
 
-    def __init__(self, data: ArrayData, batch_size: int, device: torch.device, seed: int, dist: Distributed,
-                 start: int) -> None:  # fmt: skip
+    def __init__(
+        self, data: ArrayData, batch_size: int, device: torch.device, seed: int, dist: Distributed, start: int
+    ) -> None:
         self.data, self.batch_size, self.device = data, batch_size, device
-        sampler = InfiniteSampler(len(data.images), seed=seed, rank=dist.rank, world_size=dist.world_size,
-                                  start=start * batch_size)  # fmt: skip
+        sampler = InfiniteSampler(
+            len(data.images), seed=seed, rank=dist.rank, world_size=dist.world_size, start=start * batch_size
+        )
         self._indices = iter(sampler)
 
     def __next__(self) -> tuple[Tensor, Tensor | None]:
@@ -161,12 +172,30 @@ class ArrayStream:
 class FolderStream:
     """Endless batches from an image folder (``training.BatchStream``), in [-1, 1], no labels."""
 
-    def __init__(self, root: Path, size: int, channels: int, batch_size: int, device: torch.device,
-                 config: GANTrainConfig, dist: Distributed, start: int, reporter: Reporter) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        size: int,
+        channels: int,
+        batch_size: int,
+        device: torch.device,
+        config: GANTrainConfig,
+        dist: Distributed,
+        start: int,
+        reporter: Reporter,
+    ) -> None:
         dataset = tr.ImageFolderDataset(root, resize=size, crop=size)
         self.count, self.channels = len(dataset), channels
-        self.stream = tr.BatchStream(dataset, batch_size, device, workers=config.workers, seed=config.seed,
-                                     dist=dist, start=start, reporter=reporter)  # fmt: skip
+        self.stream = tr.BatchStream(
+            dataset,
+            batch_size,
+            device,
+            workers=config.workers,
+            seed=config.seed,
+            dist=dist,
+            start=start,
+            reporter=reporter,
+        )
 
     def __next__(self) -> tuple[Tensor, None]:
         images = next(self.stream)  # (B, 3, H, W) in [0, 1]

@@ -16,9 +16,15 @@ W_AVG_SAMPLES = 8192  # z samples per class to estimate the style-based G's aver
 
 def generator_config(config: GANTrainConfig, image_size: int, channels: int, num_classes: int) -> GeneratorConfig:
     return GeneratorConfig(
-        architecture=config.architecture, image_size=image_size, channels=channels, latent_dim=config.latent_dim,
-        width=config.width, num_classes=num_classes, w_dim=config.w_dim, mapping_layers=config.mapping_layers,
-    )  # fmt: skip
+        architecture=config.architecture,
+        image_size=image_size,
+        channels=channels,
+        latent_dim=config.latent_dim,
+        width=config.width,
+        num_classes=num_classes,
+        w_dim=config.w_dim,
+        mapping_layers=config.mapping_layers,
+    )
 
 
 def build_discriminator(config: GANTrainConfig, gen: GeneratorConfig) -> nn.Module:
@@ -40,8 +46,9 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
             b_ema.copy_(b)
 
 
-def finalize_generator(g: nn.Module, gen: GeneratorConfig, device: torch.device, batches: int | None = None,
-                       w_samples: int | None = None) -> None:  # fmt: skip
+def finalize_generator(
+    g: nn.Module, gen: GeneratorConfig, device: torch.device, batches: int | None = None, w_samples: int | None = None
+) -> None:
     """Make the EMA G ready to sample: BatchNorm statistics of its own weights, or average w.
 
     BatchNorm statistics are re-estimated over ``BN_CALIBRATION_BATCHES`` batches (cumulative
@@ -69,8 +76,9 @@ def finalize_generator(g: nn.Module, gen: GeneratorConfig, device: torch.device,
     g.train(was_training)
 
 
-def _estimate_w_avg(g: nn.Module, gen: GeneratorConfig, rng: torch.Generator, device: torch.device,
-                   samples: int) -> None:  # fmt: skip
+def _estimate_w_avg(
+    g: nn.Module, gen: GeneratorConfig, rng: torch.Generator, device: torch.device, samples: int
+) -> None:
     for c in range(max(gen.num_classes, 1)):
         z = torch.randn(samples, gen.latent_dim, generator=rng).to(device)
         labels = one_hot(torch.full((samples,), c), gen.num_classes, device) if gen.num_classes else None

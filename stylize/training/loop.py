@@ -49,8 +49,9 @@ class TrainResult:
     def of(cls, files: RunFiles, iteration: int, dist: Distributed) -> TrainResult:
         plot = files.loss_plot if files.loss_plot.is_file() else None
         samples = files.log_dir / "samples"
-        return cls(files.checkpoint, iteration, files.loss_log, plot, samples if samples.is_dir() else None,
-                   dist.is_main)  # fmt: skip
+        return cls(
+            files.checkpoint, iteration, files.loss_log, plot, samples if samples.is_dir() else None, dist.is_main
+        )
 
 
 class LoopTrainer:
@@ -73,8 +74,15 @@ class LoopTrainer:
     plot_log_y = True
     plot_title = "training loss"
 
-    def _setup(self, config: Any, files: RunFiles, dist: Distributed, device: torch.device, reporter: Reporter,
-               precision: str | None = None) -> None:  # fmt: skip
+    def _setup(
+        self,
+        config: Any,
+        files: RunFiles,
+        dist: Distributed,
+        device: torch.device,
+        reporter: Reporter,
+        precision: str | None = None,
+    ) -> None:
         """Common state; ``precision`` None: the config's, with auto = bf16 on CUDA only (GAN training)."""
         self.config, self.files, self.dist, self.device = config, files, dist, device
         if device.type == "cpu":
@@ -110,8 +118,12 @@ class LoopTrainer:
 
     def _meta(self, **more: Any) -> dict[str, Any]:
         """Checkpoint metadata every trainer records (architecture, config, world size, precision), and ``more``."""
-        common = {"architecture": self.checkpoint_architecture(self.config), "config": asdict(self.config),
-                  "world_size": self.dist.world_size, "precision": self.precision}  # fmt: skip
+        common = {
+            "architecture": self.checkpoint_architecture(self.config),
+            "config": asdict(self.config),
+            "world_size": self.dist.world_size,
+            "precision": self.precision,
+        }
         return {**common, **more}
 
     def _log_extra(self, iteration: int) -> dict[str, Any]:
@@ -224,8 +236,9 @@ class LoopTrainer:
         return f"{self.device}, {self.precision}{more}"
 
 
-def warn_changed(saved: Mapping[str, Any], config: Any, names: tuple[str, ...], reporter: Reporter,
-                 dist: Distributed) -> None:  # fmt: skip
+def warn_changed(
+    saved: Mapping[str, Any], config: Any, names: tuple[str, ...], reporter: Reporter, dist: Distributed
+) -> None:
     """Warn (rank 0) about ``names`` whose value differs between a resumed run's saved config and ``config``."""
     saved = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()}  # JSON lists were tuples
     changed = [name for name in names if hasattr(config, name) and saved.get(name) != getattr(config, name)]
@@ -234,8 +247,9 @@ def warn_changed(saved: Mapping[str, Any], config: Any, names: tuple[str, ...], 
         reporter.log(f"resuming with changed settings: {listing}", "warning")
 
 
-def resume_checkpoint(trainer: type[LoopTrainer], files: RunFiles, config: Any, reporter: Reporter,
-                      dist: Distributed) -> Resumed:  # fmt: skip
+def resume_checkpoint(
+    trainer: type[LoopTrainer], files: RunFiles, config: Any, reporter: Reporter, dist: Distributed
+) -> Resumed:
     """The checkpoint ``files`` describe, checked as ``trainer``'s architecture: refused when one of its
     ``shape_fields`` changed, warned about (rank 0) when one of its ``objective_fields`` did."""
     resumed = tr.load_training_checkpoint(files.checkpoint, trainer.checkpoint_architecture(config))

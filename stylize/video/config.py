@@ -62,8 +62,9 @@ def check_codec(name: str) -> None:
     try:
         av.codec.Codec(name, "w")
     except Exception:  # noqa: BLE001 - PyAV raises several types for an unknown codec
-        raise UsageError(f"--codec {name}: no such video encoder here",
-                         "try libx264, mpeg4, libvpx-vp9 or libx265") from None  # fmt: skip
+        raise UsageError(
+            f"--codec {name}: no such video encoder here", "try libx264, mpeg4, libvpx-vp9 or libx265"
+        ) from None
 
 
 def bits_per_s(text: str) -> int:
@@ -100,8 +101,12 @@ def check_output_kind(input_path: Path, output: Path, is_video_input: bool) -> N
     suffix = output.suffix.lower()
     if is_video_input and suffix not in OUTPUT_EXTENSIONS:
         known = " ".join(sorted(s[1:] for s in OUTPUT_EXTENSIONS))
-        raise UsageError(f"{input_path} is a video: it cannot be written as '{suffix or output.name}'",
-                         f"use --ext with one of {known}, or leave --ext out")  # fmt: skip
+        raise UsageError(
+            f"{input_path} is a video: it cannot be written as '{suffix or output.name}'",
+            f"use --ext with one of {known}, or leave --ext out",
+        )
     if not is_video_input and suffix in VIDEO_EXTENSIONS:
-        raise UsageError(f"{input_path} is an image: it cannot be written as '{suffix}'",
-                         "video --ext values apply to video inputs only; run images and videos separately")  # fmt: skip
+        raise UsageError(
+            f"{input_path} is an image: it cannot be written as '{suffix}'",
+            "video --ext values apply to video inputs only; run images and videos separately",
+        )

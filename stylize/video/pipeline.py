@@ -31,8 +31,7 @@ def frame_size(config: VideoConfig) -> int | None:
 class FrameReader:
     """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
 
-    def __init__(self, job: Job, backend: VideoBackend, config: VideoConfig, after_pts: int | None,
-                 size: int) -> None:  # fmt: skip
+    def __init__(self, job: Job, backend: VideoBackend, config: VideoConfig, after_pts: int | None, size: int) -> None:
         self.queue: queue.Queue[Any] = queue.Queue(size)
         self.stopped = threading.Event()
         self.args = (job, backend, config, after_pts)

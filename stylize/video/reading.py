@@ -86,8 +86,18 @@ def probe(path: Path) -> VideoInfo:
             raise InputError(f"{path}: no frame could be decoded", "the file is damaged or incomplete")
         rotation = _rotation(first)
         width, height = (stream.height, stream.width) if rotation % 180 else (stream.width, stream.height)
-        return VideoInfo(path, width, height, fps, Fraction(stream.time_base or Fraction(1, 1000)), int(frames),
-                         duration_s, rotation, bool(container.streams.audio), stream.codec_context.name)  # fmt: skip
+        return VideoInfo(
+            path,
+            width,
+            height,
+            fps,
+            Fraction(stream.time_base or Fraction(1, 1000)),
+            int(frames),
+            duration_s,
+            rotation,
+            bool(container.streams.audio),
+            stream.codec_context.name,
+        )
 
 
 def _duration_s(container: Any, stream: Any) -> float:
@@ -114,8 +124,9 @@ def _decoded(container: Any, stream: Any, path: Path) -> Iterator[Any]:
         raise InputError(f"{path}: cannot decode video ({one_line(exc)})", "the file is damaged or incomplete") from exc
 
 
-def read_frames(path: Path, start_s: float = 0.0, end_s: float = math.inf, after_pts: int | None = None,
-                threads: bool = True) -> Iterator[Frame]:  # fmt: skip
+def read_frames(
+    path: Path, start_s: float = 0.0, end_s: float = math.inf, after_pts: int | None = None, threads: bool = True
+) -> Iterator[Frame]:
     """Upright RGB frames shown from ``start_s`` up to ``end_s``, after ``after_pts`` if given (resume).
 
     Seeks to the keyframe before the first wanted frame; frames before it are decoded and dropped,

@@ -54,9 +54,12 @@ from stylize.video.temporal import FlowEstimator, Stabilizer, warping_error
 TASK = "videos"  # the Reporter task of the batch-wide video bar
 FRAMES = "frames"  # the per-video bar
 # only the first video from another job is named: reading a video's signature opens its container
-OUTPUTS = OutputKind("videos", video.read_note,
-                     "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one",
-                     count_others=False)  # fmt: skip
+OUTPUTS = OutputKind(
+    "videos",
+    video.read_note,
+    "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one",
+    count_others=False,
+)
 
 
 def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
@@ -73,17 +76,26 @@ def sign(job: Job, config: VideoConfig) -> Job:
     return replace(job, signature=json.dumps(record, sort_keys=True, separators=(",", ":")))
 
 
-def run_jobs(jobs: Sequence[Job], backend: VideoBackend, options: BatchOptions, reporter: Reporter | None,
-             inputs: InputSet, prepare: Callable[[list[Job]], None] | None,
-             config: VideoConfig) -> BatchReport:  # fmt: skip
+def run_jobs(
+    jobs: Sequence[Job],
+    backend: VideoBackend,
+    options: BatchOptions,
+    reporter: Reporter | None,
+    inputs: InputSet,
+    prepare: Callable[[list[Job]], None] | None,
+    config: VideoConfig,
+) -> BatchReport:
     """Images through the batch engine, then each video; one report for both (a failed video is a Failure)."""
     reporter = reporter or NullReporter()
     image_jobs, video_jobs = split_jobs(jobs)
     video_jobs = [sign(job, config) for job in video_jobs]
     todo, skipped = skip_existing(video_jobs, options.overwrite, OUTPUTS, reporter)
     try:
-        report = run_batch(image_jobs, backend, options, reporter, inputs=inputs, prepare=prepare) if image_jobs \
-            else new_report(inputs)  # fmt: skip
+        report = (
+            run_batch(image_jobs, backend, options, reporter, inputs=inputs, prepare=prepare)
+            if image_jobs
+            else new_report(inputs)
+        )
     except BatchInterrupted as exc:
         exc.report.not_started += len(todo)
         exc.report.skipped += skipped
@@ -142,15 +154,23 @@ class VideoRunner:
                 sink = FileSink(tmp, info, self.config, codec)
                 self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
                 if not sink.frames:
-                    raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and "
-                                     f"{self.config.end:g} s")  # fmt: skip
+                    raise InputError(
+                        f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s"
+                    )
         except BaseException:
             if not job.output.exists():
                 sidecar.unlink(missing_ok=True)
             raise
 
-    def _stream(self, job: Job, info: VideoInfo, sink: Sink, stabilizer: Stabilizer, after_pts: int | None,
-                resumed: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    def _stream(
+        self,
+        job: Job,
+        info: VideoInfo,
+        sink: Sink,
+        stabilizer: Stabilizer,
+        after_pts: int | None,
+        resumed: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
         frames = FrameReader(job, self.backend, self.config, after_pts, self._queue_size())
         writer = FrameWriter(sink, self._queue_size())
@@ -186,8 +206,9 @@ class VideoRunner:
         loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None
         self.backend.begin_video(loaded, self.config.temporal, resumed)
 
-    def _process(self, job: Job, batch: list[tuple[video.Frame, Any]], stabilizer: Stabilizer
-                 ) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]]:  # fmt: skip
+    def _process(
+        self, job: Job, batch: list[tuple[video.Frame, Any]], stabilizer: Stabilizer
+    ) -> Iterator[tuple[video.Frame, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]]:
         """Each frame's content, stabilised output, and the backend's per-video state after it."""
         loads = [loaded for _, loaded in batch]
         results = self.backend.process([job] * len(loads), loads)
@@ -220,8 +241,13 @@ class Flicker:
     style_distance: float | None = None  # mean over sampled frames, when a style was given (api.evaluate_video)
 
     def to_json(self) -> dict[str, Any]:
-        return {"output": str(self.path), "warping_error": self.warping_error, "pairs": self.pairs,
-                "compared": round(self.compared, 4), "style": self.style_distance}  # fmt: skip
+        return {
+            "output": str(self.path),
+            "warping_error": self.warping_error,
+            "pairs": self.pairs,
+            "compared": round(self.compared, 4),
+            "style": self.style_distance,
+        }
 
 
 def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | None = None) -> Flicker:

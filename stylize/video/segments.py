@@ -39,8 +39,9 @@ class Sink:
     frames: int = 0
     origin: int = 0
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None: ...  # fmt: skip
+    def write(
+        self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -54,8 +55,9 @@ class FileSink(Sink):
         self.writer = video.SegmentWriter(path, video.container_format(path), info, config, codec)
         self.frames, self.origin = 0, round(config.start / info.time_base)
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    def write(
+        self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> None:
         self.writer.write(out, pts - self.origin)
         self.frames += 1
 
@@ -77,8 +79,9 @@ class SegmentSink(Sink):
         self.last: tuple[int, np.ndarray, np.ndarray, dict[str, np.ndarray] | None] | None = None  # the last frame's
         # pts, content, output and the backend's state after it
 
-    def write(self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray,
-              extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    def write(
+        self, pts: int, time_s: float, content: np.ndarray, out: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> None:
         index = int((time_s - self.config.start) // self.config.segment_s)
         if self.current is not None and self.current[0] != index:
             self._close_segment()
@@ -160,8 +163,13 @@ class Segments:
     def files(self) -> list[Path]:
         return [self.folder / entry["file"] for entry in self.entries]
 
-    def add(self, frames: int, last_pts: int, state: tuple[np.ndarray, np.ndarray] | None,
-            extra: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        frames: int,
+        last_pts: int,
+        state: tuple[np.ndarray, np.ndarray] | None,
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """Record a segment just renamed into place (and the stabiliser's and the backend's state
         after its last frame)."""
         name = f"{len(self.entries):05d}{video.SEGMENT_SUFFIX}"

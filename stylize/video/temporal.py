@@ -149,8 +149,9 @@ class Stabilizer:
 # ---------------------------------------------------------------- measuring
 
 
-def warping_error(inputs: tuple[np.ndarray, np.ndarray], outputs: tuple[np.ndarray, np.ndarray],
-                  flow: FlowEstimator) -> tuple[float, float]:  # fmt: skip
+def warping_error(
+    inputs: tuple[np.ndarray, np.ndarray], outputs: tuple[np.ndarray, np.ndarray], flow: FlowEstimator
+) -> tuple[float, float]:
     """(mean squared error in [0, 1] RGB, share of pixels compared) between output frame t and output
     frame t-1 warped onto t with the flow of the input frames (t-1, t); occluded pixels left out."""
     (in_prev, in_cur), (out_prev, out_cur) = inputs, outputs

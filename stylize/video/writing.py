@@ -86,8 +86,9 @@ class SegmentWriter:
         try:
             self.container.mux(self.stream.encode(frame))
         except av.FFmpegError as exc:
-            raise OutputError(f"{self.path}: cannot encode with {self.codec} ({one_line(exc)})",
-                              "try --codec mpeg4 or another --ext") from exc  # fmt: skip
+            raise OutputError(
+                f"{self.path}: cannot encode with {self.codec} ({one_line(exc)})", "try --codec mpeg4 or another --ext"
+            ) from exc
 
     def close(self, flush: bool = True) -> None:
         try:
@@ -153,15 +154,24 @@ SEGMENT_SUFFIX = ".nut"
 def container_format(path: Path) -> str:
     """FFmpeg's muxer name for an output file's extension."""
     suffix = path.suffix.lower()
-    return {".mkv": "matroska", ".m4v": "mp4", ".avi": "avi", ".webm": "webm", ".gif": "gif", ".mov": "mov",
-            ".webp": "webp", ".nut": SEGMENT_FORMAT}.get(suffix, "mp4")  # fmt: skip
+    return {
+        ".mkv": "matroska",
+        ".m4v": "mp4",
+        ".avi": "avi",
+        ".webm": "webm",
+        ".gif": "gif",
+        ".mov": "mov",
+        ".webp": "webp",
+        ".nut": SEGMENT_FORMAT,
+    }.get(suffix, "mp4")
 
 
 # ---------------------------------------------------------------- joining
 
 
-def join_segments(segments: Sequence[Path], dest: Path, info: VideoInfo, config: VideoConfig,
-                  note: str | None = None) -> None:  # fmt: skip
+def join_segments(
+    segments: Sequence[Path], dest: Path, info: VideoInfo, config: VideoConfig, note: str | None = None
+) -> None:
     """Write ``dest`` (a temp path the caller renames) from the segment files plus the input's audio.
 
     Video packets are copied from the segments; audio packets from the input, cut to the
@@ -187,8 +197,9 @@ def join_segments(segments: Sequence[Path], dest: Path, info: VideoInfo, config:
             for _, packet in heapq.merge(*streams, key=lambda item: item[0]):
                 out.mux(packet)
         except av.FFmpegError as exc:
-            raise OutputError(f"{dest}: cannot write the joined video ({one_line(exc)})",
-                              "try another --ext, e.g. mkv") from exc  # fmt: skip
+            raise OutputError(
+                f"{dest}: cannot write the joined video ({one_line(exc)})", "try another --ext, e.g. mkv"
+            ) from exc
 
 
 @contextlib.contextmanager
@@ -219,8 +230,10 @@ def _audio_packets(source: Any, out: Any, config: VideoConfig, dest: Path) -> It
     try:
         audio_out = out.add_stream_from_template(audio_in)
     except (av.FFmpegError, ValueError) as exc:
-        raise OutputError(f"{dest}: the audio ({audio_in.codec_context.name}) cannot go into this container",
-                          "choose another --ext, e.g. mkv") from exc  # fmt: skip
+        raise OutputError(
+            f"{dest}: the audio ({audio_in.codec_context.name}) cannot go into this container",
+            "choose another --ext, e.g. mkv",
+        ) from exc
     tb = Fraction(audio_in.time_base)
     shift = round(config.start / tb) if config.start else 0
     for packet in source.demux(audio_in):
@@ -249,8 +262,10 @@ def check_output_fits(info: VideoInfo, output: Path, config: VideoConfig, codec:
         with SegmentWriter(io.BytesIO(), fmt, info, config, codec) as writer:
             writer.write(np.zeros((16, 16, 3), np.uint8), 0)
     except (av.FFmpegError, OutputError, ValueError) as exc:
-        raise OutputError(f"{info.path}: {codec} video cannot be written into a {output.suffix} file",
-                          "choose another --codec or --ext") from exc  # fmt: skip
+        raise OutputError(
+            f"{info.path}: {codec} video cannot be written into a {output.suffix} file",
+            "choose another --codec or --ext",
+        ) from exc
     if info.has_audio and fmt not in ("gif", "webp"):
         with open_input(info.path) as source, av.open(io.BytesIO(), "w", format=fmt) as out:
             _check_audio(source, out, output, info.path)
@@ -267,8 +282,10 @@ def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
             packet.stream = audio_out
             out.mux(packet)
     except (av.FFmpegError, ValueError) as exc:
-        raise OutputError(f"{path}: its audio ({audio_in.codec_context.name}) cannot be copied into a "
-                          f"{output.suffix} file", "choose another --ext, e.g. mkv") from exc  # fmt: skip
+        raise OutputError(
+            f"{path}: its audio ({audio_in.codec_context.name}) cannot be copied into a {output.suffix} file",
+            "choose another --ext, e.g. mkv",
+        ) from exc
 
 
 def read_note(path: Path) -> str | None:

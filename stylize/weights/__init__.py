@@ -5,7 +5,7 @@ A file torchvision already downloaded into torch hub's cache is used in place. D
 to a temp file, are SHA-256 checked, then renamed: a failure leaves nothing behind.
 ``STYLIZE_OFFLINE=1`` never touches the network; ``STYLIZE_MIRROR`` replaces the download host.
 
-The rooms, each importing only the ones below it (``lint-imports`` keeps it so): ``local``
+The modules, each importing only the ones below it (``lint-imports`` keeps it so): ``local``
 (import, list, verify) -> ``download`` (:func:`ensure`, :func:`resolve`, offline, mirror) -> ``cache``
 (places and hash checks) -> ``registry`` (:class:`WeightSpec`, the pins, :func:`weights_id`).
 """

@@ -37,12 +37,13 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
     """Refuse a file that is not ``spec``'s kind before it enters the cache: empty, a pickle,
     truncated, or tensors of another network (a safetensors named .pth loads by its content)."""
     if spec.layout == "zip":
-        raise WeightsError(f"{spec.name} is an archive; import its members instead",
-                           "e.g. 'stylize weights import candy candy.pth'")  # fmt: skip
-    from stylize.checkpoints import load_tensors
+        raise WeightsError(
+            f"{spec.name} is an archive; import its members instead", "e.g. 'stylize weights import candy candy.pth'"
+        )
+    from stylize.checkpoints import load_tensors  # lazy: torch; --help imports weights
 
     if spec.layout.startswith("gan_zoo"):
-        from stylize.checkpoints import load_zoo_checkpoint
+        from stylize.checkpoints import load_zoo_checkpoint  # lazy: torch; --help imports weights
 
         load_zoo_checkpoint(path)
         return
@@ -53,8 +54,8 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
         return
     state, _ = load_tensors(path)
     if expected is not None:
-        from stylize.models.layouts import check_layout
-        from stylize.models.transformer_net import strip_stale_keys
+        from stylize.models.layouts import check_layout  # lazy: torch; --help imports weights
+        from stylize.models.transformer_net import strip_stale_keys  # lazy: torch; --help imports weights
 
         if spec.layout == "fast_transformer_net":
             state = strip_stale_keys(state)  # old pytorch/examples files carry InstanceNorm statistics
@@ -65,8 +66,8 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
 
 
 def _layout_shapes(layout: str) -> dict[str, tuple[int, ...]] | None:
-    from stylize.models import layouts
-    from stylize.models.transformer_net import transformer_net_layout
+    from stylize.models import layouts  # lazy: torch; --help imports weights
+    from stylize.models.transformer_net import transformer_net_layout  # lazy: torch; --help imports weights
 
     known = {
         "adain_vgg_normalised": layouts.adain_vgg_normalised_layout,

@@ -132,8 +132,11 @@ def test_a_decoder_gets_the_encoder_it_was_trained_for(tmp_path: Path, monkeypat
     from stylize.config import AdaINConfig
     from stylize.progress import RecordingReporter
 
-    path = save_checkpoint(tmp_path / "mine.safetensors", AdaINDecoder().state_dict(),
-                           {"architecture": "adain-decoder", "encoder": "vgg19-caffe-normalised"})  # fmt: skip
+    path = save_checkpoint(
+        tmp_path / "mine.safetensors",
+        AdaINDecoder().state_dict(),
+        {"architecture": "adain-decoder", "encoder": "vgg19-caffe-normalised"},
+    )
     asked: list[str] = []
     monkeypatch.setattr(adain, "load_encoder", lambda name, reporter=None: asked.append(name) or name)
     adain.load_pair(AdaINConfig(decoder=str(path)))

@@ -36,8 +36,16 @@ def _quick_finalize(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_checkpoint(path: Path, architecture: str = "style", num_classes: int = 0, size: int = 16) -> Path:
     """A tiny random generator of ours, saved as gan-sample loads it (w_avg / BN stats finalised)."""
     torch.manual_seed(0)
-    config = GeneratorConfig(architecture=architecture, image_size=size, channels=1, latent_dim=8, width=16,
-                             num_classes=num_classes, w_dim=8, mapping_layers=2)  # fmt: skip
+    config = GeneratorConfig(
+        architecture=architecture,
+        image_size=size,
+        channels=1,
+        latent_dim=8,
+        width=16,
+        num_classes=num_classes,
+        w_dim=8,
+        mapping_layers=2,
+    )
     g = build_generator(config)
     gan_ops.finalize_generator(g, config, CPU, batches=2, w_samples=512)
     meta = {"architecture": architecture_id(architecture), "generator": asdict(config), "steps": 0}
@@ -205,8 +213,13 @@ def save_zoo(path: Path, net: torch.nn.Module, config: dict[str, object], as_obj
     if as_object:
         module, obj = _fake_zoo_config(config)
         saved = {n: sys.modules.get(n) for n in names}
-        sys.modules.update({"models": types.ModuleType("models"), "models.utils": types.ModuleType("models.utils"),
-                            "models.utils.config": module})  # fmt: skip
+        sys.modules.update(
+            {
+                "models": types.ModuleType("models"),
+                "models.utils": types.ModuleType("models.utils"),
+                "models.utils.config": module,
+            }
+        )
         try:
             torch.save({"config": obj, "netG": net.state_dict(), "netD": {}, "avgG": net.state_dict()}, path)
         finally:
@@ -224,8 +237,7 @@ def test_zoo_dcgan_import_and_sample(tmp_path: Path, as_object: bool) -> None:
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(0, 0.2)
-    path = save_zoo(tmp_path / "DCGAN_fashionGen.pth", net, {"latentVectorDim": 16, "dimG": 8, "depth": 2},
-                    as_object)  # fmt: skip
+    path = save_zoo(tmp_path / "DCGAN_fashionGen.pth", net, {"latentVectorDim": 16, "dimG": 8, "depth": 2}, as_object)
     s = sampler(path)
     assert (s.info.kind, s.info.image_size, s.info.channels, s.info.latent_dim) == ("gan-zoo-dcgan", 32, 3, 16)
     images = s.images([0, 1])
@@ -249,13 +261,32 @@ def test_zoo_conditional_dcgan_gets_one_hot_categories(tmp_path: Path) -> None:
 def test_zoo_pgan_import_and_sample(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net = ZooPGANGenerator(latent_dim=16, depths=(16, 16, 8), channels=3)
-    path = save_zoo(tmp_path / "celebaHQ_s6.pth", net, {"dimLatentVector": 16, "depthScales": [16, 16, 8],
-                                                         "perChannelNormalization": True, "leakyness": 0.2})  # fmt: skip
+    path = save_zoo(
+        tmp_path / "celebaHQ_s6.pth",
+        net,
+        {"dimLatentVector": 16, "depthScales": [16, 16, 8], "perChannelNormalization": True, "leakyness": 0.2},
+    )
     s = sampler(path)
     assert (s.info.kind, s.info.image_size) == ("gan-zoo-pgan", 16)
     out = s.images([3])
     expected = net(seed_inputs([3], 16).z).clamp(-1, 1).add(1).mul(0.5)  # unbounded output clamped
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["style", "dcgan", "zoo-dcgan", "zoo-pgan"])
+def test_a_loaded_generator_is_never_random_initialised(tmp_path: Path, models: dict[str, Path], kind: str) -> None:
+    """Built on the meta device and given the file's tensors: no init draws, nothing left unset."""
+    zoo = {
+        "zoo-dcgan": lambda: ZooDCGANGenerator(latent_dim=16, channels=3, width=8, depth=2),
+        "zoo-pgan": lambda: ZooPGANGenerator(latent_dim=16, depths=(16, 8), channels=3),
+    }
+    path = save_zoo(tmp_path / f"{kind}.pth", zoo[kind](), {}) if kind in zoo else models[kind]
+    rng = torch.get_rng_state()
+    module = gan.load_generator(path).module
+    assert torch.equal(torch.get_rng_state(), rng)  # random init draws from the global generator
+    tensors = [*module.parameters(), *module.buffers()]
+    assert not any(t.is_meta for t in tensors)
+    assert {t.dtype for t in tensors} <= {torch.float32, torch.int64}
 
 
 def test_zoo_file_with_other_objects_is_refused(tmp_path: Path) -> None:

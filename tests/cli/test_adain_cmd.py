@@ -239,8 +239,9 @@ def test_style_and_mask_files_are_never_outputs(pics: dict[str, Path], tmp_path:
 def test_sizes_over_max_pixels_are_refused_before_allocating(
     pics: dict[str, Path], tmp_path: Path, args: list[str]
 ) -> None:
-    result = runner.invoke(app, ["adain", str(pics["c1"]), str(pics["s1"]), *args, "--upscale",
-                                 "-o", str(tmp_path / "o.png")])  # fmt: skip
+    result = runner.invoke(
+        app, ["adain", str(pics["c1"]), str(pics["s1"]), *args, "--upscale", "-o", str(tmp_path / "o.png")]
+    )
     assert result.exit_code == 3, result.output
     assert "pixel limit" in result.stderr and "--max-pixels" in result.stderr
     assert not (tmp_path / "o.png").exists()
@@ -261,15 +262,17 @@ def test_conflicting_colour_options_are_refused(pics: dict[str, Path]) -> None:
     assert result.exit_code == 2 and "conflicts" in result.stderr
 
 
-def test_without_alpha_the_decoder_runs_at_its_own(pics: dict[str, Path], tmp_path: Path,
-                                                   random_adain_files: tuple[Path, Path]) -> None:  # fmt: skip
+def test_without_alpha_the_decoder_runs_at_its_own(
+    pics: dict[str, Path], tmp_path: Path, random_adain_files: tuple[Path, Path]
+) -> None:
     import torch
 
     from stylize.checkpoints import save_checkpoint
 
     state = torch.load(random_adain_files[1], weights_only=True)
-    mine = save_checkpoint(tmp_path / "mine.safetensors", state,
-                           {"architecture": "adain-decoder", "encoder": "adain-vgg", "alpha": 0.3})  # fmt: skip
+    mine = save_checkpoint(
+        tmp_path / "mine.safetensors", state, {"architecture": "adain-decoder", "encoder": "adain-vgg", "alpha": 0.3}
+    )
 
     def run(name: str, *extra: str) -> np.ndarray:
         out = tmp_path / f"{name}.png"

@@ -41,8 +41,9 @@ def test_python_dash_m_and_version() -> None:
 
 def test_a_closed_stdout_stops_quietly_with_141() -> None:
     """`stylize weights list | head -1`: the reader leaves early; no 'internal error' line."""
-    proc = subprocess.Popen([sys.executable, "-m", "stylize", "weights", "list"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylize", "weights", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the child has imported anything, so its first write meets a closed pipe
     assert proc.wait(timeout=60) == 141
@@ -50,8 +51,9 @@ def test_a_closed_stdout_stops_quietly_with_141() -> None:
     proc.stderr.close()
 
 
-@pytest.mark.parametrize("command", ["optimize", "fast", "train-fast", "adain", "train-adain", "gan-sample",
-                                     "train-gan", "weights", "info"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command", ["optimize", "fast", "train-fast", "adain", "train-adain", "gan-sample", "train-gan", "weights", "info"]
+)
 def test_every_product_command_is_built(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "not implemented" not in result.output

@@ -213,8 +213,9 @@ def test_help_does_not_import_torch() -> None:
 
 def test_a_size_over_max_pixels_is_refused_before_allocating(tmp_path: Path, model_file: Path) -> None:
     src = _photo(tmp_path / "f.png", (16, 12))
-    result = runner.invoke(app, ["fast", str(src), "-m", str(model_file), "--size", "100000", "--upscale", "-o",
-                                 str(tmp_path / "o.png")])  # fmt: skip
+    result = runner.invoke(
+        app, ["fast", str(src), "-m", str(model_file), "--size", "100000", "--upscale", "-o", str(tmp_path / "o.png")]
+    )
     assert result.exit_code == 3 and "pixel limit" in result.stderr, result.output
     assert not (tmp_path / "o.png").exists()
 
@@ -229,9 +230,24 @@ def test_sigterm_mid_batch_keeps_the_finished_images_prints_them_and_exits_143(
     for i in range(40):
         _photo(tmp_path / "in" / f"{i:02d}.png", (64, 48))
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "stylize", "fast", str(tmp_path / "in"), "-m", str(model_file),
-                             "--size", "640", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stylize",
+            "fast",
+            str(tmp_path / "in"),
+            "-m",
+            str(model_file),
+            "--size",
+            "640",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while len(list(out.glob("*.png"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -41,8 +41,9 @@ def _quick_finalize(monkeypatch: pytest.MonkeyPatch) -> None:
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random style-based generator with 3 classes, saved as train-gan writes it."""
     torch.manual_seed(0)
-    config = GeneratorConfig(architecture="style", image_size=16, latent_dim=8, width=16, num_classes=3, w_dim=8,
-                             mapping_layers=2)  # fmt: skip
+    config = GeneratorConfig(
+        architecture="style", image_size=16, latent_dim=8, width=16, num_classes=3, w_dim=8, mapping_layers=2
+    )
     g = build_generator(config)
     meta = {"architecture": "gan-style", "generator": asdict(config), "classes": ["cat", "dog", "owl"]}
     return save_checkpoint(tmp_path_factory.mktemp("m") / "tiny.safetensors", g.state_dict(), meta)
@@ -167,8 +168,24 @@ def test_train_gan_then_sample_then_resume(tmp_path: Path) -> None:
     data.mkdir()
     write_idx(data / "train-images-idx3-ubyte", rng.integers(0, 255, (16, 8, 8), dtype=np.uint8))
     out = tmp_path / "g.safetensors"
-    common = ["train-gan", str(data), "-o", str(out), "--width", "8", "--d-width", "8", "--latent-dim", "4",
-              "--batch-size", "4", "--sample-every", "0", "--log-every", "1"]  # fmt: skip
+    common = [
+        "train-gan",
+        str(data),
+        "-o",
+        str(out),
+        "--width",
+        "8",
+        "--d-width",
+        "8",
+        "--latent-dim",
+        "4",
+        "--batch-size",
+        "4",
+        "--sample-every",
+        "0",
+        "--log-every",
+        "1",
+    ]
     result = invoke(*common, "--iterations", "2")
     assert result.exit_code == 0, result.output
     assert lines(result) == [str(out)]

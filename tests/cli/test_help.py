@@ -122,8 +122,9 @@ def test_weights_list_fits_80_columns_with_sizes_and_a_status_column() -> None:
 
 def test_weights_list_marks_a_cached_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = b"weights!"
-    spec = w.WeightSpec("t", "https://example.invalid/t.bin", "t.bin", hashlib.sha256(data).hexdigest(), None,
-                        "CC0", "raw", "test")  # fmt: skip
+    spec = w.WeightSpec(
+        "t", "https://example.invalid/t.bin", "t.bin", hashlib.sha256(data).hexdigest(), None, "CC0", "raw", "test"
+    )
     monkeypatch.setitem(w.REGISTRY, "t", spec)
     (tmp_path / "t.bin").write_bytes(data)
     assert runner.invoke(app, ["weights", "import", "t", str(tmp_path / "t.bin")]).exit_code == 0

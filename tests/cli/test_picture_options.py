@@ -1,4 +1,4 @@
-"""One meaning per option across adain, fast and optimize (issue 16.2 and 16.3): --size, --upscale, --color."""
+"""One meaning per option across adain, fast and optimize: --size, --upscale, --color."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Progress a person can follow in a log (issue 16.4): plain lines when stderr is not a terminal."""
+"""Progress a person can follow in a log: plain lines when stderr is not a terminal."""
 
 from __future__ import annotations
 

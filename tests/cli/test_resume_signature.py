@@ -1,4 +1,4 @@
-"""Re-runs skip only outputs of the same job (issue 16.1): the job signature stored in each output."""
+"""Re-runs skip only outputs of the same job: the job signature stored in each output."""
 
 from __future__ import annotations
 
@@ -96,8 +96,23 @@ def test_a_file_stylize_did_not_write_is_never_taken_for_a_result(job: dict[str,
 
 def test_methods_do_not_share_default_names(job: dict[str, Path], bundled_vgg: Path) -> None:
     assert _adain(job["content"], job["style"], "-o", job["out"]).exit_code == 0
-    optimize = runner.invoke(app, ["--quiet", "optimize", str(job["content"]), str(job["style"]), "-o",
-                                   str(job["out"]), "--size", "32", "--iterations", "2", "--scales", "1"])  # fmt: skip
+    optimize = runner.invoke(
+        app,
+        [
+            "--quiet",
+            "optimize",
+            str(job["content"]),
+            str(job["style"]),
+            "-o",
+            str(job["out"]),
+            "--size",
+            "32",
+            "--iterations",
+            "2",
+            "--scales",
+            "1",
+        ],
+    )
     assert optimize.exit_code == 0, optimize.output
     assert sorted(p.name for p in job["out"].iterdir()) == ["photo_adain_wave.png", "photo_optimize_wave.png"]
 

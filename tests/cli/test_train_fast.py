@@ -69,8 +69,21 @@ def test_trains_then_fast_uses_the_model_by_name(setup: dict[str, Path], tmp_pat
 
 def test_explicit_output_layers_and_json_lines(setup: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "m.safetensors"
-    args = _args(setup, "--iterations", "2", "-o", str(out), "--loss-net", str(setup["vgg"]),
-                 "--style-layers", "relu1_1:2,relu3_1", "--content-layers", "relu3_1", "--tv-weight", "1")  # fmt: skip
+    args = _args(
+        setup,
+        "--iterations",
+        "2",
+        "-o",
+        str(out),
+        "--loss-net",
+        str(setup["vgg"]),
+        "--style-layers",
+        "relu1_1:2,relu3_1",
+        "--content-layers",
+        "relu3_1",
+        "--tv-weight",
+        "1",
+    )
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [str(out)]
@@ -83,13 +96,18 @@ def test_explicit_output_layers_and_json_lines(setup: dict[str, Path], tmp_path:
 
 @pytest.mark.parametrize(
     ("extra", "code"),
-    [(["--image-size", "30"], "usage"), (["--style-layers", "relu9_1"], "usage"),
-     (["--style-layers", "relu1_1:x"], "usage"), (["--loss-net", "no-such-net"], "weights"),
-     (["--iterations", "1", "--resume", "--overwrite"], "usage")],
-)  # fmt: skip
+    [
+        (["--image-size", "30"], "usage"),
+        (["--style-layers", "relu9_1"], "usage"),
+        (["--style-layers", "relu1_1:x"], "usage"),
+        (["--loss-net", "no-such-net"], "weights"),
+        (["--iterations", "1", "--resume", "--overwrite"], "usage"),
+    ],
+)
 def test_bad_options_exit_codes(setup: dict[str, Path], tmp_path: Path, extra: list[str], code: str) -> None:
-    result = runner.invoke(app, [*_args(setup, "-o", str(tmp_path / "x.safetensors"), "--loss-net", str(setup["vgg"])),
-                                 *extra])  # fmt: skip
+    result = runner.invoke(
+        app, [*_args(setup, "-o", str(tmp_path / "x.safetensors"), "--loss-net", str(setup["vgg"])), *extra]
+    )
     assert result.exit_code == EXIT_CODES[code], result.output
     assert len(result.stderr.strip().splitlines()) <= 2  # one line (+ hint)
 
@@ -117,20 +135,46 @@ LAUNCHER = "from stylize.cli import main\nmain()\n"
 def _run(args: list[str], nproc: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     if nproc == 1:
-        return subprocess.run([sys.executable, "-m", "stylize", *args], capture_output=True, text=True, timeout=300,
-                              env=env, check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "stylize", *args], capture_output=True, text=True, timeout=300, env=env, check=False
+        )
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), "-m"]
-    return subprocess.run([*torchrun, "stylize", *args], capture_output=True, text=True, timeout=300, env=env,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        [*torchrun, "stylize", *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 def test_ddp_two_processes_match_one_process(setup: dict[str, Path], tmp_path: Path) -> None:
     """2 ranks x batch 1 see the same 2 photos per step as 1 process x batch 2: same losses, same weights."""
-    common = ["--device", "cpu", "train-fast", str(setup["style"]), "--data", str(setup["photos"]), "--iterations",
-              "3", "--image-size", "32", "--style-size", "48", "--workers", "0", "--precision", "fp32",
-              "--checkpoint-every", "0", "--sample-every", "0", "--log-every", "1", "--crop-scale", "1",
-              "--loss-net", str(setup["vgg"])]  # fmt: skip
+    common = [
+        "--device",
+        "cpu",
+        "train-fast",
+        str(setup["style"]),
+        "--data",
+        str(setup["photos"]),
+        "--iterations",
+        "3",
+        "--image-size",
+        "32",
+        "--style-size",
+        "48",
+        "--workers",
+        "0",
+        "--precision",
+        "fp32",
+        "--checkpoint-every",
+        "0",
+        "--sample-every",
+        "0",
+        "--log-every",
+        "1",
+        "--crop-scale",
+        "1",
+        "--loss-net",
+        str(setup["vgg"]),
+    ]
     one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
     single = _run([*common, "--batch-size", "2", "-o", str(one)], 1)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -162,11 +206,39 @@ def test_sigterm_to_the_process_group_saves_a_checkpoint_and_exits_143(setup: di
     import time
 
     out = tmp_path / "m.safetensors"
-    args = ["train-fast", str(setup["style"]), "--data", str(setup["photos"]), "--loss-net", str(setup["vgg"]),
-            "--batch-size", "2", "--image-size", "32", "--style-size", "48", "--workers", "1", "--precision", "fp32",
-            "--log-every", "1", "--sample-every", "0", "--iterations", "100000", "-o", str(out)]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "stylize", *args], start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    args = [
+        "train-fast",
+        str(setup["style"]),
+        "--data",
+        str(setup["photos"]),
+        "--loss-net",
+        str(setup["vgg"]),
+        "--batch-size",
+        "2",
+        "--image-size",
+        "32",
+        "--style-size",
+        "48",
+        "--workers",
+        "1",
+        "--precision",
+        "fp32",
+        "--log-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--iterations",
+        "100000",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylize", *args],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = tmp_path / "m-train" / "loss.jsonl"
     deadline = time.monotonic() + 120
     while (not log.is_file() or log.stat().st_size == 0) and time.monotonic() < deadline and proc.poll() is None:

@@ -71,8 +71,10 @@ def test_help_text_is_field_metadata(cls: type) -> None:
     assert all(help_of(cls, name) == text == help_of(cls(), name) for name, text in helps.items())
 
 
-@pytest.mark.parametrize(("command", "cls", "name"), [("train-adain", AdaINTrainConfig, "lr_decay"),
-                                                      ("train-gan", GANTrainConfig, "r1_gamma")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("command", "cls", "name"),
+    [("train-adain", AdaINTrainConfig, "lr_decay"), ("train-gan", GANTrainConfig, "r1_gamma")],
+)
 def test_cli_help_reads_the_config(command: str, cls: type, name: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400", "TERM": "dumb"})
     assert help_of(cls, name) in result.output

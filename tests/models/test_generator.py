@@ -109,8 +109,12 @@ def test_zoo_dcgan_layout_matches_published_keys() -> None:
 
 def zoo_pgan_keys(scales: int) -> list[str]:
     """Keys of the zoo's PGAN GNet with ``scales`` scales after 4x4 (equalised layers under .module)."""
-    keys = ["formatLayer.module.weight", "formatLayer.module.bias", "groupScale0.0.module.weight",
-            "groupScale0.0.module.bias"]  # fmt: skip
+    keys = [
+        "formatLayer.module.weight",
+        "formatLayer.module.bias",
+        "groupScale0.0.module.weight",
+        "groupScale0.0.module.bias",
+    ]
     for s in range(scales):
         keys += [f"scaleLayers.{s}.{c}.module.{p}" for c in (0, 1) for p in ("weight", "bias")]
     return keys + [f"toRGBLayers.{s}.module.{p}" for s in range(scales + 1) for p in ("weight", "bias")]

@@ -24,8 +24,17 @@ from stylize.training import LossLog, RunFiles, load_training_checkpoint
 from stylize.training import fast_loss as fl
 from stylize.training.fast import train_fast
 
-TINY = {"image_size": 32, "batch_size": 2, "workers": 0, "precision": "fp32", "checkpoint_every": 0,
-        "sample_every": 0, "sample_count": 2, "log_every": 1, "style_size": 48}  # fmt: skip
+TINY = {
+    "image_size": 32,
+    "batch_size": 2,
+    "workers": 0,
+    "precision": "fp32",
+    "checkpoint_every": 0,
+    "sample_every": 0,
+    "sample_count": 2,
+    "log_every": 1,
+    "style_size": 48,
+}
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -79,11 +88,21 @@ def test_epochs_give_the_iteration_count() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"image_size": 30}, {"image_size": 8}, {"epochs": 0, "iterations": 0}, {"lr": 0.0}, {"style_weight": -1.0},
-     {"crop_scale": 0.0}, {"crop_scale": 1.5}, {"precision": "fp8"}, {"batch_size": 0},
-     {"style_layers": ("relu1_1", "relu1_1")}, {"style_layers": ("relu1_1",), "style_layer_weights": (1.0, 2.0)},
-     {"content_layer_weights": (1.0,)}],
-)  # fmt: skip
+    [
+        {"image_size": 30},
+        {"image_size": 8},
+        {"epochs": 0, "iterations": 0},
+        {"lr": 0.0},
+        {"style_weight": -1.0},
+        {"crop_scale": 0.0},
+        {"crop_scale": 1.5},
+        {"precision": "fp8"},
+        {"batch_size": 0},
+        {"style_layers": ("relu1_1", "relu1_1")},
+        {"style_layers": ("relu1_1",), "style_layer_weights": (1.0, 2.0)},
+        {"content_layer_weights": (1.0,)},
+    ],
+)
 def test_bad_configs_are_usage_errors(changes: dict) -> None:
     with pytest.raises(UsageError):
         FastTrainConfig(**changes)
@@ -96,8 +115,9 @@ def test_default_layers_follow_the_loss_network(vgg_file: Path, vgg16_file: Path
     layers = fl.loss_layers(FastTrainConfig(), "vgg16")
     assert list(layers.style) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"] and list(layers.content) == ["relu2_2"]
     assert sum(layers.style.values()) == pytest.approx(1.0)
-    weighted = fl.loss_layers(FastTrainConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0)),
-                              "vgg19")  # fmt: skip
+    weighted = fl.loss_layers(
+        FastTrainConfig(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(3.0, 1.0)), "vgg19"
+    )
     assert weighted.style == {"relu1_1": 0.75, "relu2_1": 0.25}
 
 
@@ -110,8 +130,9 @@ def test_a_layer_the_network_lacks_is_a_usage_error() -> None:
 
 
 def test_losses_vanish_at_their_targets(vgg_file: Path) -> None:
-    net = build_loss_net(torch.load(vgg_file, weights_only=True), ["relu1_1", "relu2_1", "relu2_2"], "max",
-                         torch.device("cpu"))  # fmt: skip
+    net = build_loss_net(
+        torch.load(vgg_file, weights_only=True), ["relu1_1", "relu2_1", "relu2_2"], "max", torch.device("cpu")
+    )
     layers = fl.LossLayers({"relu2_2": 1.0}, {"relu1_1": 0.5, "relu2_1": 0.5})
     x = torch.rand(1, 3, 32, 32)
     targets = fl.style_targets(net, x, layers)  # style = the image itself
@@ -170,8 +191,9 @@ def test_training_lowers_the_loss(trained: dict[str, object]) -> None:
     assert all(e["images_per_s"] > 0 for e in entries)
 
 
-def test_checkpoint_is_a_fast_model_that_fast_loads(trained: dict[str, object], data: dict[str, Path],
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_checkpoint_is_a_fast_model_that_fast_loads(
+    trained: dict[str, object], data: dict[str, Path], tmp_path: Path
+) -> None:
     out = trained["out"]
     tensors, meta = load_tensors(out)  # type: ignore[arg-type]
     assert set(tensors) == set(fast.load_model(str(out)).state_dict())  # exactly the TransformerNet's keys
@@ -222,8 +244,9 @@ def test_resume_at_the_target_does_nothing(trained: dict[str, object], data: dic
     assert result.iteration == 24 and Path(trained["out"]).stat().st_mtime_ns == before  # type: ignore[arg-type]
 
 
-def test_fine_tuning_from_a_model_and_vgg16_loss_net(data: dict[str, Path], vgg16_file: Path,
-                                                     trained: dict[str, object], tmp_path: Path) -> None:  # fmt: skip
+def test_fine_tuning_from_a_model_and_vgg16_loss_net(
+    data: dict[str, Path], vgg16_file: Path, trained: dict[str, object], tmp_path: Path
+) -> None:
     out = tmp_path / "tuned.safetensors"
     cfg = _config(vgg16_file, iterations=2, init=str(trained["out"]), lr=1e-9)
     train_fast(data["style"], data["photos"], out, cfg)
@@ -240,8 +263,9 @@ def test_default_output_goes_to_the_local_model_folder(data: dict[str, Path], vg
     assert fast.resolve_model("style") == result.checkpoint
 
 
-def test_input_and_output_errors(data: dict[str, Path], vgg_file: Path, trained: dict[str, object],
-                                 tmp_path: Path) -> None:  # fmt: skip
+def test_input_and_output_errors(
+    data: dict[str, Path], vgg_file: Path, trained: dict[str, object], tmp_path: Path
+) -> None:
     cfg = _config(vgg_file, iterations=1)
     with pytest.raises(InputError, match="no such style image"):
         train_fast(tmp_path / "nope.png", data["photos"], tmp_path / "a.safetensors", cfg)
@@ -253,18 +277,24 @@ def test_input_and_output_errors(data: dict[str, Path], vgg_file: Path, trained:
     with pytest.raises(OutputError, match="already exists"):
         train_fast(data["style"], data["photos"], trained["out"], cfg)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
-        train_fast(data["style"], data["photos"], tmp_path / "a.safetensors",
-                      dataclasses.replace(cfg, init="x"), resume=True)  # fmt: skip
+        train_fast(
+            data["style"], data["photos"], tmp_path / "a.safetensors", dataclasses.replace(cfg, init="x"), resume=True
+        )
     with pytest.raises(WeightsError):
-        train_fast(data["style"], data["photos"], tmp_path / "b.safetensors",
-                      dataclasses.replace(cfg, loss_net=str(data["style"])))  # fmt: skip
+        train_fast(
+            data["style"],
+            data["photos"],
+            tmp_path / "b.safetensors",
+            dataclasses.replace(cfg, loss_net=str(data["style"])),
+        )
 
 
 def test_bf16_autocast_training_on_cpu(data: dict[str, Path], vgg_file: Path, tmp_path: Path) -> None:
     """bf16 autocast (the CPU default where native) trains too: finite, falling loss, float32 weights."""
     out = tmp_path / "bf16.safetensors"
-    train_fast(data["style"], data["photos"], out, _config(vgg_file, iterations=12, lr=5e-3, precision="bf16",
-                                                              image_size=48))  # fmt: skip
+    train_fast(
+        data["style"], data["photos"], out, _config(vgg_file, iterations=12, lr=5e-3, precision="bf16", image_size=48)
+    )
     entries = LossLog(RunFiles.beside(out).loss_log).read()
     assert all(math.isfinite(e["loss"]) for e in entries)
     assert sum(e["loss"] for e in entries[-3:]) < sum(e["loss"] for e in entries[:3])
@@ -319,8 +349,9 @@ def test_ctrl_c_saves_a_resumable_checkpoint(data: dict[str, Path], vgg_file: Pa
     assert result.iteration == 5
 
 
-def test_trains_through_the_awkward_inputs(edge_dir: Path, data: dict[str, Path], vgg_file: Path,
-                                           tmp_path: Path) -> None:  # fmt: skip
+def test_trains_through_the_awkward_inputs(
+    edge_dir: Path, data: dict[str, Path], vgg_file: Path, tmp_path: Path
+) -> None:
     """../shared/data/edge: broken files are skipped with one warning each; 1x1 images do not poison Adam."""
     from stylize.progress import RecordingReporter
 

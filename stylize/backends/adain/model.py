@@ -79,8 +79,10 @@ def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPai
     decoder, recorded, alpha = load_decoder_for(config.decoder or default_adain_pair()[1], reporter)
     encoder = vgg_source(config.encoder) if config.encoder else recorded or PUBLISHED_ADAIN_PAIR[0]
     if recorded and encoder != recorded:
-        reporter.log(f"the decoder was trained for the encoder '{recorded}', not '{encoder}': "
-                     "expect wrong colours and textures", "warning")  # fmt: skip
+        reporter.log(
+            f"the decoder was trained for the encoder '{recorded}', not '{encoder}': expect wrong colours and textures",
+            "warning",
+        )
     return AdaINPair(load_encoder(encoder, reporter), decoder, alpha)
 
 
@@ -163,8 +165,14 @@ class AdaINModel:
         out = self.decode(t.to(memory_format=torch.channels_last), tile)
         return ops.crop_padding(out, pads).float()
 
-    def _target(self, feats: Tensor, targets: Sequence[StyleTarget], weights: Sequence[float] | None,
-                masks: Tensor | None, stats: tuple[Tensor, Tensor] | None = None) -> Tensor:  # fmt: skip
+    def _target(
+        self,
+        feats: Tensor,
+        targets: Sequence[StyleTarget],
+        weights: Sequence[float] | None,
+        masks: Tensor | None,
+        stats: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
         if masks is not None:
             return masked_transfer(feats, targets, masks, self.transform)
         if len(targets) == 1:
@@ -189,8 +197,8 @@ class StatsSmoother:
 
     AdaIN renormalises every frame by its own statistics, so a passing object or a flicker of
     light restyles the whole frame; an exponential average keeping ``keep`` of the past steadies
-    that (issue 14: what AdaIN allows cheaply beside the flow-guided blend). A jump of the mean
-    by more than ``cut`` of its size is a scene cut and restarts the average."""
+    that (what AdaIN allows cheaply beside the flow-guided blend of ``stylize.temporal``). A jump
+    of the mean by more than ``cut`` of its size is a scene cut and restarts the average."""
 
     keep: float
     cut: float = 0.25

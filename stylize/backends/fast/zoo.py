@@ -55,8 +55,11 @@ def local_models() -> list[Path]:
     folder = models_dir()
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES
-                  and not p.name.endswith(STATE_SUFFIX))  # fmt: skip
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES and not p.name.endswith(STATE_SUFFIX)
+    )
 
 
 def model_tag(spec: str) -> str:
@@ -162,7 +165,13 @@ def export_onnx(spec: str, path: str | os.PathLike[str], reporter: Reporter | No
     with warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation chatter
         torch.onnx.export(
-            net, (torch.rand(1, 3, 64, 64) * 255,), str(tmp), dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=["output"], dynamic_axes={"input": axes, "output": axes},
-        )  # fmt: skip
+            net,
+            (torch.rand(1, 3, 64, 64) * 255,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": axes, "output": axes},
+        )
     return path

@@ -38,8 +38,10 @@ def weights_dir() -> Path:
 def bundled_path(name: str) -> Path:
     path = weights_dir() / BUNDLED[name]
     if not path.is_file():
-        raise WeightsError(f"the shipped model '{name}' is missing ({path})",
-                           "reinstall stylize from the repository, or pass a model file")  # fmt: skip
+        raise WeightsError(
+            f"the shipped model '{name}' is missing ({path})",
+            "reinstall stylize from the repository, or pass a model file",
+        )
     return path
 
 
@@ -68,10 +70,16 @@ class ModelInfo:
     def as_dict(self) -> dict[str, Any]:
         keep = ("dataset", "steps", "images_seen", "version", "loss", "reg", "hardware")
         return {
-            "name": self.name, "kind": self.kind, "latent_dim": self.latent_dim, "image_size": self.image_size,
-            "channels": self.channels, "num_classes": self.num_classes, "classes": list(self.class_names),
-            "style_layers": self.num_ws, **{k: self.meta[k] for k in keep if k in self.meta},
-        }  # fmt: skip
+            "name": self.name,
+            "kind": self.kind,
+            "latent_dim": self.latent_dim,
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "classes": list(self.class_names),
+            "style_layers": self.num_ws,
+            **{k: self.meta[k] for k in keep if k in self.meta},
+        }
 
 
 class Generator:
@@ -94,8 +102,9 @@ class Generator:
     def synthesis(self, ws: Tensor, noise_mode: str, noise: list[Tensor] | None) -> Tensor:
         return self.module.synthesis(ws, noise_mode, noise)
 
-    def __call__(self, z: Tensor, labels: Tensor | None, psi: float, noise_mode: str,
-                 noise: list[Tensor] | None) -> Tensor:  # fmt: skip
+    def __call__(
+        self, z: Tensor, labels: Tensor | None, psi: float, noise_mode: str, noise: list[Tensor] | None
+    ) -> Tensor:
         if self.info.style_based:
             return self.synthesis(self.styles(z, labels, psi), noise_mode, noise)
         z = z * psi if psi != 1.0 else z  # truncation: z towards its mean, 0
@@ -118,16 +127,23 @@ def _zoo_categories(z: Tensor, blocks: tuple[int, ...]) -> Tensor:
     return torch.cat(parts, dim=1)
 
 
-def OurGenerator(module: nn.Module, gen: GeneratorConfig, meta: dict[str, Any] | None = None,
-                 name: str = "") -> Generator:  # fmt: skip
+def OurGenerator(
+    module: nn.Module, gen: GeneratorConfig, meta: dict[str, Any] | None = None, name: str = ""
+) -> Generator:
     """Wrap one of our generator modules (DCGANGenerator or StyleGenerator)."""
     meta = meta or {}
     classes = tuple(meta.get("classes") or (str(i) for i in range(gen.num_classes)))
     info = ModelInfo(
-        name=name, kind=f"gan-{gen.architecture}", latent_dim=gen.latent_dim, image_size=gen.image_size,
-        channels=gen.channels, num_classes=gen.num_classes, class_names=classes,
-        num_ws=getattr(module, "num_ws", 0), meta=meta,
-    )  # fmt: skip
+        name=name,
+        kind=f"gan-{gen.architecture}",
+        latent_dim=gen.latent_dim,
+        image_size=gen.image_size,
+        channels=gen.channels,
+        num_classes=gen.num_classes,
+        class_names=classes,
+        num_ws=getattr(module, "num_ws", 0),
+        meta=meta,
+    )
     return Generator(module, info)
 
 
@@ -159,21 +175,24 @@ def _load_ours(path: Path, name: str) -> Generator:
     tensors, meta = load_tensors(path)
     arch = meta.get("architecture")
     if arch not in OUR_ARCHITECTURES or "generator" not in meta:
-        raise WeightsError(f"{path}: not a stylize GAN generator (architecture: {arch or 'none recorded'})",
-                           "train one with 'stylize train-gan'")  # fmt: skip
+        raise WeightsError(
+            f"{path}: not a stylize GAN generator (architecture: {arch or 'none recorded'})",
+            "train one with 'stylize train-gan'",
+        )
     try:
         gen = GeneratorConfig(**meta["generator"])
     except (TypeError, ValueError, UsageError) as exc:
         raise WeightsError(f"{path}: generator settings not understood ({exc})") from exc
-    with torch.device("meta"):  # shapes first, allocating nothing: metadata claiming width 1e6 is caught here
-        _load_strict(build_generator(gen), tensors, path, check_only=True)
-    module = build_generator(gen)
+    with torch.device("meta"):  # shaped, not initialised: metadata claiming width 1e6 allocates nothing
+        module = build_generator(gen)
     _load_strict(module, tensors, path)
     return OurGenerator(module, gen, meta, name)
 
 
-def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, check_only: bool = False) -> None:
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+def _load_strict(module: nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Check ``state`` against the meta-device ``module``'s layout, then give it the file's tensors."""
+    own = module.state_dict()
+    expected = {k: tuple(v.shape) for k, v in own.items()}
     found = {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
@@ -183,8 +202,10 @@ def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, check_onl
             f"{path}: wrong layout ({len(missing)} missing, {len(unexpected)} unexpected, "
             f"{len(wrong)} mis-shaped tensors; first: {first})"
         )
-    if not check_only:
-        module.load_state_dict(state, strict=True)
+    # the module's dtypes, as loading by copy gave: a float16 file still runs in float32
+    module.load_state_dict({k: v.to(own[k].dtype).contiguous() for k, v in state.items()}, strict=True, assign=True)
+    if any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        raise WeightsError(f"{path}: some tensors of the generator are not in the file")
 
 
 def _load_zoo(path: Path, name: str) -> Generator:
@@ -193,23 +214,35 @@ def _load_zoo(path: Path, name: str) -> Generator:
     state = checkpoint.get("avgG") or checkpoint.get("netG") or checkpoint  # the averaged G when present
     state = {k: v for k, v in state.items() if hasattr(v, "shape")}
     try:
-        if "formatLayer.weight" in state and state["formatLayer.weight"].dim() == 4:
-            module, kind = zoo_dcgan_from_state(state, config), "gan-zoo-dcgan"
-        elif "formatLayer.module.weight" in state or "formatLayer.weight" in state:
-            state = _with_module_keys(state)
-            module, kind = zoo_pgan_from_state(state, config), "gan-zoo-pgan"
-        else:
-            raise WeightsError(
-                f"{path}: not a pytorch_GAN_zoo DCGAN or PGAN generator (no formatLayer)",
-                "gan-sample loads stylize checkpoints (.safetensors) and pytorch_GAN_zoo .pth files",
-            )
+        with torch.device("meta"):  # shaped, not initialised: _load_strict gives it the file's tensors
+            module, kind, state = _zoo_module(state, config, path)
     except (KeyError, IndexError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"{path}: wrong pytorch_GAN_zoo layout (missing or mis-shaped {exc})") from exc
     _load_strict(module, state, path)
     channels, size, _ = module.output_shape
-    info = ModelInfo(name, kind, module.latent_dim, size, channels, meta={"config": _jsonable(config)},
-                     category_blocks=zoo_category_blocks(config, module.latent_dim))  # fmt: skip
+    info = ModelInfo(
+        name,
+        kind,
+        module.latent_dim,
+        size,
+        channels,
+        meta={"config": _jsonable(config)},
+        category_blocks=zoo_category_blocks(config, module.latent_dim),
+    )
     return Generator(module, info)
+
+
+def _zoo_module(state: dict[str, Any], config: dict[str, Any], path: Path) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The zoo generator whose shapes match ``state``, its kind, and ``state`` in its key layout."""
+    if "formatLayer.weight" in state and state["formatLayer.weight"].dim() == 4:
+        return zoo_dcgan_from_state(state, config), "gan-zoo-dcgan", state
+    if "formatLayer.module.weight" in state or "formatLayer.weight" in state:
+        state = _with_module_keys(state)
+        return zoo_pgan_from_state(state, config), "gan-zoo-pgan", state
+    raise WeightsError(
+        f"{path}: not a pytorch_GAN_zoo DCGAN or PGAN generator (no formatLayer)",
+        "gan-sample loads stylize checkpoints (.safetensors) and pytorch_GAN_zoo .pth files",
+    )
 
 
 def zoo_category_blocks(config: dict[str, Any], input_dim: int) -> tuple[int, ...]:

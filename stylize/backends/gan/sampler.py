@@ -23,8 +23,14 @@ from stylize.models.latents import SeedInputs, lerp_exact, seed_inputs, slerp
 class Sampler:
     """Images from seeds in batches on ``device``; results are float (N, C, H, W) in [0, 1] on the CPU."""
 
-    def __init__(self, model: Generator, device: torch.device, precision: str = "fp32", batch_size: int = 64,
-                 noise: str = "const") -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Generator,
+        device: torch.device,
+        precision: str = "fp32",
+        batch_size: int = 64,
+        noise: str = "const",
+    ) -> None:
         self.model, self.device, self.batch_size, self.noise = model.to(device), device, batch_size, noise
         self.precision = effective_precision(precision, device, auto_bf16="never")
         self.info = model.info
@@ -59,14 +65,25 @@ class Sampler:
 
     # -- generation
 
-    def images(self, seeds: Sequence[int], psi: float = 1.0, class_index: int | None = None,
-               on_batch: Callable[[int], None] | None = None) -> Tensor:  # fmt: skip
+    def images(
+        self,
+        seeds: Sequence[int],
+        psi: float = 1.0,
+        class_index: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Tensor:
         """One image per seed."""
         drawn = self.inputs(list(seeds), class_index)
         return self.render(drawn.z, self.one_hot(drawn.classes), drawn.noise, psi, on_batch)
 
-    def render(self, z: Tensor, labels: Tensor | None, noise: list[Tensor] | None, psi: float = 1.0,
-               on_batch: Callable[[int], None] | None = None) -> Tensor:  # fmt: skip
+    def render(
+        self,
+        z: Tensor,
+        labels: Tensor | None,
+        noise: list[Tensor] | None,
+        psi: float = 1.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Tensor:
         """Images for given inputs (CPU tensors), in batches of ``batch_size``."""
         out = []
         for start in range(0, len(z), self.batch_size):

@@ -36,13 +36,24 @@ class SampleResult:
 
     def as_json(self) -> dict[str, Any]:
         rate = self.images / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return {"outputs": [str(p) for p in self.outputs], "seeds": self.seeds, "model": self.model,
-                "images": self.images, "elapsed_s": round(self.elapsed_s, 3), "images_per_s": round(rate, 1),
-                "device": self.device}  # fmt: skip
+        return {
+            "outputs": [str(p) for p in self.outputs],
+            "seeds": self.seeds,
+            "model": self.model,
+            "images": self.images,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "images_per_s": round(rate, 1),
+            "device": self.device,
+        }
 
 
-def sample(config: Any, output: str | os.PathLike[str] | None = None, device: str | None = None,
-           reporter: Reporter | None = None, on_written: Callable[[Path], None] | None = None) -> SampleResult:  # fmt: skip
+def sample(
+    config: Any,
+    output: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    on_written: Callable[[Path], None] | None = None,
+) -> SampleResult:
     """Run ``stylize gan-sample``: per-seed files, a grid, a style mix, or an interpolation.
 
     ``on_written`` hears of each per-seed file as soon as it is on disk (the CLI prints it then, so
@@ -51,8 +62,9 @@ def sample(config: Any, output: str | os.PathLike[str] | None = None, device: st
     out = Path(output) if output else DEFAULT_OUTPUT
     _check_output_kind(config, out)
     torch_device = resolve_device(device)
-    sampler = Sampler(load_generator(config.model, reporter), torch_device, config.precision, config.batch_size,
-                      config.noise)  # fmt: skip
+    sampler = Sampler(
+        load_generator(config.model, reporter), torch_device, config.precision, config.batch_size, config.noise
+    )
     class_index = sampler.class_index(config.class_label)
     _check_grid_size(config, sampler)
     start = time.perf_counter()
@@ -73,8 +85,10 @@ def _check_grid_size(config: Any, sampler: Sampler) -> None:
     size = sampler.info.image_size
     if config.grid and len(config.seed_list) * size * size > MAX_GRID_PIXELS:
         most = MAX_GRID_PIXELS // (size * size)
-        raise UsageError(f"--grid of {len(config.seed_list):,} images of {size}x{size} px is too large",
-                         f"at most {most:,} images per grid; write them as files (no --grid)")  # fmt: skip
+        raise UsageError(
+            f"--grid of {len(config.seed_list):,} images of {size}x{size} px is too large",
+            f"at most {most:,} images per grid; write them as files (no --grid)",
+        )
 
 
 def _is_file(out: Path) -> bool:
@@ -83,8 +97,10 @@ def _is_file(out: Path) -> bool:
 
 def _check_output_kind(config: Any, out: Path) -> None:
     if unknown_file_suffix(out, IMAGE_SUFFIXES + ANIMATION_SUFFIXES):
-        raise UsageError(f"-o {out}: '{out.suffix}' is not a format gan-sample writes",
-                         "give a folder, an image (.png, .jpg, .webp) or an animation (.gif, .webp)")  # fmt: skip
+        raise UsageError(
+            f"-o {out}: '{out.suffix}' is not a format gan-sample writes",
+            "give a folder, an image (.png, .jpg, .webp) or an animation (.gif, .webp)",
+        )
     if not _is_file(out):
         return
     suffix = out.suffix.lower()
@@ -94,8 +110,10 @@ def _check_output_kind(config: Any, out: Path) -> None:
         raise UsageError(f"-o {out}: still images are written as .png, .jpg, .webp, .bmp or .tif")
     several = not config.grid and not config.style_mix and not config.interpolate and len(config.seed_list) > 1
     if several:
-        raise UsageError(f"-o {out} names one file, but {len(config.seed_list)} images would be written",
-                         "give a folder, or add --grid for one contact sheet")  # fmt: skip
+        raise UsageError(
+            f"-o {out} names one file, but {len(config.seed_list)} images would be written",
+            "give a folder, or add --grid for one contact sheet",
+        )
 
 
 def _tag(config: Any, class_index: int | None) -> str:
@@ -113,8 +131,14 @@ def _seed_range(seeds: Sequence[int]) -> str:
     return f"seeds{seeds[0]:04d}-and-{len(seeds) - 1}-more"
 
 
-def _run_seeds(sampler: Sampler, config: Any, out: Path, class_index: int | None, reporter: Reporter,
-               on_written: Callable[[Path], None] | None = None) -> tuple[list[Path], int]:  # fmt: skip
+def _run_seeds(
+    sampler: Sampler,
+    config: Any,
+    out: Path,
+    class_index: int | None,
+    reporter: Reporter,
+    on_written: Callable[[Path], None] | None = None,
+) -> tuple[list[Path], int]:
     seeds, tag = list(config.seed_list), _tag(config, class_index)
     if not config.grid:
         seeds = list(dict.fromkeys(seeds))  # one file per seed: a repeated seed is the same file
@@ -129,8 +153,16 @@ def _run_seeds(sampler: Sampler, config: Any, out: Path, class_index: int | None
         reporter.finish(TASK)
 
 
-def _write_in_chunks(sampler: Sampler, config: Any, seeds: list[int], out: Path, tag: str, class_index: int | None,
-                     reporter: Reporter, on_written: Callable[[Path], None] | None = None) -> list[Path]:  # fmt: skip
+def _write_in_chunks(
+    sampler: Sampler,
+    config: Any,
+    seeds: list[int],
+    out: Path,
+    tag: str,
+    class_index: int | None,
+    reporter: Reporter,
+    on_written: Callable[[Path], None] | None = None,
+) -> list[Path]:
     """Generate and write one batch at a time, so memory stays flat for any number of seeds."""
     paths: list[Path] = []
     for start in range(0, len(seeds), sampler.batch_size):
@@ -155,8 +187,7 @@ def _run_mix(sampler: Sampler, config: Any, out: Path, class_index: int | None) 
     return write_images(trio[2:], [path], overwrite=config.overwrite)
 
 
-def _run_interpolation(sampler: Sampler, config: Any, out: Path,
-                       class_index: int | None) -> tuple[list[Path], int]:  # fmt: skip
+def _run_interpolation(sampler: Sampler, config: Any, out: Path, class_index: int | None) -> tuple[list[Path], int]:
     seeds = list(config.seed_list)
     frames = sampler.interpolate(seeds, config.interpolate, config.truncation, class_index)
     if _is_file(out):

@@ -51,6 +51,7 @@ def write_animation(frames: Tensor, path: str | os.PathLike[str], fps: int = 12)
         raise UsageError(f"{path}: animations are written as .gif or .webp")
     extra: dict[str, Any] = {"lossless": True} if fmt == "WEBP" else {"disposal": 1}
     with atomic_path(path) as tmp:
-        pictures[0].save(tmp, format=fmt, save_all=True, append_images=pictures[1:], duration=round(1000 / fps),
-                         loop=0, **extra)  # fmt: skip
+        pictures[0].save(
+            tmp, format=fmt, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0, **extra
+        )
     return path
