@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylize import images
-from stylize.backends import gatys as g
-from stylize.backends.gatys import optimise as opt
+from stylize.backends import optimize as g
+from stylize.backends.optimize import optimise as opt
 from stylize.config import OptimizeConfig
 from stylize.models.loss_net import build_loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
@@ -194,7 +194,7 @@ def ours_setup(state: dict, side: int, precision: str = "fp32", **cfg: object) -
     """Single-scale objective at ``side`` and the content image to start from."""
     config = OptimizeConfig(size=side, scales=1, precision=precision, **cfg)  # type: ignore[arg-type]
     net = build_loss_net(state, [*config.content_layers, *config.style_layers], config.pooling, torch.device("cpu"))
-    model = g.GatysModel(net, config, torch.device("cpu"))
+    model = g.OptimizeModel(net, config, torch.device("cpu"))
     content, style = pictures(side)
     x = images.to_tensor(content)
     targets = opt.Targets(model.content_targets(x), model.style_targets([g.StyleImage(style)], side, x))
@@ -253,7 +253,9 @@ def _noop(*_: object) -> None:
     pass
 
 
-def final_loss(model: g.GatysModel, image: torch.Tensor, content: Image.Image, style: Image.Image) -> dict[str, float]:
+def final_loss(
+    model: g.OptimizeModel, image: torch.Tensor, content: Image.Image, style: Image.Image
+) -> dict[str, float]:
     """The objective at the final size, the same definition for every run, of the image a user gets (clamped)."""
     image = image.clamp(0, 1)
     x = images.to_tensor(content)
@@ -264,7 +266,7 @@ def final_loss(model: g.GatysModel, image: torch.Tensor, content: Image.Image, s
 
 
 def single_scale(
-    model: g.GatysModel, content: Image.Image, style: Image.Image, seconds: float
+    model: g.OptimizeModel, content: Image.Image, style: Image.Image, seconds: float
 ) -> tuple[torch.Tensor, int]:
     """Classic single-scale L-BFGS from the content for ``seconds`` of wall clock (targets included)."""
     start = time.monotonic()
@@ -300,7 +302,7 @@ def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -
         if iterations is None:  # scale the default run's iterations to the budget
             iterations = max(5, round(net_cfg.iterations * budget / default_seconds))
         cfg = OptimizeConfig(iterations=iterations)
-        model = g.GatysModel(net, cfg, torch.device("cpu"))
+        model = g.OptimizeModel(net, cfg, torch.device("cpu"))
         start = time.monotonic()
         result = model.stylize(content, [g.StyleImage(style)])
         seconds = time.monotonic() - start
@@ -312,7 +314,7 @@ def section_c2f(sts: dict[str, dict], budget: float, fixed: int | None = None) -
             seconds,
             final_loss(model, result.image, content, style),
         )
-        single = g.GatysModel(net, OptimizeConfig(scales=1), torch.device("cpu"))
+        single = g.OptimizeModel(net, OptimizeConfig(scales=1), torch.device("cpu"))
         start = time.monotonic()
         image, count = single_scale(single, content, style, seconds)
         _row(
@@ -356,7 +358,7 @@ def child(kind: str, side: int, folder: Path) -> None:
         cfg = OptimizeConfig(size=side, iterations=2, vgg=str(folder / "normalised.pth"))
         net = g.load_loss_net(cfg.vgg, [*cfg.content_layers, *cfg.style_layers], cfg.pooling)
         content, style = pictures(side)
-        g.GatysModel(net, cfg, torch.device("cpu")).stylize(content.resize((side, side)), [g.StyleImage(style)])
+        g.OptimizeModel(net, cfg, torch.device("cpu")).stylize(content.resize((side, side)), [g.StyleImage(style)])
     else:
         content, style = pictures(side)
         c, s = (

@@ -22,7 +22,7 @@ import torch
 
 from stylize import images
 from stylize.backends.evaluate import EvalItem, QualityMeter, eval_sheet, evaluate_items
-from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
+from stylize.backends.optimize import OptimizeModel, StyleImage, load_loss_net
 from stylize.config import OptimizeConfig
 from stylize.progress import NullReporter
 from stylize.sheet import save_sheet
@@ -56,7 +56,7 @@ def run_variant(
 ) -> dict[str, object]:
     config = dataclasses.replace(OptimizeConfig(), size=size, **overrides)
     layers = [*config.content_layers, *config.style_layers]
-    model = GatysModel(load_loss_net(config.vgg, layers, config.pooling), config, torch.device("cpu"))
+    model = OptimizeModel(load_loss_net(config.vgg, layers, config.pooling), config, torch.device("cpu"))
     items, seconds = [], []
     for content, style in pairs:
         picture = images.resize_long_side(images.open_image(content).rgb, size)

@@ -82,7 +82,7 @@ def check_shared_inputs(paths: Iterable[Path], max_pixels: int) -> SharedPicture
 
 
 # method name (the CLI command, the config, the job signature) -> its package in stylize.backends
-METHODS = {"adain": "stylize.backends.adain", "fast": "stylize.backends.fast", "optimize": "stylize.backends.gatys"}
+METHODS = {"adain": "stylize.backends.adain", "fast": "stylize.backends.fast", "optimize": "stylize.backends.optimize"}
 
 
 def stylize(

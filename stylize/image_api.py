@@ -96,7 +96,7 @@ class Stylizer:
     def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
         style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
-        from stylize.backends import gatys  # lazy: a call loads only its own method (as api.stylize does)
+        from stylize.backends import optimize  # lazy: a call loads only its own method (as api.stylize does)
 
         styles = _as_list(style)
         if len(styles) > 1 and not options.get("style_weights"):
@@ -105,8 +105,8 @@ class Stylizer:
         layers = (*config.content_layers, *config.style_layers)
         key = ("optimize", config.vgg, layers, config.pooling, config.precision, config)
         paths, decoded = _given_styles(styles)
-        run = gatys.plan(config, paths)
-        method = gatys.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
+        run = optimize.plan(config, paths)
+        method = optimize.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
         method.make_model = self._cached(key, lambda: _once(method.make_model))
         return _run(method, content, run.tags[0])
 

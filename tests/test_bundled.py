@@ -176,7 +176,7 @@ def test_scales_script_reproduces_the_shipped_file(shared_data: Path) -> None:
 def test_zero_and_reflection_padding_agree_on_the_normalised_network(bundled_vgg: Path) -> None:
     """The scales are measured with zero padding: filters that fire at zero-padded borders keep a moderate
     scale. Measured with reflection instead, they were scaled up ~100x and relu4_2's energy grew 25x."""
-    from stylize.backends.gatys import load_loss_net
+    from stylize.backends.optimize import load_loss_net
     from stylize.images import open_image, resize_long_side, to_tensor
 
     x = to_tensor(resize_long_side(open_image(REPO / "examples/content/chelsea.jpg").rgb, 128))

@@ -37,13 +37,15 @@ def test_an_image_against_itself_scores_zero(meter: ev.QualityMeter) -> None:
 
 
 def test_a_stylized_output_is_closer_to_the_style_than_the_content_is(meter: ev.QualityMeter) -> None:
-    from stylize.backends.gatys import GatysModel, StyleImage, load_loss_net
+    from stylize.backends.optimize import OptimizeModel, StyleImage, load_loss_net
     from stylize.config import OptimizeConfig
 
     config = OptimizeConfig(size=64, scales=1, iterations=15)  # the default weights
     net = load_loss_net(config.vgg, [*config.content_layers, *config.style_layers])
     content = images.resize_long_side(images.open_image(CAT).rgb, 64)
-    result = GatysModel(net, config, torch.device("cpu")).stylize(content, [StyleImage(images.open_image(MOSAIC).rgb)])
+    result = OptimizeModel(net, config, torch.device("cpu")).stylize(
+        content, [StyleImage(images.open_image(MOSAIC).rgb)]
+    )
     out = images.to_pil(result.image)
     stylized, untouched = meter.score(out, CAT, MOSAIC), meter.score(content, CAT, MOSAIC)
     assert stylized.style < 0.8 * untouched.style

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from stylize import ops
 from stylize.backends import fast
-from stylize.backends.gatys import build_loss_net
+from stylize.backends.optimize import build_loss_net
 from stylize.checkpoints import load_tensors
 from stylize.config import FastTrainConfig
 from stylize.errors import InputError, OutputError, UsageError, WeightsError

@@ -14,7 +14,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylize import images
-from stylize.backends.gatys.model import GatysModel, StyleImage, load_loss_net
+from stylize.backends.optimize.model import OptimizeModel, StyleImage, load_loss_net
 from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, check_style_weights
 from stylize.batch import Job, SharedPictures, shared_picture
 from stylize.config import OptimizeConfig
@@ -47,7 +47,7 @@ class OptimizeMethod(Method):
 
     name: ClassVar[str] = "optimize"
     batchable: ClassVar[bool] = False  # every image is optimised alone
-    make_model: Callable[[], GatysModel]  # built on first use, so a fully resumed batch loads nothing
+    make_model: Callable[[], OptimizeModel]  # built on first use, so a fully resumed batch loads nothing
     config: OptimizeConfig
     styles: dict[str, Path]  # style tag -> file
     blended: bool = False  # one output per content blending every style (tag is the combined tag)
@@ -57,7 +57,7 @@ class OptimizeMethod(Method):
     pictures: SharedPictures = field(default_factory=dict)  # styles the api already decoded
 
     @cached_property
-    def model(self) -> GatysModel:
+    def model(self) -> OptimizeModel:
         return self.make_model()
 
     def prepare(self, picture: images.Picture, size: int | None = None) -> images.Picture:
@@ -144,7 +144,7 @@ def build(
     effective_precision(config.precision, device)
     layers = [*config.content_layers, *config.style_layers]
 
-    def make_model() -> GatysModel:
-        return GatysModel(load_loss_net(config.vgg, layers, config.pooling, device, reporter), config, device)
+    def make_model() -> OptimizeModel:
+        return OptimizeModel(load_loss_net(config.vgg, layers, config.pooling, device, reporter), config, device)
 
     return OptimizeMethod(make_model, config, run.styles, run.blended, max_pixels, quality, reporter, pictures)

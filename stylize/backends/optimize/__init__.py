@@ -20,8 +20,8 @@ two; the network file is mapped, not read, where its format allows, and unused l
 never built.
 """
 
-from stylize.backends.gatys.backend import OptimizeMethod, build, plan
-from stylize.backends.gatys.model import GatysModel, StyleImage, load_loss_net
+from stylize.backends.optimize.backend import OptimizeMethod, build, plan
+from stylize.backends.optimize.model import OptimizeModel, StyleImage, load_loss_net
 from stylize.models.loss_net import build_loss_net  # noqa: F401 - train-fast's tests build their loss network here
 
-__all__ = ["GatysModel", "OptimizeMethod", "StyleImage", "build", "load_loss_net", "plan"]
+__all__ = ["OptimizeMethod", "OptimizeModel", "StyleImage", "build", "load_loss_net", "plan"]

@@ -13,7 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.gatys.optimise import (
+from stylize.backends.optimize.solver import (
     MIN_SIDE,
     AdamRun,
     Objective,
@@ -67,7 +67,7 @@ def _match_luminance(style: Tensor, content: Tensor) -> Tensor:
     return y.expand(-1, 3, -1, -1).contiguous()
 
 
-class GatysModel:
+class OptimizeModel:
     """The loss network on one device and the coarse-to-fine loop."""
 
     def __init__(self, net: LossNet, config: OptimizeConfig, device: torch.device) -> None:

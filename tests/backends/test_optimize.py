@@ -11,8 +11,8 @@ from PIL import Image
 from torch import nn
 
 from stylize import images, ops
-from stylize.backends import gatys as g
-from stylize.backends.gatys.optimise import run_lbfgs, scale_iterations, scale_shapes, scale_sides
+from stylize.backends import optimize as g
+from stylize.backends.optimize.solver import run_lbfgs, scale_iterations, scale_shapes, scale_sides
 from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
 from stylize.models import loss_net
@@ -136,9 +136,9 @@ def pictures() -> tuple[Image.Image, Image.Image]:
     return _picture((32, 24), 1), _picture((32, 32), 7)
 
 
-def _model(net: loss_net.LossNet, **kwargs: object) -> g.GatysModel:
+def _model(net: loss_net.LossNet, **kwargs: object) -> g.OptimizeModel:
     cfg = OptimizeConfig(size=32, scales=1, **kwargs)  # type: ignore[arg-type]
-    return g.GatysModel(net, cfg, torch.device("cpu"))
+    return g.OptimizeModel(net, cfg, torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("optimizer", "loss"), [("lbfgs", "gram"), ("lbfgs", "w2"), ("adam", "meanstd")])
@@ -155,7 +155,9 @@ def test_a_few_steps_lower_the_loss(tiny_net: loss_net.LossNet, pictures: tuple,
 def test_coarse_to_fine_runs_every_scale(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
     content, style = pictures
     cfg = OptimizeConfig(size=48, min_size=32, iterations=1)
-    result = g.GatysModel(tiny_net, cfg, torch.device("cpu")).stylize(content.resize((48, 36)), [g.StyleImage(style)])
+    result = g.OptimizeModel(tiny_net, cfg, torch.device("cpu")).stylize(
+        content.resize((48, 36)), [g.StyleImage(style)]
+    )
     assert scale_shapes(48, 36, cfg) == [(34, 26), (48, 36)]
     assert len(result.history) == sum(scale_iterations(1, scale_shapes(48, 36, cfg))) == 2
     assert result.image.shape == (1, 3, 36, 48)
