@@ -116,9 +116,10 @@ def stylize(
     signature = JobSignature(method, {**settings_of(config), **options.pixel_settings()}, run.weights)
     inputs = collect_inputs(contents, options.glob, stdin, videos=True)
 
-    def sign(job: Job) -> str:
+    def sign(job: Job) -> str:  # a video's settings change its pixels too
         files, model = run.style_inputs(job.style)
-        return signature.text(job.input.path, files, model=model)
+        more = settings_of(video) if video is not None and job.input.video else {}
+        return signature.text(job.input.path, files, model=model, more=more)
 
     jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
     made = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, decoded)

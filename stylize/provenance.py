@@ -89,11 +89,13 @@ class JobSignature:
     settings: Mapping[str, Any]
     weights: Mapping[str, str] = dataclasses.field(default_factory=dict)  # role -> weights_id
 
-    def text(self, content: Path, styles: Sequence[Path] = (), model: str | None = None) -> str:
-        """The signature of one job: this run's settings plus its content, style files or model."""
+    def text(
+        self, content: Path, styles: Sequence[Path] = (), model: str | None = None, more: Mapping[str, Any] = {}
+    ) -> str:
+        """The signature of one job: this run's settings (and ``more``: a video's), its content, style files or model."""
         job: dict[str, Any] = {
             "method": self.method,
-            "settings": dict(self.settings),
+            "settings": {**self.settings, **more},
             "weights": dict(self.weights),
             "content": fingerprint(content),
             "styles": [fingerprint(path) for path in styles],

@@ -18,10 +18,9 @@ every frame is done: the segments' packets and the input's audio packets remuxed
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,6 @@ from stylize.batch import (
 from stylize.errors import InputError
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
-from stylize.provenance import settings_of
 from stylize.video import VideoConfig, VideoInfo
 from stylize.video.pipeline import FrameReader, FrameWriter, frame_size
 from stylize.video.segments import FileSink, Segments, SegmentSink, Sink, work_folder
@@ -67,15 +65,6 @@ def split_jobs(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
     return [job for job in jobs if not job.input.video], [job for job in jobs if job.input.video]
 
 
-def sign(job: Job, config: VideoConfig) -> Job:
-    """The job with the video settings added to its signature (they change the output too)."""
-    if job.signature is None:
-        return job
-    record = json.loads(job.signature)
-    record["job"]["settings"].update(settings_of(config))
-    return replace(job, signature=json.dumps(record, sort_keys=True, separators=(",", ":")))
-
-
 def run_jobs(
     jobs: Sequence[Job],
     backend: VideoBackend,
@@ -88,7 +77,6 @@ def run_jobs(
     """Images through the batch engine, then each video; one report for both (a failed video is a Failure)."""
     reporter = reporter or NullReporter()
     image_jobs, video_jobs = split_jobs(jobs)
-    video_jobs = [sign(job, config) for job in video_jobs]
     todo, skipped = skip_existing(video_jobs, options.overwrite, OUTPUTS, reporter)
     try:
         report = (

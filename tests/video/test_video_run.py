@@ -28,7 +28,7 @@ from stylize.batch import (
     save_result_image,
 )
 from stylize.errors import InputError, OutputError
-from stylize.provenance import JobSignature
+from stylize.provenance import JobSignature, settings_of
 from stylize.video.run import measure_flicker, run_jobs, work_folder
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -83,7 +83,9 @@ def _run(sources: list[Path], out: Path, config: video.VideoConfig, backend: Fak
     batch = BatchOptions(output=out, **options)
     inputs = collect_inputs([str(s) for s in sources], videos=True)
     signature = JobSignature("test", {"k": 1})
-    jobs = plan_jobs(inputs, ["s"], batch, sign=lambda job: signature.text(job.input.path), method="test")
+    jobs = plan_jobs(
+        inputs, ["s"], batch, sign=lambda job: signature.text(job.input.path, more=settings_of(config)), method="test"
+    )
     return run_jobs(jobs, backend or FakeBackend(batch), batch, None, inputs, None, config)
 
 
