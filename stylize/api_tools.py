@@ -1,5 +1,5 @@
 """The doors of the commands that run no batch: ``info``, ``weights``, ``fast --list`` and
-``--export-onnx``, ``gan-sample``, and ``eval``'s means and contact sheet.
+``--export-onnx``, and ``gan-sample``.
 
 Part of :mod:`stylize.api`, which re-exports every name here (api.py would pass ~400 lines with
 them); callers import them from there. Like the rest of the api, nothing here imports torch until
@@ -8,7 +8,7 @@ a function runs, so the CLI's ``--help`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,6 @@ from stylize._version import __version__
 from stylize.progress import Reporter
 
 if TYPE_CHECKING:
-    from stylize.backends.evaluate import EvalRow
     from stylize.backends.fast.zoo import ModelEntry
     from stylize.backends.gan.service import SampleResult
     from stylize.config import GANSampleConfig
@@ -70,7 +69,7 @@ def weights_path(name: str) -> Path:
     return weights.find_cached(name) or weights.cache_path(weights.get_spec(name))
 
 
-# ---------------------------------------------------------------- fast models, GAN samples, eval's summary
+# ---------------------------------------------------------------- fast models, GAN samples
 
 
 def fast_models() -> list[ModelEntry]:
@@ -106,18 +105,3 @@ def gan_sample(
     from stylize.backends.gan import sample
 
     return sample(config, output, device, reporter, on_written)
-
-
-def eval_means(rows: Sequence[EvalRow]) -> dict[str, float | None]:
-    """``eval``'s last line: :func:`stylize.backends.evaluate.mean_scores`."""
-    from stylize.backends.evaluate import mean_scores
-
-    return mean_scores(rows)
-
-
-def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:
-    """``eval --sheet``: content | style | outputs per pair, the numbers under each, written to ``path``."""
-    from stylize.backends.evaluate import eval_sheet
-    from stylize.sheet import save_sheet
-
-    return save_sheet(eval_sheet(rows), path)
