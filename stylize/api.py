@@ -1,14 +1,18 @@
 """Service layer: resolve inputs, device and weights, build a backend, run it over a batch.
 
-The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmReporter).
+The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmReporter). The doors of
+the commands that run no batch (``eval``, ``info``, ``weights``, ``fast --list`` and ``--export-onnx``,
+``gan-sample``) live here too. Nothing here imports torch until a function runs: ``--help`` stays light.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from stylize import weights
+from stylize._version import __version__
 from stylize.batch import (
     BatchOptions,
     BatchReport,
@@ -24,6 +28,7 @@ from stylize.config import (
     AdaINTrainConfig,
     FastConfig,
     FastTrainConfig,
+    GANSampleConfig,
     GANTrainConfig,
     OptimizeConfig,
 )
@@ -36,24 +41,14 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from stylize.backends.evaluate import EvalRow
+    from stylize.backends.fast.zoo import ModelEntry
+    from stylize.backends.gan.service import SampleResult
     from stylize.training.loop import RunKeywords, TrainResult
     from stylize.video.run import Flicker
 
-# Re-exported: the CLI imports only config, api and errors (issue 13, a lint-imports contract), so it
-# finds here the doors of the commands that run no batch and the torch-free types and constants it names
-# (BatchOptions, BatchReport, Reporter, VideoConfig and VIDEO_DEFAULTS come with the imports above).
-from stylize.api_tools import (  # noqa: F401
-    export_onnx,
-    fast_models,
-    fast_models_dir,
-    gan_sample,
-    info,
-    weights_fetch,
-    weights_import,
-    weights_list,
-    weights_path,
-    weights_verify,
-)
+# Re-exported: the CLI imports only config, api and errors (a lint-imports contract), so it finds here
+# the torch-free types and constants it names (BatchOptions, BatchReport, Reporter, VideoConfig and
+# VIDEO_DEFAULTS come with the imports above).
 from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, parse_shard  # noqa: F401
 from stylize.bundled import REINSTALL, REINSTALL_US  # noqa: F401
 from stylize.weights import CacheEntry, WeightSpec  # noqa: F401
@@ -172,6 +167,9 @@ def fast(
     return stylize("fast", contents, config, options, (), device, reporter, stdin, video)
 
 
+# ---------------------------------------------------------------- eval: doors to stylize.backends.evaluate
+
+
 def evaluate(
     outputs: Sequence[str],
     contents: Sequence[str] = (),
@@ -222,6 +220,94 @@ def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:
     from stylize.backends.evaluate import save_eval_sheet as save  # lazy: the eval module loads torch
 
     return save(rows, path)
+
+
+# ---------------------------------------------------------------- info
+
+
+def info(device: str | None = None) -> dict[str, object]:
+    """``stylize info``: versions, the device ``device`` resolves to (a bad one raises), the caches."""
+    import torch  # lazy: `stylize --help` must not import torch
+
+    from stylize.devices import resolve_device  # lazy: imports torch
+
+    chosen = resolve_device(device)
+    return {
+        "stylize": __version__,
+        "torch": torch.__version__,
+        "device": str(chosen),
+        "cuda_devices": torch.cuda.device_count(),
+        "cpu_threads": torch.get_num_threads(),
+        "cache": str(weights.cache_dir()),
+        "torch_hub_cache": str(weights.torch_hub_dir()),
+        "offline": weights.offline(),
+    }
+
+
+# ---------------------------------------------------------------- weights: one door per ``stylize weights`` command
+
+
+def weights_list() -> list[weights.CacheEntry]:
+    """``weights list``: every registry entry with where (and whether) it is on disk."""
+    return weights.list_cache()
+
+
+def weights_fetch(name: str, reporter: Reporter | None = None) -> Path:
+    """``weights fetch``: the cached file for ``name``, downloaded and verified if need be."""
+    return weights.ensure(name, reporter)
+
+
+def weights_import(name: str, file: Path, reporter: Reporter | None = None) -> Path:
+    """``weights import``: copy a local copy of ``name`` into the cache once its hash checks out."""
+    return weights.import_file(name, file, reporter)
+
+
+def weights_verify() -> list[tuple[weights.WeightSpec, Path, str, bool]]:
+    """``weights verify``: re-hash every cached file; (spec, path, sha256, ok) each."""
+    return weights.verify_cache()
+
+
+def weights_path(name: str) -> Path:
+    """``weights path``: where ``name`` is cached, else where it would be (an unknown name raises)."""
+    return weights.find_cached(name) or weights.cache_path(weights.get_spec(name))
+
+
+# ---------------------------------------------------------------- fast models and GAN samples
+
+
+def fast_models() -> list[ModelEntry]:
+    """``fast --list``: the registry's fast-style models (bundled first), then the local ones."""
+    from stylize.backends.fast import list_models  # lazy: the fast backend loads torch
+
+    return list_models()
+
+
+def fast_models_dir() -> Path:
+    """Where local fast-style models live (``train-fast`` saves there; ``--model NAME`` looks there)."""
+    from stylize.backends.fast import models_dir  # lazy: the fast backend loads torch
+
+    return models_dir()
+
+
+def export_onnx(model: str, path: Path, reporter: Reporter | None = None) -> Path:
+    """``fast --export-onnx``: write the fast-style ``model`` as ONNX at ``path``."""
+    from stylize.backends.fast import export_onnx as export  # lazy: the fast backend loads torch
+
+    return export(model, path, reporter)
+
+
+def gan_sample(
+    config: GANSampleConfig,
+    output: Path | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    on_written: Callable[[Path], None] | None = None,
+) -> SampleResult:
+    """``gan-sample``: draw ``config``'s images into ``output``; ``on_written`` hears of each per-seed
+    file as soon as it is on disk (see :func:`stylize.backends.gan.sample`)."""
+    from stylize.backends.gan import sample  # lazy: the GAN backend loads torch
+
+    return sample(config, output, device, reporter, on_written)
 
 
 # ---------------------------------------------------------------- training: one door per trainer in stylize.training
