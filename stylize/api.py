@@ -1,14 +1,18 @@
 """Service layer: resolve inputs, device and weights, build a backend, run it over a batch.
 
-The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmReporter).
+The CLI calls these; so can notebooks and scripts (pass any Reporter, e.g. TqdmReporter). The doors of
+the commands that run no batch (``eval``, ``info``, ``weights``, ``fast --list`` and ``--export-onnx``,
+``gan-sample``) live here too. Nothing here imports torch until a function runs: ``--help`` stays light.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from stylize import weights
+from stylize._version import __version__
 from stylize.batch import (
     BatchOptions,
     BatchReport,
@@ -24,6 +28,7 @@ from stylize.config import (
     AdaINTrainConfig,
     FastConfig,
     FastTrainConfig,
+    GANSampleConfig,
     GANTrainConfig,
     OptimizeConfig,
 )
@@ -35,25 +40,15 @@ from stylize.video import VIDEO_DEFAULTS, VideoConfig
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from stylize.backends.evaluate import EvalRow
+    from stylize.backends.fast.zoo import ModelEntry
+    from stylize.backends.gan.service import SampleResult
     from stylize.training.loop import RunKeywords, TrainResult
+    from stylize.video.run import Flicker
 
-# Re-exported: the CLI imports only config, api and errors (issue 13, a lint-imports contract), so it
-# finds here the doors of the commands that run no batch and the torch-free types and constants it names
-# (BatchOptions, BatchReport, Reporter, VideoConfig and VIDEO_DEFAULTS come with the imports above).
-from stylize.api_tools import (  # noqa: F401
-    eval_means,
-    export_onnx,
-    fast_models,
-    fast_models_dir,
-    gan_sample,
-    info,
-    save_eval_sheet,
-    weights_fetch,
-    weights_import,
-    weights_list,
-    weights_path,
-    weights_verify,
-)
+# Re-exported: the CLI imports only config, api and errors (a lint-imports contract), so it finds here
+# the torch-free types and constants it names (BatchOptions, BatchReport, Reporter, VideoConfig and
+# VIDEO_DEFAULTS come with the imports above).
 from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, parse_shard  # noqa: F401
 from stylize.bundled import REINSTALL, REINSTALL_US  # noqa: F401
 from stylize.weights import CacheEntry, WeightSpec  # noqa: F401
@@ -173,6 +168,9 @@ def fast(
     return stylize("fast", contents, config, options, (), device, reporter, stdin, video)
 
 
+# ---------------------------------------------------------------- eval: doors to stylize.backends.evaluate
+
+
 def evaluate(
     outputs: Sequence[str],
     contents: Sequence[str] = (),
@@ -181,37 +179,19 @@ def evaluate(
     vgg: str | None = None,
     device: str | None = None,
     reporter: Reporter | None = None,
-) -> list[Any]:
-    """Style and content distance of each output (``stylize eval``); a list of ``EvalRow``.
+) -> list[EvalRow]:
+    """Style and content distance of each output (``stylize eval``): :func:`stylize.backends.evaluate.evaluate`.
 
     Outputs are matched to their content and style images by name (``{stem}_{method}_{style}``), or by a
     batch run's ``--json`` report.
     """
-    import json
-
-    from stylize.backends import evaluate as ev
-    from stylize.config import DEFAULT_VGG, vgg_source
-    from stylize.devices import resolve_device
+    from stylize.backends import evaluate as ev  # lazy: the eval module loads torch
 
     if not contents and not styles:
         raise UsageError("give --content and/or --style images to compare against")
     content_map = {item.path.stem: item.path for item in collect_inputs(contents).items} if contents else {}
     style_map = style_files(styles) if styles else {}
-    if report is not None:
-        try:
-            items = ev.match_by_report(json.loads(Path(report).read_text()), style_map)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{report}: not a readable --json report ({exc})") from exc
-    else:
-        if not outputs:
-            raise UsageError("give the output images to evaluate (files or folders), or --report")
-        found = collect_inputs(outputs).items
-        items = [
-            ev.match_by_record(item.path, content_map, style_map) or ev.match_by_name(item.path, content_map, style_map)
-            for item in found
-        ]
-    meter = ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
-    return ev.evaluate_items(meter, items, reporter or NullReporter())
+    return ev.evaluate(outputs, content_map, style_map, report, vgg, device, reporter)
 
 
 def evaluate_video(
@@ -221,59 +201,114 @@ def evaluate_video(
     style: Path | None = None,
     vgg: str | None = None,
     device: str | None = None,
-) -> list[Any]:
-    """Flicker of each output video against the input's motion (``stylize eval --video``): a list
-    of ``stylize.video.run.Flicker``, the input itself first (its own warping error: the flow's floor).
+) -> list[Flicker]:
+    """Flicker of each output video against the input's motion, the input first (``stylize eval --video``;
+    with ``style`` also the frames' mean style distance): :func:`stylize.backends.evaluate.evaluate_video`."""
+    from stylize.backends import evaluate as ev  # lazy: the eval module loads torch
 
-    With ``style``, each row also gets the mean style distance of up to STYLE_FRAMES frames spread
-    over the video (the ``stylize eval`` number; the input's row: what doing nothing scores)."""
-    from dataclasses import replace
-
-    from stylize.video.run import measure_flicker
-
-    if not outputs:
-        raise UsageError("give the stylized videos to measure after --video INPUT")
-    reporter = reporter or NullReporter()
-    paths = [Path(input_video), *(Path(p) for p in outputs)]
-    meter = _quality_meter(vgg, device, reporter) if style is not None else None
-    rows = []
-    reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
-    try:
-        for path in paths:
-            row = measure_flicker(paths[0], path, reporter)
-            if meter is not None and style is not None:
-                row = replace(row, style_distance=_video_style_distance(meter, path, style))
-            rows.append(row)
-            reporter.advance("videos")
-    finally:
-        reporter.finish("videos")
-    return rows
+    return ev.evaluate_video(input_video, outputs, reporter, style, vgg, device)
 
 
-STYLE_FRAMES = 12  # frames per video scored for its style distance (VGG-19 on every frame would dominate)
+def eval_means(rows: Sequence[EvalRow]) -> dict[str, float | None]:
+    """``eval``'s last line: :func:`stylize.backends.evaluate.mean_scores`."""
+    from stylize.backends.evaluate import mean_scores  # lazy: the eval module loads torch
+
+    return mean_scores(rows)
 
 
-def _quality_meter(vgg: str | None, device: str | None, reporter: Reporter) -> Any:
-    from stylize.backends import evaluate as ev
-    from stylize.config import DEFAULT_VGG, vgg_source
-    from stylize.devices import resolve_device
+def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:
+    """``eval --sheet``: content | style | outputs per pair, the numbers under each, written to ``path``."""
+    from stylize.backends.evaluate import save_eval_sheet as save  # lazy: the eval module loads torch
 
-    return ev.QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
+    return save(rows, path)
 
 
-def _video_style_distance(meter: Any, path: Path, style: Path) -> float:
-    """Mean style distance of STYLE_FRAMES frames evenly spread over ``path``."""
-    from PIL import Image
+# ---------------------------------------------------------------- info
 
-    from stylize import video
 
-    step = max(1, video.probe(path).frames // STYLE_FRAMES)
-    frames = video.read_frames(path)
-    try:
-        scores = [meter.score(Image.fromarray(f.rgb), None, style).style for i, f in enumerate(frames) if i % step == 0]
-    finally:
-        frames.close()
-    return sum(scores) / len(scores)
+def info(device: str | None = None) -> dict[str, object]:
+    """``stylize info``: versions, the device ``device`` resolves to (a bad one raises), the caches."""
+    import torch  # lazy: `stylize --help` must not import torch
+
+    from stylize.devices import resolve_device  # lazy: imports torch
+
+    chosen = resolve_device(device)
+    return {
+        "stylize": __version__,
+        "torch": torch.__version__,
+        "device": str(chosen),
+        "cuda_devices": torch.cuda.device_count(),
+        "cpu_threads": torch.get_num_threads(),
+        "cache": str(weights.cache_dir()),
+        "torch_hub_cache": str(weights.torch_hub_dir()),
+        "offline": weights.offline(),
+    }
+
+
+# ---------------------------------------------------------------- weights: one door per ``stylize weights`` command
+
+
+def weights_list() -> list[weights.CacheEntry]:
+    """``weights list``: every registry entry with where (and whether) it is on disk."""
+    return weights.list_cache()
+
+
+def weights_fetch(name: str, reporter: Reporter | None = None) -> Path:
+    """``weights fetch``: the cached file for ``name``, downloaded and verified if need be."""
+    return weights.ensure(name, reporter)
+
+
+def weights_import(name: str, file: Path, reporter: Reporter | None = None) -> Path:
+    """``weights import``: copy a local copy of ``name`` into the cache once its hash checks out."""
+    return weights.import_file(name, file, reporter)
+
+
+def weights_verify() -> list[tuple[weights.WeightSpec, Path, str, bool]]:
+    """``weights verify``: re-hash every cached file; (spec, path, sha256, ok) each."""
+    return weights.verify_cache()
+
+
+def weights_path(name: str) -> Path:
+    """``weights path``: where ``name`` is cached, else where it would be (an unknown name raises)."""
+    return weights.find_cached(name) or weights.cache_path(weights.get_spec(name))
+
+
+# ---------------------------------------------------------------- fast models and GAN samples
+
+
+def fast_models() -> list[ModelEntry]:
+    """``fast --list``: the registry's fast-style models (bundled first), then the local ones."""
+    from stylize.backends.fast import list_models  # lazy: the fast backend loads torch
+
+    return list_models()
+
+
+def fast_models_dir() -> Path:
+    """Where local fast-style models live (``train-fast`` saves there; ``--model NAME`` looks there)."""
+    from stylize.backends.fast import models_dir  # lazy: the fast backend loads torch
+
+    return models_dir()
+
+
+def export_onnx(model: str, path: Path, reporter: Reporter | None = None) -> Path:
+    """``fast --export-onnx``: write the fast-style ``model`` as ONNX at ``path``."""
+    from stylize.backends.fast import export_onnx as export  # lazy: the fast backend loads torch
+
+    return export(model, path, reporter)
+
+
+def gan_sample(
+    config: GANSampleConfig,
+    output: Path | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+    on_written: Callable[[Path], None] | None = None,
+) -> SampleResult:
+    """``gan-sample``: draw ``config``'s images into ``output``; ``on_written`` hears of each per-seed
+    file as soon as it is on disk (see :func:`stylize.backends.gan.sample`)."""
+    from stylize.backends.gan import sample  # lazy: the GAN backend loads torch
+
+    return sample(config, output, device, reporter, on_written)
 
 
 # ---------------------------------------------------------------- training: one door per trainer in stylize.training

@@ -18,6 +18,8 @@ float32, at the output's own size:
 
 Style images and content images are encoded once per size (a batch reuses them). An image with a
 side under 32 px is measured upscaled to 32 px on that side (the network needs 2 px at relu5_1).
+
+``eval --video`` measures flicker instead (:func:`evaluate_video`). The api's eval doors only call here.
 """
 
 from __future__ import annotations
@@ -25,23 +27,29 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 from torch import Tensor
 
-from stylize import images, metrics, ops
+from stylize import images, metrics, ops, video
+from stylize.batch import collect_inputs
 from stylize.checkpoints import load_tensors
-from stylize.config import DEFAULT_VGG
+from stylize.config import DEFAULT_VGG, vgg_source
+from stylize.devices import resolve_device
 from stylize.errors import UsageError
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import fingerprint  # cached per file version
-from stylize.sheet import contact_sheet
+from stylize.sheet import contact_sheet, save_sheet
 from stylize.weights import resolve
+
+if TYPE_CHECKING:
+    from stylize.video.run import Flicker
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -304,3 +312,92 @@ def eval_sheet(rows: Sequence[EvalRow]) -> Image.Image:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:
+    """``eval --sheet``: :func:`eval_sheet` written to ``path``."""
+    return save_sheet(eval_sheet(rows), path)
+
+
+# ---------------------------------------------------------------- the eval command: images, then videos
+
+
+def quality_meter(vgg: str | None = None, device: str | None = None, reporter: Reporter | None = None) -> QualityMeter:
+    """A meter on ``vgg`` (a weights name or file; None: the bundled VGG-19) and ``device`` (None: the best)."""
+    return QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
+
+
+def evaluate(
+    outputs: Sequence[str],
+    contents: Mapping[str, Path],
+    styles: Mapping[str, Path],
+    report: Path | None = None,
+    vgg: str | None = None,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> list[EvalRow]:
+    """Every output's scores (``stylize eval``). ``contents`` are keyed by stem, ``styles`` by tag; the
+    outputs (files or folders) are matched to them by their records, else by name, or are those a batch
+    run's ``--json`` ``report`` lists."""
+    items = _report_items(report, styles) if report is not None else _named_items(outputs, contents, styles)
+    return evaluate_items(quality_meter(vgg, device, reporter), items, reporter or NullReporter())
+
+
+def _report_items(report: Path, styles: Mapping[str, Path]) -> list[EvalItem]:
+    try:
+        return match_by_report(json.loads(Path(report).read_text()), styles)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{report}: not a readable --json report ({exc})") from exc
+
+
+def _named_items(outputs: Sequence[str], contents: Mapping[str, Path], styles: Mapping[str, Path]) -> list[EvalItem]:
+    if not outputs:
+        raise UsageError("give the output images to evaluate (files or folders), or --report")
+    found = [item.path for item in collect_inputs(outputs).items]
+    return [match_by_record(path, contents, styles) or match_by_name(path, contents, styles) for path in found]
+
+
+STYLE_FRAMES = 12  # frames per video scored for its style distance (VGG-19 on every frame would dominate)
+
+
+def evaluate_video(
+    input_video: Path,
+    outputs: Sequence[str],
+    reporter: Reporter | None = None,
+    style: Path | None = None,
+    vgg: str | None = None,
+    device: str | None = None,
+) -> list[Flicker]:
+    """Flicker of each output video against the input's motion (``stylize eval --video``), the input
+    itself first (its own warping error: the flow's floor). With ``style``, each row also gets the mean
+    style distance of up to STYLE_FRAMES frames spread over the video (the input's: what doing nothing scores)."""
+    from stylize.video.run import measure_flicker  # lazy: only --video needs cv2 and the frame pipeline
+
+    if not outputs:
+        raise UsageError("give the stylized videos to measure after --video INPUT")
+    reporter = reporter or NullReporter()
+    paths = [Path(input_video), *(Path(p) for p in outputs)]
+    meter = quality_meter(vgg, device, reporter) if style is not None else None
+    rows = []
+    reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
+    try:
+        for path in paths:
+            row = measure_flicker(paths[0], path, reporter)
+            if meter is not None and style is not None:
+                row = replace(row, style_distance=video_style_distance(meter, path, style))
+            rows.append(row)
+            reporter.advance("videos")
+    finally:
+        reporter.finish("videos")
+    return rows
+
+
+def video_style_distance(meter: QualityMeter, path: Path, style: Path) -> float:
+    """Mean style distance of STYLE_FRAMES frames evenly spread over ``path``."""
+    step = max(1, video.probe(path).frames // STYLE_FRAMES)
+    frames = video.read_frames(path)
+    try:
+        scores = [meter.score(Image.fromarray(f.rgb), None, style).style for i, f in enumerate(frames) if i % step == 0]
+    finally:
+        frames.close()
+    return sum(scores) / len(scores)
