@@ -7,6 +7,7 @@ the commands that run no batch (``eval``, ``info``, ``weights``, ``fast --list``
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -97,10 +98,8 @@ def stylize(
     Before any work: the styles and masks are decoded, no output may be a style, mask or model
     file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Videos run frame
     by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
-    import importlib
-
-    from stylize.backends.stylizer import MethodBackend
-    from stylize.devices import resolve_device
+    from stylize.backends.stylizer import MethodBackend  # lazy: torch; the CLI imports api for --help
+    from stylize.devices import resolve_device  # lazy: torch; the CLI imports api for --help
 
     if method not in METHODS:
         raise UsageError(f"no method '{method}'", f"use one of {', '.join(METHODS)}")
@@ -323,7 +322,7 @@ def train_adain(
     **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train an AdaIN decoder (``stylize train-adain``): :func:`stylize.training.adain.train_adain`."""
-    from stylize.training.adain import train_adain as train
+    from stylize.training.adain import train_adain as train  # lazy: a trainer loads torch and its models
 
     return train(content_dir, style_dir, output, config, **run)
 
@@ -336,7 +335,7 @@ def train_fast(
     **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
-    from stylize.training.fast import train_fast as train
+    from stylize.training.fast import train_fast as train  # lazy: a trainer loads torch and its models
 
     return train(style_image, data, output, config, **run)
 
@@ -345,6 +344,6 @@ def train_gan(
     data: str | Path, output: str | Path, config: GANTrainConfig | None = None, **run: Unpack[RunKeywords]
 ) -> TrainResult:
     """Train a GAN (``stylize train-gan``): :func:`stylize.training.gan.train_gan`."""
-    from stylize.training.gan import train_gan as train
+    from stylize.training.gan import train_gan as train  # lazy: a trainer loads torch and its models
 
     return train(data, output, config, **run)

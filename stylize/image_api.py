@@ -119,7 +119,7 @@ class Stylizer:
     ) -> list[Image.Image]:
         """One picture per seed (``seeds=N`` means seeds 0..N-1), from a GAN generator."""
         # lazy: a call loads only its own backend (api.py's doors do the same)
-        from stylize.backends.gan import Sampler, load_generator
+        from stylize.backends.gan import Sampler, load_generator  # lazy: a call loads only its own backend
 
         seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))

@@ -9,8 +9,8 @@
 
 Frames keep their timestamps (the output stream has the input's time base), rotation metadata is
 applied to the pixels (outputs are upright, without a display matrix), and audio packets are copied
-unchanged. No torch here, and numpy and ``av`` are imported only when a video is read or written,
-so ``stylize --help`` stays fast.
+unchanged. No torch here; ``reading`` and ``writing`` (numpy, ``av``) load when one of their names is
+first used, so ``stylize --help`` stays fast.
 
 The rooms, each importing only the ones below it (``lint-imports`` keeps it so): ``writing``
 (encoding, joining, the stored signature) -> ``reading`` (probing, decoding) -> ``config``
@@ -21,6 +21,11 @@ import torch, numpy and cv2): ``run`` (:func:`~stylize.video.run.run_jobs`, the 
 ``pipeline`` (the decode and encode threads) -> ``segments`` (the work folder a rerun resumes
 from), and ``temporal`` (optical flow, the ``--temporal`` stabiliser, the warping error).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from stylize.video.config import (
     ANIMATED_IMAGES,
@@ -34,23 +39,58 @@ from stylize.video.config import (
     check_output_kind,
     is_video,
 )
-from stylize.video.reading import WEBP_TIME_BASE, Frame, VideoInfo, open_input, probe, read_frames
-from stylize.video.writing import (
-    CONTAINER_CODECS,
-    DEFAULT_CODEC,
-    EVEN_CODECS,
-    FALLBACK_CODEC,
-    NOTE_KEY,
-    SEGMENT_FORMAT,
-    SEGMENT_SUFFIX,
-    SegmentWriter,
-    check_output_fits,
-    codec_for,
-    container_format,
-    even_size,
-    join_segments,
-    read_note,
-)
+
+# reading and writing import numpy and PyAV at their top: their names load on first use, so that
+# `stylize --help` (which reaches this face through stylize.batch) never imports them
+_LAZY = {
+    "stylize.video.reading": ("WEBP_TIME_BASE", "Frame", "VideoInfo", "open_input", "probe", "read_frames"),
+    "stylize.video.writing": (
+        "CONTAINER_CODECS",
+        "DEFAULT_CODEC",
+        "EVEN_CODECS",
+        "FALLBACK_CODEC",
+        "NOTE_KEY",
+        "SEGMENT_FORMAT",
+        "SEGMENT_SUFFIX",
+        "SegmentWriter",
+        "check_output_fits",
+        "codec_for",
+        "container_format",
+        "even_size",
+        "join_segments",
+        "read_note",
+    ),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """A reading or writing name, imported on first use (PEP 562)."""
+    if name not in _HOME:
+        raise AttributeError(f"module 'stylize.video' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from stylize.video.reading import WEBP_TIME_BASE, Frame, VideoInfo, open_input, probe, read_frames
+    from stylize.video.writing import (
+        CONTAINER_CODECS,
+        DEFAULT_CODEC,
+        EVEN_CODECS,
+        FALLBACK_CODEC,
+        NOTE_KEY,
+        SEGMENT_FORMAT,
+        SEGMENT_SUFFIX,
+        SegmentWriter,
+        check_output_fits,
+        codec_for,
+        container_format,
+        even_size,
+        join_segments,
+        read_note,
+    )
 
 __all__ = [
     "ANIMATED_IMAGES",

@@ -57,7 +57,7 @@ VIDEO_DEFAULTS = VideoConfig()
 
 def check_codec(name: str) -> None:
     """A UsageError unless FFmpeg (as bundled with PyAV) has an encoder called ``name``."""
-    import av
+    import av  # lazy: this module is loaded by `stylize --help`; PyAV only when a codec is checked
 
     try:
         av.codec.Codec(name, "w")
@@ -87,7 +87,7 @@ def is_video(path: Path) -> bool:
         return True
     if suffix not in ANIMATED_IMAGES:
         return False
-    from PIL import Image
+    from PIL import Image  # lazy: only an animated-image suffix needs its frames counted
 
     try:
         with Image.open(path) as img:

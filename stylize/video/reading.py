@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import av
+import av.container
+import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from stylize.errors import InputError
-
-if TYPE_CHECKING:
-    import av.container
-    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,6 @@ class Frame:
 @contextlib.contextmanager
 def open_input(path: Path) -> Iterator[av.container.InputContainer]:
     """Open a video for reading; every failure is a one-line InputError; always closed."""
-    import av
 
     if not path.is_file():
         raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
@@ -115,7 +115,6 @@ def _rotation(frame: Any) -> int:
 
 def _decoded(container: Any, stream: Any, path: Path) -> Iterator[Any]:
     """The stream's frames: demux + decode (never ``container.decode``: see the module doc)."""
-    import av
 
     try:
         for packet in container.demux(stream):
@@ -159,7 +158,6 @@ WEBP_TIME_BASE = Fraction(1, 1000)  # animated WebP frames carry millisecond tim
 
 def _webp_frames(path: Path, start_s: float, end_s: float, after_pts: int | None) -> Iterator[Frame]:
     """Frames of an animated WebP through Pillow (FFmpeg decodes only still WebP), pts in ms."""
-    import numpy as np
 
     with _opened_webp(path) as img:
         for index in range(getattr(img, "n_frames", 1)):
@@ -176,7 +174,6 @@ def _webp_frames(path: Path, start_s: float, end_s: float, after_pts: int | None
 
 @contextlib.contextmanager
 def _opened_webp(path: Path) -> Iterator[Any]:
-    from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
         raise InputError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
@@ -206,7 +203,6 @@ def _seek(container: Any, stream: Any, start_s: float, after_pts: int | None, tb
 
 
 def _upright(frame: Any) -> np.ndarray:
-    import numpy as np
 
     rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3)
     quarter = (_rotation(frame) // 90) % 4

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import io
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
+
+import av
+import numpy as np
+from PIL import Image
 
 from stylize import images
 from stylize.errors import OutputError
 from stylize.video.config import ONE_PASS, VideoConfig, bits_per_s
 from stylize.video.reading import VideoInfo, one_line, open_input
-
-if TYPE_CHECKING:
-    import numpy as np
 
 DEFAULT_CODEC = "libx264"  # H.264 plays everywhere
 FALLBACK_CODEC = "mpeg4"  # FFmpeg's own encoder, for builds without libx264
@@ -31,7 +33,6 @@ NOTE_KEY = "comment"  # container tag that holds the job signature
 
 def codec_for(output: Path, config: VideoConfig) -> str:
     """The encoder: --codec, else the container's own (vp9, gif), else libx264, else mpeg4."""
-    import av
 
     if config.codec:
         return config.codec
@@ -54,7 +55,6 @@ class SegmentWriter:
     """
 
     def __init__(self, path: Path | BinaryIO, fmt: str, info: VideoInfo, config: VideoConfig, codec: str) -> None:
-        import av
 
         self.path, self.codec = path, codec
         target = str(path) if isinstance(path, Path) else path
@@ -77,7 +77,6 @@ class SegmentWriter:
 
     def write(self, rgb: np.ndarray, pts: int) -> None:
         """Encode one (H, W, 3) uint8 frame shown at ``pts``."""
-        import av
 
         if self.stream is None:
             self._open_stream(rgb.shape[1], rgb.shape[0])
@@ -123,8 +122,6 @@ def _encoder_options(codec: str, config: VideoConfig) -> dict[str, str]:
 
 
 def _to_frame(rgb: np.ndarray, width: int, height: int, palette: bool) -> Any:
-    import av
-    import numpy as np
 
     h, w = rgb.shape[:2]
     if (w, h) != (width, height):
@@ -136,8 +133,6 @@ def _to_frame(rgb: np.ndarray, width: int, height: int, palette: bool) -> Any:
 
 def _paletted(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An adaptive 256-colour palette per frame (GIF), as PyAV's (index image, ARGB palette) pair."""
-    import numpy as np
-    from PIL import Image
 
     img = Image.fromarray(rgb).quantize(256, dither=Image.Dither.NONE)
     colours = np.zeros((256, 3), np.uint8)
@@ -177,7 +172,6 @@ def join_segments(
     Video packets are copied from the segments; audio packets from the input, cut to the
     ``start``/``duration`` window at packet boundaries and shifted like the video. No re-encoding.
     """
-    import av
 
     fmt = container_format(dest)
     with contextlib.ExitStack() as stack:
@@ -204,7 +198,6 @@ def join_segments(
 
 @contextlib.contextmanager
 def _open_segment(path: Path) -> Iterator[Any]:
-    import av
 
     container = av.open(str(path), "r")
     try:
@@ -224,7 +217,6 @@ def _video_packets(sources: Sequence[Any], stream: Any) -> Iterator[tuple[float,
 
 def _audio_packets(source: Any, out: Any, config: VideoConfig, dest: Path) -> Iterator[tuple[float, Any]]:
     """The input's first audio stream, packet by packet, inside the start/duration window."""
-    import av
 
     audio_in = source.streams.audio[0]
     try:
@@ -252,10 +244,6 @@ def check_output_fits(info: VideoInfo, output: Path, config: VideoConfig, codec:
     """An OutputError now, before any frame is stylized, when ``codec`` or the input's audio cannot go
     into ``output``'s container (H.264 or AAC into .webm, Opus into .avi): one tiny frame and the
     first audio packet are muxed into a throwaway buffer."""
-    import io
-
-    import av
-    import numpy as np
 
     fmt = container_format(output)
     try:
@@ -272,7 +260,6 @@ def check_output_fits(info: VideoInfo, output: Path, config: VideoConfig, codec:
 
 
 def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
-    import av
 
     audio_in = source.streams.audio[0]
     try:
@@ -290,7 +277,6 @@ def _check_audio(source: Any, out: Any, output: Path, path: Path) -> None:
 
 def read_note(path: Path) -> str | None:
     """The job signature stored in an output video's tags (None when absent or unreadable)."""
-    import av
 
     try:
         if path.suffix.lower() in ONE_PASS:
