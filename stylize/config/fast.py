@@ -55,7 +55,8 @@ class FastConfig:
             raise UsageError(f"--tile must be 0 or at least {4 * FAST_MIN_SIDE} px, not {self.tile}")
         if self.tile and not 0 <= self.tile_overlap < self.tile // 2:
             raise UsageError(
-                f"--tile-overlap must be between 0 and half the tile ({self.tile // 2}), not {self.tile_overlap}"
+                f"--tile-overlap {self.tile_overlap} must be at least 0 and less than half of --tile {self.tile}",
+                f"give --tile-overlap below {self.tile // 2}, or a larger --tile",
             )
 
 

@@ -78,3 +78,13 @@ def test_help_text_is_field_metadata(cls: type) -> None:
 def test_cli_help_reads_the_config(command: str, cls: type, name: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400", "TERM": "dumb"})
     assert help_of(cls, name) in result.output
+
+
+def test_a_tile_overlap_of_half_the_tile_is_refused_with_a_message_that_says_so() -> None:
+    from stylize.config import FastConfig
+    from stylize.errors import UsageError
+
+    with pytest.raises(UsageError, match="less than half of --tile 128") as caught:
+        FastConfig(tile=128, tile_overlap=64)
+    assert "below 64" in str(caught.value.hint)
+    assert FastConfig(tile=128, tile_overlap=63).tile_overlap == 63
