@@ -4,7 +4,7 @@ encoded once per style (and per video), and the :class:`AdaINMethod` that runs t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
@@ -27,14 +27,16 @@ from stylize.tiles import auto_tile
 
 
 def prepare_content(
-    pic: images.Picture, config: AdaINConfig, max_pixels: int = images.DEFAULT_MAX_PIXELS
+    pic: images.Picture, config: AdaINConfig, max_pixels: int = images.DEFAULT_MAX_PIXELS, size: int | None = None
 ) -> images.Picture:
+    """The content at output size: ``size`` (a video frame's) or ``config.size``, cropped with ``--crop``."""
+    size = config.size if size is None else size
     if config.crop:
-        side = _crop_side(pic.size, config.size, config.upscale)
+        side = _crop_side(pic.size, size, config.upscale)
         rgb = images.center_crop_square(pic.rgb, side, max_pixels)
         alpha = images.center_crop_square(pic.alpha, side, max_pixels) if pic.alpha is not None else None
         return images.Picture(rgb, alpha, pic.path, pic.exif, pic.had_icc)
-    return images.resize_picture(pic, config.size, max_pixels, config.upscale)
+    return images.resize_picture(pic, size, max_pixels, config.upscale)
 
 
 def _crop_side(size: tuple[int, int], wanted: int, upscale: bool) -> int:
@@ -97,8 +99,7 @@ class AdaINMethod(Method):
             self._masks = load_masks(decoded, len(self.styles))
 
     def prepare(self, picture: images.Picture, size: int | None = None) -> images.Picture:
-        config = self.config if size is None else replace(self.config, size=size)
-        return prepare_content(picture, config, self.max_pixels)
+        return prepare_content(picture, self.config, self.max_pixels, size)
 
     def load(self, tags: Sequence[str]) -> None:
         self.model  # noqa: B018 - load weights now
