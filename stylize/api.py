@@ -90,7 +90,7 @@ def stylize(
     device: str | None = None,
     reporter: Reporter | None = None,
     stdin: TextIO | None = None,
-    video: VideoConfig = VIDEO_DEFAULTS,
+    video: VideoConfig | None = VIDEO_DEFAULTS,
 ) -> BatchReport:
     """Stylize every content image or video with ``method`` (adain, fast, optimize): one output per
     (content, style), or per content when the styles are blended.
@@ -109,15 +109,15 @@ def stylize(
     decoded = check_shared_inputs(run.shared, options.max_pixels)
     signature = JobSignature(method, {**settings_of(config), **options.pixel_settings()}, run.weights)
     inputs = collect_inputs(contents, options.glob, stdin, videos=True)
+    video_settings = settings_of(video) if video is not None else {}
 
     def sign(job: Job) -> str:  # a video's settings change its pixels too
         files, model = run.style_inputs(job.style)
-        more = settings_of(video) if video is not None and job.input.video else {}
-        return signature.text(job.input.path, files, model=model, more=more)
+        return signature.text(job.input.path, files, model=model, more=video_settings if job.input.video else {})
 
     jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
     made = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, decoded)
-    adapter = MethodBackend(made, options, reporter)
+    adapter = MethodBackend(made, options)
     if video is not None:
         from stylize.video.run import run_jobs  # lazy: only a run with videos needs PyAV
 

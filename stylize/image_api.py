@@ -76,7 +76,7 @@ class Stylizer:
         paths, decoded = _given_styles(styles)
         run = adain.plan(config, paths)
         method = adain.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
-        method.make_model = self._cached(key, lambda: _once(method.make_model))
+        method.model = self._cached(key, method.make_model)  # the network outlives the call
         return _run(method, content, "style0")
 
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
@@ -107,7 +107,7 @@ class Stylizer:
         paths, decoded = _given_styles(styles)
         run = optimize.plan(config, paths)
         method = optimize.build(config, run, self.device, images.DEFAULT_MAX_PIXELS, NullReporter(), decoded)
-        method.make_model = self._cached(key, lambda: _once(method.make_model))
+        method.model = self._cached(key, method.make_model)  # the network outlives the call
         return _run(method, content, run.tags[0])
 
     def gan_sample(
@@ -118,7 +118,6 @@ class Stylizer:
         class_label: str | int | None = None,
     ) -> list[Image.Image]:
         """One picture per seed (``seeds=N`` means seeds 0..N-1), from a GAN generator."""
-        # lazy: a call loads only its own backend (api.py's doors do the same)
         from stylize.backends.gan import Sampler, load_generator  # lazy: a call loads only its own backend
 
         seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -138,13 +137,8 @@ def _given_styles(styles: Sequence[Picture]) -> tuple[dict[str, Path], dict[Path
     return paths, {path: to_rgb(style) for path, style in zip(paths.values(), styles)}
 
 
-def _once(make: Callable[[], Any]) -> Callable[[], Any]:
-    """``make`` called now, as a maker that returns its result (a network shared by every call)."""
-    made = make()
-    return lambda: made
-
-
 def _loaded(method: Any, tag: str) -> Any:
+    """The network of fast model ``tag``, loaded by the method (cached by the Stylizer)."""
     method.load([tag])
     return method.models[tag]
 

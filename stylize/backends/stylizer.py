@@ -25,7 +25,7 @@ from torch import Tensor
 from stylize import images
 from stylize.batch import BatchOptions, Job, load_picture, save_result_image
 from stylize.errors import UsageError
-from stylize.progress import NullReporter, Reporter
+from stylize.progress import Reporter
 
 VideoState = dict[str, np.ndarray]  # a method's per-video state after one frame (saved with each segment)
 
@@ -123,7 +123,6 @@ class MethodBackend:
 
     method: Method
     options: BatchOptions = field(default_factory=BatchOptions)
-    reporter: Reporter = field(default_factory=NullReporter)
     _states: dict[Hashable, Any] = field(default_factory=dict)
     _reference: Tensor | None = None  # a video's first frame, once begin_video says so
 
