@@ -41,7 +41,7 @@ from stylize.video import VIDEO_DEFAULTS, VideoConfig
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from stylize.backends.evaluate import EvalRow
+    from stylize.backends.evaluate import EvalResult
     from stylize.backends.fast.zoo import ModelEntry
     from stylize.backends.gan.service import SampleResult
     from stylize.training.loop import RunKeywords, TrainResult
@@ -98,8 +98,7 @@ def stylize(
     Before any work: the styles and masks are decoded, no output may be a style, mask or model
     file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Videos run frame
     by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
-    from stylize.backends.stylizer import MethodBackend  # lazy: torch; the CLI imports api for --help
-    from stylize.devices import resolve_device  # lazy: torch; the CLI imports api for --help
+    from stylize.backends.stylizer import start  # lazy: torch; the CLI imports api for --help
 
     if method not in METHODS:
         raise UsageError(f"no method '{method}'", f"use one of {', '.join(METHODS)}")
@@ -116,8 +115,7 @@ def stylize(
         return signature.text(job.input.path, files, model=model, more=video_settings if job.input.video else {})
 
     jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
-    made = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, decoded)
-    adapter = MethodBackend(made, options)
+    adapter = start(backend, config, run, device, options, reporter, decoded)
     if video is not None:
         from stylize.video.run import run_jobs  # lazy: only a run with videos needs PyAV
 
@@ -178,8 +176,10 @@ def evaluate(
     vgg: str | None = None,
     device: str | None = None,
     reporter: Reporter | None = None,
-) -> list[EvalRow]:
-    """Style and content distance of each output (``stylize eval``): :func:`stylize.backends.evaluate.evaluate`.
+    sheet: Path | None = None,
+) -> EvalResult:
+    """Style and content distance of each output, their means, and with ``sheet`` a contact sheet written
+    there (``stylize eval``): :func:`stylize.backends.evaluate.evaluate`.
 
     Outputs are matched to their content and style images by name (``{stem}_{method}_{style}``), or by a
     batch run's ``--json`` report.
@@ -190,7 +190,7 @@ def evaluate(
         raise UsageError("give --content and/or --style images to compare against")
     content_map = {item.path.stem: item.path for item in collect_inputs(contents).items} if contents else {}
     style_map = style_files(styles) if styles else {}
-    return ev.evaluate(outputs, content_map, style_map, report, vgg, device, reporter)
+    return ev.evaluate(outputs, content_map, style_map, report, vgg, device, reporter, sheet)
 
 
 def evaluate_video(
@@ -208,36 +208,16 @@ def evaluate_video(
     return ev.evaluate_video(input_video, outputs, reporter, style, vgg, device)
 
 
-def eval_means(rows: Sequence[EvalRow]) -> dict[str, float | None]:
-    """``eval``'s last line: :func:`stylize.backends.evaluate.mean_scores`."""
-    from stylize.backends.evaluate import mean_scores  # lazy: the eval module loads torch
-
-    return mean_scores(rows)
-
-
-def save_eval_sheet(rows: Sequence[EvalRow], path: Path) -> Path:
-    """``eval --sheet``: content | style | outputs per pair, the numbers under each, written to ``path``."""
-    from stylize.backends.evaluate import save_eval_sheet as save  # lazy: the eval module loads torch
-
-    return save(rows, path)
-
-
 # ---------------------------------------------------------------- info
 
 
 def info(device: str | None = None) -> dict[str, object]:
     """``stylize info``: versions, the device ``device`` resolves to (a bad one raises), the caches."""
-    import torch  # lazy: `stylize --help` must not import torch
+    from stylize.devices import torch_facts  # lazy: `stylize --help` must not import torch
 
-    from stylize.devices import resolve_device  # lazy: imports torch
-
-    chosen = resolve_device(device)
     return {
         "stylize": __version__,
-        "torch": torch.__version__,
-        "device": str(chosen),
-        "cuda_devices": torch.cuda.device_count(),
-        "cpu_threads": torch.get_num_threads(),
+        **torch_facts(device),
         "cache": str(weights.cache_dir()),
         "torch_hub_cache": str(weights.torch_hub_dir()),
         "offline": weights.offline(),
@@ -284,9 +264,7 @@ def fast_models() -> list[ModelEntry]:
 
 def fast_models_dir() -> Path:
     """Where local fast-style models live (``train-fast`` saves there; ``--model NAME`` looks there)."""
-    from stylize.backends.fast import models_dir  # lazy: the fast backend loads torch
-
-    return models_dir()
+    return weights.fast_models_dir()
 
 
 def export_onnx(model: str, path: Path, reporter: Reporter | None = None) -> Path:

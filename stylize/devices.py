@@ -131,3 +131,13 @@ def tune_host_allocator() -> bool:
         return False
     settings = ((_M_MMAP_THRESHOLD, _MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, _KEEP_FREE), (_M_TOP_PAD, 1 << 30))
     return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+def torch_facts(device: str | None = None) -> dict[str, object]:
+    """torch's version, the device ``device`` resolves to (a bad one raises), the GPUs seen, CPU threads."""
+    return {
+        "torch": torch.__version__,
+        "device": str(resolve_device(device)),
+        "cuda_devices": torch.cuda.device_count(),
+        "cpu_threads": torch.get_num_threads(),
+    }

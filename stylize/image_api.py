@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from stylize import images
+from stylize.backends.stylizer import MethodBackend
 from stylize.config import AdaINConfig, FastConfig, OptimizeConfig
 from stylize.devices import resolve_device
 from stylize.errors import UsageError
@@ -145,8 +146,6 @@ def _loaded(method: Any, tag: str) -> Any:
 
 def _run(method: Any, content: Picture, tag: str) -> Image.Image:
     """One picture through ``method`` by the same adapter the batch and video runs use."""
-    from stylize.backends.stylizer import MethodBackend  # lazy: `import stylize` loads no torch model code
-
     return images.to_pil(MethodBackend(method).one(images.Picture(to_rgb(content)), tag))
 
 

@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, replace
 from html import escape, unescape
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -170,13 +171,14 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
 
 def _apply_icc(img: Image.Image, icc: bytes) -> Image.Image | None:
     """Convert through the embedded profile to sRGB; None if the profile is unusable."""
+    cms = _cms()
+    if cms is None:
+        return None
     try:
-        from PIL import ImageCms  # lazy: Pillow may be built without littlecms (an optional part)
-
-        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        dst = ImageCms.createProfile("sRGB")
+        src = cms.ImageCmsProfile(io.BytesIO(icc))
+        dst = cms.createProfile("sRGB")
         base = img.convert("RGB") if img.mode in ("P", "PA", "RGBA", "LA", "1") else img
-        out = ImageCms.profileToProfile(base, src, dst, outputMode="RGB")
+        out = cms.profileToProfile(base, src, dst, outputMode="RGB")
         return out if out is not None else None
     except Exception:  # noqa: BLE001 - a broken profile: fall back to plain conversion
         return None
@@ -237,16 +239,18 @@ def center_crop_square(img: Image.Image, size: int, max_pixels: int = DEFAULT_MA
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float32 tensor (1, 3, H, W) in [0, 1]."""
-    import numpy as np  # lazy: --help imports images, not numpy/torch
-    import torch  # lazy: --help imports images, not numpy/torch
+    import torch  # lazy: --help imports images, not torch
 
-    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    rgb = img.convert("RGB")
+    if not rgb.width or not rgb.height:  # frombuffer refuses an empty buffer
+        return torch.zeros(1, 3, rgb.height, rgb.width)
+    arr = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(rgb.height, rgb.width, 3)
+    return arr.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def to_pil(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W) or (1, 3, H, W) in [0, 1] -> RGB PIL image, clamped and rounded."""
-    import torch  # lazy: --help imports images, not numpy/torch
+    import torch  # lazy: --help imports images, not torch
 
     if t.dim() == 4:
         t = t[0]
@@ -386,7 +390,7 @@ def _save_params(fmt: str, quality: int, exif: bytes | None, srgb_profile: bool)
         params["compress_level"] = 4  # differs from Pillow's 6: 2-3x faster, files ~3% larger
     if exif:
         params["exif"] = exif
-    if srgb_profile:
+    if srgb_profile and _cms() is not None:
         params["icc_profile"] = _srgb_icc()
     return params
 
@@ -397,8 +401,17 @@ ICC_DATE = struct.pack(">6H", 2000, 1, 1, 0, 0, 0)
 
 
 @functools.cache
-def _srgb_icc() -> bytes:
-    from PIL import ImageCms  # lazy: Pillow may be built without littlecms (an optional part)
+def _cms() -> ModuleType | None:
+    """Pillow's colour management, or None where Pillow was built without littlecms (an optional part)."""
+    try:
+        from PIL import ImageCms  # lazy: an optional part of Pillow, needed only for ICC profiles
+    except ImportError:
+        return None
+    return ImageCms
 
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+@functools.cache
+def _srgb_icc() -> bytes:
+    cms = _cms()
+    profile = cms.ImageCmsProfile(cms.createProfile("sRGB")).tobytes()
     return profile[:24] + ICC_DATE + profile[36:]

@@ -59,6 +59,13 @@ class RecordingReporter(NullReporter):
         self.events.append(("log", level, message))
 
 
+def _tqdm() -> Any:
+    """tqdm's bar class (its notebook flavour where that applies)."""
+    from tqdm.auto import tqdm  # lazy: ~20 ms; the CLI draws with rich and never needs it
+
+    return tqdm
+
+
 class TqdmReporter:
     """tqdm bars (work in notebooks and plain terminals); messages go to stderr."""
 
@@ -66,9 +73,7 @@ class TqdmReporter:
         self._bars: dict[str, Any] = {}
 
     def start(self, task: str, total: int | None = None, unit: str = "it", transient: bool = False) -> None:
-        from tqdm.auto import tqdm  # lazy: ~20 ms; the CLI draws with rich and never needs it
-
-        self._bars[task] = tqdm(total=total, desc=task, unit=unit, leave=not transient, file=sys.stderr)
+        self._bars[task] = _tqdm()(total=total, desc=task, unit=unit, leave=not transient, file=sys.stderr)
 
     def advance(self, task: str, n: int = 1, **fields: Any) -> None:
         bar = self._bars.get(task)
@@ -83,6 +88,4 @@ class TqdmReporter:
             bar.close()
 
     def log(self, message: str, level: str = "info") -> None:
-        from tqdm.auto import tqdm  # lazy: ~20 ms; the CLI draws with rich and never needs it
-
-        tqdm.write(message, file=sys.stderr)
+        _tqdm().write(message, file=sys.stderr)

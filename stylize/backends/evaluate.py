@@ -40,7 +40,8 @@ from stylize.batch import collect_inputs
 from stylize.checkpoints import load_tensors
 from stylize.config import DEFAULT_VGG, vgg_source
 from stylize.devices import resolve_device
-from stylize.errors import UsageError
+from stylize.errors import OutputError, UsageError
+from stylize.files import same_file
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
@@ -327,6 +328,15 @@ def quality_meter(vgg: str | None = None, device: str | None = None, reporter: R
     return QualityMeter(vgg_source(vgg or DEFAULT_VGG), resolve_device(device), reporter)
 
 
+@dataclass(frozen=True)
+class EvalResult:
+    """``stylize eval``'s answer: a row per output, the means (:func:`mean_scores`), the sheet written (or None)."""
+
+    rows: list[EvalRow]
+    means: dict[str, float | None]
+    sheet: Path | None = None
+
+
 def evaluate(
     outputs: Sequence[str],
     contents: Mapping[str, Path],
@@ -335,12 +345,26 @@ def evaluate(
     vgg: str | None = None,
     device: str | None = None,
     reporter: Reporter | None = None,
-) -> list[EvalRow]:
+    sheet: Path | None = None,
+) -> EvalResult:
     """Every output's scores (``stylize eval``). ``contents`` are keyed by stem, ``styles`` by tag; the
     outputs (files or folders) are matched to them by their records, else by name, or are those a batch
-    run's ``--json`` ``report`` lists."""
+    run's ``--json`` ``report`` lists. With ``sheet``, the contact sheet is written there
+    (:func:`save_eval_sheet`); a sheet path that is one of the images compared, or the report, is
+    refused before any work."""
     items = _report_items(report, styles) if report is not None else _named_items(outputs, contents, styles)
-    return evaluate_items(quality_meter(vgg, device, reporter), items, reporter or NullReporter())
+    if sheet is not None:
+        _check_sheet_path(sheet, items, report)
+    rows = evaluate_items(quality_meter(vgg, device, reporter), items, reporter or NullReporter())
+    return EvalResult(rows, mean_scores(rows), save_eval_sheet(rows, sheet) if sheet is not None else None)
+
+
+def _check_sheet_path(sheet: Path, items: Sequence[EvalItem], report: Path | None) -> None:
+    """An OutputError when ``sheet`` names an input of the run: an output measured, its content or style, the report."""
+    inputs = [report] + [p for item in items for p in (item.output, item.content, item.style)]
+    for path in inputs:
+        if path is not None and same_file(sheet, path):
+            raise OutputError(f"--sheet {sheet} is an input of this eval ({path})", "write the sheet to a new file")
 
 
 def _report_items(report: Path, styles: Mapping[str, Path]) -> list[EvalItem]:

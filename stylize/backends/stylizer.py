@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -23,7 +24,8 @@ import torch
 from torch import Tensor
 
 from stylize import images
-from stylize.batch import BatchOptions, Job, load_picture, save_result_image
+from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image
+from stylize.devices import resolve_device
 from stylize.errors import UsageError
 from stylize.progress import Reporter
 
@@ -228,3 +230,18 @@ def check_style_weights(weights: Sequence[float] | None, styles: dict[str, Any])
     """``--style-weights`` needs one weight per style."""
     if weights and len(weights) != len(styles):
         raise UsageError(f"--style-weights has {len(weights)} values for {len(styles)} styles")
+
+
+def start(
+    backend: ModuleType,
+    config: Any,
+    run: MethodPlan,
+    device: str | None,
+    options: BatchOptions,
+    reporter: Reporter,
+    pictures: SharedPictures,
+) -> MethodBackend:
+    """The Method that ``backend`` (a method package: ``plan``, ``build``) builds for ``run`` on ``device``
+    (None: the best there is), wrapped as the batch and video backend of a run with ``options``."""
+    method = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, pictures)
+    return MethodBackend(method, options)

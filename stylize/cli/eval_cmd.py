@@ -68,10 +68,8 @@ def eval_(
             video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg, state.device
         )
         return print_flicker(rows, as_json)
-    rows = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter())
-    means = api.eval_means(rows)
-    if sheet is not None:
-        api.save_eval_sheet(rows, sheet)
+    result = api.evaluate(outputs or [], content or [], style or [], report, vgg, state.device, state.reporter(), sheet)
+    rows, means = result.rows, result.means
     if as_json:
         emit_json(
             {

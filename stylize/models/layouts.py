@@ -15,6 +15,7 @@ from torch import nn
 
 from stylize.errors import WeightsError
 from stylize.models.adain_net import AdaINDecoder
+from stylize.models.transformer_net import transformer_net_layout
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG16Features, TorchvisionVGG19Features
 
 Shapes = dict[str, tuple[int, ...]]
@@ -143,3 +144,15 @@ def build_checked(
 ) -> M:
     """Build ``factory()`` without initialising weights and load ``state_dict`` into it."""
     return load_checked(_on_meta(factory), state_dict, layout_name, own_dtypes)
+
+
+def expected_shapes(layout: str) -> Shapes | None:
+    """The tensor shapes a weights file of registry ``layout`` holds; None for a layout not known here."""
+    known: dict[str, Callable[[], Shapes]] = {
+        "adain_vgg_normalised": adain_vgg_normalised_layout,
+        "adain_decoder": adain_decoder_layout,
+        "torchvision_vgg19": lambda: torchvision_vgg19_layout(classifier=True),
+        "torchvision_vgg16": lambda: torchvision_vgg16_layout(classifier=True),
+        "fast_transformer_net": transformer_net_layout,
+    }
+    return known[layout]() if layout in known else None

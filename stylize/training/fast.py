@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from stylize import images
+from stylize import images, weights
 from stylize import training as tr
-from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, models_dir
+from stylize.backends.fast import CHECKPOINT_FORMAT, load_model
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError
@@ -249,7 +249,7 @@ class FastTrainer(LoopTrainer):
 
 def default_output(style_image: str | Path) -> Path:
     """``$STYLIZE_HOME/fast-models/<style stem>.safetensors``: ``stylize fast -m <stem>`` finds it."""
-    return models_dir() / f"{Path(style_image).stem}.safetensors"
+    return weights.fast_models_dir() / f"{Path(style_image).stem}.safetensors"
 
 
 def train_fast(

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from stylize.errors import UsageError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
@@ -87,8 +89,6 @@ def is_video(path: Path) -> bool:
         return True
     if suffix not in ANIMATED_IMAGES:
         return False
-    from PIL import Image  # lazy: only an animated-image suffix needs its frames counted
-
     try:
         with Image.open(path) as img:
             return bool(getattr(img, "is_animated", False))

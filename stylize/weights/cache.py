@@ -26,6 +26,11 @@ def cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "stylize"
 
 
+def fast_models_dir() -> Path:
+    """Where local fast-style models live (``train-fast`` saves here; ``--model NAME`` finds NAME.safetensors)."""
+    return cache_dir() / "fast-models"
+
+
 def torch_hub_dir() -> Path:
     """torch hub's checkpoint folder, computed as torch.hub does but without importing torch."""
     torch_home = os.environ.get("TORCH_HOME")

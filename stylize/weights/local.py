@@ -40,43 +40,9 @@ def check_layout_of(spec: WeightSpec, path: Path) -> None:
         raise WeightsError(
             f"{spec.name} is an archive; import its members instead", "e.g. 'stylize weights import candy candy.pth'"
         )
-    from stylize.checkpoints import load_tensors  # lazy: torch; --help imports weights
+    from stylize.checkpoints import check_file_layout  # lazy: torch; --help imports weights
 
-    if spec.layout.startswith("gan_zoo"):
-        from stylize.checkpoints import load_zoo_checkpoint  # lazy: torch; --help imports weights
-
-        load_zoo_checkpoint(path)
-        return
-    expected = _layout_shapes(spec.layout)
-    if expected is None:  # a layout this stylize cannot check (plugins, tests): at least not empty
-        if path.stat().st_size == 0:
-            raise WeightsError(f"{path}: empty file", "nothing was imported")
-        return
-    state, _ = load_tensors(path)
-    if expected is not None:
-        from stylize.models.layouts import check_layout  # lazy: torch; --help imports weights
-        from stylize.models.transformer_net import strip_stale_keys  # lazy: torch; --help imports weights
-
-        if spec.layout == "fast_transformer_net":
-            state = strip_stale_keys(state)  # old pytorch/examples files carry InstanceNorm statistics
-        try:
-            check_layout(state, expected, spec.layout)
-        except WeightsError as exc:
-            raise WeightsError(f"{path}: not {spec.name} ({exc})", f"nothing was imported; {exc.hint}") from exc
-
-
-def _layout_shapes(layout: str) -> dict[str, tuple[int, ...]] | None:
-    from stylize.models import layouts  # lazy: torch; --help imports weights
-    from stylize.models.transformer_net import transformer_net_layout  # lazy: torch; --help imports weights
-
-    known = {
-        "adain_vgg_normalised": layouts.adain_vgg_normalised_layout,
-        "adain_decoder": layouts.adain_decoder_layout,
-        "torchvision_vgg19": lambda: layouts.torchvision_vgg19_layout(classifier=True),
-        "torchvision_vgg16": lambda: layouts.torchvision_vgg16_layout(classifier=True),
-        "fast_transformer_net": transformer_net_layout,
-    }
-    return known[layout]() if layout in known else None
+    check_file_layout(path, spec.layout, spec.name)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from stylize.backends.fast import (
     list_models,
     load_model,
     model_tags,
-    models_dir,
     save_model,
 )
 from stylize.backends.fast.backend import tile_cores
@@ -32,6 +31,7 @@ from stylize.devices import effective_precision
 from stylize.errors import UsageError, WeightsError
 from stylize.models.transformer_net import SharedStats, TransformerNet, strip_stale_keys, transformer_net_layout
 from stylize.tiles import blended_map
+from stylize.weights import fast_models_dir
 
 CPU = torch.device("cpu")
 
@@ -152,8 +152,8 @@ def test_unknown_and_non_fast_names(tmp_path: Path) -> None:
 
 
 def test_local_model_folder_is_searched_and_listed() -> None:
-    models_dir().mkdir(parents=True)
-    save_model(models_dir() / "my-style.safetensors", TransformerNet())
+    fast_models_dir().mkdir(parents=True)
+    save_model(fast_models_dir() / "my-style.safetensors", TransformerNet())
     assert isinstance(load_model("my-style"), TransformerNet)
     entries = {e.name: e for e in list_models()}
     assert set(FAST_NAMES) <= set(entries) and entries["my-style"].source == "local"

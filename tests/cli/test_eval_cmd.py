@@ -65,6 +65,19 @@ def test_sheet_is_written(outputs: Path, tmp_path: Path) -> None:
         assert img.height > 2 * 192 and img.width > 3 * 96  # two rows: content | style | output
 
 
+@pytest.mark.parametrize("which", ["output", "content", "style"])
+def test_sheet_over_an_input_is_refused_before_any_work(outputs: Path, tmp_path: Path, which: str) -> None:
+    content, style = tmp_path / "chelsea.jpg", tmp_path / "mosaic.png"
+    shutil.copy(CONTENT / "chelsea.jpg", content)
+    shutil.copy(STYLE / "mosaic.png", style)
+    target = {"output": outputs / "chelsea_mosaic.png", "content": content, "style": style}[which]
+    before = target.read_bytes()
+    args = ["--quiet", "eval", "-c", str(content), "-s", str(style), str(outputs / "chelsea_mosaic.png")]
+    result = runner.invoke(app, [*args, "--sheet", str(target)])
+    assert result.exit_code == 3, result.output
+    assert "is an input of this eval" in result.output and target.read_bytes() == before
+
+
 def test_report_matches_outputs(outputs: Path, tmp_path: Path) -> None:
     renamed = tmp_path / "x.png"
     shutil.copy(outputs / "chelsea_mosaic.png", renamed)

@@ -144,10 +144,11 @@ def test_offline_registry_model_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_list_shows_registry_and_local_models(tmp_path: Path) -> None:
-    from stylize.backends.fast import models_dir, save_model
+    from stylize.backends.fast import save_model
     from stylize.models.transformer_net import TransformerNet
+    from stylize.weights import fast_models_dir
 
-    save_model(models_dir() / "mine.safetensors", TransformerNet())
+    save_model(fast_models_dir() / "mine.safetensors", TransformerNet())
     result = _run("--list")
     assert result.exit_code == 0
     for name in ("starry-night", "candy", "mosaic", "rain-princess", "udnie", "mine"):

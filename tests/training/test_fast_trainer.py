@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from stylize import ops
+from stylize import ops, weights
 from stylize.backends import fast
 from stylize.backends.optimize import build_loss_net
 from stylize.checkpoints import load_tensors
@@ -258,7 +258,7 @@ def test_fine_tuning_from_a_model_and_vgg16_loss_net(
 
 def test_default_output_goes_to_the_local_model_folder(data: dict[str, Path], vgg_file: Path) -> None:
     result = train_fast(data["style"], data["photos"], None, _config(vgg_file, iterations=1))
-    assert result.checkpoint == fast.models_dir() / "style.safetensors"
+    assert result.checkpoint == weights.fast_models_dir() / "style.safetensors"
     assert fast.local_models() == [result.checkpoint]  # not its .state.pt beside it
     assert fast.resolve_model("style") == result.checkpoint
 

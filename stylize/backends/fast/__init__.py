@@ -19,7 +19,6 @@ from stylize.backends.fast.zoo import (
     list_models,
     load_model,
     local_models,
-    models_dir,
     resolve_model,
     save_model,
 )
@@ -37,7 +36,6 @@ __all__ = [
     "load_model",
     "local_models",
     "model_tags",
-    "models_dir",
     "plan",
     "resolve_model",
     "save_model",

@@ -45,14 +45,9 @@ def registry_models() -> list[weights.WeightSpec]:
     return [spec for spec in weights.REGISTRY.values() if spec.layout == LAYOUT]
 
 
-def models_dir() -> Path:
-    """Where local models live (``train-fast`` saves here; ``--model NAME`` finds NAME.safetensors)."""
-    return weights.cache_dir() / "fast-models"
-
-
 def local_models() -> list[Path]:
-    """Model files in :func:`models_dir`, sorted by name (train-fast's ``.state.pt`` files are not models)."""
-    folder = models_dir()
+    """Model files in :func:`stylize.weights.fast_models_dir`, sorted by name (train-fast's ``.state.pt`` files are not models)."""
+    folder = weights.fast_models_dir()
     if not folder.is_dir():
         return []
     return sorted(
@@ -73,7 +68,7 @@ def resolve_model(spec: str, reporter: Reporter | None = None) -> Path:
         if weights.REGISTRY[spec].layout != LAYOUT:
             raise WeightsError(f"'{spec}' is not a fast-style model", _known_models_hint())
         return weights.ensure(spec, reporter)
-    local = [models_dir() / f"{spec}{suffix}" for suffix in MODEL_SUFFIXES]
+    local = [weights.fast_models_dir() / f"{spec}{suffix}" for suffix in MODEL_SUFFIXES]
     path = next((p for p in local if p.is_file()), Path(spec).expanduser())
     if not path.is_file():
         raise WeightsError(f"{spec}: no such model file or model name", _known_models_hint())
