@@ -15,6 +15,7 @@ over thousands of pictures loads each model once; the module-level functions sha
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,13 @@ class Stylizer:
 
     def adain(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """AdaIN (Huang & Belongie): options are ``AdaINConfig`` fields (alpha, size, color, ...).
-        Several styles are blended (equal weights unless ``style_weights`` says otherwise)."""
+        Several styles are blended (equal weights unless ``blend`` says otherwise)."""
         from stylize.backends import adain  # lazy: a call loads only its own method (as api.stylize does)
 
         styles = _as_list(style)
-        if len(styles) > 1 and not options.get("style_weights") and not options.get("masks"):
-            options["style_weights"] = tuple(1.0 / len(styles) for _ in styles)
+        _renamed(options)
+        if len(styles) > 1 and not options.get("blend") and not options.get("masks"):
+            options["blend"] = tuple(1.0 / len(styles) for _ in styles)
         config = AdaINConfig(**options)
         key = ("adain", config.encoder, config.decoder, config.precision, config.transform)
         paths, decoded = _given_styles(styles)
@@ -96,12 +98,13 @@ class Stylizer:
 
     def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
-        style_weight, ...). Several styles are blended by ``style_weights`` (equal by default)."""
+        style_weight, ...). Several styles are blended by ``blend`` (equal by default)."""
         from stylize.backends import optimize  # lazy: a call loads only its own method (as api.stylize does)
 
         styles = _as_list(style)
-        if len(styles) > 1 and not options.get("style_weights"):
-            options["style_weights"] = tuple(1.0 for _ in styles)
+        _renamed(options)
+        if len(styles) > 1 and not options.get("blend"):
+            options["blend"] = tuple(1.0 for _ in styles)
         config = OptimizeConfig(**options)
         layers = (*config.content_layers, *config.style_layers)
         key = ("optimize", config.vgg, layers, config.pooling, config.precision, config)
@@ -125,6 +128,15 @@ class Stylizer:
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
         batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
         return [_to_image(x) for x in batch]
+
+
+def _renamed(options: dict[str, Any]) -> None:
+    """``style_weights=`` is the old name of ``blend=`` (still accepted, with a DeprecationWarning)."""
+    if "style_weights" in options:
+        warnings.warn("style_weights= is now blend=", DeprecationWarning, stacklevel=3)
+        if "blend" in options:
+            raise UsageError("style_weights= is the old name of blend=: give one of them")
+        options["blend"] = options.pop("style_weights")
 
 
 def _as_list(style: Picture | Sequence[Picture]) -> list[Picture]:

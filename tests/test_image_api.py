@@ -81,6 +81,12 @@ def test_adain_takes_images_and_blends_several_styles() -> None:
     assert np.array_equal(
         np.asarray(s.adain(CHELSEA, MOSAIC, size=64, style_size=64, precision="fp32")), np.asarray(one)
     )  # a path and the same picture in memory give the same result
+    two = [style, np.asarray(style)[::-1]]
+    weighted = s.adain(CHELSEA, two, size=64, style_size=64, precision="fp32", blend=(0.9, 0.1))
+    assert not np.array_equal(np.asarray(weighted), np.asarray(mixed))
+    with pytest.warns(DeprecationWarning, match="blend="):
+        old = s.adain(CHELSEA, two, size=64, style_size=64, precision="fp32", style_weights=(0.9, 0.1))
+    assert np.array_equal(np.asarray(old), np.asarray(weighted))
 
 
 @pytest.mark.usefixtures("bundled_vgg")

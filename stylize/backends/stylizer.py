@@ -226,10 +226,10 @@ def combined_tag(tags: Sequence[str]) -> str:
     return "+".join(tags)
 
 
-def check_style_weights(weights: Sequence[float] | None, styles: dict[str, Any]) -> None:
-    """``--style-weights`` needs one weight per style."""
+def check_blend(weights: Sequence[float] | None, styles: dict[str, Any]) -> None:
+    """``--blend`` needs one weight per style."""
     if weights and len(weights) != len(styles):
-        raise UsageError(f"--style-weights has {len(weights)} values for {len(styles)} styles")
+        raise UsageError(f"--blend has {len(weights)} values for {len(styles)} styles")
 
 
 def start(

@@ -48,7 +48,8 @@ def adain(
         str,
         typer.Option(help=help_of(D, "transform"), rich_help_panel=PANEL, metavar=""),
     ] = D.transform,
-    style_weights: Annotated[str | None, typer.Option(help=help_of(D, "style_weights"), rich_help_panel=PANEL)] = None,
+    blend: Annotated[str | None, typer.Option(help=help_of(D, "blend"), rich_help_panel=PANEL)] = None,
+    style_weights: bo.OldBlendOption = None,
     color: po.ColorOption = D.color,
     preserve_color: po.PreserveColorOption = False,
     mask: Annotated[
@@ -99,7 +100,7 @@ def adain(
         upscale=upscale,
         style_size=style_size,
         crop=crop,
-        style_weights=bo.parse_style_weights(style_weights),
+        blend=bo.parse_blend(blend, style_weights),
         color=po.resolve_color(color, preserve_color),
         masks=tuple(mask or ()),
         tile=tile,

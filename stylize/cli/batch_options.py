@@ -180,18 +180,28 @@ def split_styles(command: str, inputs: list[str], style: list[str] | None) -> tu
     return inputs[:-1], inputs[-1:]
 
 
-def parse_style_weights(text: str | None) -> tuple[float, ...] | None:
-    """``--style-weights 0.7,0.3`` -> weights normalised to sum 1 (None when not given)."""
+# --blend's name until 0.x: "weights" in stylize means the network files (`stylize weights`), and
+# `optimize` also has the loss's --style-weight. Hidden, still accepted, so that scripts keep working.
+OldBlendOption = Annotated[str | None, typer.Option("--style-weights", hidden=True, help="Old name of --blend.")]
+
+
+def parse_blend(text: str | None, old: str | None = None) -> tuple[float, ...] | None:
+    """``--blend 0.7,0.3`` (or its old name ``--style-weights``, ``old``) -> weights normalised to sum 1
+    (None when not given)."""
+    if old is not None:
+        if text is not None:
+            raise UsageError("--style-weights is the old name of --blend: give one of them")
+        text = old
     if text is None:
         return None
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError as exc:
-        raise UsageError(f"--style-weights must be numbers separated by commas, not '{text}'") from exc
+        raise UsageError(f"--blend must be numbers separated by commas, not '{text}'") from exc
     if not all(math.isfinite(v) for v in values):
-        raise UsageError(f"--style-weights must be finite numbers, not '{text}'")
+        raise UsageError(f"--blend must be finite numbers, not '{text}'")
     if any(v < 0 for v in values) or sum(values) <= 0:
-        raise UsageError("--style-weights must be non-negative and not all zero")
+        raise UsageError("--blend must be non-negative and not all zero")
     total = sum(values)
     return tuple(v / total for v in values)
 

@@ -49,7 +49,7 @@ class AdaINConfig:
     # resize the short side to `size`, then crop the centre
     crop: bool = knob(False, "Centre-crop content and styles to a square of --size.")
     # all styles' AdaIN targets blended
-    style_weights: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.5,0.3,0.2.")
+    blend: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.5,0.3,0.2.")
     color: str = "none"  # keep the content's colours: none, match (style recoloured), luminance
     # spatial control: mask k says where style k goes
     masks: tuple[Path, ...] = knob((), "Where each style goes (white = on); one per style, or one for two styles.")

@@ -60,7 +60,7 @@ class OptimizeConfig:
     # meanstd: AdaIN statistics; w2: crowsonkb
     style_loss: str = knob("gram", "gram (Gatys), meanstd, or w2 (Wasserstein-2).")
     # several styles' statistics blended
-    style_weights: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.7,0.3.")
+    blend: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.7,0.3.")
     # long side, at each scale (never upscaled)
     style_scale: float = knob(1.0, "Style image size relative to the output's.")
     # max (published nets) or avg (Gatys et al. 2016 prefer it for synthesis)

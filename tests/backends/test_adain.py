@@ -72,7 +72,7 @@ def test_alpha_zero_reconstructs_and_style_changes_output(model: AdaINModel) -> 
     assert (model.stylize(content, [style], None, 1.0) - plain).abs().mean() > 1e-3
 
 
-def test_style_weights_one_hot_equals_single_style(model: AdaINModel) -> None:
+def test_blend_one_hot_equals_single_style(model: AdaINModel) -> None:
     content = _img(1)
     a, b = model.style_target(_img(2)), model.style_target(_img(3))
     single = model.stylize(content, [a], None, 1.0)

@@ -50,7 +50,7 @@ def test_folder_times_styles_mirrors_tree(pics: dict[str, Path], tmp_path: Path)
     assert len(result.stdout.split()) == 4
 
 
-def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: Path) -> None:
+def test_blend_give_one_blended_output(pics: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "o"
     result = _run(
         str(pics["c1"]),
@@ -58,7 +58,7 @@ def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: 
         str(pics["s1"]),
         "-s",
         str(pics["s2"]),
-        "--style-weights",
+        "--blend",
         "3,1",
         "-o",
         str(out),
@@ -67,6 +67,19 @@ def test_style_weights_give_one_blended_output(pics: dict[str, Path], tmp_path: 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert [Path(d["output"]).name for d in report["done"]] == ["c1_adain_s1+s2.jpg"]
+
+
+def test_old_blend_name_still_works_and_is_hidden(pics: dict[str, Path], tmp_path: Path) -> None:
+    both = [str(pics["c1"]), "-s", str(pics["s1"]), "-s", str(pics["s2"])]
+    new = _run(*both, "--blend", "3,1", "-o", str(tmp_path / "new"))
+    old = _run(*both, "--style-weights", "3,1", "-o", str(tmp_path / "old"))
+    assert new.exit_code == old.exit_code == 0, (new.output, old.output)
+    name = "c1_adain_s1+s2.jpg"
+    assert (tmp_path / "new" / name).read_bytes() == (tmp_path / "old" / name).read_bytes()
+    twice = _run(*both, "--blend", "3,1", "--style-weights", "3,1", "-o", str(tmp_path / "x"))
+    assert twice.exit_code == 2 and "old name of --blend" in twice.stderr
+    help_text = runner.invoke(app, ["adain", "--help"]).stdout
+    assert "--blend" in help_text and "--style-weights" not in help_text
 
 
 def test_preserve_color_luminance_keeps_chroma(pics: dict[str, Path], tmp_path: Path) -> None:
@@ -145,8 +158,8 @@ def test_bad_inputs_partial_exit_6(pics: dict[str, Path], tmp_path: Path) -> Non
 
 def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:
     assert _run(str(pics["c1"])).exit_code == 2  # no style
-    weights = _run(str(pics["c1"]), "-s", str(pics["s1"]), "--style-weights", "1,2")
-    assert weights.exit_code == 2 and "--style-weights" in weights.stderr
+    weights = _run(str(pics["c1"]), "-s", str(pics["s1"]), "--blend", "1,2")
+    assert weights.exit_code == 2 and "--blend" in weights.stderr
     assert _run(str(pics["c1"]), str(pics["s1"]), "--color", "sepia").exit_code == 2
     assert _run(str(pics["c1"]), str(pics["s1"]), "--tile", "100").exit_code == 2
 

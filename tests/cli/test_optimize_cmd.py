@@ -76,7 +76,7 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
         str(pics["s1"]),
         "-s",
         str(pics["s2"]),
-        "--style-weights",
+        "--blend",
         "3,1",
         "-o",
         str(tmp_path / "b"),

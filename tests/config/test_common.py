@@ -50,8 +50,8 @@ def test_one_precision_list_and_validator() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["adain", "c.jpg", "s.jpg", "--style-weights", "nan,1"],
-        ["adain", "c.jpg", "-s", "a.jpg", "-s", "b.jpg", "--style-weights", "inf,1"],
+        ["adain", "c.jpg", "s.jpg", "--blend", "nan,1"],
+        ["adain", "c.jpg", "-s", "a.jpg", "-s", "b.jpg", "--blend", "inf,1"],
         ["adain", "c.jpg", "s.jpg", "--alpha", "nan"],
         ["optimize", "c.jpg", "s.jpg", "--style-weight", "nan"],
         ["optimize", "c.jpg", "s.jpg", "--content-weight", "inf"],

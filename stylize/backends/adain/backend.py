@@ -15,7 +15,7 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget, load_pair
-from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_style_weights
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_blend
 from stylize.batch import SharedPictures, shared_picture
 from stylize.config import STRIDE, AdaINConfig, default_adain_pair
 from stylize.errors import UsageError
@@ -110,7 +110,7 @@ class AdaINMethod(Method):
 
     def style_state(self, tag: str, reference: Tensor | None) -> list[StyleTarget]:
         """The targets of every style one output uses: all of them when blending or masking, else its own."""
-        tags = list(self.styles) if (self.config.style_weights or self._masks) else [tag]
+        tags = list(self.styles) if (self.config.blend or self._masks) else [tag]
         return [self._target(t, reference) for t in tags]
 
     def _target(self, tag: str, reference: Tensor | None) -> StyleTarget:
@@ -130,7 +130,7 @@ class AdaINMethod(Method):
         out = self.model.stylize(
             content,
             state,
-            self.config.style_weights,
+            self.config.blend,
             self.config.alpha if self.config.alpha is not None else self.model.default_alpha,
             self._mask_planes(content),
             auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
@@ -167,14 +167,14 @@ class AdaINMethod(Method):
 
 def plan(config: AdaINConfig, styles: dict[str, Path]) -> MethodPlan:
     """Styles and masks every job reads; the encoder and decoder by hash for the job signature."""
-    check_style_weights(config.style_weights, styles)
-    if config.style_weights and config.masks:
-        raise UsageError("--style-weights and --mask cannot be combined", "use one or the other")
+    check_blend(config.blend, styles)
+    if config.blend and config.masks:
+        raise UsageError("--blend and --mask cannot be combined", "use one or the other")
     if config.masks and len(styles) < 2 and len(config.masks) != len(styles):
         raise UsageError("--mask needs one mask per style")
     files = (*styles.values(), *config.masks)
     weights = {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])}
-    return MethodPlan(styles, bool(config.style_weights or config.masks), files, files, weights)
+    return MethodPlan(styles, bool(config.blend or config.masks), files, files, weights)
 
 
 def build(

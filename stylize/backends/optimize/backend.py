@@ -15,7 +15,7 @@ from torch import Tensor
 
 from stylize import images
 from stylize.backends.optimize.model import OptimizeModel, StyleImage, load_loss_net
-from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, check_style_weights
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, check_blend
 from stylize.batch import Job, SharedPictures, shared_picture
 from stylize.config import OptimizeConfig
 from stylize.devices import effective_precision
@@ -70,7 +70,7 @@ class OptimizeMethod(Method):
     def style_state(self, tag: str, reference: Tensor | None) -> list[StyleImage]:
         """The style pictures of one output, with their weights (every style when blending)."""
         tags = list(self.styles) if self.blended else [tag]
-        weights = self.config.style_weights or [1.0] * len(tags)
+        weights = self.config.blend or [1.0] * len(tags)
         return [StyleImage(self._picture(t), w) for t, w in zip(tags, weights)]
 
     def _picture(self, tag: str) -> Image.Image:
@@ -126,9 +126,9 @@ def save_plot(history: Sequence[Mapping[str, float]], path: Path, title: str | N
 
 def plan(config: OptimizeConfig, styles: dict[str, Path]) -> MethodPlan:
     """Style pictures every job reads (all of them, weighted, when blending); the VGG by hash."""
-    check_style_weights(config.style_weights, styles)
+    check_blend(config.blend, styles)
     files = tuple(styles.values())
-    return MethodPlan(styles, bool(config.style_weights), files, files, {"vgg": weights_id(config.vgg)})
+    return MethodPlan(styles, bool(config.blend), files, files, {"vgg": weights_id(config.vgg)})
 
 
 def build(
