@@ -82,8 +82,10 @@ VIDEO_FLAGS = tuple(inspect.signature(video_params).parameters)  # named once, b
 
 def video_config_from(shared: dict[str, object], size: int | None) -> VideoConfig:
     """A :class:`VideoConfig` from the video options in a command's ``**shared``; bad values raise
-    UsageError. A video keeps its own frame size unless the command was given ``--size``."""
-    return VideoConfig(**{k: shared[k] for k in VIDEO_FLAGS}, keep_size=size is None)  # type: ignore[arg-type]
+    UsageError. A video keeps its own frame size unless the command was given ``--size`` (images get
+    512 then: :func:`stylize.cli.picture_options.image_size`)."""
+    frame_size = 0 if size is None else size
+    return VideoConfig(**{k: shared[k] for k in VIDEO_FLAGS}, frame_size=frame_size)  # type: ignore[arg-type]
 
 
 def print_flicker(rows: list[Any], as_json: bool) -> None:

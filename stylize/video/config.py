@@ -31,7 +31,7 @@ class VideoConfig:
     start: float = 0.0  # seconds into the input where the output begins
     duration: float = 0.0  # seconds of input to stylize; 0: to the end
     segment_s: float = 10.0  # seconds of output per finished segment (what an interruption can lose)
-    keep_size: bool = True  # frames keep the video's own size (images: --size, 512); False: --size was given
+    frame_size: int = 0  # long side of the output frames; 0: the video's own (the CLI puts a given --size here)
 
     def __post_init__(self) -> None:
         values = (self.temporal, self.start, self.duration, self.segment_s)

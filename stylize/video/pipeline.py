@@ -23,11 +23,6 @@ _END = object()  # end of a queue
 _ABORT = object()  # stop writing: drop the segment in progress
 
 
-def frame_size(config: VideoConfig) -> int | None:
-    """The long side frames are resized to: None follows the backend's --size, 0 keeps the video's."""
-    return 0 if config.keep_size else None
-
-
 class FrameReader:
     """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
 
@@ -44,7 +39,7 @@ class FrameReader:
         try:
             for frame in frames:
                 picture = images.Picture(Image.fromarray(frame.rgb), path=job.input.path)
-                if not self._put((frame, backend.prepare(picture, job.style, frame_size(config)))):
+                if not self._put((frame, backend.prepare(picture, job.style, config.frame_size))):
                     return
             self._put(_END)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there

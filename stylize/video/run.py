@@ -45,7 +45,7 @@ from stylize.errors import InputError
 from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 from stylize.video import VideoConfig, VideoInfo
-from stylize.video.pipeline import FrameReader, FrameWriter, frame_size
+from stylize.video.pipeline import FrameReader, FrameWriter
 from stylize.video.segments import FileSink, Segments, SegmentSink, Sink, work_folder
 from stylize.video.temporal import FlowEstimator, Stabilizer, warping_error
 
@@ -191,7 +191,7 @@ class VideoRunner:
         finally:
             frames.close()
         picture = images.Picture(Image.fromarray(first.rgb), path=job.input.path) if first is not None else None
-        loaded = self.backend.prepare(picture, job.style, frame_size(self.config)) if picture is not None else None
+        loaded = self.backend.prepare(picture, job.style, self.config.frame_size) if picture is not None else None
         self.backend.begin_video(loaded, self.config.temporal, resumed)
 
     def _process(
