@@ -4,6 +4,7 @@
 #   benches/bit_identity.sh OUT_BEFORE   # on the old commit
 #   benches/bit_identity.sh OUT_AFTER    # on the new one
 #   diff OUT_BEFORE/hashes.txt OUT_AFTER/hashes.txt   (eval.json/rerun.json differ only by the OUT path)
+#   diff OUT_BEFORE/pixels.txt OUT_AFTER/pixels.txt   (decoded pictures: same even where a record changed)
 #
 # Inputs: two photos and two paintings from ../shared/data (or $STYLIZE_BITCHECK_DATA), a
 # generated mask and 12-frame clip. Outputs: images, videos, loss plots, intermediates, the eval
@@ -59,5 +60,29 @@ stylize adain "$in/photos" -s "$in/styles" -o "$out/adain" "${s[@]}" --json > "$
 for c in "" adain fast optimize eval gan-sample weights train-fast train-adain train-gan info; do
     stylize $c --help > "$out/help_${c:-top}.txt" 2>&1
 done
-(cd "$out" && find . \( -path ./home -o -path ./in \) -prune -o -type f ! -name log.txt ! -name rcs.txt ! -name hashes.txt -print | sort | xargs sha256sum > hashes.txt)
+(cd "$out" && find . \( -path ./home -o -path ./in \) -prune -o -type f ! -name log.txt ! -name rcs.txt ! -name hashes.txt ! -name pixels.txt -print | sort | xargs sha256sum > hashes.txt)
+# Decoded pixels too: a change of the record a file carries (settings renamed, a new version) changes its
+# bytes but not its pictures; pixels.txt tells the two apart.
+python - "$out" <<'PY' > "$out/pixels.txt"
+import hashlib
+import sys
+from pathlib import Path
+
+import av
+from PIL import Image
+
+root = Path(sys.argv[1])
+for path in sorted(p for p in root.rglob("*") if p.is_file() and not {"home", "in"} & set(p.relative_to(root).parts)):
+    digest = hashlib.sha256()
+    if path.suffix in (".png", ".jpg"):
+        with Image.open(path) as img:
+            digest.update(img.convert("RGB").tobytes())
+    elif path.suffix == ".mp4":
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                digest.update(frame.to_ndarray(format="rgb24").tobytes())
+    else:
+        continue
+    print(digest.hexdigest(), path.relative_to(root))
+PY
 grep -v "^rc=0" "$out/rcs.txt" || echo "every command exited 0; hashes in $out/hashes.txt"
