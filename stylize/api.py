@@ -7,6 +7,7 @@ the commands that run no batch (``eval``, ``info``, ``weights``, ``fast --list``
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 # Re-exported: the CLI imports only config, api and errors (a lint-imports contract), so it finds here
 # the torch-free types and constants it names (BatchOptions, BatchReport, Reporter, VideoConfig and
 # VIDEO_DEFAULTS come with the imports above).
-from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, parse_shard  # noqa: F401
+from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, check_ray_address, parse_shard  # noqa: F401
 from stylize.bundled import REINSTALL, REINSTALL_US  # noqa: F401
 from stylize.weights import CacheEntry, WeightSpec  # noqa: F401
 
@@ -115,6 +116,11 @@ def stylize(
         return signature.text(job.input.path, files, model=model, more=video_settings if job.input.video else {})
 
     jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
+    if options.ray is not None:
+        from stylize.cluster import run_on_ray  # lazy: Ray (an optional extra), only for --ray
+
+        make = functools.partial(start, backend, config, run, device, options, NullReporter(), decoded)
+        return run_on_ray(jobs, make, options, reporter, inputs, video)
     adapter = start(backend, config, run, device, options, reporter, decoded)
     if video is not None:
         from stylize.video.run import run_jobs  # lazy: only a run with videos needs PyAV

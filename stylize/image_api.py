@@ -14,10 +14,12 @@ over thousands of pictures loads each model once; the module-level functions sha
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ import torch
 from PIL import Image
 
 from stylize import images
+from stylize.api import METHODS
 from stylize.backends.stylizer import MethodBackend
 from stylize.config import AdaINConfig, FastConfig, OptimizeConfig
 from stylize.devices import resolve_device
@@ -68,8 +71,7 @@ class Stylizer:
     def adain(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """AdaIN (Huang & Belongie): options are ``AdaINConfig`` fields (alpha, size, color, ...).
         Several styles are blended (equal weights unless ``blend`` says otherwise)."""
-        from stylize.backends import adain  # lazy: a call loads only its own method (as api.stylize does)
-
+        adain = _method("adain")
         styles = _as_list(style)
         _renamed(options)
         if len(styles) > 1 and not options.get("blend") and not options.get("masks"):
@@ -85,8 +87,7 @@ class Stylizer:
     def fast(self, content: Picture, model: str = "", **options: Any) -> Image.Image:
         """A fast-style network (a registry name, a local model name or a file); options are
         ``FastConfig`` fields (size, upscale, color, tile, precision)."""
-        from stylize.backends import fast  # lazy: a call loads only its own method (as api.stylize does)
-
+        fast = _method("fast")
         name = model or fast.DEFAULT_MODEL
         config = FastConfig(models=(name,), **options)
         run = fast.plan(config, {})
@@ -99,8 +100,7 @@ class Stylizer:
     def optimize(self, content: Picture, style: Picture | Sequence[Picture], **options: Any) -> Image.Image:
         """Gatys et al. optimisation; options are ``OptimizeConfig`` fields (size, iterations,
         style_weight, ...). Several styles are blended by ``blend`` (equal by default)."""
-        from stylize.backends import optimize  # lazy: a call loads only its own method (as api.stylize does)
-
+        optimize = _method("optimize")
         styles = _as_list(style)
         _renamed(options)
         if len(styles) > 1 and not options.get("blend"):
@@ -128,6 +128,12 @@ class Stylizer:
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
         batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
         return [_to_image(x) for x in batch]
+
+
+def _method(name: str) -> ModuleType:
+    """The package of method ``name``, imported on its first call: a call loads only its own method,
+    by the registry ``api.stylize`` uses (``api.METHODS``)."""
+    return importlib.import_module(METHODS[name])
 
 
 def _renamed(options: dict[str, Any]) -> None:

@@ -34,6 +34,8 @@ class BatchOptions:
     io_workers: int = 2  # decode/encode threads; 0 runs everything in the main thread
     quality: int = images.DEFAULT_QUALITY  # JPEG/WebP quality of outputs
     max_pixels: int = images.DEFAULT_MAX_PIXELS  # refuse larger inputs (decompression-bomb guard)
+    ray: str | None = None  # run on Ray (stylize.cluster): "local", "auto", ray://HOST:PORT or HOST:PORT
+    ray_workers: int = 0  # Ray actors; 0: one per GPU, else one per few CPU cores
 
     def __post_init__(self) -> None:
         if self.output is not None and not isinstance(self.output, Path):
@@ -47,6 +49,9 @@ class BatchOptions:
             check_shard(*self.shard)
         if self.ext is not None:
             ext_suffix(self.ext)
+        if self.ray is not None:
+            check_ray_address(self.ray)
+        _at_least(self.ray_workers, 0, "--ray-workers")
         check_template(self.name)
 
     def pixel_settings(self) -> dict[str, Any]:
@@ -57,6 +62,18 @@ class BatchOptions:
 def _at_least(value: int, low: int, flag: str) -> None:
     if value < low:
         raise UsageError(f"{flag} must be at least {low}, not {value}")
+
+
+def check_ray_address(text: str) -> None:
+    """``--ray``: ``local`` (this machine), ``auto``, ``ray://HOST[:PORT]`` or ``HOST:PORT``; else a UsageError."""
+    if text in ("local", "auto") or text.startswith("ray://"):
+        return
+    host, _, port = text.rpartition(":")
+    if not host or "/" in host or not port.isdigit():
+        raise UsageError(
+            f"--ray {text}: not a Ray address",
+            "give --ray alone (this machine), auto, ray://HOST:10001 or HOST:PORT; put --ray after the inputs",
+        )
 
 
 def check_template(template: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 
 from stylize.cli import (  # noqa: F401 - importing registers the commands
@@ -17,13 +18,14 @@ from stylize.cli import (  # noqa: F401 - importing registers the commands
     weights_cmd,
 )
 from stylize.cli.app import app
+from stylize.cli.batch_options import ray_argv
 from stylize.errors import Terminated
 
 
 def main() -> None:
     """Console-script entry point. SIGTERM stops like Ctrl-C (clean, with a summary) and exits 143."""
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="stylize")
+    app(args=ray_argv(sys.argv[1:]), prog_name="stylize")
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

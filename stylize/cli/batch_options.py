@@ -25,7 +25,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from stylize.api import PLACEHOLDERS, BatchInterrupted, BatchOptions, BatchReport, Failure, Reporter, parse_shard
+from stylize.api import (
+    PLACEHOLDERS,
+    BatchInterrupted,
+    BatchOptions,
+    BatchReport,
+    Failure,
+    Reporter,
+    check_ray_address,
+    parse_shard,
+)
 from stylize.cli.display import emit_json, emit_result, err_console
 from stylize.errors import PartialBatchError, StylizeError, UsageError
 
@@ -115,6 +124,44 @@ IoWorkersOption = Annotated[
 ]
 
 
+def ray_argv(args: list[str]) -> list[str]:
+    """``--ray`` without an address means this machine: ``--ray local`` (typer has no options whose value
+    may be left out). What follows ``--ray`` is its address only when it is one (``auto``,
+    ``ray://...``, ``HOST:PORT``), so ``--ray photos/`` still reads ``photos/`` as an input."""
+    out = []
+    for index, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--ray" and not _is_ray_address(args[index + 1] if index + 1 < len(args) else ""):
+            out.append("local")
+    return out
+
+
+def _is_ray_address(text: str) -> bool:
+    try:
+        check_ray_address(text)
+    except UsageError:
+        return False
+    return True
+
+
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run on Ray: alone, this machine's CPUs and GPUs; auto, or ray://HOST:10001, a cluster "
+        '(install it: pip install "stylize\\[ray]").',
+        rich_help_panel=PANEL,
+    ),
+]
+RayWorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--ray-workers", min=0, help="Ray actors; 0: one per GPU, else one per 4 CPU cores.", rich_help_panel=PANEL
+    ),
+]
+
+
 def build_batch_options(
     *,
     output: Path | None = DEFAULTS.output,
@@ -128,6 +175,8 @@ def build_batch_options(
     io_workers: int = DEFAULTS.io_workers,
     quality: int = DEFAULTS.quality,
     max_pixels: int = DEFAULTS.max_pixels,
+    ray: str | None = DEFAULTS.ray,
+    ray_workers: int = DEFAULTS.ray_workers,
 ) -> BatchOptions:
     """The flags as :class:`BatchOptions`; bad values raise UsageError (exit 2)."""
     return BatchOptions(
@@ -142,6 +191,8 @@ def build_batch_options(
         io_workers=io_workers,
         quality=quality,
         max_pixels=max_pixels,
+        ray=ray,
+        ray_workers=ray_workers,
     )
 
 
@@ -157,6 +208,8 @@ def batch_params(
     quality: QualityOption = DEFAULTS.quality,
     max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
     io_workers: IoWorkersOption = DEFAULTS.io_workers,
+    ray: RayOption = DEFAULTS.ray,
+    ray_workers: RayWorkersOption = DEFAULTS.ray_workers,
     as_json: JsonOption = False,
 ) -> None:
     """The batch options of every stylizing command, in help order (``shared_params.with_params``)."""
