@@ -7,6 +7,8 @@ markdown tables; medians of --repeat runs. Sections:
   folder    50 JPEGs of 512^2 with one style, images/s end to end (decode, stylize, encode)
   cold      the whole command for one 512^2 image, as a fresh process
   memory    peak RSS of a 1024^2 run and (with --huge) a 6000x4000 run with tiling
+  roofline  FLOPs of one 512^2 image (encoder, decoder, style), this CPU's bf16 convolution
+            throughput on one large conv, and how close the model and the whole folder path come
 
     python benches/adain.py [--repeat 3] [--huge] [--sections compute,quality,folder,cold,memory]
 """
@@ -286,6 +288,64 @@ def section_memory(enc: Path, dec: Path, work: Path, huge: bool) -> None:
         print(f"| 6000×4000 | auto | --tile 1024 | {rss:.2f} | {secs:.1f} |")
 
 
+def _conv_peak(repeat: int) -> float:
+    """GFLOP/s of one large 3x3 conv (256 -> 256 channels, 128^2, batch 1) in bf16: this CPU's practical peak."""
+    conv = nn.Conv2d(256, 256, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 128, 128).to(memory_format=torch.channels_last)
+    flops = 2 * 256 * 256 * 9 * 128 * 128
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        seconds = median_time(lambda: conv(x), repeat, warmup=2)
+    return flops / seconds / 1e9
+
+
+def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = ours(enc, dec, "bf16")
+    c, s = smooth_image(512, 512, 1), smooth_image(512, 512, 2)
+    target = model.style_target(s)
+    with FlopCounterMode(display=False) as counter:
+        model.style_target(s)
+    style_flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:
+        model.stylize(c, [target], None, 1.0)
+    image_flops = counter.get_total_flops()
+    peak = _conv_peak(repeat)
+    model_s = median_time(lambda: model.stylize(c, [target], None, 1.0), repeat)
+    files = []
+    for i in range(20):
+        files.append(work / "roof" / f"{i:02}.jpg")
+        files[-1].parent.mkdir(exist_ok=True)
+        save_jpeg(smooth_image(512, 512, 10 + i), files[-1])
+    style_file = work / "roof_style.jpg"
+    save_jpeg(s, style_file)
+    cmd = [sys.executable, "-m", "stylize", "--quiet", "adain", str(work / "roof"), "-s", str(style_file)]
+    cmd += ["--encoder", str(enc), "--decoder", str(dec), "-o", str(work / "roof_out"), "--overwrite"]
+    folder_s = statistics.median(_folder_time(cmd) for _ in range(repeat)) / len(files)
+    gflop = image_flops / 1e9
+    print(f"\n### roofline: one 512² content image (style encoded once: {style_flops / 1e9:.1f} GFLOP)\n")
+    print("| | GFLOP/image | s/image | GFLOP/s | of the conv peak |")
+    print("|---|---|---|---|---|")
+    print(f"| one 256→256 3×3 conv, 128², bf16 (peak) | | | {peak:.0f} | 100 % |")
+    print(
+        f"| model only (encode, AdaIN, decode), bf16 | {gflop:.1f} | {model_s:.3f} | {gflop / model_s:.0f} | {gflop / model_s / peak:.0%} |"
+    )
+    print(
+        f"| folder of 20 JPEGs, end to end (per image) | {gflop:.1f} | {folder_s:.3f} | {gflop / folder_s:.0f} | {gflop / folder_s / peak:.0%} |"
+    )
+    print(
+        f"\nmodel share of the folder's time per image: {model_s / folder_s:.0%} (the rest: decode, resize, encode, write)"
+    )
+
+
+def _folder_time(cmd: list[str]) -> float:
+    """The batch's own time (the JSON report's elapsed_s: after the model loaded)."""
+    import json
+
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)["elapsed_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
@@ -308,6 +368,8 @@ def main() -> None:
             section_cold(enc, dec, work, args.repeat)
         if "memory" in sections:
             section_memory(enc, dec, work, args.huge)
+        if "roofline" in sections:
+            section_roofline(enc, dec, work, args.repeat)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
