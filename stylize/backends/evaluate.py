@@ -17,7 +17,9 @@ float32, at the output's own size:
   content and of the output, both at the output's size (:func:`stylize.metrics.structure_distance`).
 
 Style images and content images are encoded once per size (a batch reuses them). An image with a
-side under 32 px is measured upscaled to 32 px on that side (the network needs 2 px at relu5_1).
+side under 32 px is measured upscaled to 32 px on that side (the network needs 2 px at relu5_1); an
+output (or a resized style) over MAX_MEASURED pixels is measured downscaled to it, and an output too
+thin for both (a 1x5000 strip) is refused: the work of one output is bounded by pixels, not by its sides.
 
 ``eval --video`` measures flicker instead (:func:`evaluate_video`). The api's eval doors only call here.
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,7 +43,7 @@ from stylize.batch import collect_inputs
 from stylize.checkpoints import load_tensors
 from stylize.config import DEFAULT_VGG, vgg_source
 from stylize.devices import resolve_device
-from stylize.errors import OutputError, UsageError
+from stylize.errors import InputError, OutputError, UsageError
 from stylize.files import same_file
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
@@ -56,6 +59,8 @@ STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "re
 CONTENT_LAYER = "relu4_2"
 STRUCTURE_LAYER = "relu3_1"
 MIN_SIDE = 32  # px: smaller images (outputs, contents, styles) are measured upscaled to this short side
+MAX_MEASURED = 2048 * 2048  # px fed to VGG-19 per image: float32 activations of ~4 GB at most on CPU
+MAX_ASPECT = MAX_MEASURED // MIN_SIDE**2  # 4096:1, the thinnest output that fits both bounds
 CACHED = 32  # style targets, content features and resized content images kept per meter
 
 
@@ -110,8 +115,8 @@ class QualityMeter:
             return self.net.features(images.to_tensor(img).to(self.device), layers)
 
     def _style_image(self, path: Path, long_side: int) -> Image.Image:
-        """The style image resized to ``long_side`` (cached as ``style_image``)."""
-        return images.resize_long_side(images.open_image(path).rgb, long_side)
+        """The style image resized to ``long_side``, within MAX_MEASURED pixels (cached as ``style_image``)."""
+        return within_budget(images.resize_long_side(images.open_image(path).rgb, long_side))
 
     def _style_targets(self, path: Path, long_side: int) -> dict[str, Tensor]:
         """Gram matrices of the style image at ``long_side`` (cached as ``style_targets``)."""
@@ -144,6 +149,27 @@ class QualityMeter:
             c = content_distance(feats[CONTENT_LAYER], target[CONTENT_LAYER])
             structure = metrics.structure_distance(feats[STRUCTURE_LAYER], target[STRUCTURE_LAYER])
         return Scores(s, c, per_layer, patch, structure)
+
+
+def within_budget(img: Image.Image) -> Image.Image:
+    """``img`` downscaled to MAX_MEASURED pixels when it is larger (aspect kept)."""
+    if img.width * img.height <= MAX_MEASURED:
+        return img
+    scale = math.sqrt(MAX_MEASURED / (img.width * img.height))
+    return images.resize_to(img, (max(1, math.floor(img.width * scale)), max(1, math.floor(img.height * scale))))
+
+
+def measurable_output(img: Image.Image, path: Path) -> Image.Image:
+    """An output as it is measured: within MAX_MEASURED pixels even once its short side is grown to
+    MIN_SIDE; an output too thin for both is an InputError (the work stays bounded by pixels)."""
+    low, high = sorted(img.size)
+    if high / low > MAX_ASPECT:
+        raise InputError(
+            f"{path}: a {img.width}x{img.height} picture is too thin to measure",
+            f"eval measures at least {MIN_SIDE} px across within {MAX_MEASURED:,} pixels: "
+            f"an aspect ratio up to {MAX_ASPECT}:1",
+        )
+    return within_budget(img)
 
 
 # ---------------------------------------------------------------- which content and style each output had
@@ -259,7 +285,7 @@ def evaluate_items(meter: QualityMeter, items: Sequence[EvalItem], reporter: Rep
     reporter.start("eval", total=len(items))
     try:
         for item in items:
-            output = images.open_image(item.output).rgb
+            output = measurable_output(images.open_image(item.output).rgb, item.output)
             scores = meter.score(output, item.content, item.style)
             if item.content is not None and item.style is not None:
                 key = (item.content, item.style, output.size)
@@ -350,28 +376,52 @@ def evaluate(
     """Every output's scores (``stylize eval``). ``contents`` are keyed by stem, ``styles`` by tag; the
     outputs (files or folders) are matched to them by their records, else by name, or are those a batch
     run's ``--json`` ``report`` lists. With ``sheet``, the contact sheet is written there
-    (:func:`save_eval_sheet`); a sheet path that is one of the images compared, or the report, is
-    refused before any work."""
+    (:func:`save_eval_sheet`); a sheet path that is a folder or any file eval reads (every content and
+    style given, every output measured, the report) is refused before any work."""
     items = _report_items(report, styles) if report is not None else _named_items(outputs, contents, styles)
     if sheet is not None:
-        _check_sheet_path(sheet, items, report)
+        _check_sheet_path(sheet, [*contents.values(), *styles.values()], items, report)
     rows = evaluate_items(quality_meter(vgg, device, reporter), items, reporter or NullReporter())
     return EvalResult(rows, mean_scores(rows), save_eval_sheet(rows, sheet) if sheet is not None else None)
 
 
-def _check_sheet_path(sheet: Path, items: Sequence[EvalItem], report: Path | None) -> None:
-    """An OutputError when ``sheet`` names an input of the run: an output measured, its content or style, the report."""
-    inputs = [report] + [p for item in items for p in (item.output, item.content, item.style)]
+def _check_sheet_path(sheet: Path, given: Sequence[Path], items: Sequence[EvalItem], report: Path | None) -> None:
+    """An OutputError when ``sheet`` is a folder or names an input of the run: a content or style given, an
+    output measured, its content or style, the report."""
+    if sheet.is_dir():
+        raise OutputError(f"--sheet {sheet} is a folder", "give a .png or .jpg file name")
+    inputs = [report, *given] + [p for item in items for p in (item.output, item.content, item.style)]
     for path in inputs:
         if path is not None and same_file(sheet, path):
             raise OutputError(f"--sheet {sheet} is an input of this eval ({path})", "write the sheet to a new file")
 
 
 def _report_items(report: Path, styles: Mapping[str, Path]) -> list[EvalItem]:
+    if report.exists() and not report.is_file():  # a FIFO would block forever
+        raise InputError(f"--report {report}: not a regular file", "give the --json report file of a stylize run")
     try:
-        return match_by_report(json.loads(Path(report).read_text()), styles)
+        data = json.loads(Path(report).read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{report}: not a readable --json report ({exc})") from exc
+        raise InputError(f"--report {report}: not a readable --json report ({exc})") from exc
+    return match_by_report(_checked_report(report, data), styles)
+
+
+def _checked_report(report: Path, data: object) -> dict[str, list[dict[str, str]]]:
+    """The ``done`` and ``skipped`` entries of a report, each with string ``output`` and ``input``."""
+    bad = InputError(f"--report {report}: not a stylize --json report", "give the --json report of a stylize run")
+    if not isinstance(data, dict):
+        raise bad
+    lists = {key: data.get(key, []) for key in ("done", "skipped")}
+    if not all(isinstance(entries, list) for entries in lists.values()):
+        raise bad
+    for entry in (e for entries in lists.values() for e in entries):
+        if not (isinstance(entry, dict) and isinstance(entry.get("input"), str) and _optional_str(entry, "output")):
+            raise InputError(f"--report {report}: not a stylize --json report (entry {entry!r:.60})")
+    return lists  # type: ignore[return-value]
+
+
+def _optional_str(entry: Mapping[str, object], key: str) -> bool:
+    return entry.get(key) is None or isinstance(entry.get(key), str)
 
 
 def _named_items(outputs: Sequence[str], contents: Mapping[str, Path], styles: Mapping[str, Path]) -> list[EvalItem]:
@@ -401,6 +451,7 @@ def evaluate_video(
         raise UsageError("give the stylized videos to measure after --video INPUT")
     reporter = reporter or NullReporter()
     paths = [Path(input_video), *(Path(p) for p in outputs)]
+    check_same_shape(paths)
     meter = quality_meter(vgg, device, reporter) if style is not None else None
     rows = []
     reporter.start("videos", total=len(paths), unit="video")  # one bar; each video's frames below it
@@ -414,6 +465,23 @@ def evaluate_video(
     finally:
         reporter.finish("videos")
     return rows
+
+
+SHAPE_TOLERANCE = 0.02  # relative aspect difference an encoder's rounding to even sides can cause
+
+
+def check_same_shape(paths: Sequence[Path]) -> None:
+    """Every output video has the input's aspect ratio (any size: ``--size`` scales it), else it was
+    not made from this input and its flicker against the input's motion means nothing."""
+    first = video.probe(paths[0])
+    for path in paths[1:]:
+        info = video.probe(path)
+        if abs(info.width * first.height / (info.height * first.width) - 1) > SHAPE_TOLERANCE:
+            raise UsageError(
+                f"{path}: its {info.width}x{info.height} frames are not the shape of {paths[0]}'s "
+                f"{first.width}x{first.height}",
+                "give outputs stylized from this input video",
+            )
 
 
 def video_style_distance(meter: QualityMeter, path: Path, style: Path) -> float:

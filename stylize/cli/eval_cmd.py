@@ -64,6 +64,8 @@ def eval_(
     if video is not None:
         if style and len(style) > 1:
             raise UsageError("--video takes one --style image")
+        if sheet is not None or report is not None:
+            raise UsageError("--sheet and --report are for images, not with --video")
         rows = api.evaluate_video(
             video, outputs or [], state.reporter(), Path(style[0]) if style else None, vgg, state.device
         )

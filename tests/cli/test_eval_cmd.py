@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -100,7 +104,69 @@ def test_usage_errors(outputs: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot tell which content image" in result.output
     broken = tmp_path / "broken.json"
     broken.write_text("{")
-    assert runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), "--report", str(broken)]).exit_code == 2
+    assert runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), "--report", str(broken)]).exit_code == 3
+
+
+@pytest.mark.parametrize("which", ["report", "output by a link", "a content no output was matched to", "folder"])
+def test_a_sheet_over_the_report_a_link_or_any_given_file_is_refused(which: str, outputs: Path, tmp_path: Path) -> None:
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg"):
+        shutil.copy(CONTENT / name, contents / name)
+    report = tmp_path / "run.json"
+    output = outputs / "chelsea_mosaic.png"
+    report.write_text(
+        json.dumps({"done": [{"input": str(contents / "chelsea.jpg"), "style": "mosaic", "output": str(output)}]})
+    )
+    (tmp_path / "link.png").symlink_to(output)
+    sheet = {"report": report, "output by a link": tmp_path / "link.png", "folder": outputs,
+             "a content no output was matched to": contents / "coffee.jpg"}[which]  # fmt: skip
+    before = {path: path.read_bytes() for path in (*contents.iterdir(), report, output)}
+    source = ["--report", str(report)] if which == "report" else ["-c", str(contents), str(output)]
+    result = runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), *source, "--sheet", str(sheet)])
+    assert result.exit_code == 3 and len(result.output.strip().splitlines()) == 1, result.output
+    assert ("is a folder" if which == "folder" else "is an input of this eval") in result.output
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_a_report_that_is_not_a_report_is_one_line_exit_3(tmp_path: Path) -> None:
+    style = str(STYLE / "mosaic.png")
+    for text in ("[1, 2]", '{"done": {"output": "x"}}', '{"done": [{"input": 3, "output": "x.png"}]}', '{"done": [7]}'):
+        report = tmp_path / "run.json"
+        report.write_text(text)
+        result = runner.invoke(app, ["eval", "-s", style, "--report", str(report)])
+        assert result.exit_code == 3 and "not a stylize --json report" in result.output, (text, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_fifo_report_is_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "run.json"
+    os.mkfifo(fifo)
+
+    def unblock() -> None:  # were the FIFO opened, this writer lets the read end instead of hanging the test
+        time.sleep(10)
+        with contextlib.suppress(OSError), open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "w") as f:
+            f.write("{}")
+
+    threading.Thread(target=unblock, daemon=True).start()
+    result = runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), "--report", str(fifo)])
+    assert result.exit_code == 3 and "not a regular file" in result.output
+
+
+def test_an_output_too_thin_to_measure_is_refused(tmp_path: Path, image_factory: object) -> None:
+    """A 1x5000 strip would be measured at 32x160000 against a 5000x5000 style: refused, not minutes and GBs."""
+    strip = image_factory(tmp_path / "strip_mosaic.png", (1, 5000))  # type: ignore[operator]
+    result = runner.invoke(app, ["eval", "-s", str(STYLE / "mosaic.png"), str(strip)])
+    assert result.exit_code == 3 and "too thin to measure" in result.output
+
+
+def test_large_outputs_and_styles_are_measured_within_the_pixel_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stylize.backends import evaluate as ev
+
+    monkeypatch.setattr(ev, "MAX_MEASURED", 64 * 64)
+    img = Image.new("RGB", (200, 100))
+    assert ev.within_budget(img).size == (90, 45) and ev.within_budget(Image.new("RGB", (64, 64))).size == (64, 64)
+    assert ev.measurable_output(img, Path("x.png")).size == (90, 45)
 
 
 def test_tiny_and_extreme_images_are_measured(tmp_path: Path, image_factory: object) -> None:
