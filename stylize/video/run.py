@@ -248,7 +248,8 @@ def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | No
     reporter.start(FRAMES, total=video.probe(output_path).frames or None, unit="frame", transient=True)
     inputs, outputs = video.read_frames(input_path), video.read_frames(output_path)
     try:
-        for frame_in, frame_out in zip(inputs, outputs):
+        while (pair := (next(inputs, None), next(outputs, None))) and None not in pair:
+            frame_in, frame_out = pair
             if previous is not None:
                 error, share = warping_error((previous[0], frame_in.rgb), (previous[1], frame_out.rgb), flow)
                 errors.append(error)
@@ -259,6 +260,13 @@ def measure_flicker(input_path: Path, output_path: Path, reporter: Reporter | No
         inputs.close()
         outputs.close()
         reporter.finish(FRAMES)
+    if pair != (None, None):
+        more = "fewer" if pair[1] is None else "more"
+        reporter.log(
+            f"{output_path}: has {more} frames than {input_path}: only the first {len(errors) + 1} "
+            "of each were compared",
+            "warning",
+        )
     if not errors:
         raise InputError(f"{output_path}: fewer than two frames to compare")
     return Flicker(output_path, float(np.mean(errors)), len(errors), float(np.mean(shares)))

@@ -210,3 +210,19 @@ def test_bitrate_instead_of_crf(tmp_path: Path) -> None:
     assert sizes["2M"] > 3 * sizes["20k"]
     bad = _fast(src, "-m", "starry-night", "-o", tmp_path / "x.mp4", "--bitrate", "fast")
     assert bad.exit_code == 2 and "--bitrate 'fast'" in bad.output
+
+
+def test_eval_video_refuses_a_video_of_another_shape(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4", size=(64, 48), frames=4, audio=False)
+    other = make_clip(tmp_path / "other.mp4", size=(48, 64), frames=4, audio=False)
+    result = runner.invoke(app, ["eval", "--video", str(src), str(other)])
+    assert result.exit_code == EXIT_CODES["usage"] and "not the shape of" in result.output
+
+
+def test_eval_video_says_when_the_frame_counts_differ(tmp_path: Path) -> None:
+    src = make_clip(tmp_path / "clip.mp4", frames=9, audio=False)
+    short = make_clip(tmp_path / "short.mp4", size=(32, 24), frames=6, audio=False)
+    result = runner.invoke(app, ["eval", "--video", str(src), str(short), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "has fewer frames than" in result.stderr and "first 6" in result.stderr
+    assert json.loads(result.stdout)["outputs"][0]["pairs"] == 5
