@@ -1,6 +1,6 @@
 """Stylize pictures in memory: ``stylize.adain(content, style) -> PIL.Image`` and friends.
 
-Inputs are PIL images, paths, or arrays (H, W, 3) of uint8 or floats in [0, 1]. Options are the
+Inputs are PIL images, paths, or arrays (H, W, 3) of uint8, uint16, or floats in [0, 1] (README). Options are the
 fields of the command's config (``AdaINConfig``, ``FastConfig``, ``OptimizeConfig``), validated
 the same way as on the command line. A :class:`Stylizer` keeps every network it loaded, so a loop
 over thousands of pictures loads each model once; the module-level functions share one.
@@ -29,31 +29,55 @@ from PIL import Image
 from stylize import images
 from stylize.api import METHODS
 from stylize.backends.stylizer import MethodBackend
-from stylize.config import AdaINConfig, FastConfig, OptimizeConfig
+from stylize.config import MAX_SEED, AdaINConfig, FastConfig, GANSampleConfig, OptimizeConfig
 from stylize.devices import resolve_device
 from stylize.errors import UsageError
 from stylize.progress import NullReporter
 
 Picture = Image.Image | str | os.PathLike[str] | Any  # PIL image, path, or numpy array
-ARRAY_HINT = "pass a PIL image, a path, or an array (H, W, 3) of uint8 or floats in [0, 1]"
+ARRAY_HINT = "pass a PIL image, a path, or an array (H, W, 3) of uint8, uint16 or floats in [0, 1]"
+FLOAT_SLACK = 1 / 512  # floats this far outside [0, 1] are rounding (clipped); further out is a mistake
 
 
 def to_rgb(picture: Picture) -> Image.Image:
-    """Any accepted input as an RGB PIL image (paths are decoded like the CLI decodes them)."""
+    """Any accepted input as an RGB PIL image, decoded as the CLI decodes a file: a PIL image goes
+    through the same conversion as its own path (EXIF orientation, ICC profile, 16 bit, alpha dropped)."""
+    if picture is None:
+        raise UsageError("no picture given (None)", ARRAY_HINT)
     if isinstance(picture, Image.Image):
-        return picture.convert("RGB")
+        return images.from_pil(picture).rgb
     if isinstance(picture, (str, os.PathLike)):
         return images.open_image(picture).rgb
     return _from_array(picture)
 
 
 def _from_array(array: Any) -> Image.Image:
+    """(H, W, 3) or (H, W, 4) (alpha dropped) of uint8 (0..255), uint16 (0..65535, as a 16-bit file is
+    read), other integers within 0..255, or floats within [0, 1]; anything else is a UsageError."""
     a = np.asarray(array)
-    if a.ndim != 3 or a.shape[2] not in (3, 4):
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.size == 0:
         raise UsageError(f"an array of shape {a.shape} is not a picture", ARRAY_HINT)
-    if a.dtype != np.uint8:
-        a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(a[..., :3]), "RGB")
+    return Image.fromarray(np.ascontiguousarray(_as_uint8(a[..., :3])), "RGB")
+
+
+def _as_uint8(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16:  # 16-bit samples, reduced as a 16-bit file is
+        return (a.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer) and not np.issubdtype(a.dtype, np.bool_):
+        if a.min() < 0 or a.max() > 255:
+            raise UsageError(f"{a.dtype} pixels from {a.min()} to {a.max()}: integers must be 0..255", ARRAY_HINT)
+        return a.astype(np.uint8)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise UsageError(f"an array of {a.dtype} is not a picture", ARRAY_HINT)
+    if not np.isfinite(a).all():
+        raise UsageError("the picture array holds NaN or infinite values", ARRAY_HINT)
+    low, high = float(a.min()), float(a.max())
+    if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
+        hint = "divide by 255 first" if high <= 255 + FLOAT_SLACK and low >= -FLOAT_SLACK else ARRAY_HINT
+        raise UsageError(f"float pixels from {low:g} to {high:g}: floats must be in [0, 1]", hint)
+    return (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 class Stylizer:
@@ -125,6 +149,7 @@ class Stylizer:
         from stylize.backends.gan import Sampler, load_generator  # lazy: a call loads only its own backend
 
         seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+        GANSampleConfig(model=model, truncation=truncation, seeds=_checked_seeds(seed_list))  # the CLI's checks
         sampler = self._cached(("gan", model), lambda: Sampler(load_generator(model), self.device))
         batch = sampler.images(seed_list, truncation, sampler.class_index(class_label))  # (N, C, H, W) in [0, 1]
         return [_to_image(x) for x in batch]
@@ -146,7 +171,18 @@ def _renamed(options: dict[str, Any]) -> None:
 
 
 def _as_list(style: Picture | Sequence[Picture]) -> list[Picture]:
-    return list(style) if isinstance(style, (list, tuple)) else [style]
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles or style is None:
+        raise UsageError("no style picture given", "pass a style: a PIL image, a path or an array, or a list of them")
+    return styles
+
+
+def _checked_seeds(seeds: list[int]) -> tuple[int, ...]:
+    if not seeds:
+        raise UsageError("no seeds given", "seeds=N samples seeds 0..N-1, or pass a list of seeds")
+    if not all(isinstance(s, (int, np.integer)) and 0 <= s <= MAX_SEED for s in seeds):
+        raise UsageError(f"seeds must be whole numbers from 0 to {MAX_SEED}", "e.g. seeds=[0, 1, 42]")
+    return tuple(int(s) for s in seeds)
 
 
 def _given_styles(styles: Sequence[Picture]) -> tuple[dict[str, Path], dict[Path, Image.Image]]:

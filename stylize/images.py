@@ -118,6 +118,12 @@ def _too_big(path: Path, size: tuple[int, int] | None, max_pixels: int) -> Input
 def _to_picture(img: Image.Image, path: Path | None) -> Picture:
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)  # animated: first frame
+    return from_pil(img, path)
+
+
+def from_pil(img: Image.Image, path: Path | None = None) -> Picture:
+    """A PIL image (its current frame) as :func:`open_image` decodes its file: upright, 8-bit sRGB,
+    alpha aside. ``img`` itself is left as it is."""
     img = ImageOps.exif_transpose(img) or img
     exif = _clean_exif(img)
     icc = img.info.get("icc_profile")

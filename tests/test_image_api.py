@@ -105,3 +105,66 @@ def test_gan_sample_gives_one_picture_per_seed() -> None:
     assert [p.size for p in pictures] == [(28, 28)] * 3 and pictures[0].mode == "L"
     assert np.array_equal(np.asarray(pictures[0]), np.asarray(pictures[2]))  # same seed, same picture
     assert not np.array_equal(np.asarray(pictures[0]), np.asarray(pictures[1]))
+
+
+def test_arrays_are_converted_by_their_dtype_or_refused() -> None:
+    photo = np.asarray(Image.open(CHELSEA).convert("RGB"))
+    assert np.array_equal(np.asarray(image_api.to_rgb(photo.astype(np.int64))), photo)  # ints within 0..255
+    sixteen = photo.astype(np.uint16) * 257  # a 16-bit picture, reduced as a 16-bit file is
+    assert np.array_equal(np.asarray(image_api.to_rgb(sixteen)), photo)
+    nan = photo / 255.0
+    nan[0, 0, 0] = np.nan
+    bad = {
+        "floats must be in \\[0, 1\\]": photo.astype(np.float32),  # the commonest mistake: 0..255 floats
+        "integers must be 0..255": photo.astype(np.int64) * 4,
+        "NaN": nan,
+        "not a picture": np.zeros((0, 0, 3), np.uint8),
+        "bool": np.ones((4, 4, 3), bool),
+    }
+    for message, array in bad.items():
+        with pytest.raises(UsageError, match=message):
+            image_api.to_rgb(array)
+    with pytest.raises(UsageError) as raised:
+        stylize.fast(photo.astype(np.float32))
+    assert "divide by 255" in raised.value.one_line()
+
+
+def test_a_16_bit_pil_image_is_the_same_picture_as_its_file(tmp_path: Path) -> None:
+    ramp = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21).astype(np.uint16)  # 0..64491
+    path = tmp_path / "gray16.png"
+    Image.fromarray(ramp).save(path)
+    with Image.open(path) as img:
+        assert img.mode.startswith("I")
+        assert np.array_equal(np.asarray(image_api.to_rgb(img)), np.asarray(image_api.to_rgb(path)))
+        assert np.asarray(image_api.to_rgb(img)).max() < 255  # not clipped to white
+
+
+@pytest.mark.usefixtures("fake_adain_weights")
+def test_bad_styles_and_weights_are_usage_errors() -> None:
+    s = stylize.Stylizer(device="cpu")
+    style = Image.open(MOSAIC)
+    calls = {
+        "no style picture": lambda: s.adain(CHELSEA, [], size=32),
+        "1 values for 2 styles": lambda: s.adain(CHELSEA, [style, style], size=32, blend=(1.0,)),
+        "0 or more": lambda: s.adain(CHELSEA, [style, style], size=32, blend=(-1.0, 2.0)),
+        "finite": lambda: s.adain(CHELSEA, [style, style], size=32, blend=(float("nan"), 1.0)),
+        "not all 0": lambda: s.adain(CHELSEA, [style, style], size=32, blend=(0.0, 0.0)),
+    }
+    for message, call in calls.items():
+        with pytest.raises(UsageError, match=message):
+            call()
+    for style_arg in ([], None):
+        with pytest.raises(UsageError, match="no style picture"):
+            stylize.optimize(CHELSEA, style_arg, size=32, iterations=1)
+
+
+def test_gan_sample_refuses_bad_truncation_and_seeds() -> None:
+    for options, message in (
+        ({"truncation": float("nan")}, "finite"),
+        ({"truncation": -1.0}, "0 or positive"),
+        ({"seeds": []}, "no seeds"),
+        ({"seeds": [2**64]}, "from 0 to"),
+        ({"seeds": [-1]}, "from 0 to"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            stylize.gan_sample(**options)

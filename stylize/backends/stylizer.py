@@ -227,9 +227,12 @@ def combined_tag(tags: Sequence[str]) -> str:
 
 
 def check_blend(weights: Sequence[float] | None, styles: dict[str, Any]) -> None:
-    """``--blend`` needs one weight per style."""
+    """``--blend`` needs one weight per style, each 0 or more, not all 0 (a negative weight pushes away
+    from a style: no blend of them)."""
     if weights and len(weights) != len(styles):
         raise UsageError(f"--blend has {len(weights)} values for {len(styles)} styles")
+    if weights and (min(weights) < 0 or not sum(weights) > 0):
+        raise UsageError(f"--blend weights must be 0 or more and not all 0, not {','.join(map(str, weights))}")
 
 
 def start(
