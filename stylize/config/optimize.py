@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, PRECISIONS, check_color, check_finite, knob
+from stylize.config.common import DEFAULT_SIZE, DEFAULT_VGG, PRECISIONS, check_color, check_finite, check_seed, knob
 from stylize.errors import UsageError
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -80,6 +80,7 @@ class OptimizeConfig:
 
     def __post_init__(self) -> None:
         check_finite(self)
+        check_seed(self.seed)
         _one_of("--optimizer", self.optimizer, OPTIMIZERS)
         _one_of("--init", self.init, INITS)
         _one_of("--style-loss", self.style_loss, STYLE_LOSSES)

@@ -241,6 +241,8 @@ def test_metadata_that_is_not_json_is_exit_4(model: Path, tmp_path: Path) -> Non
         (["--seeds", "1,2", "-n", "5"], "both say"),
         (["--interpolate", "3", "--seeds", "1,2", "-o", "walk.mp4"], "not a format"),
         (["--grid", "-n", "1000000"], "too large"),
+        (["--interpolate", "10000000"], "too many for one animation"),  # 150M frames held in memory
+        (["--seeds", "123456789012345678901"], "at most 9223372036854775807"),
     ],
 )
 def test_sample_option_mistakes_are_exit_2(model: Path, tmp_path: Path, args: list[str], words: str) -> None:

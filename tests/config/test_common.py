@@ -88,3 +88,15 @@ def test_a_tile_overlap_of_half_the_tile_is_refused_with_a_message_that_says_so(
         FastConfig(tile=128, tile_overlap=64)
     assert "below 64" in str(caught.value.hint)
     assert FastConfig(tile=128, tile_overlap=63).tile_overlap == 63
+
+
+@pytest.mark.parametrize("config", ["OptimizeConfig", "AdaINTrainConfig", "FastTrainConfig", "GANTrainConfig"])
+def test_a_seed_out_of_torch_range_is_a_usage_error(config: str) -> None:
+    """torch wraps seeds modulo 2**64: a 20-digit seed would quietly be another seed."""
+    import stylize.config as cfg
+
+    cls = getattr(cfg, config)
+    cls(seed=cfg.MAX_SEED)
+    for seed in (cfg.MAX_SEED + 1, 12345678901234567890123, -1):
+        with pytest.raises(UsageError, match="--seed must be a whole number from 0 to"):
+            cls(seed=seed)

@@ -79,15 +79,25 @@ def sample(
 
 
 MAX_GRID_PIXELS = 100_000_000  # a contact sheet is built in memory: --grid -n 1000000 would take gigabytes
+MAX_ANIMATION_PIXELS = MAX_GRID_PIXELS  # so is an interpolation's animation, every frame at once
 
 
 def _check_grid_size(config: Any, sampler: Sampler) -> None:
+    """A grid or an interpolation is held in memory whole: refuse one over its pixel budget up front."""
     size = sampler.info.image_size
     if config.grid and len(config.seed_list) * size * size > MAX_GRID_PIXELS:
         most = MAX_GRID_PIXELS // (size * size)
         raise UsageError(
             f"--grid of {len(config.seed_list):,} images of {size}x{size} px is too large",
             f"at most {most:,} images per grid; write them as files (no --grid)",
+        )
+    frames = (len(config.seed_list) - 1) * config.interpolate + 1
+    if config.interpolate and frames * size * size > MAX_ANIMATION_PIXELS:
+        most = MAX_ANIMATION_PIXELS // (size * size)
+        raise UsageError(
+            f"--interpolate {config.interpolate:,} over {len(config.seed_list):,} seeds makes {frames:,} frames "
+            f"of {size}x{size} px: too many for one animation",
+            f"at most {most:,} frames: fewer steps or seeds",
         )
 
 
