@@ -157,7 +157,7 @@ def load_zoo_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: holds Python objects beyond tensors and the zoo's config; refusing to unpickle it",
             "save a state_dict() instead of a whole model",
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # a text or random file fails in the unpickler in many ways (KeyError, ...)
         load_tensors(path)  # the shared loader words the error
         raise WeightsError(f"{path}: not a readable PyTorch weights file ({exc})") from exc
     if not isinstance(obj, dict):

@@ -233,3 +233,42 @@ def test_efdm_model_matches_the_style_distribution(model: AdaINModel) -> None:
 def test_transform_is_validated() -> None:
     with pytest.raises(UsageError, match="--transform must be one of adain, efdm"):
         AdaINConfig(transform="wct")
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), 50, -0.5, "0.5", True, [1]])
+def test_a_decoder_whose_recorded_alpha_is_not_0_to_1_is_refused(tmp_path: Path, alpha: object) -> None:
+    from stylize.backends.adain.model import load_decoder_for
+
+    state = AdaINDecoder().state_dict()
+    path = save_checkpoint(tmp_path / "d.safetensors", state, {"architecture": "adain-decoder", "alpha": alpha})
+    with pytest.raises(WeightsError, match="alpha .* is not a number between 0 and 1"):
+        load_decoder_for(str(path))
+    good = save_checkpoint(tmp_path / "g.safetensors", state, {"architecture": "adain-decoder", "alpha": 0.6})
+    assert load_decoder_for(str(good)).alpha == 0.6
+
+
+@pytest.mark.usefixtures("fake_adain_weights")
+def test_a_tampered_decoder_is_exit_4_with_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stylize.cli import app
+
+    photo = Path(__file__).resolve().parents[2] / "examples" / "content" / "chelsea.jpg"
+    state = AdaINDecoder().state_dict()
+    for meta in ({"alpha": float("nan")}, {"alpha": 50}, {"encoder": ["adain-vgg"]}):
+        bad = save_checkpoint(tmp_path / "bad.safetensors", state, {"architecture": "adain-decoder", **meta})
+        args = [
+            "adain",
+            str(photo),
+            "-s",
+            str(photo),
+            "--decoder",
+            str(bad),
+            "-o",
+            str(tmp_path / "out"),
+            "--size",
+            "32",
+        ]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 4 and len(result.stderr.strip().splitlines()) == 1, (meta, result.output)
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

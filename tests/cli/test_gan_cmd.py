@@ -222,6 +222,26 @@ def test_hostile_generator_metadata_is_exit_4_without_allocating(
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("classes", [5, {"a": 1}, ["a"], [[1], [2]] * 5, [1] * 10])
+def test_tampered_class_names_are_exit_4(tmp_path: Path, classes: object) -> None:
+    from stylize.checkpoints import load_tensors
+
+    tensors, meta = load_tensors(bundled_path(DEFAULT_MODEL))  # 10 classes, by name
+    bad = save_checkpoint(tmp_path / "bad.safetensors", tensors, {**meta, "classes": classes})
+    result = runner.invoke(app, ["gan-sample", str(bad), "-n", "1", "--class", "1", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 4 and "classes are not 10 names" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "model.pth", "model.pt", "model.safetensors"])
+def test_a_text_file_given_as_a_gan_is_exit_4(tmp_path: Path, name: str) -> None:
+    text = tmp_path / name
+    text.write_text("hello, this is not a model\n")
+    result = runner.invoke(app, ["gan-sample", str(text), "-n", "1", "-o", str(tmp_path / "out")])
+    assert result.exit_code == 4 and "not a readable" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_metadata_that_is_not_json_is_exit_4(model: Path, tmp_path: Path) -> None:
     from safetensors.torch import save_file
 

@@ -15,7 +15,7 @@ from stylize import ops
 from stylize.checkpoints import load_tensors
 from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair, vgg_source
 from stylize.devices import autocast, effective_precision
-from stylize.errors import UsageError
+from stylize.errors import UsageError, WeightsError
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.fused import fuse_reflect_convs
 from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
@@ -57,9 +57,21 @@ def load_decoder_for(name_or_path: str, reporter: Reporter | None = None) -> Dec
     if arch != "adain-decoder":
         raise UsageError(f"{name_or_path}: is a '{arch}' checkpoint, not an AdaIN decoder")
     recorded = meta.get("encoder") or PUBLISHED_ENCODERS.get(name_or_path)
-    alpha = float(meta.get("alpha", 1.0))
+    if not isinstance(recorded, (str, type(None))):
+        raise WeightsError(f"{name_or_path}: its metadata's encoder is not a name: {recorded!r:.40}", REPAIR_HINT)
+    alpha = _default_alpha(meta.get("alpha", 1.0), name_or_path)
     decoder = build_checked(AdaINDecoder, state, ADAIN_DECODER).eval()
     return DecoderInfo(decoder, recorded if recorded in REGISTRY else None, alpha)
+
+
+REPAIR_HINT = "the file is damaged or was edited: train or download it again"
+
+
+def _default_alpha(value: object, name: str) -> float:
+    """A decoder's recorded default alpha, a number in [0, 1] like ``--alpha`` (NaN would paint black)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return float(value)
+    raise WeightsError(f"{name}: its metadata's alpha {value!r:.40} is not a number between 0 and 1", REPAIR_HINT)
 
 
 class AdaINPair(NamedTuple):

@@ -186,7 +186,19 @@ def _load_ours(path: Path, name: str) -> Generator:
     with torch.device("meta"):  # shaped, not initialised: metadata claiming width 1e6 allocates nothing
         module = build_generator(gen)
     _load_strict(module, tensors, path)
+    _check_classes(meta.get("classes"), gen.num_classes, path)
     return OurGenerator(module, gen, meta, name)
+
+
+def _check_classes(classes: object, count: int, path: Path) -> None:
+    """The recorded class names (``--class`` by name): none, or one name per class."""
+    if not classes:
+        return
+    if not (isinstance(classes, list) and len(classes) == count and all(isinstance(c, str) for c in classes)):
+        raise WeightsError(
+            f"{path}: its metadata's classes are not {count} names: {classes!r:.60}",
+            "the file is damaged or was edited: train it again",
+        )
 
 
 def _load_strict(module: nn.Module, state: dict[str, Any], path: Path) -> None:
