@@ -101,7 +101,7 @@ def adain(
         style_size=style_size,
         crop=crop,
         blend=bo.parse_blend(blend, style_weights),
-        color=po.resolve_color(color, preserve_color),
+        color=po.resolve_color(color, preserve_color, ctx),
         masks=tuple(mask or ()),
         tile=tile,
         precision=precision,

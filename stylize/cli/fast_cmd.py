@@ -84,7 +84,7 @@ def fast(
         models=tuple(model or ()),
         size=po.image_size(size),
         upscale=upscale,
-        color=po.resolve_color(color, preserve_color),
+        color=po.resolve_color(color, preserve_color, ctx),
         tile=tile,
         tile_overlap=tile_overlap,
         precision=precision,

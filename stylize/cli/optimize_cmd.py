@@ -95,7 +95,7 @@ def optimize(
         blend=bo.parse_blend(blend, style_weights),
         style_scale=style_scale,
         pooling=pooling,
-        color=po.resolve_color(color, preserve_color),
+        color=po.resolve_color(color, preserve_color, ctx),
         save_every=save_every,
         plot=plot,
         precision=precision,

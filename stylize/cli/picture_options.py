@@ -53,11 +53,14 @@ PrecisionOption = Annotated[
 ]
 
 
-def resolve_color(color: str, preserve_color: bool) -> str:
-    """``--color``, with ``--preserve-color`` read as ``--color luminance``."""
+def resolve_color(color: str, preserve_color: bool, ctx: typer.Context | None = None) -> str:
+    """``--color``, with ``--preserve-color`` read as ``--color luminance``; ``ctx`` tells a ``--color
+    none`` that was typed (a contradiction) from the default."""
     if not preserve_color:
         return color
-    if color not in ("none", "luminance"):
+    source = ctx.get_parameter_source("color") if ctx is not None else None  # typer's own click: by name
+    typed = source is not None and source.name != "DEFAULT"
+    if color != "luminance" and (color != "none" or typed):
         raise UsageError(
             f"--preserve-color means --color luminance; it conflicts with --color {color}", "give one of them"
         )

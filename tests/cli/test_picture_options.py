@@ -60,3 +60,7 @@ def test_color_takes_the_same_values_everywhere(method: str, files: dict[str, Pa
     assert Image.open(tmp_path / "alias.png").tobytes() == Image.open(tmp_path / "luminance.png").tobytes()
     bad = _run(method, files, tmp_path / "bad.png", "--color", "yes")
     assert bad.exit_code == 2 and "--color must be one of none, match, luminance" in bad.output
+    for other in ("none", "match"):  # a typed --color none contradicts --preserve-color as --color match does
+        both = _run(method, files, tmp_path / "both.png", "--preserve-color", "--color", other)
+        assert both.exit_code == 2 and "conflicts with --color" in both.output, (other, both.output)
+    assert not (tmp_path / "both.png").exists()
