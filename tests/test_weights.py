@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import ClassVar
 import pytest
 
 from stylize import weights as w
-from stylize.errors import WeightsError
+from stylize.errors import InputError, WeightsError
 from stylize.files import is_temp_file
 from stylize.progress import RecordingReporter
 
@@ -238,3 +239,16 @@ def test_resolve_name_or_path(tmp_path: Path) -> None:
     assert w.resolve(str(local)) == local
     with pytest.raises(WeightsError, match="no such weights file"):
         w.resolve(str(tmp_path / "missing.pth"))
+
+
+def test_a_fifo_or_folder_is_named_as_such_not_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _spec(monkeypatch, "https://example.invalid/good.bin", GOOD_SHA)
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    for source, words in ((fifo, "not a regular file"), (tmp_path, "a folder")):
+        with pytest.raises(InputError, match=words):  # exit 3, and nothing blocks on the FIFO
+            w.import_file("test-file", source)
+        with pytest.raises(InputError, match=words):
+            w.resolve(str(source))
+    with pytest.raises(WeightsError, match="no such file"):
+        w.import_file("test-file", tmp_path / "missing.pth")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stylize import bundled
-from stylize.errors import WeightsError
+from stylize.errors import InputError, WeightsError
 from stylize.files import atomic_path, sha256_file
 from stylize.progress import NullReporter, Reporter
 from stylize.weights.cache import cache_dir, cache_path, check_hash, checked_cached, find_cached
@@ -173,6 +173,9 @@ def resolve(name_or_path: str | os.PathLike[str], reporter: Reporter | None = No
     if text in REGISTRY:
         return ensure(text, reporter)
     path = Path(text).expanduser()
+    if path.exists() and not path.is_file():  # a folder or a FIFO (reading it would block)
+        what = "a folder" if path.is_dir() else "not a regular file (a FIFO, device or socket)"
+        raise InputError(f"{text}: {what}, not a weights file", "give a weights file or a registry name")
     if not path.is_file():
         known = ", ".join(sorted(REGISTRY))
         raise WeightsError(f"{text}: no such weights file or registry name", f"registry names: {known}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stylize import bundled
-from stylize.errors import WeightsError
+from stylize.errors import InputError, StylizeError, WeightsError
 from stylize.files import atomic_path, sha256_file
 from stylize.progress import NullReporter, Reporter
 from stylize.weights.cache import cache_path, check_hash, find_cached, hash_matches
@@ -23,7 +23,7 @@ def import_file(name: str, source: Path, reporter: Reporter | None = None) -> Pa
             f"{name} comes with the install; there is nothing to import", f"'stylize weights fetch {name}' prepares it"
         )
     if not source.is_file():
-        raise WeightsError(f"{source}: no such file")
+        raise _not_a_file(source)
     check_layout_of(spec, source)
     actual = sha256_file(source)
     check_hash(spec, source, actual, reporter)
@@ -31,6 +31,15 @@ def import_file(name: str, source: Path, reporter: Reporter | None = None) -> Pa
     with atomic_path(dest) as tmp:
         shutil.copyfile(source, tmp)
     return dest
+
+
+def _not_a_file(source: Path) -> StylizeError:
+    """Why ``source`` cannot be imported: missing (exit 4, as a missing weights file), or there but
+    a folder, FIFO, device or socket (exit 3, as any input that is not a regular file)."""
+    if not source.exists():
+        return WeightsError(f"{source}: no such file")
+    what = "a folder" if source.is_dir() else "not a regular file (a FIFO, device or socket)"
+    return InputError(f"{source}: {what}, not a weights file", "give the downloaded weights file itself")
 
 
 def check_layout_of(spec: WeightSpec, path: Path) -> None:
