@@ -7,6 +7,7 @@ over an input or a file the command reads, a folder that cannot be written.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from stylize import images, video
 from stylize.batch.inputs import InputItem, InputSet
 from stylize.batch.options import DEFAULT_OUTPUT_DIR, BatchOptions, ext_suffix, resolve_shard
 from stylize.errors import OutputError, UsageError
-from stylize.files import unknown_file_suffix
+from stylize.files import TEMP_PREFIX, TEMP_SUFFIX, unknown_file_suffix
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,28 @@ def _default_suffix(item: InputItem) -> str:
 
 def check_writable(folders: Iterable[Path]) -> None:
     """Every output folder can be created and written, checked before any model loads."""
+    probed: set[Path] = set()
     for folder in folders:
         existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
         if not existing.is_dir():
             raise OutputError(f"{folder}: cannot be a folder, {existing} is a file", "choose another -o/--output")
         if not os.access(existing, os.W_OK | os.X_OK):
             raise OutputError(f"{existing}: no permission to write here", "choose another -o/--output")
+        if existing not in probed:
+            probe_write(existing)
+            probed.add(existing)
+
+
+def probe_write(folder: Path) -> None:
+    """Create and remove a temp file in ``folder``: permission bits do not tell a pseudo filesystem
+    (``/proc``, ``/sys``) or a read-only mount, where every output would fail after the models load."""
+    try:
+        with tempfile.NamedTemporaryFile(prefix=f"{TEMP_PREFIX}{os.getpid()}-probe-", suffix=TEMP_SUFFIX, dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"{folder}: files cannot be created here ({exc.strerror or exc})", "choose another -o/--output"
+        ) from exc
 
 
 def _check_outputs(jobs: Sequence[Job]) -> None:

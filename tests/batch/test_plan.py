@@ -105,3 +105,22 @@ def test_an_output_folder_under_a_file_is_refused_before_any_work(tmp_path: Path
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(OutputError, match="is a file"):
         plan_jobs(inputs, ["s"], BatchOptions(output=tmp_path / "file.txt" / "out"))
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_output_under_proc_is_refused_before_any_work(tmp_path: Path) -> None:
+    """/proc passes the permission check (as root) but takes no files: refused up front, one line, exit 3."""
+    from typer.testing import CliRunner
+
+    from stylize.cli import app
+
+    photo = make_image(tmp_path / "a.png")
+    for output in ("/proc/stylize-out", "/proc/a.png"):
+        result = CliRunner().invoke(app, ["fast", str(photo), "-o", output, "--size", "16"])
+        assert result.exit_code == 3 and "files cannot be created here" in result.output, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert (
+        CliRunner().invoke(app, ["--quiet", "fast", str(photo), "-o", str(tmp_path / "out"), "--size", "16"]).exit_code
+        == 0
+    )
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_fast_starry-night.png"]  # the probe left nothing
