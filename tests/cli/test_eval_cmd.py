@@ -191,3 +191,11 @@ def test_outputs_are_matched_by_their_stylize_record_whatever_their_names(tmp_pa
     assert result.exit_code == 0, result.output
     by_name = {Path(o["output"]).name: Path(o["content"]).name for o in json.loads(result.stdout)["outputs"]}
     assert by_name["my-favourite.png"] == "chelsea.jpg" and by_name["rocket.jpg.png"] == "rocket.jpg"
+
+
+def test_sheet_and_report_are_refused_with_video(tmp_path: Path) -> None:
+    """eval --video writes no sheet and reads no report: saying so beats ignoring them."""
+    for extra in (["--sheet", str(tmp_path / "s.png")], ["--report", str(tmp_path / "r.json")]):
+        result = runner.invoke(app, ["eval", "--video", str(tmp_path / "in.mp4"), str(tmp_path / "out.mp4"), *extra])
+        assert result.exit_code == 2 and "not with --video" in result.output, result.output
+    assert not (tmp_path / "s.png").exists()
