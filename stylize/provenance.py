@@ -9,8 +9,11 @@ outputs of the *same* job and stops on any other::
     text = signature.text(content_path, [style_path])   # stored with the output
     differences(text, images.read_note(output))          # [] when the output is this job's
 
-Files are identified by a fingerprint of their size and first and last 64 KiB: cheap for
-thousands of photos, unchanged by copying, changed by any edit a person makes to a photo.
+Files are identified by a fingerprint of all their bytes (SHA-256, read once per file version
+and process): unchanged by copying, changed by any edit, also one in the middle of an
+uncompressed BMP or TIFF or of a model file. Records of another format (``stylize-job/1``, whose
+fingerprints read only a file's first and last 64 KiB) are never taken for this job's: such an
+output stops the batch like one of another job, until ``--overwrite`` redoes it.
 """
 
 from __future__ import annotations
@@ -26,12 +29,11 @@ from typing import Any
 
 from stylize._version import __version__
 
-FORMAT = "stylize-job/1"
-_EDGE = 64 * 1024
+FORMAT = "stylize-job/2"
 
 
 def fingerprint(path: str | Path) -> str:
-    """A short digest of a file's size, first and last 64 KiB (``"missing"`` if it cannot be read).
+    """A short digest of all of a file's bytes (``"missing"`` if it cannot be read).
 
     Each file version (path, size, times, inode) is read once per process: a style or model shared
     by thousands of jobs, or a content file matched against many outputs, is not re-read each time.
@@ -47,14 +49,9 @@ def fingerprint(path: str | Path) -> str:
 def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
     try:
         with open(path, "rb") as f:
-            size = f.seek(0, 2)
-            f.seek(0)
-            head = f.read(_EDGE)
-            f.seek(max(size - _EDGE, 0))
-            tail = f.read(_EDGE)
-    except OSError:
+            digest = hashlib.file_digest(f, "sha256")
+    except (OSError, ValueError):  # ValueError: not a regular file (a FIFO reads as one too late)
         return "missing"
-    digest = hashlib.sha256(str(size).encode() + b"\0" + head + b"\0" + tail)
     return digest.hexdigest()[:16]
 
 
@@ -109,13 +106,12 @@ def differences(expected: str, recorded: str | None, limit: int = 3) -> list[str
     """Why an existing output (``recorded``, its stored signature) is not this job's; [] if it is."""
     if recorded is None:
         return ["it has no stylize record (made by another program, or by stylize before 0.1)"]
-    try:
-        old = json.loads(recorded)["job"]
-    except (ValueError, KeyError, TypeError):
-        return ["its stylize record is unreadable"]
+    old = recorded_job(recorded)
+    if isinstance(old, str):
+        return [old]
     new = json.loads(expected)["job"]
-    if old.get("method") != new["method"]:
-        return [f"it was made by 'stylize {old.get('method')}'"]
+    if old["method"] != new["method"]:
+        return [f"it was made by 'stylize {old['method']}'"]
     found = []
     for key, label in (
         ("content", "another content image"),
@@ -125,13 +121,34 @@ def differences(expected: str, recorded: str | None, limit: int = 3) -> list[str
     ):
         if old.get(key) != new.get(key):
             found.append(f"it was made from {label}")
-    old_settings, new_settings = old.get("settings", {}), new["settings"]
+    old_settings, new_settings = old["settings"], new["settings"]
     for name in sorted(set(old_settings) | set(new_settings)):
         if old_settings.get(name) != new_settings.get(name):
             found.append(
                 f"{name.replace('_', '-')} was {_show(old_settings.get(name))}, now {_show(new_settings.get(name))}"
             )
     return found[:limit]
+
+
+_JOB_FIELDS = {"method": str, "settings": dict, "weights": dict, "content": str, "styles": list}
+
+
+def recorded_job(recorded: str) -> dict[str, Any] | str:
+    """The job of a stored record, its fields of the expected types; else why it cannot be compared."""
+    try:
+        record = json.loads(recorded)
+    except (ValueError, RecursionError):  # RecursionError: a record nested thousands deep
+        return "its stylize record is unreadable"
+    if not isinstance(record, dict) or not isinstance(record.get("job"), dict):
+        return "its stylize record is unreadable"
+    if record.get("format") != FORMAT:
+        version = record.get("stylize")
+        by = f"stylize {version}" if isinstance(version, str) else "another stylize"
+        return f"its stylize record is of another format (written by {by}), which this version does not compare"
+    job = record["job"]
+    if any(not isinstance(job.get(key), kind) for key, kind in _JOB_FIELDS.items()):
+        return "its stylize record is unreadable"
+    return job
 
 
 def _show(value: Any) -> str:
