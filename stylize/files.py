@@ -6,6 +6,7 @@ Nothing is ever half-written: a crash or Ctrl-C leaves either the old state or t
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -18,8 +19,11 @@ TEMP_SUFFIX = ".part"
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temp path beside ``dest``; on success rename it onto ``dest``, else delete it."""
+def atomic_path(dest: str | os.PathLike[str], replace: bool = True) -> Iterator[Path]:
+    """Yield a temp path beside ``dest``; on success rename it onto ``dest``, else delete it.
+
+    ``replace=False``: FileExistsError, and ``dest`` left as it is, when it exists by then (another
+    process wrote it meanwhile): the temp file is hard-linked into place, which never replaces."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     prefix = f"{TEMP_PREFIX}{os.getpid()}-"  # the writer's PID: a later run can tell a stale file from a live one
@@ -30,10 +34,26 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         _fsync(tmp_path)
-        os.replace(tmp_path, dest)
+        _place(tmp_path, dest, replace)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _place(tmp: Path, dest: Path, replace: bool) -> None:
+    if replace:
+        os.replace(tmp, dest)
+        return
+    try:
+        os.link(tmp, dest)  # atomic, and fails if dest exists
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some shares): check, then rename
+        if os.path.lexists(dest):
+            raise FileExistsError(errno.EEXIST, "file exists", str(dest)) from None
+        os.replace(tmp, dest)
+        return
+    tmp.unlink()
 
 
 def _read_umask() -> int:
@@ -121,5 +141,5 @@ def same_file(a: Path, b: Path) -> bool:
     """True when two paths name the same file (or would, once created)."""
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (before Python 3.13)
         return False

@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from stylize.errors import InputError, OutputError, UsageError
-from stylize.files import atomic_path, same_file
+from stylize.files import atomic_path, same_file, sha256_file
 
 if TYPE_CHECKING:
     import torch  # lazy: --help imports images, not numpy/torch
@@ -282,7 +282,11 @@ def check_output(path: Path, overwrite: bool, inputs: tuple[Path, ...] = ()) -> 
         if same_file(path, src):
             raise OutputError(f"{path}: refusing to overwrite an input file", "choose another -o/--output")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists", "pass --overwrite to replace it")
+        raise OutputExistsError(f"{path}: already exists", "pass --overwrite to replace it")
+
+
+class OutputExistsError(OutputError):
+    """The output exists (or appeared while it was being written) and may not be replaced."""
 
 
 def save_image(
@@ -308,11 +312,15 @@ def save_image(
     params = _save_params(fmt, quality, exif if keeps_exif else None, srgb_profile)
     if note is not None:
         params.update(_note_params(fmt, note))
-        if fmt == "BMP":  # no metadata in BMP: a hidden file beside it, written first
-            with atomic_path(note_sidecar(path)) as tmp:
-                tmp.write_text(note, encoding="utf-8")
-    with atomic_path(path) as tmp:
-        img.save(tmp, format=fmt, **params)
+    try:
+        with atomic_path(path, replace=overwrite) as tmp:
+            img.save(tmp, format=fmt, **params)
+            if note is not None and fmt == "BMP":  # no metadata in BMP: a hidden file beside it, before the rename
+                write_sidecar_note(path, tmp, note)
+    except FileExistsError as exc:  # written by someone else since check_output
+        raise OutputExistsError(
+            f"{path}: appeared while this one was written", "pass --overwrite to replace it"
+        ) from exc
     return path
 
 
@@ -342,12 +350,31 @@ def note_sidecar(path: Path) -> Path:
     return path.with_name(f".{path.name}.stylize")
 
 
+SIDECAR_HASH = "sha256:"  # a sidecar's first line: the hash of the bytes its note belongs to
+
+
+def write_sidecar_note(path: Path, written: Path, note: str) -> None:
+    """Store ``note`` for ``path`` in its hidden sidecar, bound to the bytes of ``written`` (the file
+    that is about to become ``path``): another program that replaces ``path`` leaves a sidecar that
+    no longer holds (see :func:`read_sidecar_note`)."""
+    with atomic_path(note_sidecar(path)) as tmp:
+        tmp.write_text(f"{SIDECAR_HASH}{sha256_file(written)}\n{note}", encoding="utf-8")
+
+
+def read_sidecar_note(path: Path) -> str | None:
+    """The note in ``path``'s sidecar when it was written for ``path``'s current bytes; else None.
+
+    Raises OSError or ValueError when there is no readable sidecar."""
+    head, _, note = note_sidecar(path).read_text(encoding="utf-8").partition("\n")
+    return note if head == SIDECAR_HASH + sha256_file(path) else None
+
+
 def read_note(path: str | os.PathLike[str]) -> str | None:
     """The ``note`` :func:`save_image` stored in ``path``; None when it has none or cannot be read."""
     path = Path(path)
     try:
         if output_format(path)[0] == "BMP":
-            return note_sidecar(path).read_text(encoding="utf-8")
+            return read_sidecar_note(path)
         with Image.open(path) as img:
             return _note_of(img)
     except (OSError, ValueError, UsageError, Image.DecompressionBombError):

@@ -31,7 +31,15 @@ from stylize.batch.options import (
     parse_shard,
     resolve_shard,
 )
-from stylize.batch.outcomes import BATCH_FATAL, IMAGE_OUTPUTS, Outcomes, OutputKind, new_report, skip_existing
+from stylize.batch.outcomes import (
+    BATCH_FATAL,
+    IMAGE_OUTPUTS,
+    Outcomes,
+    OutputKind,
+    new_report,
+    skip_existing,
+    written_meanwhile,
+)
 from stylize.batch.pipeline import (
     TASK,
     BatchBackend,
@@ -82,4 +90,5 @@ __all__ = [
     "select_shard",
     "shared_picture",
     "skip_existing",
+    "written_meanwhile",
 ]

@@ -90,6 +90,17 @@ def _not_ours(job: Job, kind: OutputKind) -> list[str]:
     return differences(job.signature, kind.read_note(job.output)) if job.signature else []
 
 
+def written_meanwhile(job: Job, kind: OutputKind) -> None:
+    """``job.output`` appeared after the batch began (another run writing into the same folder): fine
+    when that run did this very job, else an OutputError (the output is left as it is)."""
+    why = _not_ours(job, kind) if job.signature else ["it has no stylize record"]
+    if why:
+        raise OutputError(
+            f"{job.output}: written by another run meanwhile: {'; '.join(why)}",
+            "run one command per output folder at a time, or give each its own -o/--output",
+        )
+
+
 @dataclass
 class Outcomes:
     """Records each job's outcome in ``report`` and on the ``task`` bar of ``reporter``."""

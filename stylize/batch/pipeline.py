@@ -19,7 +19,7 @@ from PIL import Image
 from stylize import images
 from stylize.batch.inputs import InputSet
 from stylize.batch.options import BatchOptions
-from stylize.batch.outcomes import IMAGE_OUTPUTS, Outcomes, new_report, skip_existing
+from stylize.batch.outcomes import IMAGE_OUTPUTS, Outcomes, new_report, skip_existing, written_meanwhile
 from stylize.batch.plan import Job
 from stylize.batch.report import BatchReport
 from stylize.files import remove_stale_temp_files
@@ -77,18 +77,26 @@ def save_result_image(
     *,
     srgb_profile: bool = False,
 ) -> Path:
-    """Write a result to ``job.output`` atomically, with the input's alpha and EXIF where the format keeps them."""
-    return images.save_image(
-        rgb,
-        job.output,
-        alpha=alpha,
-        quality=options.quality,
-        exif=exif,
-        srgb_profile=srgb_profile,
-        overwrite=True,
-        inputs=(job.input.path,),
-        note=job.signature,
-    )
+    """Write a result to ``job.output`` atomically, with the input's alpha and EXIF where the format keeps them.
+
+    Without --overwrite the output did not exist when the batch began: one that appears meanwhile
+    (another run writing into the same folder) is never replaced, and is an OutputError unless it
+    is this very job's (see :func:`written_meanwhile`)."""
+    try:
+        return images.save_image(
+            rgb,
+            job.output,
+            alpha=alpha,
+            quality=options.quality,
+            exif=exif,
+            srgb_profile=srgb_profile,
+            overwrite=options.overwrite,
+            inputs=(job.input.path,),
+            note=job.signature,
+        )
+    except images.OutputExistsError:
+        written_meanwhile(job, IMAGE_OUTPUTS)
+        return job.output
 
 
 def max_in_memory(options: BatchOptions) -> int:

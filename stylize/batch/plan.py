@@ -52,6 +52,9 @@ def plan_jobs(
     items = _outside_output_folder(inputs, options)
     pairs = [(item, style) for item in items for style in styles]
     target = _single_file_target(options.output, len(pairs))
+    if target is None:
+        items = _not_our_outputs(items, styles, options, method, inputs)
+        pairs = [(item, style) for item in items for style in styles]
     jobs = [Job(item, style, target or output_path(item, style, options, method)) for item, style in pairs]
     for job in jobs:
         video.check_output_kind(job.input.path, job.output, job.input.video)
@@ -74,6 +77,21 @@ def _outside_output_folder(inputs: InputSet, options: BatchOptions) -> list[Inpu
     kept = [item for item in inputs.items if not _in_nested_output(item, folder)]
     inputs.skipped_in_output += len(inputs.items) - len(kept)
     return kept
+
+
+def _not_our_outputs(
+    items: list[InputItem], styles: Sequence[str], options: BatchOptions, method: str, inputs: InputSet
+) -> list[InputItem]:
+    """The inputs minus stylize's own results of this command: a file that one of its jobs writes
+    and that carries a stylize record (``-o .`` run twice: the first run's outputs sit among the inputs)."""
+    outputs = {os.path.abspath(output_path(item, style, options, method)) for item in items for style in styles}
+    ours = {item for item in items if os.path.abspath(item.path) in outputs and _has_record(item)}
+    inputs.skipped_in_output += len(ours)
+    return [item for item in items if item not in ours]
+
+
+def _has_record(item: InputItem) -> bool:
+    return (video.read_note(item.path) if item.video else images.read_note(item.path)) is not None
 
 
 def _in_nested_output(item: InputItem, folder: Path) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -308,7 +309,7 @@ def finish_batch(report: BatchReport, as_json: bool, quiet: bool = False) -> Non
 def shown_path(path: Path) -> Path:
     """``path`` relative to the current folder when it is inside it (shorter tables), else as given."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve())
+        return Path(os.path.abspath(path)).relative_to(Path.cwd())  # links kept: a looping one names itself
     except (ValueError, OSError):
         return path
 

@@ -119,6 +119,25 @@ def test_cli_folder_with_a_fifo_finishes_the_rest_and_exits_6(tree: Path, tmp_pa
     assert "passed over" in result.stderr and "zz_pipe.png" in result.stderr
 
 
+@pytest.mark.parametrize("relative", [False, True])
+def test_cli_folder_with_symlink_loops_lists_them_and_exits_6(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative: bool
+) -> None:
+    (tree / "zz_a.png").symlink_to("zz_b.png")  # a file link loop: zz_a.png -> zz_b.png -> zz_a.png
+    (tree / "zz_b.png").symlink_to("zz_a.png")
+    (tree / "zz_self").symlink_to(".")  # a folder link back to itself
+    monkeypatch.chdir(tmp_path)
+    folder = tree.relative_to(tmp_path) if relative else tree
+    result = CliRunner().invoke(make_cli(), ["invert", str(folder), "-o", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 6, result.output
+    report = json.loads(result.stdout)
+    assert report["counts"]["done"] == 4 and report["counts"]["unreadable"] == 3
+    message = " ".join(result.stderr.split())
+    assert "internal error" not in message
+    for name in ("zz_a.png", "zz_b.png", "zz_self"):
+        assert f"{tree.relative_to(tmp_path) / name}: " in message  # each link by its own name, not where it leads
+
+
 def test_finish_batch_raises_partial(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     jobs = [
         Job(item, "s", tmp_path / f"o{i}.png")
