@@ -59,6 +59,7 @@ _LAZY = {
         "even_size",
         "join_segments",
         "read_note",
+        "segment_frames",
     ),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
         even_size,
         join_segments,
         read_note,
+        segment_frames,
     )
 
 __all__ = [
@@ -123,4 +125,5 @@ __all__ = [
     "probe",
     "read_frames",
     "read_note",
+    "segment_frames",
 ]

@@ -62,11 +62,12 @@ def check_codec(name: str) -> None:
     import av  # lazy: this module is loaded by `stylize --help`; PyAV only when a codec is checked
 
     try:
-        av.codec.Codec(name, "w")
+        kind = av.codec.Codec(name, "w").type
     except Exception:  # noqa: BLE001 - PyAV raises several types for an unknown codec
-        raise UsageError(
-            f"--codec {name}: no such video encoder here", "try libx264, mpeg4, libvpx-vp9 or libx265"
-        ) from None
+        kind = None
+    if kind != "video":
+        what = f"an {kind} encoder, not a video one" if kind else "no such video encoder here"
+        raise UsageError(f"--codec {name}: {what}", "try libx264, mpeg4, libvpx-vp9 or libx265")
 
 
 def bits_per_s(text: str) -> int:

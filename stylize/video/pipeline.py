@@ -26,16 +26,24 @@ _ABORT = object()  # stop writing: drop the segment in progress
 class FrameReader:
     """Decodes and prepares frames in a thread, at most ``size`` ahead of the model."""
 
-    def __init__(self, job: Job, backend: VideoBackend, config: VideoConfig, after_pts: int | None, size: int) -> None:
+    def __init__(
+        self,
+        job: Job,
+        backend: VideoBackend,
+        config: VideoConfig,
+        after_pts: int | None,
+        size: int,
+        max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    ) -> None:
         self.queue: queue.Queue[Any] = queue.Queue(size)
         self.stopped = threading.Event()
-        self.args = (job, backend, config, after_pts)
+        self.args = (job, backend, config, after_pts, max_pixels)
         self.thread = threading.Thread(target=self._run, name="stylize-decode", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        job, backend, config, after_pts = self.args
-        frames = video.read_frames(job.input.path, config.start, config.end, after_pts)
+        job, backend, config, after_pts, max_pixels = self.args
+        frames = video.read_frames(job.input.path, config.start, config.end, after_pts, max_pixels=max_pixels)
         try:
             for frame in frames:
                 picture = images.Picture(Image.fromarray(frame.rgb), path=job.input.path)

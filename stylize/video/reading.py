@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from stylize.errors import InputError
+from stylize.images import DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,15 @@ def one_line(exc: BaseException) -> str:
     return text.replace("\n", " ").split(": '")[0][:120]
 
 
-def probe(path: Path) -> VideoInfo:
-    """Size, frame rate, frame count, rotation and audio of a video (reads the header and one frame)."""
+def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
+    """Size, frame rate, frame count, rotation and audio of a video (reads the header and one frame).
+
+    A video whose frames are over ``max_pixels`` is an InputError before any frame is decoded."""
     if path.suffix.lower() == ".webp":
-        return _probe_webp(path)
+        return _probe_webp(path, max_pixels)
     with open_input(path) as container:
         stream = container.streams.video[0]
+        check_frame_size(path, stream.width, stream.height, max_pixels)
         fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
         duration_s = _duration_s(container, stream)
         frames = stream.frames or round(duration_s * fps)
@@ -113,6 +117,15 @@ def _rotation(frame: Any) -> int:
         return 0
 
 
+def check_frame_size(path: Path, width: int, height: int, max_pixels: int) -> None:
+    """An InputError when a frame of ``width`` x ``height`` is over the pixel limit (--max-pixels)."""
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path}: video frames {width}x{height} are over the {max_pixels:,}-pixel limit",
+            "raise it with --max-pixels if you trust this file",
+        )
+
+
 def _decoded(container: Any, stream: Any, path: Path) -> Iterator[Any]:
     """The stream's frames: demux + decode (never ``container.decode``: see the module doc)."""
 
@@ -124,25 +137,34 @@ def _decoded(container: Any, stream: Any, path: Path) -> Iterator[Any]:
 
 
 def read_frames(
-    path: Path, start_s: float = 0.0, end_s: float = math.inf, after_pts: int | None = None, threads: bool = True
+    path: Path,
+    start_s: float = 0.0,
+    end_s: float = math.inf,
+    after_pts: int | None = None,
+    threads: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Iterator[Frame]:
     """Upright RGB frames shown from ``start_s`` up to ``end_s``, after ``after_pts`` if given (resume).
 
     Seeks to the keyframe before the first wanted frame; frames before it are decoded and dropped,
     so a resumed read yields exactly the frames an uninterrupted one would. Closing the generator
-    closes the file.
+    closes the file. Frames over ``max_pixels``, or of another size than the header's (a size that
+    changes mid-stream), are an InputError.
     """
     if path.suffix.lower() == ".webp":
-        yield from _webp_frames(path, start_s, end_s, after_pts)
+        yield from _webp_frames(path, start_s, end_s, after_pts, max_pixels)
         return
     with open_input(path) as container:
         stream = container.streams.video[0]
+        check_frame_size(path, stream.width, stream.height, max_pixels)
         if threads:
             stream.thread_type = "AUTO"
         tb = Fraction(stream.time_base or Fraction(1, 1000))
         _seek(container, stream, start_s, after_pts, tb)
-        index = 0
+        index, size = 0, (stream.width, stream.height) if stream.width and stream.height else None
         for frame in _decoded(container, stream, path):
+            size = size or _first_size(path, frame, max_pixels)
+            _check_same_size(path, frame, size, tb)
             pts = frame.pts if frame.pts is not None else index
             index += 1
             time = float(pts * tb)
@@ -153,13 +175,30 @@ def read_frames(
             yield Frame(pts, time, _upright(frame))
 
 
+def _first_size(path: Path, frame: Any, max_pixels: int) -> tuple[int, int]:
+    """The size of the first frame, for a header that gives none."""
+    check_frame_size(path, frame.width, frame.height, max_pixels)
+    return frame.width, frame.height
+
+
+def _check_same_size(path: Path, frame: Any, size: tuple[int, int], tb: Fraction) -> None:
+    """Every frame has the header's size: one that changes mid-stream is an InputError."""
+    if (frame.width, frame.height) != size:
+        when = f" at {float(frame.pts * tb):.2f} s" if frame.pts is not None else ""
+        raise InputError(
+            f"{path}: the frame size changes from {size[0]}x{size[1]} to {frame.width}x{frame.height}{when}",
+            "stylize videos of one frame size: split the file where the size changes",
+        )
+
+
 WEBP_TIME_BASE = Fraction(1, 1000)  # animated WebP frames carry millisecond timestamps
 
 
-def _webp_frames(path: Path, start_s: float, end_s: float, after_pts: int | None) -> Iterator[Frame]:
+def _webp_frames(path: Path, start_s: float, end_s: float, after_pts: int | None, max_pixels: int) -> Iterator[Frame]:
     """Frames of an animated WebP through Pillow (FFmpeg decodes only still WebP), pts in ms."""
 
     with _opened_webp(path) as img:
+        check_frame_size(path, img.width, img.height, max_pixels)
         for index in range(getattr(img, "n_frames", 1)):
             img.seek(index)
             img.load()
@@ -184,8 +223,9 @@ def _opened_webp(path: Path) -> Iterator[Any]:
         raise InputError(f"{path}: cannot decode animated WebP ({exc})", "the file is damaged or incomplete") from exc
 
 
-def _probe_webp(path: Path) -> VideoInfo:
+def _probe_webp(path: Path, max_pixels: int) -> VideoInfo:
     with _opened_webp(path) as img:
+        check_frame_size(path, img.width, img.height, max_pixels)
         frames = getattr(img, "n_frames", 1)
         img.seek(frames - 1)
         img.load()

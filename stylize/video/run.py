@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,10 @@ from stylize.batch import (
     new_report,
     run_batch,
     skip_existing,
+    written_meanwhile,
 )
 from stylize.errors import InputError
-from stylize.files import atomic_path, atomic_write_bytes, remove_stale_temp_files
+from stylize.files import atomic_path, remove_stale_temp_files
 from stylize.progress import NullReporter, Reporter
 from stylize.video import VideoConfig, VideoInfo
 from stylize.video.pipeline import FrameReader, FrameWriter
@@ -114,7 +116,7 @@ class VideoRunner:
 
     def run_one(self, job: Job) -> None:
         """Stylize one video into ``job.output`` (resuming from finished segments)."""
-        info = video.probe(job.input.path)
+        info = video.probe(job.input.path, self.options.max_pixels)
         codec = video.codec_for(job.output, self.config)
         folder = work_folder(job.output)
         remove_stale_temp_files(job.output.parent)
@@ -128,27 +130,32 @@ class VideoRunner:
         if not segments.entries:
             shutil.rmtree(folder, ignore_errors=True)
             raise InputError(f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s")
-        with atomic_path(job.output) as tmp:
+        with self._placed(job) as tmp:
             video.join_segments(segments.files(), tmp, info, self.config, job.signature)
         shutil.rmtree(folder, ignore_errors=True)
 
-    def _run_gif(self, job: Job, info: VideoInfo, codec: str) -> None:
-        """One pass into the output's temp file; the signature in a sidecar written first (as for BMP)."""
-        sidecar = images.note_sidecar(job.output)
-        if job.signature:
-            atomic_write_bytes(sidecar, job.signature.encode())
+    @contextmanager
+    def _placed(self, job: Job) -> Iterator[Path]:
+        """``atomic_path(job.output)``; without --overwrite an output that appeared meanwhile (another
+        run) stays, and is an OutputError unless it is this very job's."""
         try:
-            with atomic_path(job.output) as tmp:
-                sink = FileSink(tmp, info, self.config, codec)
-                self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
-                if not sink.frames:
-                    raise InputError(
-                        f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s"
-                    )
-        except BaseException:
-            if not job.output.exists():
-                sidecar.unlink(missing_ok=True)
-            raise
+            with atomic_path(job.output, replace=self.options.overwrite) as tmp:
+                yield tmp
+        except FileExistsError:
+            written_meanwhile(job, OUTPUTS)
+
+    def _run_gif(self, job: Job, info: VideoInfo, codec: str) -> None:
+        """One pass into the output's temp file; the signature in a sidecar (as for BMP), bound to
+        the finished file's bytes and written just before it is renamed into place."""
+        with self._placed(job) as tmp:
+            sink = FileSink(tmp, info, self.config, codec)
+            self._stream(job, info, sink, Stabilizer(self.config.temporal), None)
+            if not sink.frames:
+                raise InputError(
+                    f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s"
+                )
+            if job.signature:
+                images.write_sidecar_note(job.output, tmp, job.signature)
 
     def _stream(
         self,
@@ -160,7 +167,7 @@ class VideoRunner:
         resumed: dict[str, np.ndarray] | None = None,
     ) -> None:
         """Decode (thread) -> model + stabiliser (here) -> encode (thread), every frame of the window."""
-        frames = FrameReader(job, self.backend, self.config, after_pts, self._queue_size())
+        frames = FrameReader(job, self.backend, self.config, after_pts, self._queue_size(), self.options.max_pixels)
         writer = FrameWriter(sink, self._queue_size())
         self.reporter.start(FRAMES, total=_frames_in_window(info, self.config), unit="frame", transient=True)
         try:
@@ -185,7 +192,9 @@ class VideoRunner:
         """Tell a backend that keeps per-video state (AdaIN's colour match and content statistics) the
         window's first frame, the same whether this run starts there or resumes later, and the state
         it had after the last finished segment (``resumed``)."""
-        frames = video.read_frames(job.input.path, self.config.start, self.config.end)
+        frames = video.read_frames(
+            job.input.path, self.config.start, self.config.end, max_pixels=self.options.max_pixels
+        )
         try:
             first = next(frames, None)
         finally:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from stylize import video
-from stylize.files import atomic_path, atomic_write_bytes
+from stylize.files import atomic_path, atomic_write_bytes, sha256_file
 from stylize.progress import Reporter
 from stylize.video import VideoConfig, VideoInfo
 
@@ -135,24 +135,30 @@ class Segments:
 
     folder: Path
     signature: str
-    entries: list[dict[str, Any]] = field(default_factory=list)  # {"file", "frames", "last_pts"}
+    entries: list[dict[str, Any]] = field(default_factory=list)  # {"file", "frames", "last_pts", "sha256"}
 
     @classmethod
     def open(cls, folder: Path, signature: str, reporter: Reporter) -> Segments:
-        """The segments an earlier run of this same job finished; a folder of another job is cleared."""
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (OSError, ValueError):
-            manifest = None
+        """The segments an earlier run of this same job finished; a folder of another job is cleared.
+
+        Every segment is checked (a plain name in this folder, its hash and frame count as recorded):
+        from the first that is not as recorded on, segments are redone (all of them when the
+        stabiliser's or the backend's saved state belongs to a later segment)."""
+        manifest = _read_manifest(folder)
         if manifest is not None and manifest.get("signature") == signature:
-            found = cls(folder, signature, list(manifest.get("segments", [])))
-            if all((folder / entry["file"]).is_file() for entry in found.entries):
-                frames = sum(entry["frames"] for entry in found.entries)
-                reporter.log(f"resuming after {len(found.entries)} finished segments ({frames} frames)")
+            listed = manifest.get("segments")
+            entries = _good_prefix(folder, listed if isinstance(listed, list) else [])
+            if entries and (len(entries) == len(listed) or not (folder / STATE).exists()):
+                found = cls(folder, signature, entries)
+                if len(entries) < len(listed):
+                    reporter.log(f"{folder}: {len(listed) - len(entries)} segments are not as recorded: redoing them")
+                    found._write_manifest()
+                frames = sum(entry["frames"] for entry in entries)
+                reporter.log(f"resuming after {len(entries)} finished segments ({frames} frames)")
                 return found
-        if folder.exists():
-            reporter.log(f"{folder}: an unfinished run of other settings: starting over")
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists() or folder.is_symlink():
+            reporter.log(f"{folder}: an unfinished run of other settings (or damaged): starting over")
+            _remove(folder)
         folder.mkdir(parents=True, exist_ok=True)
         return cls(folder, signature)
 
@@ -178,7 +184,11 @@ class Segments:
             arrays.update({f"backend_{k}": v for k, v in (extra or {}).items()})
             with atomic_path(self.folder / STATE) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-        self.entries.append({"file": name, "frames": frames, "last_pts": int(last_pts)})
+        digest = sha256_file(self.folder / name)
+        self.entries.append({"file": name, "frames": frames, "last_pts": int(last_pts), "sha256": digest})
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
         manifest = {"signature": self.signature, "segments": self.entries}
         atomic_write_bytes(self.folder / MANIFEST, json.dumps(manifest, indent=1).encode())
 
@@ -200,3 +210,50 @@ class Segments:
                 return {k: saved[k] for k in saved.files}
         except (OSError, KeyError, ValueError):
             return {}
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    """``manifest.json`` as a dict; None when missing, unreadable or not an object."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def _good_prefix(folder: Path, listed: list[Any]) -> list[dict[str, Any]]:
+    """The listed segments up to the first one that is not exactly as recorded."""
+    good: list[dict[str, Any]] = []
+    for entry in listed:
+        if not _as_recorded(folder, len(good), entry, good[-1]["last_pts"] if good else None):
+            break
+        good.append(entry)
+    return good
+
+
+def _as_recorded(folder: Path, index: int, entry: Any, previous_pts: int | None) -> bool:
+    """A manifest entry names segment ``index`` of this folder, a regular file with the recorded
+    hash and frame count, ending after the segment before it."""
+    if not isinstance(entry, dict) or entry.get("file") != f"{index:05d}{video.SEGMENT_SUFFIX}":
+        return False
+    frames, last_pts, digest = entry.get("frames"), entry.get("last_pts"), entry.get("sha256")
+    if not (_is_int(frames) and frames > 0 and _is_int(last_pts) and isinstance(digest, str)):
+        return False
+    if previous_pts is not None and last_pts <= previous_pts:
+        return False
+    path = folder / entry["file"]
+    if path.is_symlink() or not path.is_file():
+        return False
+    return sha256_file(path) == digest and video.segment_frames(path) == frames
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _remove(folder: Path) -> None:
+    """Delete a work folder (a link planted in its place: only the link)."""
+    if folder.is_symlink() or not folder.is_dir():
+        folder.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)

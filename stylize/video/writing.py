@@ -196,6 +196,17 @@ def join_segments(
             ) from exc
 
 
+def segment_frames(path: Path) -> int | None:
+    """How many video frames a finished segment file holds (its packets); None when it cannot be read."""
+
+    try:
+        with _open_segment(path) as source:
+            stream = source.streams.video[0]
+            return sum(1 for packet in source.demux(stream) if packet.pts is not None or packet.dts is not None)
+    except (av.FFmpegError, OSError, IndexError, ValueError):
+        return None
+
+
 @contextlib.contextmanager
 def _open_segment(path: Path) -> Iterator[Any]:
 
@@ -280,7 +291,7 @@ def read_note(path: Path) -> str | None:
 
     try:
         if path.suffix.lower() in ONE_PASS:
-            return images.note_sidecar(path).read_text(encoding="utf-8")  # no container tags
+            return images.read_sidecar_note(path)  # no container tags
         with av.open(str(path), "r") as container:
             tags = {key.lower(): value for key, value in container.metadata.items()}
             return tags.get(NOTE_KEY)
