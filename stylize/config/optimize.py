@@ -13,6 +13,8 @@ STYLE_LOSSES = ("gram", "meanstd", "w2")
 POOLINGS = ("max", "avg")
 # Layer names both VGG-19 layouts share (pool5 exists only in torchvision's and is never useful).
 _BLOCK_CONVS = (2, 2, 4, 4, 4)
+# scales are sqrt(2) apart by default: 32 of them span a 46,000x size ratio, more than any picture
+MAX_SCALES = 32
 VGG19_LAYER_NAMES: tuple[str, ...] = tuple(
     name
     for block, convs in enumerate(_BLOCK_CONVS, start=1)
@@ -98,6 +100,8 @@ class OptimizeConfig:
             raise UsageError(f"--scale-factor must be above 1, not {self.scale_factor}")
         if self.scales < 0 or self.iterations < 1 or self.save_every < 0 or self.lbfgs_history < 1:
             raise UsageError("--scales and --save-every must be 0 or more, --iterations at least 1")
+        if self.scales > MAX_SCALES:
+            raise UsageError(f"--scales {self.scales}: at most {MAX_SCALES}", "0 picks them from --min-size")
         if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
             raise UsageError("--content-weight, --style-weight and --tv-weight must not be negative")
         if self.style_scale <= 0 or self.learning_rate <= 0:

@@ -133,6 +133,7 @@ def test_bad_choices_are_usage_errors(pics: dict[str, Path]) -> None:
         ("--color", "yes"),
         ("--content-layers", "relu4_2:x"),
         ("--precision", "fp16"),
+        ("--scales", "100000"),
     ):
         result = _run(str(pics["c1"]), str(pics["s1"]), flag, value)
         assert result.exit_code == 2, (flag, result.output)
