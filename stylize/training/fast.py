@@ -134,6 +134,8 @@ class FastTrainer(LoopTrainer):
         self.channels_last = device.type == "cuda" or self.precision != "fp32"
         start = resumed.iteration if resumed else 0
         self.style_path = style_image
+        if resumed is not None:
+            self._check_same_style(resumed, files.checkpoint)
         self.dataset = tr.ImageFolderDataset(
             data, config.image_size, config.image_size, min_scale=config.crop_scale, min_contrast=MIN_CONTRAST
         )
@@ -215,6 +217,15 @@ class FastTrainer(LoopTrainer):
     @cached_property
     def _style_sha(self) -> str:
         return sha256_file(self.style_path)
+
+    def _check_same_style(self, resumed: Resumed, checkpoint: Path) -> None:
+        """--resume continues training for the style image the checkpoint was trained on, no other."""
+        recorded = resumed.meta.get("style_sha256")
+        if isinstance(recorded, str) and recorded != self._style_sha:
+            raise InputError(
+                f"{checkpoint} was trained on another style image ({resumed.meta.get('style')}), not {self.style_path}",
+                "resume with the style image it started from, or drop --resume and pass --overwrite to start over",
+            )
 
     @cached_property
     def _loss_net_id(self) -> str:

@@ -123,6 +123,22 @@ def test_missing_inputs_and_existing_output(setup: dict[str, Path], tmp_path: Pa
     assert exists.exit_code == EXIT_CODES["input"] and "--resume" in exists.stderr
 
 
+def test_resume_with_another_style_image_is_refused(setup: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    first = runner.invoke(app, _args(setup, "--iterations", "2", "-o", str(out), "--loss-net", str(setup["vgg"])))
+    assert first.exit_code == 0, first.output
+    before = out.read_bytes()
+    other = tmp_path / "wave.png"  # the same name, another picture
+    Image.new("RGB", (40, 40), (30, 30, 200)).save(other)
+    args = _args(setup, "--iterations", "4", "-o", str(out), "--loss-net", str(setup["vgg"]), "--resume")
+    args[args.index(str(setup["style"]))] = str(other)
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_CODES["input"], result.output
+    message = " ".join(result.stderr.split())
+    assert "another style image" in message and str(out) in message
+    assert out.read_bytes() == before  # not a step taken
+
+
 def test_importing_the_command_does_not_import_torch() -> None:
     code = "import sys, stylize.cli.train_fast_cmd; assert 'torch' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
