@@ -48,7 +48,7 @@ from stylize.files import same_file
 from stylize.models.layouts import ADAIN_VGG_NORMALISED, build_checked
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
-from stylize.provenance import fingerprint  # cached per file version
+from stylize.provenance import fingerprint, recorded_job  # fingerprints: cached per file version
 from stylize.sheet import contact_sheet, save_sheet
 from stylize.weights import resolve
 
@@ -188,9 +188,8 @@ def match_by_record(output: Path, contents: Mapping[str, Path], styles: Mapping[
 
     Robust to any ``--name``; a fast output records its model, not a style file, so its style is
     the only one given, if one is."""
-    try:
-        job = json.loads(images.read_note(output) or "")["job"]
-    except (ValueError, KeyError, TypeError):
+    job = recorded_job(images.read_note(output) or "")
+    if isinstance(job, str):  # no record, or one that cannot be read
         return None
     content = _by_fingerprint(contents.values(), [job.get("content")])
     style = _by_fingerprint(styles.values(), job.get("styles") or [])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from stylize import images
 from stylize.backends import evaluate as ev
@@ -79,3 +80,11 @@ def test_match_by_report_reads_a_batch_report() -> None:
     ]
     with pytest.raises(UsageError):
         ev.match_by_report({"done": []}, {})
+
+
+@pytest.mark.parametrize("record", ["garbage{", "[1]", "null", '{"job": 5}', '{"job": {"content": [1]}}', "[" * 5000])
+def test_an_output_with_a_damaged_record_is_matched_by_nothing(tmp_path: Path, record: str) -> None:
+    content = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8), "white").save(content)
+    output = images.save_image(Image.new("RGB", (8, 8), "red"), tmp_path / "out.png", note=record)
+    assert ev.match_by_record(output, {"photo": content}, {}) is None
