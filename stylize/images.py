@@ -316,6 +316,8 @@ def save_image(
         with atomic_path(path, replace=overwrite) as tmp:
             img.save(tmp, format=fmt, **params)
             if note is not None and fmt == "BMP":  # no metadata in BMP: a hidden file beside it, before the rename
+                if not overwrite and path.exists():
+                    raise FileExistsError(path)  # keep the sidecar of the output another process wrote
                 write_sidecar_note(path, tmp, note)
     except FileExistsError as exc:  # written by someone else since check_output
         raise OutputExistsError(

@@ -154,6 +154,8 @@ class VideoRunner:
                 raise InputError(
                     f"{job.input.path}: no frames between {self.config.start:g} s and {self.config.end:g} s"
                 )
+            if not self.options.overwrite and job.output.exists():
+                raise FileExistsError(job.output)  # keep the sidecar of the output another run wrote
             if job.signature:
                 images.write_sidecar_note(job.output, tmp, job.signature)
 

@@ -2,7 +2,7 @@
 
 Segments of ``segment_s`` seconds are written into a hidden work folder beside the output
 (``.NAME.stylize-video/``), each renamed into place when finished; ``manifest.json`` lists them
-with the job signature, ``state.npz`` holds the stabiliser's and the backend's state after the
+(with each one's frame count and SHA-256, checked on resume) and the job signature, ``state.npz`` holds the stabiliser's and the backend's state after the
 last one, so the same command resumes exactly there and a changed setting starts over.
 """
 
