@@ -25,6 +25,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from stylize._version import __version__
@@ -42,6 +43,8 @@ def fingerprint(path: str | Path) -> str:
         stat = os.stat(path)
     except OSError:
         return "missing"
+    if not S_ISREG(stat.st_mode):  # a FIFO would block the read
+        return "missing"
     return _fingerprint_of(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
@@ -50,7 +53,7 @@ def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: i
     try:
         with open(path, "rb") as f:
             digest = hashlib.file_digest(f, "sha256")
-    except (OSError, ValueError):  # ValueError: not a regular file (a FIFO reads as one too late)
+    except OSError:
         return "missing"
     return digest.hexdigest()[:16]
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+pytest.importorskip("av")
+
+from clips import make_clip
 
 from stylize.progress import NullReporter
 from stylize.video.segments import Segments
@@ -12,7 +17,7 @@ from stylize.video.segments import Segments
 
 def test_segments_keep_the_backends_state_beside_the_stabilisers(tmp_path: Path) -> None:
     segments = Segments.open(tmp_path / "work", "sig", NullReporter())
-    (segments.folder / "00000.nut").write_bytes(b"x")
+    make_clip(segments.folder / "00000.nut", frames=5, audio=False)  # a finished segment of 5 frames
     state = (np.zeros((2, 2, 3), np.uint8), np.ones((2, 2, 3), np.uint8))
     segments.add(5, 99, state, {"mean": np.arange(3.0)})
     again = Segments.open(tmp_path / "work", "sig", NullReporter())
