@@ -8,6 +8,7 @@ was written with, and a record that cannot be read is one line naming the file, 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from stylize import images
+from stylize.batch import pipeline
 from stylize.cli import app
 from stylize.errors import EXIT_CODES
 from stylize.models.transformer_net import transformer_net_layout
@@ -46,8 +48,6 @@ def _edit_middle(path: Path, offset: int = 0) -> None:
     middle = len(data) // 2 + offset
     data[middle : middle + 300] = bytes(255 - b for b in data[middle : middle + 300])
     path.write_bytes(bytes(data))
-    import os
-
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
@@ -159,8 +159,6 @@ def test_a_run_whose_output_another_run_wrote_meanwhile_notices(
     tmp_path: Path, job: dict[str, Path], monkeypatch: pytest.MonkeyPatch, ext: str, alpha: str
 ) -> None:
     """Two runs into one folder: the other one (alpha 0.5) writes the output after this one planned."""
-    from stylize.batch import pipeline
-
     other = tmp_path / "other"
     assert _adain(job["content"], job["style"], "-o", other, "--alpha", "0.5", "--ext", ext).exit_code == 0
     name = f"photo_adain_wave.{ext}"
