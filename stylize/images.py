@@ -217,7 +217,7 @@ def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_
     if new[0] * new[1] > max_pixels:
         raise InputError(
             f"resizing to {new[0]}x{new[1]} is over the {max_pixels:,}-pixel limit",
-            "lower --size/--style-size, or raise --max-pixels",
+            "lower --size/--style-size/--style-scale, or raise --max-pixels",
         )
     if new[0] < img.width:
         return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)

@@ -87,6 +87,10 @@ def test_adain_takes_images_and_blends_several_styles() -> None:
     with pytest.warns(DeprecationWarning, match="blend="):
         old = s.adain(CHELSEA, two, size=64, style_size=64, precision="fp32", style_weights=(0.9, 0.1))
     assert np.array_equal(np.asarray(old), np.asarray(weighted))
+    bigger = s.adain(CHELSEA, style, size=64, style_size=64, precision="fp32", style_scale=2.0)
+    assert bigger.size == one.size and not np.array_equal(np.asarray(bigger), np.asarray(one))
+    with pytest.raises(UsageError, match="--style-scale"):
+        s.adain(CHELSEA, style, style_scale=0.0)
 
 
 @pytest.mark.usefixtures("bundled_vgg")

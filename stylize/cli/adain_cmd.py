@@ -62,6 +62,10 @@ def adain(
         int,
         typer.Option(min=0, help=help_of(D, "style_size"), rich_help_panel=po.PANEL),
     ] = D.style_size,
+    style_scale: Annotated[
+        float,
+        typer.Option(help=help_of(D, "style_scale"), rich_help_panel=PANEL),
+    ] = D.style_scale,
     crop: Annotated[bool, typer.Option(help=help_of(D, "crop"), rich_help_panel=PANEL)] = D.crop,
     tile: Annotated[
         int,
@@ -99,6 +103,7 @@ def adain(
         size=po.image_size(size),
         upscale=upscale,
         style_size=style_size,
+        style_scale=style_scale,
         crop=crop,
         blend=bo.parse_blend(blend, style_weights),
         color=po.resolve_color(color, preserve_color, ctx),

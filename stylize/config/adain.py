@@ -26,6 +26,9 @@ PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one 
 # how the photo's relu4_1 features take the style's: adain (per-channel mean and std, Huang & Belongie 2017)
 # or efdm (each channel's whole distribution, Zhang et al. 2022); both decode with the same decoder
 TRANSFORMS = ("adain", "efdm")
+# --style-scale at most: a 512 px style grows to 2048 px (16x the encoding), and strokes grown past
+# relu4_1's 68 px view reach the encoder as flat patches, not marks
+MAX_STYLE_SCALE = 4.0
 
 
 def default_adain_pair() -> tuple[str, str]:
@@ -46,6 +49,11 @@ class AdaINConfig:
     )
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
     style_size: int = knob(DEFAULT_SIZE, "Long side of the styles, at most, in px; 0 keeps it.")
+    # after --style-size and --crop: the style's marks grow with it against the photo's fixed size
+    style_scale: float = knob(
+        1.0,
+        f"Resize each style by this factor before encoding: above 1 bigger strokes, below 1 finer (at most {MAX_STYLE_SCALE:g}).",
+    )
     upscale: bool = False  # enlarge inputs smaller than --size/--style-size (default: never upscale)
     # resize the short side to `size`, then crop the centre
     crop: bool = knob(False, "Centre-crop content and styles to a square of --size.")
@@ -79,6 +87,11 @@ class AdaINConfig:
             raise UsageError(f"--tile must be 0 or a multiple of {STRIDE} of at least 64, not {self.tile}")
         if self.size < 0 or self.style_size < 0:
             raise UsageError("--size and --style-size must be 0 or positive")
+        if not 0.0 < self.style_scale <= MAX_STYLE_SCALE:
+            raise UsageError(
+                f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {self.style_scale:g}",
+                "1 keeps the style as --style-size gives it; 2 doubles its strokes, 0.5 halves them",
+            )
 
 
 ADAIN_DEFAULTS = AdaINConfig()

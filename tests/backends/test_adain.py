@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from stylize import ops
+from stylize.backends.adain.backend import prepare_style
 from stylize.backends.adain.model import AdaINModel, StyleTarget, load_decoder, load_encoder, masked_transfer
 from stylize.checkpoints import save_checkpoint
 from stylize.config import AdaINConfig
@@ -228,6 +230,23 @@ def test_efdm_model_matches_the_style_distribution(model: AdaINModel) -> None:
     out = efdm.stylize(content, [target], None, 1.0)
     assert out.shape == content.shape
     assert (out - model.stylize(content, [model.style_target(style)], None, 1.0)).abs().mean() > 1e-4
+
+
+@pytest.mark.parametrize(
+    ("crop", "scale", "shape"), [(False, 2.0, (96, 128)), (True, 2.0, (128, 128)), (False, 0.001, (1, 1))]
+)
+def test_style_scale_resizes_the_style_after_its_size(crop: bool, scale: float, shape: tuple[int, int]) -> None:
+    rgb = Image.new("RGB", (160, 120), (200, 30, 30))
+    config = AdaINConfig(style_size=64, crop=crop, style_scale=scale)
+    assert prepare_style(rgb, config, 10**6).shape[-2:] == shape
+    assert prepare_style(rgb, AdaINConfig(style_size=64), 10**6).shape[-2:] == (48, 64)  # 1: unchanged
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, 4.01, float("inf")])
+def test_style_scale_is_validated(scale: float) -> None:
+    with pytest.raises(UsageError, match="--style-scale"):
+        AdaINConfig(style_scale=scale)
+    assert AdaINConfig(style_scale=4.0).style_scale == 4.0
 
 
 def test_transform_is_validated() -> None:

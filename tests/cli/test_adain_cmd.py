@@ -162,6 +162,20 @@ def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:
     assert weights.exit_code == 2 and "--blend" in weights.stderr
     assert _run(str(pics["c1"]), str(pics["s1"]), "--color", "sepia").exit_code == 2
     assert _run(str(pics["c1"]), str(pics["s1"]), "--tile", "100").exit_code == 2
+    for scale in ("0", "-1", "4.5", "nan"):
+        bad = _run(str(pics["c1"]), str(pics["s1"]), "--style-scale", scale)
+        assert bad.exit_code == 2 and "--style-scale" in bad.stderr, (scale, bad.output)
+        assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_style_scale_changes_the_pixels(pics: dict[str, Path], tmp_path: Path) -> None:
+    outs = {}
+    for scale in ("1", "2"):
+        outs[scale] = tmp_path / f"x{scale}.png"
+        result = _run(str(pics["c1"]), str(pics["s1"]), "--style-scale", scale, "-o", str(outs[scale]))
+        assert result.exit_code == 0, result.output
+    one, two = (np.asarray(Image.open(outs[s]), dtype=np.float32) for s in ("1", "2"))
+    assert one.shape == two.shape and np.abs(one - two).mean() > 0.5
 
 
 def test_wrong_layout_decoder_is_exit_4(

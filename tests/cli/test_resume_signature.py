@@ -57,6 +57,7 @@ def test_same_command_twice_skips_and_records_the_job(job: dict[str, Path]) -> N
         (["--alpha", "0.5"], "alpha was the default, now 0.5"),
         (["--color", "luminance"], 'color was "none", now "luminance"'),
         (["--size", "32"], "size was 48, now 32"),
+        (["--style-scale", "2"], "style-scale was 1, now 2"),
     ],
 )
 def test_a_changed_setting_stops_before_any_work(job: dict[str, Path], change: list[str], said: str) -> None:

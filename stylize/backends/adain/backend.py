@@ -47,11 +47,17 @@ def _crop_side(size: tuple[int, int], wanted: int, upscale: bool) -> int:
 
 
 def prepare_style(rgb: Image.Image, config: AdaINConfig, max_pixels: int) -> Tensor:
-    """A decoded style image as (1, 3, H, W) in [0, 1], sized like the content options say."""
+    """A decoded style image as (1, 3, H, W) in [0, 1], sized like the content options say, then
+    scaled by ``--style-scale`` (bigger strokes above 1)."""
     size = config.style_size
     if config.crop:
-        return images.to_tensor(images.center_crop_square(rgb, _crop_side(rgb.size, size, config.upscale), max_pixels))
-    rgb = images.resize_long_side(rgb, size, max_pixels, config.upscale)
+        rgb = images.center_crop_square(rgb, _crop_side(rgb.size, size, config.upscale), max_pixels)
+    else:
+        rgb = images.resize_long_side(rgb, size, max_pixels, config.upscale)
+    if config.style_scale != 1.0:
+        w, h = rgb.size
+        scaled = (max(1, round(w * config.style_scale)), max(1, round(h * config.style_scale)))
+        rgb = images.resize_to(rgb, scaled, max_pixels)
     return images.to_tensor(rgb)
 
 
