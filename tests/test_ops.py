@@ -181,3 +181,44 @@ def test_efdm_resamples_a_style_of_another_size() -> None:
     per_channel = out.flatten(2)
     assert torch.allclose(per_channel.amin(-1), style.flatten(2).amin(-1))  # the quantile ends are kept
     assert torch.allclose(per_channel.amax(-1), style.flatten(2).amax(-1))
+
+
+def _feature_stats(feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    flat = feat.flatten(2)[0].double()  # (C, N)
+    return flat.mean(1), torch.cov(flat, correction=0)
+
+
+def test_wct_gives_the_content_the_style_mean_and_covariance() -> None:
+    content = torch.randn(1, 4, 8, 9)
+    mix = torch.tensor([[2.0, 0.5, 0, 0], [0, 1, 0.8, 0], [0, 0, 0.3, 0], [1, 0, 0, 1.5]])
+    style = (mix @ torch.randn(1, 4, 70)).view(1, 4, 7, 10) + torch.tensor([1.0, -2, 0, 3]).view(1, 4, 1, 1)
+    mean, colour = ops.wct_colouring(style)
+    out = ops.wct(content, mean, colour, ridge=0.0)
+    out_mean, out_cov = _feature_stats(out)
+    style_mean, style_cov = _feature_stats(style)
+    torch.testing.assert_close(out_mean, style_mean, atol=1e-4, rtol=0)
+    torch.testing.assert_close(out_cov, style_cov, atol=1e-3, rtol=1e-3)  # correlations too, not only spreads
+    shifted = ops.wct(content * 3 + 5, mean, colour, ridge=0.0)
+    torch.testing.assert_close(shifted, out, atol=1e-4, rtol=0)  # the content's own statistics are whitened away
+
+
+def test_wct_stays_finite_on_tiny_and_flat_features() -> None:
+    content = torch.randn(1, 8, 5, 6)
+    dot = torch.randn(1, 8, 1, 1)  # a style one feature pixel wide: its mean, no spread
+    out = ops.wct(content, *ops.wct_colouring(dot))
+    torch.testing.assert_close(out, dot.expand_as(out), atol=1e-5, rtol=0)
+    few = torch.randn(1, 8, 2, 2)  # fewer pixels than channels: a rank-3 covariance
+    out = ops.wct(content, *ops.wct_colouring(few))
+    assert torch.isfinite(out).all() and torch.linalg.matrix_rank(_feature_stats(out)[1]) <= 3
+    flat = torch.full((1, 8, 5, 6), 2.0)  # a flat photo: nothing to colour, the style's mean
+    style = torch.randn(1, 8, 6, 6)
+    out = ops.wct(flat, *ops.wct_colouring(style))
+    torch.testing.assert_close(out, style.mean((2, 3), keepdim=True).expand_as(out), atol=1e-5, rtol=0)
+
+
+def test_wct_whitens_by_a_reference_region() -> None:
+    content, style = torch.randn(1, 4, 6, 8), torch.randn(1, 4, 9, 9) * 2 + 3
+    region = content[..., :, :4].flatten(2)
+    out = ops.wct(content, *ops.wct_colouring(style), reference=region, ridge=0.0)
+    torch.testing.assert_close(_feature_stats(out[..., :4])[0], _feature_stats(style)[0], atol=1e-4, rtol=0)
+    assert not torch.allclose(out, ops.wct(content, *ops.wct_colouring(style), ridge=0.0))

@@ -23,9 +23,10 @@ STRIDE = 8  # AdaIN encoder downsampling (relu4_1 is H/8): inputs are padded, tr
 # (naoto0804's published files, downloaded once) because those need the network; they stay one option away.
 ADAIN_DEFAULT_PAIR = ("vgg19-caffe-normalised", "adain-decoder-stylize")
 PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one option away, --decoder adain-decoder
-# how the photo's relu4_1 features take the style's: adain (per-channel mean and std, Huang & Belongie 2017)
-# or efdm (each channel's whole distribution, Zhang et al. 2022); both decode with the same decoder
-TRANSFORMS = ("adain", "efdm")
+# how the photo's relu4_1 features take the style's: adain (per-channel mean and std, Huang & Belongie 2017),
+# efdm (each channel's whole distribution, Zhang et al. 2022) or wct (the channels' covariance, Li et al. 2017,
+# at relu4_1 only); all decode with the same decoder
+TRANSFORMS = ("adain", "efdm", "wct")
 # --style-scale at most: a 512 px style grows to 2048 px (16x the encoding), and strokes grown past
 # relu4_1's 68 px view reach the encoder as flat patches, not marks
 MAX_STYLE_SCALE = 4.0
@@ -44,8 +45,8 @@ class AdaINConfig:
     alpha: float | None = knob(None, "0 keeps the content, 1 is full style.")
     transform: str = knob(
         "adain",
-        "How the photo's features take the style's: adain (mean and spread) or efdm (the whole distribution: "
-        "more of the painting's marks).",
+        "How the photo's features take the style's: adain (mean and spread), efdm (the whole distribution: "
+        "more of the painting's marks) or wct (whitening and colouring: the channels' correlations too).",
     )
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size
     style_size: int = knob(DEFAULT_SIZE, "Long side of the styles, at most, in px; 0 keeps it.")

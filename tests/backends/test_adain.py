@@ -232,6 +232,31 @@ def test_efdm_model_matches_the_style_distribution(model: AdaINModel) -> None:
     assert (out - model.stylize(content, [model.style_target(style)], None, 1.0)).abs().mean() > 1e-4
 
 
+def test_wct_model_gives_the_style_covariance_and_blends(model: AdaINModel) -> None:
+    wct = AdaINModel(model.encoder, model.decoder, torch.device("cpu"), "fp32", fused=False, transform="wct")
+    content, style, other = _img(1), _img(2), _img(3)
+    target = wct.style_target(style)
+    assert target.colour is not None and target.colour.shape == (1, 512, 512)
+    out = wct.stylize(content, [target], None, 1.0)
+    assert out.shape == content.shape and torch.isfinite(out).all()
+    assert (out - model.stylize(content, [model.style_target(style)], None, 1.0)).abs().mean() > 1e-4
+    one_hot = wct.stylize(content, [target, wct.style_target(other)], [1.0, 0.0], 1.0)
+    torch.testing.assert_close(one_hot, out, atol=1e-4, rtol=0)
+    tiny = wct.style_target(_img(4, 8, 8))  # one feature pixel: a flat target, still a picture
+    assert torch.isfinite(wct.stylize(content, [tiny], None, 1.0)).all()
+
+
+def test_wct_masks_give_each_region_its_style_mean() -> None:
+    feats = torch.randn(1, 4, 6, 8)
+    styles = [torch.randn(1, 4, 5, 5) + 10, torch.randn(1, 4, 5, 5) - 10]
+    targets = [StyleTarget(*ops.mean_std(s), colour=ops.wct_colouring(s)[1]) for s in styles]
+    left = torch.zeros(6, 8)
+    left[:, :4] = 1
+    out = masked_transfer(feats, targets, torch.stack([left, 1 - left]), "wct")
+    torch.testing.assert_close(out[..., :4].mean((2, 3)), styles[0].mean((2, 3)), atol=1e-3, rtol=0)
+    torch.testing.assert_close(out[..., 4:].mean((2, 3)), styles[1].mean((2, 3)), atol=1e-3, rtol=0)
+
+
 @pytest.mark.parametrize(
     ("crop", "scale", "shape"), [(False, 2.0, (96, 128)), (True, 2.0, (128, 128)), (False, 0.001, (1, 1))]
 )
@@ -250,8 +275,8 @@ def test_style_scale_is_validated(scale: float) -> None:
 
 
 def test_transform_is_validated() -> None:
-    with pytest.raises(UsageError, match="--transform must be one of adain, efdm"):
-        AdaINConfig(transform="wct")
+    with pytest.raises(UsageError, match="--transform must be one of adain, efdm, wct"):
+        AdaINConfig(transform="gatys")
 
 
 @pytest.mark.parametrize("alpha", [float("nan"), 50, -0.5, "0.5", True, [1]])

@@ -137,6 +137,29 @@ def test_mask_splits_two_styles_and_bad_mask_is_exit_3(pics: dict[str, Path], tm
     assert res.exit_code == 3 and "mask" in res.stderr
 
 
+def test_wct_transform_runs_alone_blended_masked_and_on_a_tiny_style(pics: dict[str, Path], tmp_path: Path) -> None:
+    mask = tmp_path / "white.png"
+    Image.new("L", (10, 10), 255).save(mask)
+    c1, s1, s2 = str(pics["c1"]), str(pics["s1"]), str(pics["s2"])
+    runs = {
+        "adain": [c1, s1, "--transform", "adain"],
+        "wct": [c1, s1, "--transform", "wct"],
+        "blend": [c1, "-s", s1, "-s", s2, "--style-weights", "1,0", "--transform", "wct"],
+        "mask": [c1, "-s", s1, "-s", s2, "--mask", str(mask), "--transform", "wct"],
+        "tiny": [c1, s1, "--transform", "wct", "--style-scale", "0.1"],
+    }
+    out = {}
+    for name, args in runs.items():
+        result = _run(*args, "-o", str(tmp_path / f"{name}.png"))
+        assert result.exit_code == 0, (name, result.output)
+        out[name] = np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=np.float32)
+    assert np.abs(out["wct"] - out["adain"]).mean() > 0.5
+    assert np.abs(out["blend"] - out["wct"]).max() <= 2  # all weight on s1: s1's picture
+    assert np.abs(out["mask"] - out["wct"]).max() <= 2  # all white: s1 everywhere
+    bad = _run(c1, s1, "--transform", "wxt")
+    assert bad.exit_code == 2 and "adain, efdm, wct" in bad.stderr
+
+
 def test_alpha_channel_survives(tmp_path: Path, pics: dict[str, Path]) -> None:
     src = tmp_path / "rgba.png"
     img = Image.open(pics["c1"]).convert("RGBA")

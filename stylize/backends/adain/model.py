@@ -100,12 +100,13 @@ def load_pair(config: AdaINConfig, reporter: Reporter | None = None) -> AdaINPai
 
 @dataclass
 class StyleTarget:
-    """What a style contributes: relu4_1 statistics, each (1, C, 1, 1), float32, and for EFDM its
-    values per channel in order (1, C, N)."""
+    """What a style contributes: relu4_1 statistics, each (1, C, 1, 1), float32, for EFDM its
+    values per channel in order (1, C, N), for WCT its colouring matrix (1, C, C)."""
 
     mean: Tensor
     std: Tensor
     sorted: Tensor | None = None
+    colour: Tensor | None = None
 
 
 class AdaINModel:
@@ -153,6 +154,8 @@ class AdaINModel:
         padded, _ = ops.pad_to_multiple(style, STRIDE)
         feats = self.encode(padded)  # (1, 512, h, w)
         mean, std = ops.mean_std(feats)
+        if self.transform == "wct":
+            return StyleTarget(mean, std, colour=ops.wct_colouring(feats)[1])
         return StyleTarget(mean, std, ops.sorted_features(feats) if self.transform == "efdm" else None)
 
     @torch.inference_mode()
@@ -196,10 +199,14 @@ class AdaINModel:
         return out
 
     def _transfer(self, feats: Tensor, target: StyleTarget, stats: tuple[Tensor, Tensor] | None) -> Tensor:
-        """``feats`` (B, 512, h, w) given one style's statistics (AdaIN) or distribution (EFDM)."""
+        """``feats`` (B, 512, h, w) given one style's statistics (AdaIN), distribution (EFDM) or
+        covariance (WCT)."""
         if self.transform == "efdm":
             assert target.sorted is not None, "the style target was encoded for AdaIN"
             return ops.efdm(feats, target.sorted)
+        if self.transform == "wct":
+            assert target.colour is not None, "the style target was encoded for AdaIN"
+            return ops.wct(feats, target.mean, target.colour)
         return ops.adain(feats, target.mean, target.std, content_stats=stats)
 
 
@@ -245,7 +252,8 @@ def masked_transfer(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor
     """Spatial control (Huang & Belongie 2017, sec. 7): style k where mask k is on.
 
     Each region is normalised with its own content statistics, then given style k's (EFDM: the
-    region's values take the style's distribution in their own order).
+    region's values take the style's distribution in their own order; WCT: whitened by the
+    region's covariance, coloured with the style's).
     ``masks`` is (K, h, w) in [0, 1] at feature resolution; uncovered pixels keep the content.
     """
     feats32 = feats.float()  # (B, C, h, w)
@@ -264,6 +272,9 @@ def masked_transfer(feats: Tensor, targets: Sequence[StyleTarget], masks: Tensor
 def _region_transfer(feats32: Tensor, region: Tensor, target: StyleTarget, transform: str) -> Tensor:
     """The whole map (B, C, h, w) transformed by the statistics of its ``region`` (h, w) alone."""
     pixels = feats32[..., region]  # (B, C, N)
+    if transform == "wct":  # the whole map whitened by the region's covariance, coloured with the style's
+        assert target.colour is not None
+        return ops.wct(feats32, target.mean, target.colour, reference=pixels)
     if transform == "efdm":
         assert target.sorted is not None
         moved = ops.efdm(pixels[..., None], target.sorted)[..., 0]  # the region's pixels, (B, C, N)
