@@ -48,6 +48,10 @@ def adain(
         str,
         typer.Option(help=help_of(D, "transform"), rich_help_panel=PANEL, metavar=""),
     ] = D.transform,
+    refine: Annotated[
+        int,
+        typer.Option(help=help_of(D, "refine"), rich_help_panel=PANEL, metavar="N"),
+    ] = D.refine,
     blend: Annotated[str | None, typer.Option(help=help_of(D, "blend"), rich_help_panel=PANEL)] = None,
     style_weights: bo.OldBlendOption = None,
     color: po.ColorOption = D.color,
@@ -100,6 +104,7 @@ def adain(
     config = AdaINConfig(
         alpha=alpha,
         transform=transform,
+        refine=refine,
         size=po.image_size(size),
         upscale=upscale,
         style_size=style_size,

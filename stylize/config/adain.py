@@ -30,6 +30,7 @@ TRANSFORMS = ("adain", "efdm", "wct")
 # --style-scale at most: a 512 px style grows to 2048 px (16x the encoding), and strokes grown past
 # relu4_1's 68 px view reach the encoder as flat patches, not marks
 MAX_STYLE_SCALE = 4.0
+MAX_REFINE = 1000  # --refine at most: past this, stylize optimize (coarse to fine) is the better tool
 
 
 def default_adain_pair() -> tuple[str, str]:
@@ -61,6 +62,12 @@ class AdaINConfig:
     # all styles' AdaIN targets blended
     blend: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.5,0.3,0.2.")
     color: str = "none"  # keep the content's colours: none, match (style recoloured), luminance
+    # differs from AdaIN (feed-forward only): Gatys' optimisation finishes what the decoder started
+    refine: int = knob(
+        0,
+        "Then this many L-BFGS iterations of the Gatys loss (stylize optimize's) at the output's size, from the "
+        "feed-forward picture; 0: off.",
+    )
     # spatial control: mask k says where style k goes
     masks: tuple[Path, ...] = knob((), "Where each style goes (white = on); one per style, or one for two styles.")
     # 0: tiles above AUTO_TILE_PIXELS
@@ -88,6 +95,10 @@ class AdaINConfig:
             raise UsageError(f"--tile must be 0 or a multiple of {STRIDE} of at least 64, not {self.tile}")
         if self.size < 0 or self.style_size < 0:
             raise UsageError("--size and --style-size must be 0 or positive")
+        if not 0 <= self.refine <= MAX_REFINE:
+            raise UsageError(f"--refine must be between 0 and {MAX_REFINE}, not {self.refine}")
+        if self.refine and self.masks:
+            raise UsageError("--refine and --mask cannot be combined", "the Gatys loss has no regions: drop one")
         if not 0.0 < self.style_scale <= MAX_STYLE_SCALE:
             raise UsageError(
                 f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {self.style_scale:g}",

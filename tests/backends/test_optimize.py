@@ -12,7 +12,8 @@ from torch import nn
 
 from stylize import images, ops
 from stylize.backends import optimize as g
-from stylize.backends.optimize.solver import run_lbfgs, scale_iterations, scale_shapes, scale_sides
+from stylize.backends.gatys_loss import run_lbfgs
+from stylize.backends.optimize.solver import scale_iterations, scale_shapes, scale_sides
 from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
 from stylize.models import loss_net

@@ -189,6 +189,13 @@ def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:
         bad = _run(str(pics["c1"]), str(pics["s1"]), "--style-scale", scale)
         assert bad.exit_code == 2 and "--style-scale" in bad.stderr, (scale, bad.output)
         assert len(bad.stderr.strip().splitlines()) == 1
+    for args in (
+        ["--refine", "-1"],
+        ["--refine", "1001"],
+        ["-s", str(pics["s2"]), "--mask", str(pics["c2"]), "--refine", "2"],
+    ):
+        bad = _run(str(pics["c1"]), "-s", str(pics["s1"]), *args)
+        assert bad.exit_code == 2 and "--refine" in bad.stderr, (args, bad.output)
 
 
 def test_style_scale_changes_the_pixels(pics: dict[str, Path], tmp_path: Path) -> None:
@@ -331,3 +338,22 @@ def test_without_alpha_the_decoder_runs_at_its_own(
 
     default, third, full = run("default"), run("third", "--alpha", "0.3"), run("full", "--alpha", "1")
     assert np.array_equal(default, third) and not np.array_equal(default, full)
+
+
+@pytest.mark.usefixtures("bundled_vgg")
+def test_refine_runs_after_the_decoder_and_keeps_luminance_chroma(pics: dict[str, Path], tmp_path: Path) -> None:
+    plain, refined = tmp_path / "plain.png", tmp_path / "refined.png"
+    for out, extra in ((plain, []), (refined, ["--refine", "3"])):
+        result = runner.invoke(
+            app,
+            ["adain", "--size", "32", "--style-size", "32", str(pics["c1"]), str(pics["s1"]), "-o", str(out), *extra],
+        )
+        assert result.exit_code == 0, result.output
+    a, b = (np.asarray(Image.open(p), dtype=np.float32) for p in (plain, refined))
+    assert a.shape == b.shape and np.abs(a - b).mean() > 1
+    gray = tmp_path / "gray.png"
+    result = _run(str(pics["c1"]), str(pics["s1"]), "--refine", "2", "--color", "luminance", "-o", str(gray))
+    assert result.exit_code == 0, result.output
+    content = Image.open(pics["c1"]).convert("YCbCr").resize(Image.open(gray).size)
+    chroma = np.asarray(Image.open(gray).convert("YCbCr"), np.float32)[..., 1:]
+    assert np.abs(chroma - np.asarray(content, np.float32)[..., 1:]).mean() < 4  # the photo's colours kept

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget, load_pair
+from stylize.backends.gatys_loss import REFINE
 from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_blend
 from stylize.batch import SharedPictures, shared_picture
 from stylize.config import STRIDE, AdaINConfig, default_adain_pair
@@ -108,6 +109,8 @@ class AdaINMethod(Method):
         return prepare_content(picture, self.config, self.max_pixels, size)
 
     def load(self, tags: Sequence[str]) -> None:
+        if self.config.refine:
+            self.model.load_loss_net(self.reporter)
         self.model  # noqa: B018 - load weights now
 
     @property
@@ -127,7 +130,10 @@ class AdaINMethod(Method):
             style = ops.match_color(style, reference[:1])
         elif self.config.color == "luminance":
             style = ops.gray(style)
-        return self.model.style_target(style)
+        target = self.model.style_target(style)
+        if self.config.refine:
+            target.picture = style
+        return target
 
     def run(self, batch: Batch, state: list[StyleTarget]) -> Stylized:
         content = source = batch.content
@@ -142,9 +148,21 @@ class AdaINMethod(Method):
             auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
             self._smoother,
         )
+        if self.config.refine:
+            out = self._refine(out, content, state)
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
         return Stylized(out)
+
+    def _refine(self, out: Tensor, content: Tensor, state: list[StyleTarget]) -> Tensor:
+        """--refine: the Gatys loss from the feed-forward picture, each photo's progress reported."""
+        task, count = "refine", self.config.refine
+        self.reporter.start(task, total=count * out.shape[0], unit="it", transient=True)
+        try:
+            weights = self.config.blend if len(state) > 1 else None
+            return self.model.refine(out, content, state, weights, count, lambda *_: self.reporter.advance(task, 1))
+        finally:
+            self.reporter.finish(task)
 
     def _mask_planes(self, content: Tensor) -> Tensor | None:
         if self._masks is None:
@@ -180,6 +198,8 @@ def plan(config: AdaINConfig, styles: dict[str, Path]) -> MethodPlan:
         raise UsageError("--mask needs one mask per style")
     files = (*styles.values(), *config.masks)
     weights = {"encoder": weights_id(config.encoder), "decoder": weights_id(config.decoder or default_adain_pair()[1])}
+    if config.refine:
+        weights["loss_net"] = weights_id(REFINE.vgg)
     return MethodPlan(styles, bool(config.blend or config.masks), files, files, weights)
 
 

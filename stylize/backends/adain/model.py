@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from stylize import ops
+from stylize.backends import gatys_loss
+from stylize.backends.gatys_loss import REFINE, Step, load_loss_net
 from stylize.checkpoints import load_tensors
 from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair, vgg_source
 from stylize.devices import autocast, effective_precision
@@ -19,6 +21,7 @@ from stylize.errors import UsageError, WeightsError
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.fused import fuse_reflect_convs
 from stylize.models.layouts import ADAIN_DECODER, ADAIN_VGG_NORMALISED, build_checked
+from stylize.models.loss_net import LossNet
 from stylize.models.vgg import NormalisedVGG19
 from stylize.progress import NullReporter, Reporter
 from stylize.tiles import tiled_map
@@ -107,6 +110,7 @@ class StyleTarget:
     std: Tensor
     sorted: Tensor | None = None
     colour: Tensor | None = None
+    picture: Tensor | None = None  # (1, 3, H, W) the style as encoded, for --refine's loss
 
 
 class AdaINModel:
@@ -128,6 +132,36 @@ class AdaINModel:
         self.precision = effective_precision(precision, device)
         self.encoder = _runtime(encoder, device, fused)
         self.decoder = _runtime(decoder, device, fused)
+        self.loss_net: LossNet | None = None  # --refine's VGG-19: load_loss_net
+
+    def load_loss_net(self, reporter: Reporter | None = None) -> LossNet:
+        """--refine's loss network (stylize optimize's), loaded once on first use."""
+        if self.loss_net is None:
+            layers = [*REFINE.content_layers, *REFINE.style_layers]
+            self.loss_net = load_loss_net(REFINE.vgg, layers, REFINE.pooling, self.device, reporter)
+        return self.loss_net
+
+    def refine(
+        self,
+        image: Tensor,
+        content: Tensor,
+        targets: Sequence[StyleTarget],
+        weights: Sequence[float] | None,
+        iterations: int,
+        on_step: Step | None = None,
+    ) -> Tensor:
+        """Each picture of ``image`` (B, 3, H, W) after ``iterations`` of the Gatys loss against its
+        photo in ``content`` (B, 3, H, W) and the styles of ``targets`` (blended by ``weights``),
+        started from it (``stylize optimize``'s loss and L-BFGS)."""
+        net = self.load_loss_net()
+        styles = [(t.picture, w) for t, w in zip(targets, weights or [1.0] * len(targets)) if t.picture is not None]
+        assert len(styles) == len(targets), "the style targets were encoded without --refine"
+        content = content.to(self.device)
+        done = [
+            gatys_loss.refine(net, x[None], c[None], styles, iterations, self.precision, on_step=on_step)
+            for x, c in zip(image, content)
+        ]
+        return torch.cat(done)
 
     def _input(self, x: Tensor) -> Tensor:  # (B, 3, H, W) in [0, 1]
         return x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)

@@ -13,35 +13,14 @@ from PIL import Image
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.optimize.solver import (
-    MIN_SIDE,
-    AdamRun,
-    Objective,
-    Targets,
-    run_lbfgs,
-    scale_iterations,
-    scale_shapes,
-)
-from stylize.checkpoints import load_state
-from stylize.config import OptimizeConfig, vgg_source
-from stylize.devices import autocast, effective_precision
-from stylize.losses import Moments, blend, moments
-from stylize.models.loss_net import LossNet, build_loss_net
+from stylize.backends.gatys_loss import Objective, Targets, content_targets, run_lbfgs, style_moments
+from stylize.backends.optimize.solver import MIN_SIDE, AdamRun, scale_iterations, scale_shapes
+from stylize.config import OptimizeConfig
+from stylize.devices import effective_precision
+from stylize.losses import Moments, blend
+from stylize.models.loss_net import LossNet
 from stylize.ops import normalised_weights
 from stylize.progress import NullReporter, Reporter
-from stylize.weights import resolve
-
-
-def load_loss_net(
-    vgg: str,
-    layers: Sequence[str],
-    pooling: str = "max",
-    device: torch.device | None = None,
-    reporter: Reporter | None = None,
-) -> LossNet:
-    """The VGG-19 named by ``vgg`` (normalised, torchvision, registry name or file), cut after ``layers``."""
-    path = resolve(vgg_source(vgg), reporter)
-    return build_loss_net(load_state(path), layers, pooling, device or torch.device("cpu"), str(path))
 
 
 @dataclass
@@ -80,14 +59,10 @@ class OptimizeModel:
 
     # -- targets
     def content_targets(self, content: Tensor) -> dict[str, Tensor]:
-        with torch.no_grad(), autocast(self.device, self.precision):
-            feats = self.net.features(content.to(self.device), self.config.content_layers)
-        return {k: v.float() for k, v in feats.items()}
+        return content_targets(self.net, content, self.config.content_layers, self.device, self.precision)
 
     def style_moments(self, style: Tensor) -> dict[str, Moments]:
-        with torch.no_grad(), autocast(self.device, self.precision):
-            feats = self.net.features(style.to(self.device), self.config.style_layers)
-            return {k: moments(v) for k, v in feats.items()}
+        return style_moments(self.net, style, self.config.style_layers, self.device, self.precision)
 
     def style_targets(
         self, styles: Sequence[StyleImage], long_side: int, content: Tensor, key: Hashable = None
