@@ -98,13 +98,13 @@ def test_adain_refine_moves_the_feed_forward_picture_toward_the_style() -> None:
     from stylize.backends.evaluate import QualityMeter
 
     s = stylize.Stylizer(device="cpu")
-    plain = s.adain(CHELSEA, MOSAIC, size=48, style_size=48, precision="fp32")
-    refined = s.adain(CHELSEA, MOSAIC, size=48, style_size=48, precision="fp32", refine=5)
+    plain = s.adain(CHELSEA, MOSAIC, size=48, style_size=48, precision="bf16")
+    refined = s.adain(CHELSEA, MOSAIC, size=48, style_size=48, precision="bf16", refine=5)  # the loss runs in fp32
     assert refined.size == plain.size
     meter = QualityMeter()
     before, after = meter.score(plain, CHELSEA, MOSAIC), meter.score(refined, CHELSEA, MOSAIC)
-    assert after.style < 0.9 * before.style  # the Gatys loss pulled it toward the painting's Grams
-    blended = s.adain(CHELSEA, [MOSAIC, MOSAIC], size=48, style_size=48, precision="fp32", refine=5)
+    assert after.style < before.style and after.content < before.content  # the Gatys loss pulled both closer
+    blended = s.adain(CHELSEA, [MOSAIC, MOSAIC], size=48, style_size=48, precision="bf16", refine=5)
     assert np.abs(np.asarray(blended, np.float32) - np.asarray(refined, np.float32)).max() <= 2  # a style with itself
     with pytest.raises(UsageError, match="--refine"):
         s.adain(CHELSEA, MOSAIC, refine=-1)

@@ -274,6 +274,26 @@ def test_style_scale_is_validated(scale: float) -> None:
     assert AdaINConfig(style_scale=4.0).style_scale == 4.0
 
 
+def test_refine_runs_its_loss_in_float32_whatever_the_precision(
+    model: AdaINModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 rounds pixels to 1/256 steps: L-BFGS's first small step from a decoded picture vanished and
+    the run cycled between the start and a 60x higher loss."""
+    seen = []
+
+    def fake(net: object, image: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        seen.append(args[3])
+        return image
+
+    monkeypatch.setattr("stylize.backends.gatys_loss.refine", fake)
+    bf16 = AdaINModel(model.encoder, model.decoder, torch.device("cpu"), "bf16", fused=False)
+    bf16.loss_net = torch.nn.Identity()  # type: ignore[assignment]
+    target = bf16.style_target(_img(2))
+    target.picture = _img(2)
+    out = bf16.refine(_img(1).expand(2, -1, -1, -1), _img(1).expand(2, -1, -1, -1), [target], None, 3)
+    assert out.shape == (2, 3, 64, 80) and seen == ["fp32", "fp32"]  # each picture of a batch, in float32
+
+
 def test_transform_is_validated() -> None:
     with pytest.raises(UsageError, match="--transform must be one of adain, efdm, wct"):
         AdaINConfig(transform="gatys")
