@@ -144,7 +144,7 @@ def test_wct_transform_runs_alone_blended_masked_and_on_a_tiny_style(pics: dict[
     runs = {
         "adain": [c1, s1, "--transform", "adain"],
         "wct": [c1, s1, "--transform", "wct"],
-        "blend": [c1, "-s", s1, "-s", s2, "--style-weights", "1,0", "--transform", "wct"],
+        "blend": [c1, "-s", s1, "-s", s2, "--blend", "1,0", "--transform", "wct"],
         "mask": [c1, "-s", s1, "-s", s2, "--mask", str(mask), "--transform", "wct"],
         "tiny": [c1, s1, "--transform", "wct", "--style-scale", "0.1"],
     }
