@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -54,6 +55,20 @@ def test_adain_defaults_to_the_shipped_pair_offline() -> None:
     assert weights.get_spec(encoder).bundled == "normalised" and weights.get_spec(decoder).bundled == "file"
     meta = load_tensors(weights.ensure(decoder))[1]
     assert meta["encoder"] == encoder and meta["alpha"] == 0.6  # alpha: what the model card measured
+
+
+@pytest.mark.usefixtures("bundled_vgg")
+@pytest.mark.parametrize("command", ["adain", "fast"])
+def test_the_float16_files_run_at_every_precision(command: str, tmp_path: Path) -> None:
+    """The shipped files store float16; fp32 runs (what ``auto`` gives on a CPU without bf16) must not mix dtypes."""
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.png"
+        args = [command, str(CHELSEA), *(["-s", str(MOSAIC)] if command == "adain" else [])]
+        result = runner.invoke(app, ["--quiet", *args, "--size", "64", "--precision", precision, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        outputs[precision] = np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
+    assert np.abs(outputs["fp32"] - outputs["bf16"]).mean() < 8  # the same picture, to bf16's rounding
 
 
 def test_every_shipped_file_in_weights_is_registered() -> None:

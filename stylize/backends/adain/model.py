@@ -280,8 +280,9 @@ class StatsSmoother:
 
 
 def _runtime(net: nn.Sequential, device: torch.device, fused: bool) -> nn.Sequential:
-    """The network as it runs: on ``device``, channels_last, frozen, pad+conv fused if asked."""
-    net = net.to(device, memory_format=torch.channels_last).requires_grad_(False)
+    """The network as it runs: float32 weights (autocast makes bf16) on ``device``, channels_last,
+    frozen, pad+conv fused if asked."""
+    net = net.to(device, torch.float32, memory_format=torch.channels_last).requires_grad_(False)  # fp16 files too
     return fuse_reflect_convs(net) if fused else net
 
 
