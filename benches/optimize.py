@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stylize import images
+from stylize.backends import objective as opt
 from stylize.backends import optimize as g
-from stylize.backends.optimize import optimise as opt
 from stylize.config import OptimizeConfig
 from stylize.models.loss_net import build_loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features

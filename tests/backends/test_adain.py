@@ -285,7 +285,7 @@ def test_refine_runs_its_loss_in_float32_whatever_the_precision(
         seen.append(args[3])
         return image
 
-    monkeypatch.setattr("stylize.backends.gatys_loss.refine", fake)
+    monkeypatch.setattr("stylize.backends.objective.refine", fake)
     bf16 = AdaINModel(model.encoder, model.decoder, torch.device("cpu"), "bf16", fused=False)
     bf16.loss_net = torch.nn.Identity()  # type: ignore[assignment]
     target = bf16.style_target(_img(2))

@@ -12,7 +12,7 @@ from torch import nn
 
 from stylize import images, ops
 from stylize.backends import optimize as g
-from stylize.backends.gatys_loss import run_lbfgs
+from stylize.backends.objective import run_lbfgs
 from stylize.backends.optimize.solver import scale_iterations, scale_shapes, scale_sides
 from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget, load_pair
-from stylize.backends.gatys_loss import REFINE
+from stylize.backends.objective import REFINE
 from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_blend
 from stylize.batch import SharedPictures, shared_picture
 from stylize.config import STRIDE, AdaINConfig, default_adain_pair

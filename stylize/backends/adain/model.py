@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from stylize import ops
-from stylize.backends import gatys_loss
-from stylize.backends.gatys_loss import REFINE, Step, load_loss_net
+from stylize.backends import objective
+from stylize.backends.objective import REFINE, Step, load_loss_net
 from stylize.checkpoints import load_tensors
 from stylize.config import PUBLISHED_ADAIN_PAIR, STRIDE, AdaINConfig, default_adain_pair, vgg_source
 from stylize.devices import autocast, effective_precision
@@ -161,7 +161,7 @@ class AdaINModel:
         # to 1/256 steps, so L-BFGS's small first step from a decoded picture changed nothing and its curvature
         # pair sent the next step to a 60x higher loss, over and over (fp32: 15.8 -> 3.1 in 6 iterations)
         done = [
-            gatys_loss.refine(net, x[None], c[None], styles, iterations, "fp32", on_step=on_step)
+            objective.refine(net, x[None], c[None], styles, iterations, "fp32", on_step=on_step)
             for x, c in zip(image, content)
         ]
         return torch.cat(done)

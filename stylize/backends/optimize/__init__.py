@@ -20,7 +20,7 @@ two; the network file is mapped, not read, where its format allows, and unused l
 never built.
 """
 
-from stylize.backends.gatys_loss import load_loss_net
+from stylize.backends.objective import load_loss_net
 from stylize.backends.optimize.backend import OptimizeMethod, build, plan
 from stylize.backends.optimize.model import OptimizeModel, StyleImage
 from stylize.models.loss_net import build_loss_net  # noqa: F401 - train-fast's tests build their loss network here

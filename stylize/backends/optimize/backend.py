@@ -14,7 +14,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylize import images
-from stylize.backends.gatys_loss import load_loss_net
+from stylize.backends.objective import load_loss_net
 from stylize.backends.optimize.model import OptimizeModel, StyleImage
 from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, check_blend
 from stylize.batch import Job, SharedPictures, shared_picture

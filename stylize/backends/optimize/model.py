@@ -13,7 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.gatys_loss import Objective, Targets, content_targets, run_lbfgs, style_moments
+from stylize.backends.objective import Objective, Targets, content_targets, run_lbfgs, style_moments
 from stylize.backends.optimize.solver import MIN_SIDE, AdamRun, scale_iterations, scale_shapes
 from stylize.config import OptimizeConfig
 from stylize.devices import effective_precision

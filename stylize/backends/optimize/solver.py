@@ -1,5 +1,5 @@
 """The coarse-to-fine schedule of ``stylize optimize`` and its Adam optimiser (with iterate
-averaging); the objective and L-BFGS are :mod:`stylize.backends.gatys_loss`, shared with
+averaging); the objective and L-BFGS are :mod:`stylize.backends.objective`, shared with
 ``adain --refine``. Pure tensor work on a loss network: no files, no printing.
 """
 
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stylize.backends.gatys_loss import Objective, Step, as_floats
+from stylize.backends.objective import Objective, Step, as_floats
 from stylize.config import OptimizeConfig
 
 # a coarse scale runs at most this many times the final scale's iterations. 1: every scale runs
