@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from stylize.backends.evaluate import EvalResult
     from stylize.backends.fast.zoo import ModelEntry
     from stylize.backends.gan.service import SampleResult
+    from stylize.catalogue import SheetResult
     from stylize.training.loop import RunKeywords, TrainResult
     from stylize.video.run import Flicker
 
@@ -216,6 +217,31 @@ def evaluate_video(
     from stylize.backends import evaluate as ev  # lazy: the eval module loads torch
 
     return ev.evaluate_video(input_video, outputs, reporter, style, vgg, device)
+
+
+# ---------------------------------------------------------------- sheet: a photo in every shipped model and style
+
+SHEET_PREVIEW_SIZE = (
+    320  # px, each tile's long side in ``stylize sheet``: enough to judge a style's marks, quick on a CPU
+)
+
+
+def style_sheet(
+    photo: Path,
+    styles: Sequence[str] = (),
+    models: Sequence[str] = (),
+    output: Path | None = None,
+    size: int = SHEET_PREVIEW_SIZE,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> SheetResult:
+    """``stylize sheet``: the photo in every shipped fast model, each of ``models`` and each style image
+    (files or folders), at ``size`` px, labelled, in one file: :func:`stylize.catalogue.style_sheet`."""
+    from stylize import catalogue  # lazy: the picture API loads torch
+
+    chosen = [*catalogue.shipped_models(), *(m for m in models if m not in catalogue.shipped_models())]
+    target = output if output is not None else catalogue.default_output(photo)
+    return catalogue.style_sheet(photo, style_files(styles) if styles else {}, target, chosen, size, device, reporter)
 
 
 # ---------------------------------------------------------------- info
