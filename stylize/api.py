@@ -36,7 +36,7 @@ from stylize.config import (
     OptimizeConfig,
 )
 from stylize.errors import UsageError
-from stylize.progress import NullReporter, Reporter
+from stylize.progress import LEFT, NullReporter, Reporter  # noqa: F401 - LEFT: the CLI's bars read it
 from stylize.provenance import JobSignature, settings_of
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
