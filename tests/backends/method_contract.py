@@ -125,7 +125,7 @@ class MethodContract:
         other = self.run(*args, *self.pixel_setting, name=None)
         assert other.exit_code == 0, other.output
         (second,) = (p for p in out.iterdir() if p != first)
-        assert second.name.startswith(f"c1_{self.command}_s1_") and first.read_bytes() == before
+        assert second.name.startswith(f"c1_{self.command}_{styles[0].stem}_") and first.read_bytes() == before
         again = self.run(*args, *self.pixel_setting, "--json", name=None)
         assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["skipped"] == 1
 
