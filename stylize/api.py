@@ -23,6 +23,7 @@ from stylize.batch import (
     collect_inputs,
     plan_jobs,
     run_batch,
+    run_variant,
     shared_picture,
 )
 from stylize.config import (
@@ -35,7 +36,7 @@ from stylize.config import (
     OptimizeConfig,
 )
 from stylize.errors import UsageError
-from stylize.progress import NullReporter, Reporter
+from stylize.progress import LEFT, NullReporter, Reporter  # noqa: F401 - LEFT: the CLI's bars read it
 from stylize.provenance import JobSignature, settings_of
 from stylize.video import VIDEO_DEFAULTS, VideoConfig
 
@@ -45,22 +46,24 @@ if TYPE_CHECKING:
     from stylize.backends.evaluate import EvalResult
     from stylize.backends.fast.zoo import ModelEntry
     from stylize.backends.gan.service import SampleResult
+    from stylize.catalogue import SheetResult
     from stylize.training.loop import RunKeywords, TrainResult
     from stylize.video.run import Flicker
 
 # Re-exported: the CLI imports only config, api and errors (a lint-imports contract), so it finds here
 # the torch-free types and constants it names (BatchOptions, BatchReport, Reporter, VideoConfig and
 # VIDEO_DEFAULTS come with the imports above).
-from stylize.batch import PLACEHOLDERS, BatchInterrupted, Failure, check_ray_address, parse_shard  # noqa: F401
+from stylize.batch import DEFAULT_NAME, PLACEHOLDERS, BatchInterrupted, Failure, check_ray_address, parse_shard  # noqa: F401
 from stylize.bundled import REINSTALL, REINSTALL_US  # noqa: F401
 from stylize.weights import CacheEntry, WeightSpec  # noqa: F401
 
 
 def style_files(sources: Sequence[str], max_count: int = 10_000) -> dict[str, Path]:
-    """Style images (files or folders) keyed by a unique tag, the file stem, for ``{style}``."""
-    found = collect_inputs(sources)
+    """Style images (files or folders) keyed by a unique tag, the file stem, for ``{style}``; in the order
+    given (a folder's files sorted), which is the order of ``--blend`` and ``--mask``."""
+    found = [item for source in dict.fromkeys(sources) for item in collect_inputs([source]).items]
     styles: dict[str, Path] = {}
-    for item in found.items[:max_count]:
+    for item in found[:max_count]:
         tag = item.path.stem
         if tag in styles and styles[tag] != item.path:
             raise UsageError(f"two styles are both called '{tag}': {styles[tag]} and {item.path}", "rename one of them")
@@ -97,8 +100,9 @@ def stylize(
     (content, style), or per content when the styles are blended.
 
     Before any work: the styles and masks are decoded, no output may be a style, mask or model
-    file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Videos run frame
-    by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
+    file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Default names carry
+    the settings that differ from the defaults (:mod:`stylize.batch.naming`), so a variant gets its own
+    file. Videos run frame by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
     from stylize.backends.stylizer import start  # lazy: torch; the CLI imports api for --help
 
     if method not in METHODS:
@@ -115,7 +119,8 @@ def stylize(
         files, model = run.style_inputs(job.style)
         return signature.text(job.input.path, files, model=model, more=video_settings if job.input.video else {})
 
-    jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method)
+    variant = run_variant(config, options, video, list(run.styles), run.blended)  # {variant} of the names
+    jobs = plan_jobs(inputs, run.tags, options, list(run.protected), sign, method=method, variant=variant)
     if options.ray is not None:
         from stylize.cluster import run_on_ray  # lazy: Ray (an optional extra), only for --ray
 
@@ -212,6 +217,32 @@ def evaluate_video(
     from stylize.backends import evaluate as ev  # lazy: the eval module loads torch
 
     return ev.evaluate_video(input_video, outputs, reporter, style, vgg, device)
+
+
+# ---------------------------------------------------------------- sheet: a photo in every shipped model and style
+
+# px, each tile's long side in ``stylize sheet``: enough to judge a style's marks; an AdaIN tile costs
+# about 2.8 CPU-seconds at 256 px and 4.2 at 320 (measured: one thread, fp32), a fast tile 0.5-0.8
+SHEET_PREVIEW_SIZE = 256
+
+
+def style_sheet(
+    photo: Path,
+    styles: Sequence[str] = (),
+    models: Sequence[str] = (),
+    output: Path | None = None,
+    size: int = SHEET_PREVIEW_SIZE,
+    device: str | None = None,
+    reporter: Reporter | None = None,
+) -> SheetResult:
+    """``stylize sheet``: the photo in every shipped fast model, each of ``models`` and each style image
+    (files or folders), at ``size`` px, labelled, in one file: :func:`stylize.catalogue.style_sheet`."""
+    from stylize import catalogue  # lazy: the picture API loads torch
+
+    shipped = catalogue.shipped_models()
+    chosen = [*shipped, *(m for m in models if m not in shipped)]
+    target = output if output is not None else catalogue.default_output(photo)
+    return catalogue.style_sheet(photo, style_files(styles) if styles else {}, target, chosen, size, device, reporter)
 
 
 # ---------------------------------------------------------------- info

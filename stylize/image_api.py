@@ -8,7 +8,7 @@ over thousands of pictures loads each model once; the module-level functions sha
     import stylize
     out = stylize.fast("photo.jpg", "great-wave")                 # shipped model, offline
     out = stylize.optimize(photo, "style.jpg", size=320)           # the bundled VGG-19
-    s = stylize.Stylizer(device="cuda")
+    s = stylize.Stylizer()                                          # a GPU if there is one, else the CPU
     frames = [s.adain(f, "style.jpg", alpha=0.8) for f in frames]  # the decoder loads once
 """
 

@@ -16,12 +16,15 @@ No typer or rich here: progress goes through a ``Reporter``, problems are ``Styl
 The modules, each importing only the ones below it (``lint-imports`` keeps it so):
 ``pipeline`` (the ``BatchBackend`` seam, ``run_batch``) beside ``outcomes`` (skip or refuse
 existing outputs, isolate failures, stop on Ctrl-C: for images and videos alike) -> ``report``
-(``BatchReport``, failures) -> ``plan`` (jobs, output names, checks, shards) -> ``options``
-(``BatchOptions``) and ``inputs``.
+(``BatchReport``, failures) -> ``plan`` (jobs, output names, checks, shards) -> ``naming`` (the
+``{variant}`` of a name: the style and the non-default settings) -> ``options`` (``BatchOptions``)
+and ``inputs``.
 """
 
 from stylize.batch.inputs import InputItem, InputSet, SharedPictures, collect_inputs, shared_picture
+from stylize.batch.naming import Variant, run_variant
 from stylize.batch.options import (
+    DEFAULT_NAME,
     DEFAULT_OUTPUT_DIR,
     PLACEHOLDERS,
     BatchOptions,
@@ -54,6 +57,7 @@ from stylize.batch.report import BatchInterrupted, BatchReport, Failure, failure
 
 __all__ = [
     "BATCH_FATAL",
+    "DEFAULT_NAME",
     "DEFAULT_OUTPUT_DIR",
     "IMAGE_OUTPUTS",
     "PLACEHOLDERS",
@@ -70,6 +74,7 @@ __all__ = [
     "OutputKind",
     "SharedPictures",
     "Signer",
+    "Variant",
     "VideoBackend",
     "check_ray_address",
     "check_shard",
@@ -86,6 +91,7 @@ __all__ = [
     "render_name",
     "resolve_shard",
     "run_batch",
+    "run_variant",
     "save_result_image",
     "select_shard",
     "shared_picture",

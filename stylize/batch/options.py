@@ -16,7 +16,10 @@ from stylize import images, video
 from stylize.errors import UsageError
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
-PLACEHOLDERS = ("stem", "ext", "style", "method", "name", "parent")
+PLACEHOLDERS = ("stem", "ext", "style", "variant", "method", "name", "parent")
+# {variant}: the style, then the settings that differ from the defaults (stylize.batch.naming), so a
+# run with other settings never meets the outputs of the defaults; {style} alone is the style
+DEFAULT_NAME = "{stem}_{method}_{variant}.{ext}"
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class BatchOptions:
     """How a batch reads, names, writes and splits its work; the CLI flags read their defaults here."""
 
     output: Path | None = None  # a file for one output, else a folder; None -> ./stylized/
-    name: str = "{stem}_{method}_{style}.{ext}"  # output name template, PLACEHOLDERS; {method}: adain, fast...
+    name: str = DEFAULT_NAME  # output name template, PLACEHOLDERS; {method}: adain, fast...
     ext: str | None = None  # force an output format ("png"); None keeps the input's when writable
     glob: str | None = None  # filter for files found in folders (case-insensitive); None -> image extensions
     overwrite: bool = False  # redo outputs that exist instead of skipping them (resume)

@@ -43,7 +43,7 @@ class OutputKind:
 IMAGE_OUTPUTS = OutputKind(
     "outputs",
     images.read_note,
-    "--overwrite replaces such outputs; --name '{stem}_{method}_{style}_2.{ext}' writes new ones beside them",
+    "--overwrite replaces such outputs; --name '{stem}_{method}_{variant}_2.{ext}' writes new ones beside them",
 )
 
 

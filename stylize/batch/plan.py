@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stylize import images, video
 from stylize.batch.inputs import InputItem, InputSet
+from stylize.batch.naming import Variant
 from stylize.batch.options import DEFAULT_OUTPUT_DIR, BatchOptions, ext_suffix, resolve_shard
 from stylize.errors import OutputError, UsageError
 from stylize.files import TEMP_PREFIX, TEMP_SUFFIX, unknown_file_suffix
@@ -39,6 +40,7 @@ def plan_jobs(
     protected: Iterable[Path] = (),
     sign: Signer | None = None,
     method: str = "out",
+    variant: Variant | None = None,
 ) -> list[Job]:
     """One job per (input, style): output paths, collision checks, then this process's shard.
 
@@ -46,6 +48,7 @@ def plan_jobs(
     ``protected``: the other files the command reads (styles, masks, models); no output may be
     one of them, whatever --overwrite says. ``sign`` gives each job of the shard its signature,
     which is stored in its output and decides whether an existing output can be skipped.
+    ``variant`` fills ``{variant}`` (:mod:`stylize.batch.naming`); without it ``{variant}`` is the style.
     """
     if not styles:
         raise UsageError("no style given")
@@ -53,9 +56,9 @@ def plan_jobs(
     pairs = [(item, style) for item in items for style in styles]
     target = _single_file_target(options.output, len(pairs))
     if target is None:
-        items = _not_our_outputs(items, styles, options, method, inputs)
+        items = _not_our_outputs(items, styles, options, method, inputs, variant)
         pairs = [(item, style) for item in items for style in styles]
-    jobs = [Job(item, style, target or output_path(item, style, options, method)) for item, style in pairs]
+    jobs = [Job(item, style, target or output_path(item, style, options, method, variant)) for item, style in pairs]
     for job in jobs:
         video.check_output_kind(job.input.path, job.output, job.input.video)
     _check_outputs(jobs)
@@ -80,11 +83,18 @@ def _outside_output_folder(inputs: InputSet, options: BatchOptions) -> list[Inpu
 
 
 def _not_our_outputs(
-    items: list[InputItem], styles: Sequence[str], options: BatchOptions, method: str, inputs: InputSet
+    items: list[InputItem],
+    styles: Sequence[str],
+    options: BatchOptions,
+    method: str,
+    inputs: InputSet,
+    variant: Variant | None = None,
 ) -> list[InputItem]:
     """The inputs minus stylize's own results of this command: a file that one of its jobs writes
     and that carries a stylize record (``-o .`` run twice: the first run's outputs sit among the inputs)."""
-    outputs = {os.path.abspath(output_path(item, style, options, method)) for item in items for style in styles}
+    outputs = {
+        os.path.abspath(output_path(item, style, options, method, variant)) for item in items for style in styles
+    }
     ours = {item for item in items if os.path.abspath(item.path) in outputs and _has_record(item)}
     inputs.skipped_in_output += len(ours)
     return [item for item in items if item not in ours]
@@ -120,19 +130,29 @@ def _single_file_target(output: Path | None, count: int) -> Path | None:
 FILE_EXTENSIONS = images.IMAGE_EXTENSIONS | video.VIDEO_EXTENSIONS  # -o with one of these names a file
 
 
-def output_path(item: InputItem, style: str, options: BatchOptions, method: str = "out") -> Path:
+def output_path(
+    item: InputItem, style: str, options: BatchOptions, method: str = "out", variant: Variant | None = None
+) -> Path:
     """Where a job writes: the output folder, the input's sub-folder, the rendered name."""
     root = options.output if options.output is not None else DEFAULT_OUTPUT_DIR
-    return root / item.rel.parent / render_name(options.name, item, style, options.ext, method)
+    return root / item.rel.parent / render_name(options.name, item, style, options.ext, method, variant)
 
 
-def render_name(template: str, item: InputItem, style: str, ext: str | None = None, method: str = "out") -> str:
+def render_name(
+    template: str,
+    item: InputItem,
+    style: str,
+    ext: str | None = None,
+    method: str = "out",
+    variant: Variant | None = None,
+) -> str:
     """Fill the name template for one input and style; the result must be a writable image name."""
     suffix = ext_suffix(ext) if ext else _default_suffix(item)
     fields = {
         "stem": item.rel.stem,
         "ext": suffix[1:],
         "style": style,
+        "variant": (variant or Variant()).render(style, item.video),
         "method": method,
         "name": item.rel.name,
         "parent": item.path.absolute().parent.name,
@@ -192,7 +212,7 @@ def _check_outputs(jobs: Sequence[Job]) -> None:
         if key in seen:
             raise UsageError(
                 f"{_describe(seen[key])} and {_describe(job)} would both be written to {job.output}",
-                "make names unique with --name, e.g. '{parent}_{stem}_{method}_{style}.{ext}'",
+                "make names unique with --name, e.g. '{parent}_{stem}_{method}_{variant}.{ext}'",
             )
         seen[key] = job
 

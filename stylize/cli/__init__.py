@@ -13,6 +13,7 @@ from stylize.cli import (  # noqa: F401 - importing registers the commands
     gan_cmd,
     info_cmd,
     optimize_cmd,
+    sheet_cmd,
     train_adain_cmd,
     train_fast_cmd,
     weights_cmd,

@@ -52,7 +52,7 @@ def settings(ctx: typer.Context) -> Settings:
 
 # `stylize --help` lists commands in the order people reach for them; any other command follows
 COMMAND_ORDER = (
-    *("adain", "fast", "optimize", "gan-sample"),
+    *("adain", "fast", "optimize", "sheet", "gan-sample"),
     *("train-adain", "train-fast", "train-gan"),
     *("weights", "eval", "info"),
 )

@@ -60,7 +60,10 @@ NameOption = Annotated[
     str,
     typer.Option(
         "--name",
-        help="Output name template: " + " ".join("{" + p + "}" for p in PLACEHOLDERS) + ".",
+        help="Output name template: "
+        + " ".join("{" + p + "}" for p in PLACEHOLDERS)
+        + ". {variant} is the style and every setting that differs from its default (mosaic_alpha0.9), "
+        "so a changed setting writes a new file and a re-run skips what is done.",
         rich_help_panel=PANEL,
     ),
 ]

@@ -21,6 +21,8 @@ from rich.progress import (
 from rich.table import Column
 from rich.text import Text
 
+from stylize.api import LEFT
+
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -71,6 +73,18 @@ class _RateColumn(ProgressColumn):
         return Text(text, style="progress.data.speed")
 
 
+class _LeftColumn(TimeRemainingColumn):
+    """The time left: the task's own estimate when it sends one (``progress.LEFT``), else rich's."""
+
+    def render(self, task: Any) -> Text:
+        left = task.fields.get(LEFT)
+        if left is None:
+            return super().render(task)
+        minutes, seconds = divmod(int(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
+
+
 class RichReporter:
     """Draws rich progress bars on stderr (ETA, items/s); levels filter messages."""
 
@@ -89,7 +103,7 @@ class RichReporter:
                 _CountColumn(),
                 _RateColumn(),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                _LeftColumn(),
                 TextColumn("{task.fields[info]}", table_column=Column(ratio=2, no_wrap=True, overflow="ellipsis")),
                 console=err_console,
                 transient=False,
@@ -107,8 +121,9 @@ class RichReporter:
     def advance(self, task: str, n: int = 1, **fields: Any) -> None:
         if task not in self._tasks or self._progress is None:
             return
+        left = fields.pop(LEFT, None)
         info = "  ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
-        self._progress.update(self._tasks[task], advance=n, info=info)
+        self._progress.update(self._tasks[task], advance=n, info=info, **{LEFT: left})
 
     def finish(self, task: str) -> None:
         task_id = self._tasks.pop(task, None)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from stylize.api import LEFT
+
 DEFAULT_INTERVAL_S = 10.0
 
 
@@ -95,9 +97,13 @@ def progress_line(name: str, task: _Task, now: float) -> str:
     elapsed = now - task.started
     count = f"{task.done}/{task.total} ({100 * task.done // task.total}%)" if task.total else str(task.done)
     parts = [f"{name} {count}", rate_text(task.done, elapsed, task.unit), f"elapsed {clock_text(elapsed)}"]
-    if task.total and task.done:
-        parts.append(f"left ~{clock_text(elapsed / task.done * (task.total - task.done))}")
-    parts += [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in task.fields.items()]
+    left = task.fields.get(LEFT)  # the task's own estimate (optimize: by pixels x iterations to go)
+    if left is None and task.total and task.done:
+        left = elapsed / task.done * (task.total - task.done)
+    if left is not None:
+        parts.append(f"left ~{clock_text(left)}")
+    shown = {k: v for k, v in task.fields.items() if k != LEFT}
+    parts += [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()]
     return "  ".join(parts)
 
 

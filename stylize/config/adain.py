@@ -74,13 +74,14 @@ class AdaINConfig:
     tile: int = knob(0, "Tile size in px for huge images (exact, seamless); 0 tiles automatically above ~2.5 Mpx.")
     precision: str = "auto"  # fp32, bf16, fp16, or auto: bf16 where the hardware runs it natively
     # "": the one the decoder was trained for
-    encoder: str = knob("", "Encoder: registry name or vgg_normalised.pth-layout file.", pixels=False)
+    encoder: str = knob("", "Encoder: registry name or vgg_normalised.pth-layout file.", pixels=False, weights=True)
     # "": the default pair's
     decoder: str = knob(
         "",
         "Decoder: registry name (adain-decoder-stylize: ours, installed; adain-decoder: the paper's published one, "
         "downloaded once), decoder.pth-layout file, or a train-adain checkpoint.",
         pixels=False,
+        weights=True,
     )
 
     def __post_init__(self) -> None:

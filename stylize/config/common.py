@@ -34,11 +34,13 @@ def vgg_source(name: str) -> str:
     return VGG_ALIASES.get(name, name)
 
 
-def knob(default: Any, text: str, *, pixels: bool = True) -> Any:
+def knob(default: Any, text: str, *, pixels: bool = True, weights: bool = False) -> Any:
     """A config field: its default, its ``--help`` text in ``metadata["help"]`` (the CLI reads both),
     and whether it changes pixels: ``pixels=False`` keeps it out of job signatures (a file written
-    beside the output, a memory layout, weights that the signature names by their hash instead)."""
-    return field(default=default, metadata={"help": text, "pixels": pixels})
+    beside the output, a memory layout, weights that the signature names by their hash instead).
+    ``weights=True``: it names weights, so a value other than the default shows in the output's
+    default name (``stylize.batch.naming``) though the signature records the file's hash instead."""
+    return field(default=default, metadata={"help": text, "pixels": pixels, "weights": weights})
 
 
 def help_of(config: Any, name: str) -> str:

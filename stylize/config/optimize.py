@@ -78,6 +78,7 @@ class OptimizeConfig:
         "Loss network: bundled (the original VGG-19, installed), caffe (unnormalised), published, torchvision, a "
         "registry name or a file.",
         pixels=False,
+        weights=True,
     )
 
     def __post_init__(self) -> None:

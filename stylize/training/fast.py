@@ -37,10 +37,10 @@ from torch import Tensor, nn
 
 from stylize import images, weights
 from stylize import training as tr
-from stylize.backends.fast import CHECKPOINT_FORMAT, load_model
+from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, model_name, registry_clash, undertrained
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
-from stylize.errors import InputError
+from stylize.errors import InputError, UsageError
 from stylize.models.layouts import build_checked
 from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet
 from stylize.progress import Reporter
@@ -152,6 +152,7 @@ class FastTrainer(LoopTrainer):
             self.state.load_state_dict(resumed.state)
         self.net = tr.wrap_ddp(net, dist, device)
         self.skipped = 0  # steps whose gradients overflowed (not applied)
+        self.final_loss: float | None = None  # the last logged mean loss, saved with the model
         tr.seed_everything(config.seed, dist.rank, start)
         self.content: BatchStream = tr.BatchStream(
             self.dataset,
@@ -211,8 +212,22 @@ class FastTrainer(LoopTrainer):
             style_layers=self.layers.style,
             images_seen=self.state.iteration * cfg.batch_size * self.dist.world_size,
             skipped_steps=self.skipped,
+            final_loss=self.final_loss,
         )
         return tr.unwrap(self.net).state_dict(), meta
+
+    def _progress_fields(self, means: Mapping[str, float], rate: float) -> dict[str, float]:
+        self.final_loss = float(f"{means['loss']:.6g}") if "loss" in means else self.final_loss
+        return super()._progress_fields(means, rate)
+
+    def _finish(self) -> None:
+        """Save as every trainer does; then say so when the model saw far fewer images than a useful one."""
+        super()._finish()
+        if self.dist.is_main:
+            _, meta = self._checkpoint()
+            warning = undertrained(meta, self.files.checkpoint.stem)
+            if warning:
+                self.reporter.log(warning, "warning")
 
     @cached_property
     def _style_sha(self) -> str:
@@ -259,8 +274,21 @@ class FastTrainer(LoopTrainer):
 
 
 def default_output(style_image: str | Path) -> Path:
-    """``$STYLIZE_HOME/fast-models/<style stem>.safetensors``: ``stylize fast -m <stem>`` finds it."""
-    return weights.fast_models_dir() / f"{Path(style_image).stem}.safetensors"
+    """``$STYLIZE_HOME/fast-models/<name>.safetensors``, the name by the rule every fast model follows
+    (``Starry_Night.jpg`` -> ``starry-night``): ``stylize fast -m <name>`` finds it."""
+    return weights.fast_models_dir() / f"{model_name(Path(style_image).stem)}.safetensors"
+
+
+def check_model_name(output: Path) -> None:
+    """A model saved where ``--model NAME`` looks must not share its name (or nearly) with a shipped or
+    published one: ``-m starry-night`` would find the registry's, and ``starry_night`` beside it confuses."""
+    folder = weights.fast_models_dir().resolve()
+    clash = registry_clash(output.stem) if output.parent.resolve() == folder else None
+    if clash:
+        raise UsageError(
+            f"a local model named '{output.stem}' would be confused with the '{clash}' that stylize ships or fetches",
+            f"name it with -o, e.g. -o {output.with_name(f'my-{model_name(output.stem)}{output.suffix}')}",
+        )
 
 
 def train_fast(
@@ -279,7 +307,9 @@ def train_fast(
     """
     style_image, data = Path(style_image), Path(data)
     _check_inputs(style_image, data)
-    output = output or default_output(style_image)
+    output = Path(output) if output else default_output(style_image)
+    if not run.get("resume"):  # a model saved before the rule can still be continued
+        check_model_name(output)
     return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data), output, **run)
 
 

@@ -57,7 +57,7 @@ FRAMES = "frames"  # the per-video bar
 OUTPUTS = OutputKind(
     "videos",
     video.read_note,
-    "--overwrite replaces it; --name '{stem}_{method}_{style}_2.{ext}' writes a new one",
+    "--overwrite replaces it; --name '{stem}_{method}_{variant}_2.{ext}' writes a new one",
     count_others=False,
 )
 

@@ -25,6 +25,8 @@ from stylize.images import to_tensor
 
 runner = CliRunner()
 EXIT_INPUT, EXIT_FAILURES = 3, 6  # stylize.errors: a bad input or existing output; some files failed
+# the template of the contract's runs: names without {variant}'s settings (every run here has a small --size)
+NAME = "{stem}_{method}_{style}.{ext}"
 
 
 def _clips() -> Any:
@@ -65,8 +67,10 @@ class MethodContract:
         image_factory(tmp_path / "in" / "sub" / "c2.png", (30, 40), 2)
         return tmp_path / "in"
 
-    def run(self, *args: str | Path) -> Any:
-        return runner.invoke(app, ["--quiet", self.command, "--size", str(self.size), *map(str, args)])
+    def run(self, *args: str | Path, name: str | None = NAME) -> Any:
+        """The command at the class's size; ``name=None`` keeps the default name template."""
+        template = ["--name", name] if name else []
+        return runner.invoke(app, ["--quiet", self.command, "--size", str(self.size), *template, *map(str, args)])
 
     # ---------------------------------------------------------------- folders
 
@@ -110,6 +114,20 @@ class MethodContract:
         other = self.run(*args, *self.pixel_setting, "-o", out)
         assert other.exit_code == EXIT_INPUT and "--overwrite" in other.output
         assert written.read_bytes() == before
+
+    def test_default_names_give_other_settings_their_own_file(
+        self, photos: Path, styles: list[Path], tmp_path: Path
+    ) -> None:
+        out, args = tmp_path / "out", [photos / "c1.jpg", *self.style_args(styles[:1]), "-o", tmp_path / "out"]
+        assert self.run(*args, name=None).exit_code == 0
+        (first,) = out.iterdir()
+        before = first.read_bytes()
+        other = self.run(*args, *self.pixel_setting, name=None)
+        assert other.exit_code == 0, other.output
+        (second,) = (p for p in out.iterdir() if p != first)
+        assert second.name.startswith(f"c1_{self.command}_{styles[0].stem}_") and first.read_bytes() == before
+        again = self.run(*args, *self.pixel_setting, "--json", name=None)
+        assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["skipped"] == 1
 
     # ---------------------------------------------------------------- colour
 

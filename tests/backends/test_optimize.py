@@ -18,6 +18,7 @@ from stylize.config import OptimizeConfig, parse_layers
 from stylize.errors import UsageError, WeightsError
 from stylize.models import loss_net
 from stylize.models.vgg import NormalisedVGG19, TorchvisionVGG19Features
+from stylize.progress import LEFT, NullReporter
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -275,3 +276,22 @@ def test_lbfgs_restarts_from_the_best_point_when_the_loss_blows_up() -> None:
     out = run_lbfgs(objective, torch.zeros(1, 3, 4, 4), 30, 5, lambda *a: None)
     assert torch.equal(points[3], points[1])  # after the blow-up it went back to the best point so far
     assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-3)
+
+
+def test_progress_sends_the_time_left_by_pixels_to_go(tiny_net: loss_net.LossNet, pictures: tuple) -> None:
+    class Fields(NullReporter):
+        def __init__(self) -> None:
+            self.left: list[object] = []
+
+        def advance(self, task: str, n: int = 1, **fields: object) -> None:
+            self.left.append(fields.get(LEFT))
+
+    content, style = pictures
+    reporter = Fields()
+    cfg = OptimizeConfig(size=48, min_size=32, iterations=2)
+    g.OptimizeModel(tiny_net, cfg, torch.device("cpu")).stylize(
+        content.resize((48, 36)), [g.StyleImage(style)], reporter=reporter
+    )
+    assert len(reporter.left) == 4 and reporter.left[0] is None  # the first step starts the clock
+    assert all(isinstance(v, float) and v >= 0 for v in reporter.left[1:])
+    assert reporter.left[-1] == 0.0

@@ -123,4 +123,6 @@ def test_an_output_under_proc_is_refused_before_any_work(tmp_path: Path) -> None
         CliRunner().invoke(app, ["--quiet", "fast", str(photo), "-o", str(tmp_path / "out"), "--size", "16"]).exit_code
         == 0
     )
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a_fast_starry-night.png"]  # the probe left nothing
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [
+        "a_fast_starry-night_size16.png"
+    ]  # the probe left nothing

@@ -20,6 +20,9 @@ def _run(*args: str) -> object:
     return runner.invoke(app, ["--quiet", "adain", "--size", "64", "--style-size", "64", *args])
 
 
+V = "_size64_style-size64"  # what _run's settings add to a default name ({variant})
+
+
 @pytest.fixture
 def pics(tmp_path: Path, image_factory: object) -> dict[str, Path]:
     make = image_factory
@@ -46,7 +49,12 @@ def test_folder_times_styles_mirrors_tree(pics: dict[str, Path], tmp_path: Path)
     result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "-o", str(out))
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["c1_adain_s1.jpg", "c1_adain_s2.jpg", "sub/c2_adain_s1.png", "sub/c2_adain_s2.png"]
+    assert written == [
+        f"c1_adain_s1{V}.jpg",
+        f"c1_adain_s2{V}.jpg",
+        f"sub/c2_adain_s1{V}.png",
+        f"sub/c2_adain_s2{V}.png",
+    ]
     assert len(result.stdout.split()) == 4
 
 
@@ -66,7 +74,7 @@ def test_blend_give_one_blended_output(pics: dict[str, Path], tmp_path: Path) ->
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert [Path(d["output"]).name for d in report["done"]] == ["c1_adain_s1+s2.jpg"]
+    assert [Path(d["output"]).name for d in report["done"]] == [f"c1_adain_s1@0.75+s2@0.25{V}.jpg"]
 
 
 def test_old_blend_name_still_works_and_is_hidden(pics: dict[str, Path], tmp_path: Path) -> None:
@@ -74,7 +82,7 @@ def test_old_blend_name_still_works_and_is_hidden(pics: dict[str, Path], tmp_pat
     new = _run(*both, "--blend", "3,1", "-o", str(tmp_path / "new"))
     old = _run(*both, "--style-weights", "3,1", "-o", str(tmp_path / "old"))
     assert new.exit_code == old.exit_code == 0, (new.output, old.output)
-    name = "c1_adain_s1+s2.jpg"
+    name = f"c1_adain_s1@0.75+s2@0.25{V}.jpg"
     assert (tmp_path / "new" / name).read_bytes() == (tmp_path / "old" / name).read_bytes()
     twice = _run(*both, "--blend", "3,1", "--style-weights", "3,1", "-o", str(tmp_path / "x"))
     assert twice.exit_code == 2 and "old name of --blend" in twice.stderr
@@ -176,7 +184,7 @@ def test_bad_inputs_partial_exit_6(pics: dict[str, Path], tmp_path: Path) -> Non
     result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-o", str(tmp_path / "o"))
     assert result.exit_code == 6
     assert "broken.jpg" in result.stderr
-    assert len(list((tmp_path / "o").rglob("*_s1.*"))) == 2
+    assert len(list((tmp_path / "o").rglob(f"*_s1{V}.*"))) == 2
 
 
 def test_usage_errors(pics: dict[str, Path], tmp_path: Path) -> None:

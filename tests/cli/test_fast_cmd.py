@@ -279,3 +279,18 @@ def test_a_published_model_offline_names_the_import_command_for_it(tmp_path: Pat
     src = _photo(tmp_path / "f.png", (16, 12))
     result = runner.invoke(app, ["fast", str(src), "-m", "candy", "-o", str(tmp_path / "o.png")])
     assert result.exit_code == 4 and "'stylize weights import candy candy.pth'" in result.stderr, result.output
+
+
+def test_one_naming_rule_for_local_and_shipped_models(tmp_path: Path, image_factory: object) -> None:
+    from stylize.backends import fast
+    from stylize.models.transformer_net import TransformerNet
+    from stylize.weights import fast_models_dir
+
+    photo = image_factory(tmp_path / "p.png", (32, 24), 1)  # type: ignore[operator]
+    missing = runner.invoke(app, ["fast", str(photo), "-m", "Starry_Night", "-o", str(tmp_path / "a.png")])
+    assert missing.exit_code == 4 and "did you mean 'starry-night'?" in missing.stderr
+    assert fast.model_name("Starry_Night") == "starry-night" == fast.model_name("starry night")
+    fast.save_model(fast_models_dir() / "starry_night.safetensors", TransformerNet())  # saved before the rule
+    mine = runner.invoke(app, ["fast", str(photo), "-m", "starry_night", "-o", str(tmp_path / "b.png")])
+    assert mine.exit_code == 0, mine.output
+    assert "not the 'starry-night' that stylize ships" in " ".join(mine.stderr.split())

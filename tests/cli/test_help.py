@@ -16,7 +16,18 @@ from stylize.cli import app
 
 runner = CliRunner()
 
-HELP_COMMANDS = ["adain", "fast", "optimize", "gan-sample", "train-adain", "train-fast", "train-gan", "eval", "info"]
+HELP_COMMANDS = [
+    "adain",
+    "fast",
+    "optimize",
+    "sheet",
+    "gan-sample",
+    "train-adain",
+    "train-fast",
+    "train-gan",
+    "eval",
+    "info",
+]
 TYPE_NOISE = re.compile(r"<(int|float|bool|str|path|list)\b|\bx[<>]=|<=x|\b(INTEGER|FLOAT|TEXT|BOOLEAN|PATH)\b")
 
 
@@ -66,7 +77,7 @@ def test_commands_are_listed_in_order_of_use() -> None:
     text = _help()
     panel = text[text.index("Commands") :]
     names = re.findall(r"^│ ([a-z][a-z-]+)\s", panel, re.MULTILINE)
-    expected = ["adain", "fast", "optimize", "gan-sample", "train-adain", "train-fast", "train-gan", "weights"]
+    expected = ["adain", "fast", "optimize", "sheet", "gan-sample", "train-adain", "train-fast", "train-gan", "weights"]
     assert names == [*expected, "eval", "info"]
 
 

@@ -69,7 +69,13 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
     result = _run(str(tmp_path / "in"), "-s", str(pics["s1"]), "-s", str(pics["s2"]), "-o", str(out), "--scales", "1")
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == ["c1_optimize_s1.jpg", "c1_optimize_s2.jpg", "sub/c2_optimize_s1.png", "sub/c2_optimize_s2.png"]
+    v = "_size40_min-size32_scales1_iterations1"  # what _run's and --scales' settings add ({variant})
+    assert written == [
+        f"c1_optimize_s1{v}.jpg",
+        f"c1_optimize_s2{v}.jpg",
+        f"sub/c2_optimize_s1{v}.png",
+        f"sub/c2_optimize_s2{v}.png",
+    ]
     blended = _run(
         str(pics["c1"]),
         "-s",
@@ -85,7 +91,9 @@ def test_folder_times_styles_mirrors_tree_and_blends(pics: dict[str, Path], tmp_
         "1",
     )
     assert blended.exit_code == 0, blended.output
-    assert [Path(d["output"]).name for d in json.loads(blended.stdout)["done"]] == ["c1_optimize_s1+s2.jpg"]
+    assert [Path(d["output"]).name for d in json.loads(blended.stdout)["done"]] == [
+        f"c1_optimize_s1@0.75+s2@0.25{v}.jpg"
+    ]
 
 
 def test_save_every_and_plot_write_files(pics: dict[str, Path], tmp_path: Path) -> None:

@@ -67,3 +67,13 @@ def test_a_batch_in_a_log_shows_progress_lines(
     assert result.exit_code == 0, result.output
     assert "images 3/3 (100%)" in result.stderr
     assert re.search(r"\d img/s|\d s/img", result.stderr)  # a rate either way round (under load, s/img)
+
+
+def test_a_tasks_own_estimate_of_the_time_left_is_shown_instead_of_the_count_based_one() -> None:
+    out, clock = io.StringIO(), Clock()
+    reporter = PlainReporter(interval=5, stream=out, clock=clock)
+    reporter.start("optimize", total=100, unit="it")
+    for _ in range(5):
+        clock.now += 1
+        reporter.advance("optimize", loss=0.5, left_s=300.0)
+    assert out.getvalue().splitlines() == ["optimize 5/100 (5%)  1.00 it/s  elapsed 0:05  left ~5:00  loss=0.5"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -19,8 +20,18 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("fake_adain_weights")
 
 
+NAME = "{stem}_{method}_{style}.{ext}"  # an explicit template: names without the settings, as before {variant}
+
+
 def _adain(*args: str | Path) -> object:
-    return runner.invoke(app, ["--quiet", "adain", "--size", "48", "--style-size", "48", *map(str, args)])
+    """adain with an explicit --name: a changed setting meets the output of another job (the signature's work)."""
+    return runner.invoke(
+        app, ["--quiet", "adain", "--size", "48", "--style-size", "48", "--name", NAME, *map(str, args)]
+    )
+
+
+def _adain_default_name(*args: str | Path) -> object:
+    return runner.invoke(app, ["--quiet", "adain", *map(str, args)])
 
 
 @pytest.fixture
@@ -112,6 +123,8 @@ def test_methods_do_not_share_default_names(job: dict[str, Path], bundled_vgg: P
             "2",
             "--scales",
             "1",
+            "--name",
+            NAME,
         ],
     )
     assert optimize.exit_code == 0, optimize.output
@@ -147,3 +160,48 @@ def test_every_output_format_carries_the_record(job: dict[str, Path], ext: str) 
     assert record is not None and json.loads(record)["job"]["method"] == "adain"
     assert _adain(job["content"], job["style"], "-o", job["out"], "--ext", ext).exit_code == 0
     assert _adain(job["content"], job["style"], "-o", job["out"], "--ext", ext, "--alpha", "0.2").exit_code == 3
+
+
+def test_a_changed_setting_gets_its_own_default_name_and_every_rerun_skips(job: dict[str, Path]) -> None:
+    base = [job["content"], job["style"], "-o", job["out"]]
+    assert _adain_default_name(*base).exit_code == 0
+    tweaked = _adain_default_name(*base, "--alpha", "0.9")
+    assert tweaked.exit_code == 0, tweaked.output
+    assert tweaked.stdout.strip().endswith("photo_adain_wave_alpha0.9.png")
+    assert sorted(_outputs(job["out"])) == ["photo_adain_wave.png", "photo_adain_wave_alpha0.9.png"]
+    before = _outputs(job["out"])
+    for extra in ([], ["--alpha", "0.9"]):
+        again = _adain_default_name(*base, *extra, "--json")
+        assert again.exit_code == 0 and json.loads(again.stdout)["counts"]["skipped"] == 1
+    assert _outputs(job["out"]) == before  # nothing rewritten
+    record = json.loads(images.read_note(job["out"] / "photo_adain_wave_alpha0.9.png") or "{}")
+    assert record["job"]["settings"]["alpha"] == 0.9
+
+
+def test_a_file_someone_made_under_a_variant_name_is_still_never_overwritten(job: dict[str, Path]) -> None:
+    mine = job["out"] / "photo_adain_wave_alpha0.5.png"
+    mine.parent.mkdir(parents=True)
+    Image.new("RGB", (8, 8), "white").save(mine)
+    result = _adain_default_name(job["content"], job["style"], "-o", job["out"], "--alpha", "0.5")
+    assert result.exit_code == EXIT_CODES["input"] and "no stylize record" in result.stderr
+    assert Image.open(mine).size == (8, 8)
+
+
+def test_blend_and_mask_runs_have_default_names_of_their_own(job: dict[str, Path], image_factory: object) -> None:
+    other = image_factory(job["style"].parent / "dots.png", (48, 48), 3)
+    mask = image_factory(job["style"].parent / "fg.png", (60, 40), 4)
+    styles = [job["content"], "-s", job["style"], "-s", other, "-o", job["out"]]
+    blend = _adain_default_name(*styles, "--blend", "7,3")
+    masked = _adain_default_name(*styles, "--mask", mask)
+    assert blend.exit_code == 0 and masked.exit_code == 0, blend.output + masked.output
+    assert sorted(_outputs(job["out"])) == ["photo_adain_wave+dots_masks-fg.png", "photo_adain_wave@0.7+dots@0.3.png"]
+
+
+def test_blend_weights_go_to_the_styles_in_the_order_given(job: dict[str, Path], image_factory: object) -> None:
+    other = image_factory(job["style"].parent / "dots.png", (48, 48), 3)  # sorts before "wave"
+    all_wave = _adain_default_name(job["content"], "-s", job["style"], "-s", other, "-o", job["out"], "--blend", "1,0")
+    alone = _adain_default_name(job["content"], "-s", job["style"], "-o", job["out"])
+    assert all_wave.exit_code == 0 and alone.exit_code == 0, all_wave.output + alone.output
+    blended = np.asarray(Image.open(job["out"] / "photo_adain_wave@1+dots@0.png"), dtype=np.int16)
+    single = np.asarray(Image.open(job["out"] / "photo_adain_wave.png"), dtype=np.int16)
+    assert np.abs(blended - single).max() <= 2  # all of wave's statistics, none of dots'

@@ -20,6 +20,7 @@ from stylize.checkpoints import load_tensors
 from stylize.cli.app import app
 from stylize.errors import EXIT_CODES
 from stylize.training import LossLog, RunFiles
+from stylize.weights import fast_models_dir
 
 runner = CliRunner()
 QUICK = ["--batch-size", "2", "--image-size", "32", "--style-size", "48", "--workers", "0", "--precision", "fp32"]
@@ -56,6 +57,10 @@ def test_trains_then_fast_uses_the_model_by_name(setup: dict[str, Path], tmp_pat
     assert [e["iteration"] for e in LossLog(files.loss_log).read()] == [1, 2, 3, 4]
     assert sorted(p.name for p in (files.log_dir / "samples").iterdir()) == ["iter-0000002.png", "iter-0000004.png"]
     assert files.loss_plot.is_file()
+    said = " ".join(result.stderr.split())
+    assert "model 'wave' was trained for only 4 steps, 8 images; loss" in said and "--resume" in said
+    _, meta = load_tensors(model)
+    assert isinstance(meta["final_loss"], float) and meta["images_seen"] == 8
 
     listed = runner.invoke(app, ["fast", "--list"])
     assert "wave" in listed.stdout
@@ -63,8 +68,19 @@ def test_trains_then_fast_uses_the_model_by_name(setup: dict[str, Path], tmp_pat
     out = tmp_path / "styled.png"
     styled = runner.invoke(app, ["--device", "cpu", "fast", str(photo), "-m", "wave", "-o", str(out)])
     assert styled.exit_code == 0, styled.output
+    assert "model 'wave' was trained for only 4 steps" in " ".join(styled.stderr.split())  # and when it is used
     with Image.open(out) as img, Image.open(photo) as src:
         assert img.size == src.size
+
+
+def test_a_model_name_near_a_shipped_one_is_refused_before_training(setup: dict[str, Path], tmp_path: Path) -> None:
+    style = tmp_path / "Starry_Night.png"
+    style.write_bytes(setup["style"].read_bytes())
+    args = ["--device", "cpu", "train-fast", str(style), "--data", str(setup["photos"]), *QUICK, "--iterations", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_CODES["usage"], result.output
+    assert "'starry-night'" in result.stderr and "-o" in result.stderr
+    assert not fast_models_dir().exists() or not list(fast_models_dir().iterdir())
 
 
 def test_explicit_output_layers_and_json_lines(setup: dict[str, Path], tmp_path: Path) -> None:

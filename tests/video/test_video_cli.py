@@ -40,7 +40,7 @@ def test_fast_writes_the_video_and_prints_its_path(tmp_path: Path, model_file: P
     src = make_clip(tmp_path / "clip.mp4", (64, 48), frames=8, fps=8)
     result = _fast(src, "-m", model_file, "-o", tmp_path / "out", "--crf", "23", "--temporal", "0.3")
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out" / "clip_fast_random_style.mp4"
+    out = tmp_path / "out" / "clip_fast_random_style_temporal0.3_crf23.mp4"  # {variant}: the settings
     assert result.stdout.splitlines() == [str(out)]
     info = video.probe(out)
     assert (info.width, info.height, info.frames, info.fps, info.has_audio) == (64, 48, 8, 8, True)
@@ -92,7 +92,7 @@ def test_adain_stylizes_a_video_with_the_style_encoded_once(tmp_path: Path, imag
     result = runner.invoke(app, ["--quiet", "-v", "adain", str(src), str(style), "--size", "0", "--color", "match",
                                  "-o", str(tmp_path / "out")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out" / "clip_adain_style.webm"
+    out = tmp_path / "out" / "clip_adain_style_color-match.webm"  # --size 0: the video's own, the default
     info = video.probe(out)
     assert (info.width, info.height, info.frames, info.codec, info.has_audio) == (64, 48, 6, "vp9", True)
 
@@ -144,7 +144,7 @@ def test_a_video_keeps_its_size_by_default_while_an_image_is_capped(tmp_path: Pa
     result = runner.invoke(app, ["--quiet", "adain", str(tmp_path / "in"), str(style), "-o", str(tmp_path / "out"),
                                  "--temporal", "0"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    info = video.probe(tmp_path / "out" / "wide_adain_style.mp4")
+    info = video.probe(tmp_path / "out" / "wide_adain_style_temporal0.mp4")  # a video knob: videos only
     assert (info.width, info.height) == (640, 48) and src.exists()
     from PIL import Image
 
@@ -192,7 +192,7 @@ def test_optimize_takes_a_video_frame_by_frame(tmp_path: Path, image_factory: ob
     result = runner.invoke(app, ["--quiet", "optimize", str(src), str(style), "-o", str(tmp_path / "out"),
                                  "--iterations", "1", "--scales", "1", "--save-every", "1"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out" / "clip_optimize_style.mp4"
+    out = tmp_path / "out" / "clip_optimize_style_scales1_iterations1.mp4"
     info = video.probe(out)
     assert (info.width, info.height, info.frames, info.has_audio) == (48, 32, 3, True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [out.name]  # --save-every: images only

@@ -19,8 +19,11 @@ from stylize.backends.fast.zoo import (
     list_models,
     load_model,
     local_models,
+    model_name,
+    registry_clash,
     resolve_model,
     save_model,
+    undertrained,
 )
 
 __all__ = [
@@ -35,8 +38,11 @@ __all__ = [
     "list_models",
     "load_model",
     "local_models",
+    "model_name",
     "model_tags",
     "plan",
+    "registry_clash",
     "resolve_model",
     "save_model",
+    "undertrained",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ from stylize.models.transformer_net import ARCHITECTURE, LAYOUT, TransformerNet,
 from stylize.progress import Reporter
 
 DEFAULT_MODEL = "starry-night"  # shipped in weights/: works offline on a fresh install
+# images a model saw in training below which it is called under-trained (a warning with its loss when
+# it is saved and when it is used): a fifth of what the shipped models saw (2,500 steps of 4 = 10,000);
+# a 10-step model gives flat, dark pictures
+USEFUL_IMAGES = 2_000
 CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 EXPECTED = (
@@ -57,6 +62,19 @@ def local_models() -> list[Path]:
     )
 
 
+def model_name(stem: str) -> str:
+    """The one naming rule of fast models, shipped, published and local: lower case, words joined by
+    ``-`` (a style image ``Starry_Night.jpg`` gives ``starry-night``)."""
+    return re.sub(r"[\s_-]+", "-", stem.strip().lower()).strip("-") or stem
+
+
+def registry_clash(name: str) -> str | None:
+    """The registry model that ``name`` (a local model's name) would be taken for, if any: the same
+    name, or one that differs only in case, ``_`` or spaces (``starry_night`` and ``starry-night``)."""
+    key = model_name(name)
+    return next((spec.name for spec in registry_models() if model_name(spec.name) == key), None)
+
+
 def model_tag(spec: str) -> str:
     """The ``{style}`` tag of a model: its registry name, else its file stem."""
     return spec if spec in weights.REGISTRY else Path(spec).stem
@@ -71,7 +89,12 @@ def resolve_model(spec: str, reporter: Reporter | None = None) -> Path:
     local = [weights.fast_models_dir() / f"{spec}{suffix}" for suffix in MODEL_SUFFIXES]
     path = next((p for p in local if p.is_file()), Path(spec).expanduser())
     if not path.is_file():
-        raise WeightsError(f"{spec}: no such model file or model name", _known_models_hint())
+        clash = registry_clash(spec)
+        hint = f"did you mean '{clash}'?" if clash else _known_models_hint()
+        raise WeightsError(f"{spec}: no such model file or model name", hint)
+    clash = registry_clash(spec) if path in local else None
+    if clash and reporter is not None:
+        reporter.log(f"'{spec}' is your local model {path}, not the '{clash}' that stylize ships", "warning")
     return path
 
 
@@ -91,9 +114,31 @@ def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
         state, meta = load_tensors(path)
         _check_meta(meta)
         state = strip_stale_keys(_unwrap(state))
-        return build_checked(TransformerNet, state, LAYOUT).eval()
+        net = build_checked(TransformerNet, state, LAYOUT).eval()
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
+    warning = undertrained(meta, model_tag(spec))
+    if warning and reporter is not None:
+        reporter.log(warning, "warning")
+    return net
+
+
+def undertrained(meta: Mapping[str, Any], name: str) -> str | None:
+    """A warning for a model saved after far fewer training images than a useful one (None otherwise, and
+    for files that do not say: the published models)."""
+    seen = meta.get("images_seen")
+    if not isinstance(seen, int) or seen >= USEFUL_IMAGES:
+        return None
+    loss, config = meta.get("final_loss"), meta.get("config")
+    said = f"; loss {loss:.4g} at the end" if isinstance(loss, (int, float)) else ""
+    batch = config.get("batch_size") if isinstance(config, Mapping) else None
+    world = meta.get("world_size", 1)
+    steps = f"{seen // (batch * world):,} steps, " if isinstance(batch, int) and isinstance(world, int) else ""
+    return (
+        f"model '{name}' was trained for only {steps}{seen:,} images{said}: far fewer than a useful model "
+        f"(at least {USEFUL_IMAGES:,}; the shipped ones saw 10,000), so expect flat or dark pictures; "
+        "train it longer with 'stylize train-fast ... --resume --iterations N'"
+    )
 
 
 def _check_meta(meta: Mapping[str, Any]) -> None:
