@@ -28,7 +28,10 @@ pytestmark = pytest.mark.usefixtures("fake_adain_weights")
 
 
 def _adain(*args: str | Path) -> object:
-    return runner.invoke(app, ["--quiet", "adain", "--size", "48", "--style-size", "48", *map(str, args)])
+    """``stylize adain`` at 48 px; outputs named without their settings (``--name``), so that runs with
+    other settings aim at the same file, as two commands with one --name do."""
+    size = ["--size", "48", "--style-size", "48", "--name", "{stem}_{method}_{style}.{ext}"]
+    return runner.invoke(app, ["--quiet", "adain", *size, *map(str, args)])
 
 
 @pytest.fixture
