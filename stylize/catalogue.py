@@ -11,7 +11,6 @@ command that makes it at the usual size::
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from PIL import Image
 from stylize import images
 from stylize.backends.fast import list_models
 from stylize.errors import OutputError, UsageError
+from stylize.files import same_file
 from stylize.image_api import Stylizer
 from stylize.progress import NullReporter, Reporter
 from stylize.sheet import contact_sheet, save_sheet
@@ -107,12 +107,8 @@ def check_output(output: Path, inputs: Sequence[Path]) -> None:
     if output.suffix.lower() not in SHEET_SUFFIXES:
         raise UsageError(f"-o {output}: a sheet is written as .jpg or .png", f"e.g. -o {output.with_suffix('.jpg')}")
     for path in inputs:
-        if output.resolve() == path.resolve() or (output.exists() and path.exists() and _same_file(output, path)):
+        if same_file(output, path):
             raise OutputError(f"{output}: would overwrite {path}, which this command reads", "choose another -o")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return os.path.samefile(a, b)
 
 
 def _model_label(model: str) -> str:
