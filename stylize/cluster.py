@@ -52,11 +52,10 @@ CPUS_PER_ACTOR = 4  # on CPUs, without --ray-workers: actors of (at most) this m
 TASK = "images"  # the driver's bar: jobs finished anywhere on the cluster
 
 
-def ray_module() -> Any:
-    """Ray, or a UsageError that names the install command (Ray is an optional extra)."""
+def require_ray() -> None:
+    """A UsageError that names the install command unless Ray is installed (an optional extra)."""
     if ray is None:
         raise UsageError("--ray needs Ray, which is not installed", f"install it with '{INSTALL}'")
-    return ray
 
 
 @dataclass
@@ -134,7 +133,7 @@ def run_on_ray(
     """Every job of a planned batch on the Ray cluster ``options.ray`` names; the report as a local run
     gives it (BatchInterrupted on Ctrl-C). ``make_backend`` (run once per actor) returns the method's
     ``MethodBackend``."""
-    ray_module()
+    require_ray()
     images, videos = split_jobs(jobs) if video is not None else (list(jobs), [])
     report = new_report(inputs)
     todo_images, skipped = skip_existing(images, options.overwrite, IMAGE_OUTPUTS, reporter)
