@@ -281,6 +281,90 @@ def match_color(src: Tensor, ref: Tensor, eps: float = 1e-5, clamp: bool = True)
     return (out if src.dim() == 4 else out.squeeze(0)).to(src.dtype)
 
 
+# --- palette: the painting's colour distribution ------------------------------------------
+
+PALETTE_GRID = 33  # lookup-table points per colour axis: 33^3 entries, smooth between them
+PALETTE_SAMPLES = 8192  # pixels drawn from each picture to estimate its colour distribution
+PALETTE_SLICES = 16  # random rotations of the colour space, each matched one axis at a time
+PALETTE_KNOTS = 64  # quantiles per axis: the 1-D maps are piecewise linear between them
+
+
+def pixel_sample(img: Tensor, count: int = PALETTE_SAMPLES, seed: int = 0, where: Tensor | None = None) -> Tensor:
+    """``count`` pixels (count, 3) of ``img`` (3, H, W) or (1, 3, H, W), drawn with replacement by a
+    fixed seed, float32 on the CPU. ``where`` (H, W) weighs the draw (a mask); a uniform one (all
+    white, or all black) draws as none does."""
+    pixels = _as_pixels(img)[0].float().cpu().T  # (N, 3)
+    generator = torch.Generator().manual_seed(seed)
+    weights = None if where is None else where.reshape(-1).float().cpu().clamp_min(0)
+    if weights is None or bool((weights == weights[0]).all()):
+        return pixels[torch.randint(len(pixels), (count,), generator=generator)]
+    return pixels[torch.multinomial(weights, count, replacement=True, generator=generator)]
+
+
+def palette_lut(source: Tensor, target: Tensor, seed: int = 0, weights: Tensor | None = None) -> Tensor:
+    """A colour lookup table (3, G, G, G), indexed [channel, b, g, r], that moves the colour
+    distribution of the ``source`` pixels (N, 3) onto that of the ``target`` pixels (M, 3), RGB in [0, 1].
+
+    Iterative distribution transfer (Pitié et al. 2005): rotate the colour space at random, match each
+    axis's quantiles, repeat. The maps are computed on the samples and applied to the table's grid
+    too, so an image is recoloured by one trilinear lookup per pixel (:func:`apply_lut`), smoothly:
+    no speckle from ties, the same colour always gets the same colour. ``weights`` (M,) weigh the
+    target pixels (a blend of styles: each style's pixels by its share)."""
+    generator = torch.Generator().manual_seed(seed)
+    axis = torch.linspace(0.0, 1.0, PALETTE_GRID)
+    b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
+    table = torch.stack([r, g, b], dim=-1).reshape(-1, 3)
+    points = torch.cat([source.float().cpu(), table])  # the samples move, and the table with them
+    target, count = target.float().cpu(), len(source)
+    levels = (torch.linspace(0.0, 1.0, PALETTE_KNOTS) * (count - 1)).round().long()
+    mass = torch.ones(len(target)) if weights is None else weights.float().cpu()
+    target, mass = target[mass > 0], mass[mass > 0]  # a blend's style at weight 0 is no part of it
+    for _ in range(PALETTE_SLICES):
+        rotation, _ = torch.linalg.qr(torch.randn(3, 3, generator=generator))
+        turned = points @ rotation
+        knots_from = torch.sort(turned[:count], dim=0).values[levels]  # (K, 3) quantiles of the samples
+        knots_to = _quantiles(target @ rotation, mass)
+        points += (_piecewise(turned, knots_from, knots_to) - turned) @ rotation.T
+    table = points[count:]
+    return table.clamp_(0.0, 1.0).T.reshape(3, PALETTE_GRID, PALETTE_GRID, PALETTE_GRID)
+
+
+def _quantiles(x: Tensor, weights: Tensor) -> Tensor:
+    """Per column of ``x`` (M, C), the quantiles (PALETTE_KNOTS, C) of its values weighted by
+    ``weights`` (M,): at each fraction, the first value whose cumulative weight reaches it (so a set
+    of values and the same set twice over have the same quantiles: a style blended with itself)."""
+    ordered, order = torch.sort(x, dim=0)
+    mass = torch.cumsum(weights[order], dim=0)  # (M, C)
+    mass = mass / mass[-1:]
+    fractions = torch.linspace(0.0, 1.0, PALETTE_KNOTS).expand(x.shape[1], -1).contiguous()
+    i = torch.searchsorted(mass.T.contiguous(), fractions).T  # (K, C)
+    return ordered.gather(0, i.clamp_(0, len(x) - 1))
+
+
+def _piecewise(x: Tensor, knots_from: Tensor, knots_to: Tensor) -> Tensor:
+    """Each column of ``x`` (N, C) through the non-decreasing piecewise-linear map knots_from ->
+    knots_to (K, C); flat beyond the end knots and across ties."""
+    start, end = knots_from[:-1].T.contiguous(), knots_from[1:].T  # (C, K-1)
+    slope = (knots_to[1:].T - knots_to[:-1].T) / (end - start).clamp_min(1e-6)
+    slope = torch.where(end > start, slope, torch.zeros_like(slope))
+    x = torch.minimum(torch.maximum(x.T, start[:, :1]), end[:, -1:])  # (C, N)
+    i = (torch.searchsorted(start, x.contiguous(), right=True) - 1).clamp_(0, start.shape[1] - 1)
+    return (knots_to[:-1].T.gather(1, i) + slope.gather(1, i) * (x - start.gather(1, i))).T
+
+
+def apply_lut(img: Tensor, lut: Tensor, strength: float = 1.0) -> Tensor:
+    """``img`` (B, 3, H, W) in [0, 1] recoloured through ``lut`` (3, G, G, G) from
+    :func:`palette_lut`, blended with the original by ``strength``; float32, clamped to [0, 1]."""
+    x = at_least_float32(img).clamp(0.0, 1.0)
+    with _no_autocast(x):
+        grid = (x.permute(0, 2, 3, 1).reshape(1, 1, 1, -1, 3) * 2.0 - 1.0).float()  # (x, y, z) = (r, g, b)
+        table = lut.to(device=x.device, dtype=torch.float32).unsqueeze(0)
+        looked = F.grid_sample(table, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        looked = looked.reshape(3, x.shape[0], x.shape[2], x.shape[3]).permute(1, 0, 2, 3)
+        out = looked if strength == 1.0 else torch.lerp(x.float(), looked, strength)
+    return out.clamp_(0.0, 1.0).contiguous()
+
+
 # --- padding ---------------------------------------------------------------------------------
 
 

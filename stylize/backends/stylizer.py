@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stylize import images
+from stylize import images, ops
 from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image
 from stylize.devices import resolve_device
 from stylize.errors import UsageError
@@ -219,6 +219,68 @@ class MethodPlan:
             return list(self.styles.values()), None
         source = self.styles[tag]
         return ([source], None) if isinstance(source, Path) else ([], source)
+
+
+@dataclass
+class Palette:
+    """``--palette``: outputs recoloured toward the painting's whole colour distribution
+    (:func:`stylize.ops.palette_lut`), one lookup table per output, estimated from the output itself.
+
+    ``samples`` are the styles' pixels (N, 3) (:func:`stylize.ops.pixel_sample`); a blend draws from
+    each by its ``weights``, masks give each region its own style's table. Along a video the table
+    keeps ``keep`` of the previous frame's (``--temporal``), so the colours do not flicker."""
+
+    samples: list[Tensor]
+    strength: float
+    weights: Sequence[float] | None = None
+    keep: float = 0.0
+    tables: list[Tensor] = field(default_factory=list)  # the last frame's, when keep > 0
+    trail: list[list[Tensor]] = field(default_factory=list)  # the tables after each frame of the last call
+
+    def __call__(self, out: Tensor, masks: Tensor | None = None) -> Tensor:
+        """``out`` (B, 3, H, W) recoloured; ``masks`` (K, H', W'), one per sample, any size."""
+        if not self.strength or not self.samples:  # off, or styles without colours (targets made by hand)
+            return out
+        planes = None if masks is None else torch.nn.functional.interpolate(masks[None].float(), out.shape[-2:])[0]
+        self.trail = []
+        frames = [self._one(image, planes) for image in out.split(1)]
+        return torch.cat(frames)
+
+    def _one(self, image: Tensor, planes: Tensor | None) -> Tensor:
+        image = image.float().clamp(0.0, 1.0)  # the colours as saved: a decoder's overshoot is clipped anyway
+        if planes is None:
+            target, weights = self._target()
+            tables = [ops.palette_lut(ops.pixel_sample(image), target, weights=weights)]
+        else:
+            tables = [ops.palette_lut(ops.pixel_sample(image, where=p), s) for p, s in zip(planes, self.samples)]
+        if self.keep and len(self.tables) == len(tables):
+            tables = [torch.lerp(new, old, self.keep) for new, old in zip(tables, self.tables)]
+        if self.keep:
+            self.tables = tables
+            self.trail.append(tables)
+        looked = [ops.apply_lut(image, t, self.strength) for t in tables]
+        if planes is None:
+            return looked[0]
+        share = planes.to(image.device)
+        total = share.sum(0, keepdim=True)
+        mixed = sum(w * x for w, x in zip(share, looked)) / total.clamp_min(1e-6)
+        return torch.where(total > 0, mixed, image).contiguous()
+
+    def _target(self) -> tuple[Tensor, Tensor | None]:
+        """The pixels to match, and their weights: one style's, or every blended style's by its share."""
+        if len(self.samples) == 1:
+            return self.samples[0], None
+        shares = self.weights or [1.0 / len(self.samples)] * len(self.samples)
+        weights = [torch.full((len(s),), w / len(s)) for w, s in zip(shares, self.samples)]
+        return torch.cat(self.samples), torch.cat(weights)
+
+    def state(self, frame: int) -> VideoState:
+        """What resuming a video after ``frame`` of the last call needs (empty when nothing is kept)."""
+        return {"palette": torch.stack(self.trail[frame]).numpy()} if frame < len(self.trail) else {}
+
+    def resume(self, state: VideoState | None) -> None:
+        if state and "palette" in state:
+            self.tables = list(torch.from_numpy(state["palette"]).unbind(0))
 
 
 def combined_tag(tags: Sequence[str]) -> str:

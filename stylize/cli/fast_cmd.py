@@ -43,6 +43,7 @@ def fast(
     size: po.SizeOption = None,
     upscale: po.UpscaleOption = D.upscale,
     color: po.ColorOption = D.color,
+    palette: po.PaletteOption = D.palette,
     preserve_color: po.PreserveColorOption = False,
     tile: Annotated[
         int,
@@ -85,6 +86,7 @@ def fast(
         size=po.image_size(size),
         upscale=upscale,
         color=po.resolve_color(color, preserve_color, ctx),
+        palette=palette,
         tile=tile,
         tile_overlap=tile_overlap,
         precision=precision,

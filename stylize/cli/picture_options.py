@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from stylize.config import COLOR_MODES, DEFAULT_SIZE, PRECISIONS
+from stylize.config import COLOR_MODES, DEFAULT_SIZE, PALETTE_HELP, PRECISIONS
 from stylize.errors import UsageError
 
 PANEL = "Picture"
@@ -40,6 +40,10 @@ ColorOption = Annotated[
         f"One of {', '.join(COLOR_MODES)}.",
         rich_help_panel=PANEL,
     ),
+]
+PaletteOption = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help=PALETTE_HELP, show_default=False, rich_help_panel=PANEL),
 ]
 PreserveColorOption = Annotated[
     bool, typer.Option("--preserve-color", help="Short for --color luminance.", rich_help_panel=PANEL)

@@ -8,9 +8,11 @@ from pathlib import Path
 from stylize.config.common import (
     DEFAULT_SIZE,
     DEFAULT_VGG,
+    PALETTE_HELP,
     check_at_least,
     check_color,
     check_finite,
+    check_palette,
     check_precision,
     check_seed,
     knob,
@@ -62,6 +64,8 @@ class AdaINConfig:
     # all styles' AdaIN targets blended
     blend: tuple[float, ...] | None = knob(None, "Blend the styles into one output, e.g. 0.5,0.3,0.2.")
     color: str = "none"  # keep the content's colours: none, match (style recoloured), luminance
+    # None: --alpha's share (0 with --color); see ops.palette_lut
+    palette: float | None = knob(None, PALETTE_HELP)
     # differs from AdaIN (feed-forward only): Gatys' optimisation finishes what the decoder started
     refine: int = knob(
         0,
@@ -89,6 +93,7 @@ class AdaINConfig:
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise UsageError(f"--alpha must be between 0 and 1, not {self.alpha}")
         check_color(self.color)
+        check_palette(self.palette, self.color)
         check_precision(self.precision)
         if self.transform not in TRANSFORMS:
             raise UsageError(f"--transform must be one of {', '.join(TRANSFORMS)}, not '{self.transform}'")

@@ -70,6 +70,32 @@ def check_color(value: str) -> None:
         raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{value}'")
 
 
+PALETTE_HELP = (
+    "How far the output takes the painting's colours (their whole distribution, not only the mean): 1 all, "
+    "0 the network's own. Default: adain --alpha's, fast 0 (its models keep their painting's colours for it); "
+    "0 with --color."
+)
+
+
+def check_palette(palette: float | None, color: str) -> None:
+    """The one validator of every command's ``--palette``: in [0, 1], and not against ``--color``."""
+    if palette is None:
+        return
+    if not 0.0 <= palette <= 1.0:
+        raise UsageError(f"--palette must be between 0 and 1, not {palette}")
+    if palette > 0 and color != "none":
+        raise UsageError(
+            f"--palette takes the painting's colours, --color {color} keeps the photo's", "drop one of the two"
+        )
+
+
+def palette_strength(palette: float | None, color: str, alpha: float) -> float:
+    """The palette share a run uses: ``--palette`` when given, else ``alpha`` (0 when --color keeps the photo's)."""
+    if palette is not None:
+        return palette
+    return alpha if color == "none" else 0.0
+
+
 def check_precision(value: str) -> None:
     """The one validator of every command's ``--precision``."""
     if value not in PRECISIONS:

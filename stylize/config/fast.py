@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from stylize.config.common import (
     DEFAULT_SIZE,
     DEFAULT_VGG,
+    PALETTE_HELP,
     check_at_least,
     check_color,
     check_finite,
+    check_palette,
     check_precision,
     check_seed,
     knob,
@@ -35,6 +37,8 @@ class FastConfig:
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
     upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
     color: str = "none"  # keep the content's colours: match (recolour the output) or luminance (Gatys 2017)
+    # None: 0 (the network's colours); a model's palette is in its file (train-fast and ours keep one)
+    palette: float | None = knob(None, PALETTE_HELP)
     # 0 tiles only above AUTO_TILE_PIXELS
     tile: int = knob(
         0,
@@ -50,6 +54,7 @@ class FastConfig:
         check_finite(self)
         check_precision(self.precision)
         check_color(self.color)
+        check_palette(self.palette, self.color)
         if self.size < 0:
             raise UsageError(f"--size must be 0 or positive, not {self.size}")
         if self.tile and self.tile < 4 * FAST_MIN_SIDE:

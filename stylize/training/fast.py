@@ -37,7 +37,15 @@ from torch import Tensor, nn
 
 from stylize import images, weights
 from stylize import training as tr
-from stylize.backends.fast import CHECKPOINT_FORMAT, load_model, model_name, registry_clash, undertrained
+from stylize.backends.fast import (
+    CHECKPOINT_FORMAT,
+    PALETTE_KEY,
+    load_model,
+    model_name,
+    palette_tensor,
+    registry_clash,
+    undertrained,
+)
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
@@ -87,7 +95,7 @@ def build_transformer(state: Mapping[str, Any] | None, device: torch.device, cha
 
 def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
     if resumed is not None:
-        return resumed.tensors
+        return {key: value for key, value in resumed.tensors.items() if key != PALETTE_KEY}
     if config.init is None:
         return None
     return load_model(config.init, reporter).state_dict()
@@ -141,6 +149,7 @@ class FastTrainer(LoopTrainer):
         )
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
         style = load_style(style_image, config.style_size, device)  # a bad image fails before the VGG loads
+        self.palette = palette_tensor(style.cpu())  # saved with the model, for stylize fast's --palette
         # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
         self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)
         self.targets = style_targets(self.loss_net, style, self.layers)
@@ -214,7 +223,7 @@ class FastTrainer(LoopTrainer):
             skipped_steps=self.skipped,
             final_loss=self.final_loss,
         )
-        return tr.unwrap(self.net).state_dict(), meta
+        return {**tr.unwrap(self.net).state_dict(), PALETTE_KEY: self.palette}, meta
 
     def _progress_fields(self, means: Mapping[str, float], rate: float) -> dict[str, float]:
         self.final_loss = float(f"{means['loss']:.6g}") if "loss" in means else self.final_loss

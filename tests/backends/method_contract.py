@@ -157,10 +157,13 @@ class MethodContract:
         white = tmp_path / "white.png"
         Image.new("L", (60, 45), 255).save(white)  # style 1 everywhere; its inverse gives style 2 nowhere
         paths = {}
+        # the transfer compared exactly (--palette 0): the palette, fitted to each output, stretches these
+        # random weights' narrow colours onto the style's and a grey level of difference with them
+        # (tests/test_palette.py checks that masks give each region its own style's colours)
         for name, chosen, extra in (
-            ("masked", styles, ["--mask", white]),
-            ("one", styles[:1], []),
-            ("two", styles[1:], []),
+            ("masked", styles, ["--mask", white, "--palette", "0"]),
+            ("one", styles[:1], ["--palette", "0"]),
+            ("two", styles[1:], ["--palette", "0"]),
         ):
             paths[name] = tmp_path / f"{name}.png"
             result = self.run(photos / "c1.jpg", *self.style_args(chosen), *extra, "-o", paths[name])

@@ -92,7 +92,7 @@ def test_published_pth_loads_and_safetensors_round_trips(tmp_path: Path) -> None
     from stylize.checkpoints import load_tensors
 
     tensors, meta = load_tensors(saved)
-    assert meta["architecture"] == "transformer-net" and meta["format"] == 1 and meta["style"] == "candy.jpg"
+    assert meta["architecture"] == "transformer-net" and meta["format"] == 2 and meta["style"] == "candy.jpg"
     assert set(tensors) == set(strip_stale_keys(state))
 
 

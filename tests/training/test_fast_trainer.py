@@ -196,8 +196,11 @@ def test_checkpoint_is_a_fast_model_that_fast_loads(
 ) -> None:
     out = trained["out"]
     tensors, meta = load_tensors(out)  # type: ignore[arg-type]
-    assert set(tensors) == set(fast.load_model(str(out)).state_dict())  # exactly the TransformerNet's keys
-    assert meta["architecture"] == "transformer-net" and meta["format"] == 1 and meta["iteration"] == 24
+    # exactly the TransformerNet's keys, and the style's colours for --palette
+    assert set(tensors) == {*fast.load_model(str(out)).state_dict(), fast.PALETTE_KEY}
+    palette = tensors[fast.PALETTE_KEY]
+    assert palette.dtype == torch.uint8 and palette.shape[1] == 3 and palette.float().std() > 0
+    assert meta["architecture"] == "transformer-net" and meta["format"] == 2 and meta["iteration"] == 24
     assert meta["style"] == "style.png" and meta["images_seen"] == 48 and "version" in json.dumps(meta)
     assert meta["content_layers"] == {"relu2_2": 1.0}
     net = fast.load_model(str(out))
@@ -299,7 +302,8 @@ def test_bf16_autocast_training_on_cpu(data: dict[str, Path], vgg_file: Path, tm
     assert all(math.isfinite(e["loss"]) for e in entries)
     assert sum(e["loss"] for e in entries[-3:]) < sum(e["loss"] for e in entries[:3])
     tensors, meta = load_tensors(out)
-    assert meta["precision"] == "bf16" and all(t.dtype == torch.float32 for t in tensors.values())
+    network = [t for key, t in tensors.items() if key != fast.PALETTE_KEY]
+    assert meta["precision"] == "bf16" and all(t.dtype == torch.float32 for t in network)
 
 
 def test_flat_crops_are_redrawn(tmp_path: Path) -> None:

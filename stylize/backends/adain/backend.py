@@ -16,9 +16,9 @@ from torch import Tensor
 from stylize import images, ops
 from stylize.backends.adain.model import AUTO_TILE, AUTO_TILE_PIXELS, AdaINModel, StatsSmoother, StyleTarget, load_pair
 from stylize.backends.objective import REFINE
-from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized, VideoState, check_blend
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Palette, Stylized, VideoState, check_blend
 from stylize.batch import SharedPictures, shared_picture
-from stylize.config import STRIDE, AdaINConfig, default_adain_pair
+from stylize.config import STRIDE, AdaINConfig, default_adain_pair, palette_strength
 from stylize.errors import UsageError
 from stylize.progress import NullReporter, Reporter
 from stylize.provenance import weights_id
@@ -95,6 +95,9 @@ class AdaINMethod(Method):
     pictures: SharedPictures = field(default_factory=dict)  # styles and masks the api already decoded
     _masks: list[Image.Image] | None = None
     _smoother: StatsSmoother | None = None  # a video's content statistics over time (see begin_video)
+    _keep: float = 0.0  # a video's --temporal: the palette's share of the previous frame
+    _palette: Palette | None = None  # a video's, kept across its frames
+    _resumed: VideoState | None = None  # the state a resumed video's palette starts from
 
     @cached_property
     def model(self) -> AdaINModel:
@@ -131,6 +134,7 @@ class AdaINMethod(Method):
         elif self.config.color == "luminance":
             style = ops.gray(style)
         target = self.model.style_target(style)
+        target.pixels = ops.pixel_sample(style)
         if self.config.refine:
             target.picture = style
         return target
@@ -139,20 +143,35 @@ class AdaINMethod(Method):
         content = source = batch.content
         if self.config.color == "luminance":
             content = ops.gray(content)
+        alpha = self.config.alpha if self.config.alpha is not None else self.model.default_alpha
+        masks = self._mask_planes(content)
         out = self.model.stylize(
             content,
             state,
             self.config.blend,
-            self.config.alpha if self.config.alpha is not None else self.model.default_alpha,
-            self._mask_planes(content),
+            alpha,
+            masks,
             auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
             self._smoother,
         )
-        if self.config.refine:
+        out = self._recolour(state, alpha)(out, masks)
+        if self.config.refine:  # from the recoloured picture: the Gatys loss has the last word
             out = self._refine(out, content, state)
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
         return Stylized(out)
+
+    def _recolour(self, state: list[StyleTarget], alpha: float) -> Palette:
+        """--palette for this batch; a video's (--temporal) is carried from frame to frame."""
+        if self._palette is not None:
+            return self._palette
+        samples = [t.pixels for t in state if t.pixels is not None]
+        strength = palette_strength(self.config.palette, self.config.color, alpha)
+        palette = Palette(samples, strength, self.config.blend, keep=self._keep)
+        if self._keep:
+            palette.resume(self._resumed)
+            self._palette = palette
+        return palette
 
     def _refine(self, out: Tensor, content: Tensor, state: list[StyleTarget]) -> Tensor:
         """--refine: the Gatys loss from the feed-forward picture, each photo's progress reported."""
@@ -173,17 +192,22 @@ class AdaINMethod(Method):
     # a video's content statistics, smoothed over its frames with --temporal
     def begin_video(self, temporal: float, resumed: VideoState | None) -> None:
         self._smoother = StatsSmoother(temporal) if temporal > 0 else None
+        self._keep, self._palette, self._resumed = max(temporal, 0.0), None, resumed
         if self._smoother is not None and resumed and "mean" in resumed and "std" in resumed:
             self._smoother.mean = torch.from_numpy(resumed["mean"])
             self._smoother.std = torch.from_numpy(resumed["std"])
 
     def end_video(self) -> None:
-        self._smoother = None
+        self._smoother, self._keep, self._palette, self._resumed = None, 0.0, None, None
 
     def video_states(self) -> list[VideoState] | None:
         if self._smoother is None:
             return None
-        return [{"mean": m.cpu().numpy(), "std": s.cpu().numpy()} for m, s in self._smoother.trail]
+        palette = self._palette
+        return [
+            {"mean": m.cpu().numpy(), "std": s.cpu().numpy(), **(palette.state(i) if palette else {})}
+            for i, (m, s) in enumerate(self._smoother.trail)
+        ]
 
 
 # ---------------------------------------------------------------- planning a run (stylize.api.stylize)

@@ -111,6 +111,7 @@ class StyleTarget:
     sorted: Tensor | None = None
     colour: Tensor | None = None
     picture: Tensor | None = None  # (1, 3, H, W) the style as encoded, for --refine's loss
+    pixels: Tensor | None = None  # (N, 3) a sample of its colours, for --palette
 
 
 class AdaINModel:

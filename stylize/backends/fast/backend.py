@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.fast.zoo import DEFAULT_MODEL, load_model, model_tag
-from stylize.backends.stylizer import Batch, Method, MethodPlan, Stylized
+from stylize.backends.fast.zoo import DEFAULT_MODEL, load_styled, model_tag
+from stylize.backends.stylizer import Batch, Method, MethodPlan, Palette, Stylized
 from stylize.batch import SharedPictures
 from stylize.config import FAST_MIN_SIDE, FastConfig
 from stylize.devices import autocast_dtype, effective_precision
@@ -41,9 +41,15 @@ class FastModel:
     """One TransformerNet ready to run on a device: RGB [0, 1] in, RGB [0, 1] (unclamped) out."""
 
     def __init__(
-        self, net: TransformerNet, device: torch.device, precision: str = "auto", channels_last: bool = True
+        self,
+        net: TransformerNet,
+        device: torch.device,
+        precision: str = "auto",
+        channels_last: bool = True,
+        palette: Tensor | None = None,
     ) -> None:
         self.device = device
+        self.palette = palette  # (N, 3) colours of the model's style, when its file has them (--palette)
         self.precision = effective_precision(precision, device)
         dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
         self.net: FastTransformerNet = FastTransformerNet(net, dtype, channels_last).to(device)
@@ -130,8 +136,13 @@ class FastMethod(Method):
         """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
         for tag in tags:
             if tag not in self.models:
-                net = load_model(self.specs[tag], self.reporter)
-                model = FastModel(net, self.device, self.config.precision, self.config.channels_last)
+                net, palette = load_styled(self.specs[tag], self.reporter)
+                if palette is None and self.config.palette:
+                    raise UsageError(
+                        f"model '{self.specs[tag]}' carries no palette (the published models do not)",
+                        "drop --palette, or use a model of stylize train-fast",
+                    )
+                model = FastModel(net, self.device, self.config.precision, self.config.channels_last, palette)
                 self.reporter.log(f"model {self.specs[tag]}: {model.precision} on {self.device}", "debug")
                 self.models[tag] = model
 
@@ -144,6 +155,8 @@ class FastMethod(Method):
         tile = auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
         with torch.inference_mode():
             out = state(content, tile, self.config.tile_overlap)
+            if state.palette is not None and self.config.palette:  # off by default: it hardens their hatching
+                out = Palette([state.palette], self.config.palette)(out)
             return Stylized(keep_colors(out, content, self.config.color))
 
 

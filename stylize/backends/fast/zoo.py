@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from stylize import weights
+from stylize import ops, weights
 from stylize.checkpoints import STATE_SUFFIX, load_tensors, save_checkpoint
 from stylize.errors import UsageError, WeightsError
 from stylize.files import atomic_path
@@ -34,7 +35,9 @@ DEFAULT_MODEL = "starry-night"  # shipped in weights/: works offline on a fresh 
 # it is saved and when it is used): a fifth of what the shipped models saw (2,500 steps of 4 = 10,000);
 # a 10-step model gives flat, dark pictures
 USEFUL_IMAGES = 2_000
-CHECKPOINT_FORMAT = 1  # bump when the meaning of the saved tensors or metadata changes
+CHECKPOINT_FORMAT = 2  # bump when the meaning of the saved tensors or metadata changes (2: the palette)
+PALETTE_KEY = "palette"  # beside the network's tensors: (N, 3) uint8 colours of its style image, for --palette
+MAX_PALETTE = 65536
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 EXPECTED = (
     f"expected a fast-style TransformerNet: a pytorch/examples .pth (layout {LAYOUT}) "
@@ -109,18 +112,44 @@ def _known_models_hint() -> str:
 def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
     """The TransformerNet named by ``spec`` (see :func:`resolve_model`), checked and in eval mode; in the
     file's dtype (float16 for the shipped models: FastTransformerNet casts it to the precision it runs in)."""
+    return load_styled(spec, reporter)[0]
+
+
+def load_styled(spec: str, reporter: Reporter | None = None) -> tuple[TransformerNet, Tensor | None]:
+    """:func:`load_model` and the colours of the model's style, (N, 3) float in [0, 1], when the file
+    carries them (ours since format 2; not the published ones)."""
     path = resolve_model(spec, reporter)
     try:
         state, meta = load_tensors(path)
         _check_meta(meta)
-        state = strip_stale_keys(_unwrap(state))
-        net = build_checked(TransformerNet, state, LAYOUT).eval()
+        state, palette = split_palette(_unwrap(state))
+        net = build_checked(TransformerNet, strip_stale_keys(state), LAYOUT).eval()
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
     warning = undertrained(meta, model_tag(spec))
     if warning and reporter is not None:
         reporter.log(warning, "warning")
-    return net
+    return net, palette
+
+
+def palette_tensor(style: Tensor) -> Tensor:
+    """What a model file keeps of its style image (1, 3, H, W) in [0, 1] for --palette: a fixed sample of its pixels."""
+    return (ops.pixel_sample(style) * 255.0).round().to(torch.uint8)
+
+
+def split_palette(state: Mapping[str, Any]) -> tuple[dict[str, Any], Tensor | None]:
+    """The network's tensors, and the palette (N, 3) float in [0, 1] if the file has a well-formed one."""
+    rest = {key: value for key, value in state.items() if key != PALETTE_KEY}
+    palette = state.get(PALETTE_KEY)
+    if palette is None:
+        return rest, None
+    if not isinstance(palette, Tensor) or palette.dtype != torch.uint8 or palette.dim() != 2:
+        raise WeightsError(f"its '{PALETTE_KEY}' is not an (N, 3) uint8 tensor")
+    if palette.shape[1] != 3 or not 0 < palette.shape[0] <= MAX_PALETTE:
+        raise WeightsError(
+            f"its '{PALETTE_KEY}' has shape {tuple(palette.shape)}, not (N, 3) with N up to {MAX_PALETTE}"
+        )
+    return rest, palette.float() / 255.0
 
 
 def undertrained(meta: Mapping[str, Any], name: str) -> str | None:
@@ -160,15 +189,17 @@ def _without_path(message: str, path: Path) -> str:
     return message[len(str(path)) + 2 :] if message.startswith(f"{path}: ") else message
 
 
-def save_model(path: str | os.PathLike[str], net: TransformerNet, **meta: Any) -> Path:
+def save_model(path: str | os.PathLike[str], net: TransformerNet, palette: Tensor | None = None, **meta: Any) -> Path:
     """Write ``net`` as our checkpoint format: safetensors + JSON metadata.
 
-    The format: tensors are exactly ``TransformerNet().state_dict()`` (no stale statistics);
+    The format: tensors are exactly ``TransformerNet().state_dict()`` (no stale statistics), plus
+    ``palette`` (:func:`palette_tensor`) when given;
     metadata ``{"architecture": "transformer-net", "format": 1, "layout": "fast_transformer_net",
     "version": <stylize version>, ...}`` plus anything passed (``style``, ``config`` of training, ...).
     """
     header = {"architecture": ARCHITECTURE, "format": CHECKPOINT_FORMAT, "layout": LAYOUT}
-    return save_checkpoint(path, net.state_dict(), {**meta, **header})
+    tensors = {**net.state_dict(), **({PALETTE_KEY: palette} if palette is not None else {})}
+    return save_checkpoint(path, tensors, {**meta, **header})
 
 
 # ---------------------------------------------------------------- listing and export
