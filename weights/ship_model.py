@@ -9,6 +9,10 @@ size to pin in ``stylize/weights/registry.py``. Run from the repository root:
 
     python weights/ship_model.py runs/adain/decoder.safetensors weights/adain-decoder-stylize.safetensors
     python weights/ship_model.py runs/fast/starry_night.safetensors weights/fast-starry-night.safetensors
+
+A shipped file given as the source is re-stamped: ``--alpha`` (a decoder's default) or
+``--palette STYLE`` (a fast net's painting colours, for ``stylize fast --palette``; a checkpoint of
+``train-fast`` already has them) change its metadata or add the palette, the weights stay as they are.
 """
 
 from __future__ import annotations
@@ -60,11 +64,11 @@ def decoder_outputs(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
 
 
 def fast_outputs(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    from stylize.backends.fast import FastModel
+    from stylize.backends.fast import FastModel, split_palette
     from stylize.models.layouts import build_checked
     from stylize.models.transformer_net import LAYOUT, TransformerNet
 
-    net = build_checked(TransformerNet, as_float(state), LAYOUT).eval()
+    net = build_checked(TransformerNet, as_float(split_palette(state)[0]), LAYOUT).eval()
     model = FastModel(net, torch.device("cpu"), "fp32")
     return [model(x).clamp(0, 1) for x in photos()]
 
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="train-adain or train-fast checkpoint (.safetensors)")
     parser.add_argument("dest", type=Path, help="file to write in weights/")
     parser.add_argument("--alpha", type=float, help="decoders: the alpha stylize adain runs it at by default")
+    parser.add_argument("--palette", type=Path, help="fast nets: the style image whose colours --palette takes")
+    parser.add_argument("--style-size", type=int, default=512, help="--palette's image long side, as trained")
     args = parser.parse_args(argv)
     state, meta = load_tensors(args.source)
     kind = meta.get("architecture")
@@ -82,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.source}: architecture {kind!r} is neither an AdaIN decoder nor a fast-style net", file=sys.stderr)
         return 2
     stored = half(state)
+    if args.palette is not None and kind == "transformer-net":
+        from stylize.backends.fast import PALETTE_KEY, palette_tensor
+
+        style = images.resize_long_side(images.open_image(args.palette).rgb, args.style_size)
+        stored[PALETTE_KEY] = palette_tensor(images.to_tensor(style))
+        meta = {**meta, "format": 2}
     with torch.inference_mode():
         diffs = [(a - b).abs().mean().item() for a, b in zip(run(state), run(stored))]
     worst = max(diffs)
@@ -93,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"over the limit ({LIMIT * 255:.0f}/255): not written", file=sys.stderr)
         return 1
     extra = {"alpha": args.alpha} if args.alpha is not None and kind == "adain-decoder" else {}
-    save_checkpoint(args.dest, stored, {**meta, **extra, "stored": "float16", "source_file": args.source.name})
+    save_checkpoint(
+        args.dest,
+        stored,
+        {**meta, **extra, "stored": "float16", "source_file": meta.get("source_file", args.source.name)},
+    )
     print(f"wrote {args.dest}: {args.dest.stat().st_size} bytes, sha256 {sha256_file(args.dest)}")
     return 0
 

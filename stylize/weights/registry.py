@@ -89,11 +89,11 @@ _OURS_LICENSE = "MIT (stylize); trained on ../shared/data/train (see weights/REA
 
 # SHA-256 and size of every file we ship: checked at load (weights/ship_model.py prints them for a new file)
 _SHIPPED_PINS = {
-    "fast-starry-night.safetensors": ("4fbbd89b0a6709e60d6205247688c323de5ec7824cece8eb494ead5816540626", 3_364_814),
-    "fast-great-wave.safetensors": ("ef20a322cfe1331d7e40e874ccbbba4115e71d92975753da4632d8e15e8a7f6e", 3_364_806),
-    "fast-composition-vii.safetensors": ("3c55b97a445c135eab3e82e78063dc92fedd0f6c31ca342818fbd3a7474b22b0", 3_364_814),
+    "fast-starry-night.safetensors": ("4b5daffd1a8f145802e9b5779aad960c995cd7e5474109704b9b8831aa8e4ee1", 3_389_462),
+    "fast-great-wave.safetensors": ("6954b5a7e261056340d5159c7bb92947bd3eb0e7458c7304203e18879e42497d", 3_389_454),
+    "fast-composition-vii.safetensors": ("42104a076da37737aa2c1ddacf7093b23966adaab4ea53e1a07f85a38f5d4d5c", 3_389_470),
     "adain-decoder-stylize.safetensors": (
-        "0d4875836a52dc27dce132e7f9790eba730888057bcb0c3522fdfab08b39e529",
+        "a00f9e4c61e46d07043aa40e3f31d3b45ddb22ea2141886868697c152bc905dc",
         7_012_566,
     ),
 }
