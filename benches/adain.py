@@ -4,7 +4,8 @@ Random weights in the published layouts (timing does not depend on weight values
 markdown tables; medians of --repeat runs. Sections:
   compute   one content+style pair, compute only, 512^2 and 1024^2: reference vs ours fp32/bf16
   quality   bf16 vs fp32 output difference (0-255 scale)
-  folder    50 JPEGs of 512^2 with one style, images/s end to end (decode, stylize, encode)
+  folder    50 JPEGs of 512^2 with one style, images/s end to end (decode, stylize, palette, encode;
+            and without the palette)
   cold      the whole command for one 512^2 image, as a fresh process
   memory    peak RSS of a 1024^2 run and (with --huge) a 6000x4000 run with tiling
   roofline  FLOPs of one 512^2 image (encoder, decoder, style), this CPU's bf16 convolution
@@ -186,8 +187,13 @@ def section_folder(enc: Path, dec: Path, work: Path, repeat: int, count: int = 5
     save_jpeg(smooth_image(512, 512, 7), style)
     vgg, rdec = ref_nets(torch.load(enc, weights_only=True), torch.load(dec, weights_only=True))
     rows = []
-    for label, precision in (("ours fp32", "fp32"), ("ours bf16 (auto)", "bf16")):
-        config = AdaINConfig(encoder=str(enc), decoder=str(dec), precision=precision)
+    variants = (
+        ("ours fp32", "fp32", None),
+        ("ours bf16 (auto)", "bf16", None),
+        ("ours bf16, --palette 0", "bf16", 0.0),
+    )
+    for label, precision, palette in variants:  # the reference has no palette step: --palette 0 is its like
+        config = AdaINConfig(encoder=str(enc), decoder=str(dec), precision=precision, palette=palette)
 
         def run_ours(config: AdaINConfig = config) -> None:
             out = Path(tempfile.mkdtemp(dir=work))

