@@ -24,7 +24,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from stylize.errors import InputError, OutputError, UsageError
 from stylize.files import atomic_path, same_file, sha256_file
-from stylize.storage import StorePath, location, source
+from stylize.storage import StorePath, location, opened, source
 
 if TYPE_CHECKING:
     import torch  # lazy: --help imports images, not numpy/torch
@@ -387,7 +387,7 @@ def read_note(path: str | os.PathLike[str] | StorePath) -> str | None:
     try:
         if output_format(path)[0] == "BMP":
             return read_sidecar_note(path)
-        with Image.open(source(path)) as img:
+        with opened(path) as data, Image.open(data) as img:
             return _note_of(img)
     except (OSError, ValueError, UsageError, InputError, Image.DecompressionBombError):
         return None

@@ -68,6 +68,17 @@ def source(path: Path | StorePath) -> Path | BinaryIO:
     return io.BytesIO(path.load()) if isinstance(path, StorePath) else path
 
 
+@contextlib.contextmanager
+def opened(path: Path | StorePath) -> Iterator[Path | BinaryIO]:
+    """What Pillow opens to read a header or a record: a local path as it is, a stored file opened for
+    reading on demand (a PNG's or JPEG's record comes in the first block, not the whole file)."""
+    if not isinstance(path, StorePath):
+        yield path
+        return
+    with path.open() as fh:
+        yield fh
+
+
 def open_binary(path: str | os.PathLike[str] | StorePath) -> BinaryIO:
     """A file opened for reading, local or stored."""
     return path.open() if isinstance(path, StorePath) else open(path, "rb")

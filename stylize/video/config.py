@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from stylize.errors import UsageError
-from stylize.storage import is_url, source
+from stylize.storage import is_url, opened
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 ANIMATED_IMAGES = frozenset({".gif", ".webp"})  # videos when they hold more than one frame
@@ -92,7 +92,7 @@ def is_video(path: Path) -> bool:
     if suffix not in ANIMATED_IMAGES:
         return False
     try:
-        with Image.open(source(path)) as img:
+        with opened(path) as data, Image.open(data) as img:
             return bool(getattr(img, "is_animated", False))
     except Exception:  # noqa: BLE001 - unreadable: the image path reports it properly
         return False
