@@ -34,11 +34,13 @@ def _put(url: str, data: bytes) -> None:
 
 
 def _photos(root: str) -> None:
-    """Two photos below ``root``, one in a sub-folder, plus a text file and a hidden file to pass over."""
+    """Two photos below ``root``, one in a sub-folder, plus a text file, a hidden file and a hidden folder."""
     _put(f"{root}/a.png", _picture(1))
     _put(f"{root}/sub/b.jpg", _picture(2, fmt="JPEG"))
     _put(f"{root}/notes.txt", b"not a picture")
     _put(f"{root}/.hidden.png", _picture(3))
+    _put(f"{root}/.cache/one.png", _picture(4))
+    _put(f"{root}/.cache/two.png", _picture(5))
 
 
 def _pixels(data: bytes) -> bytes:
@@ -57,7 +59,9 @@ def test_a_stored_folder_round_trip_mirrors_the_tree_like_a_local_run(bucket: st
     report = json.loads(result.stdout)
     outputs = sorted(d["output"] for d in report["done"])
     assert outputs == [f"{bucket}/out/a_fast_random_style.png", f"{bucket}/out/sub/b_fast_random_style.jpg"]
-    assert report["counts"]["skipped_non_image"] == 1 and report["counts"]["skipped_hidden"] == 1
+    assert report["counts"]["skipped_non_image"] == 1 and report["counts"]["skipped_hidden"] == 2
+    only = _fast(f"{bucket}/in", "-m", model_file, "-o", f"{bucket}/glob", "--glob", "sub/*")
+    assert only.exit_code == 0 and only.stdout.split() == [f"{bucket}/glob/sub/b_fast_random_style.jpg"]
     # the same pictures from local files give the same pixels
     local = tmp_path / "in"
     for name in ("a.png", "sub/b.jpg"):
