@@ -8,7 +8,9 @@ every output is written, atomically, by the code that writes it locally: the sam
 record. A video is one chunk: never split across actors. A chunk's failures are isolated as locally;
 an actor that dies is restarted and its chunk retried (``RETRIES``); Ctrl-C stops every actor.
 
-Inputs and outputs are paths every node sees (a shared filesystem); on one machine that is given.
+Inputs and outputs are paths every node sees (a shared filesystem; on one machine that is given) or
+URLs (``s3://``, ``gs://``, ``file://``: :mod:`stylize.storage`), which each actor opens itself: the jobs
+carry the URLs, never open files. ``memory://`` is one process's own store, which no actor sees: refused.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from stylize.batch import (
 )
 from stylize.errors import StylizeError, UsageError, stop_exit_code
 from stylize.progress import NullReporter, Reporter
+from stylize.storage import StorePath
 from stylize.video import VideoConfig
 from stylize.video.run import OUTPUTS as VIDEO_OUTPUTS
 from stylize.video.run import run_jobs, split_jobs
@@ -134,6 +137,7 @@ def run_on_ray(
     gives it (BatchInterrupted on Ctrl-C). ``make_backend`` (run once per actor) returns the method's
     ``MethodBackend``."""
     require_ray()
+    _check_visible(jobs)
     images, videos = split_jobs(jobs) if video is not None else (list(jobs), [])
     report = new_report(inputs)
     todo_images, skipped = skip_existing(images, options.overwrite, IMAGE_OUTPUTS, reporter)
@@ -162,6 +166,14 @@ def run_on_ray(
     if report.interrupted:
         raise BatchInterrupted(report)
     return report
+
+
+def _check_visible(jobs: Sequence[Job]) -> None:
+    """A UsageError for a memory:// input or output: the actors are other processes, with stores of their own."""
+    for job in jobs:
+        for path in (job.input.path, job.output):
+            if isinstance(path, StorePath) and path.protocol == "memory":
+                raise UsageError(f"--ray and {path}: memory:// lives in this process only", "use file:// or a store")
 
 
 def _connect(address: str) -> bool:

@@ -1,6 +1,8 @@
 """Atomic file writing: a temp file in the destination folder, then ``os.replace``.
 
-Nothing is ever half-written: a crash or Ctrl-C leaves either the old state or the new file.
+Nothing is ever half-written: a crash or Ctrl-C leaves either the old state or the new file. A
+destination in a store (:class:`stylize.storage.StorePath`) is written to a local temp file first,
+then uploaded in one piece (:meth:`~stylize.storage.StorePath.put`).
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from stylize.storage import StorePath, open_binary, temp_name
+
 TEMP_PREFIX = ".stylize-"
 TEMP_SUFFIX = ".part"
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike[str], replace: bool = True) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike[str] | StorePath, replace: bool = True) -> Iterator[Path]:
     """Yield a temp path beside ``dest``; on success rename it onto ``dest``, else delete it.
 
     ``replace=False``: FileExistsError, and ``dest`` left as it is, when it exists by then (another
-    process wrote it meanwhile): the temp file is hard-linked into place, which never replaces."""
+    process wrote it meanwhile): the temp file is hard-linked into place, which never replaces.
+    A stored ``dest``: the temp file is local, and uploaded onto ``dest`` in one piece on success."""
+    if isinstance(dest, StorePath):
+        with _stored(dest, replace) as tmp:
+            yield tmp
+        return
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     prefix = f"{TEMP_PREFIX}{os.getpid()}-"  # the writer's PID: a later run can tell a stale file from a live one
@@ -38,6 +47,14 @@ def atomic_path(dest: str | os.PathLike[str], replace: bool = True) -> Iterator[
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def _stored(dest: StorePath, replace: bool) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-upload-") as folder:
+        tmp = Path(folder, f"{TEMP_PREFIX}{dest.name}")  # the output's suffix: writers pick formats by it
+        yield tmp
+        dest.put(tmp, replace, temp_name(f"{TEMP_PREFIX}{os.getpid()}-", TEMP_SUFFIX + dest.suffix))
 
 
 def _place(tmp: Path, dest: Path, replace: bool) -> None:
@@ -77,10 +94,10 @@ def atomic_write_bytes(dest: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in ``chunk``-byte blocks."""
+def sha256_file(path: str | os.PathLike[str] | StorePath, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file (local or stored), read in ``chunk``-byte blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_binary(path) as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -105,8 +122,11 @@ def remove_stale_temp_files(folder: Path) -> int:
     """Delete our temp files in ``folder`` whose writer is gone (SIGKILL, power cut); returns how many.
 
     A temp file is ``.stylize-<pid>-<random>.part<ext>``: it is stale when no process has that PID.
-    Files of live processes (another stylize writing into the same folder) are left alone.
+    Files of live processes (another stylize writing into the same folder) are left alone. A folder in
+    a store is left as it is (a PID there may be another machine's).
     """
+    if isinstance(folder, StorePath):
+        return 0
     removed = 0
     try:
         entries = [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
@@ -137,8 +157,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path | StorePath, b: Path | StorePath) -> bool:
     """True when two paths name the same file (or would, once created)."""
+    if isinstance(a, StorePath) or isinstance(b, StorePath):
+        return a == b
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (before Python 3.13)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, replace
 from html import escape, unescape
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from stylize.errors import InputError, OutputError, UsageError
 from stylize.files import atomic_path, same_file, sha256_file
+from stylize.storage import StorePath, location, opened, source
 
 if TYPE_CHECKING:
     import torch  # lazy: --help imports images, not numpy/torch
@@ -50,7 +51,7 @@ class Picture:
 
     rgb: Image.Image  # mode "RGB"
     alpha: Image.Image | None = None  # mode "L", same size as rgb, None when fully opaque
-    path: Path | None = None
+    path: Path | StorePath | None = None
     exif: bytes | None = None  # orientation already applied and reset
     had_icc: bool = False
 
@@ -62,9 +63,10 @@ class Picture:
 # ---------------------------------------------------------------- reading
 
 
-def open_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode ``path`` fully into a :class:`Picture`; every failure is an :class:`InputError`."""
-    path = Path(path)
+def open_image(path: str | os.PathLike[str] | StorePath, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode ``path`` (a file, or a URL: :mod:`stylize.storage`) fully into a :class:`Picture`; every
+    failure is an :class:`InputError`."""
+    path = location(path)
     img = _open_checked(path, max_pixels)
     try:
         img.load()
@@ -75,7 +77,9 @@ def open_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         img.close()
 
 
-def _open_checked(path: Path, max_pixels: int) -> Image.Image:
+def _open_checked(path: Path | StorePath, max_pixels: int) -> Image.Image:
+    if isinstance(path, StorePath):
+        return _decode_header(path, source(path), max_pixels)  # read whole: the store says why it cannot
     try:
         path.stat()
     except PermissionError:
@@ -88,17 +92,22 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
         raise InputError(f"{path}: is a folder, not an image")
     if not path.is_file():  # opening a FIFO would block forever
         raise InputError(f"{path}: not a regular file (a FIFO, device or socket)", "give an image file")
+    return _decode_header(path, path, max_pixels)
+
+
+def _decode_header(path: Path | StorePath, data: Path | BinaryIO, max_pixels: int) -> Image.Image:
+    """Pillow's open (the header) of ``data``, the bytes of ``path``, with the pixel limit checked."""
     if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
         Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow refuses at twice this; we check exactly below
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(data)
     except Image.DecompressionBombError as exc:
         raise _too_big(path, None, max_pixels) from exc
     except UnidentifiedImageError as exc:
-        what = "empty file" if path.stat().st_size == 0 else "not an image Pillow can decode"
-        raise InputError(f"{path}: {what}") from exc
+        empty = data.getbuffer().nbytes == 0 if isinstance(data, io.BytesIO) else Path(data).stat().st_size == 0
+        raise InputError(f"{path}: {'empty file' if empty else 'not an image Pillow can decode'}") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if img.width * img.height > max_pixels:
@@ -107,7 +116,7 @@ def _open_checked(path: Path, max_pixels: int) -> Image.Image:
     return img
 
 
-def _too_big(path: Path, size: tuple[int, int] | None, max_pixels: int) -> InputError:
+def _too_big(path: Path | StorePath, size: tuple[int, int] | None, max_pixels: int) -> InputError:
     dims = f"{size[0]}x{size[1]} " if size else ""
     return InputError(
         f"{path}: image {dims}is over the {max_pixels:,}-pixel limit",
@@ -115,13 +124,13 @@ def _too_big(path: Path, size: tuple[int, int] | None, max_pixels: int) -> Input
     )
 
 
-def _to_picture(img: Image.Image, path: Path | None) -> Picture:
+def _to_picture(img: Image.Image, path: Path | StorePath | None) -> Picture:
     if getattr(img, "n_frames", 1) > 1:
         img.seek(0)  # animated: first frame
     return from_pil(img, path)
 
 
-def from_pil(img: Image.Image, path: Path | None = None) -> Picture:
+def from_pil(img: Image.Image, path: Path | StorePath | None = None) -> Picture:
     """A PIL image (its current frame) as :func:`open_image` decodes its file: upright, 8-bit sRGB,
     alpha aside. ``img`` itself is left as it is."""
     img = ImageOps.exif_transpose(img) or img
@@ -291,21 +300,22 @@ class OutputExistsError(OutputError):
 
 def save_image(
     rgb: Image.Image,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | StorePath,
     *,
     alpha: Image.Image | None = None,
     quality: int = DEFAULT_QUALITY,
     exif: bytes | None = None,
     srgb_profile: bool = False,
     overwrite: bool = False,
-    inputs: tuple[Path, ...] = (),
+    inputs: tuple[Path | StorePath, ...] = (),
     note: str | None = None,
-) -> Path:
-    """Write ``rgb`` (+ alpha where the format has it) atomically; return the path written.
+) -> Path | StorePath:
+    """Write ``rgb`` (+ alpha where the format has it) atomically; return the path written (a URL:
+    uploaded in one piece, see :mod:`stylize.storage`).
 
     ``note``: text stored in the file's metadata (see :func:`read_note`), e.g. the job signature.
     """
-    path = Path(path)
+    path = location(path)
     fmt, keeps_alpha, keeps_exif = output_format(path)
     check_output(path, overwrite, inputs)
     img = _attach_alpha(rgb, alpha) if keeps_alpha else rgb
@@ -371,15 +381,15 @@ def read_sidecar_note(path: Path) -> str | None:
     return note if head == SIDECAR_HASH + sha256_file(path) else None
 
 
-def read_note(path: str | os.PathLike[str]) -> str | None:
+def read_note(path: str | os.PathLike[str] | StorePath) -> str | None:
     """The ``note`` :func:`save_image` stored in ``path``; None when it has none or cannot be read."""
-    path = Path(path)
+    path = location(path)
     try:
         if output_format(path)[0] == "BMP":
             return read_sidecar_note(path)
-        with Image.open(path) as img:
+        with opened(path) as data, Image.open(data) as img:
             return _note_of(img)
-    except (OSError, ValueError, UsageError, Image.DecompressionBombError):
+    except (OSError, ValueError, UsageError, InputError, Image.DecompressionBombError):
         return None
 
 

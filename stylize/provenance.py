@@ -29,16 +29,20 @@ from stat import S_ISREG
 from typing import Any
 
 from stylize._version import __version__
+from stylize.storage import StorePath, digest
 
 FORMAT = "stylize-job/2"
 
 
-def fingerprint(path: str | Path) -> str:
-    """A short digest of all of a file's bytes (``"missing"`` if it cannot be read).
+def fingerprint(path: str | Path | StorePath) -> str:
+    """A short digest of all of a file's bytes (``"missing"`` if it cannot be read), local or stored.
 
-    Each file version (path, size, times, inode) is read once per process: a style or model shared
-    by thousands of jobs, or a content file matched against many outputs, is not re-read each time.
+    Each file version (path, size, times, inode; in a store its size and ETag or time) is read once per
+    process: a style or model shared by thousands of jobs, or a content file matched against many
+    outputs, is not re-read each time.
     """
+    if isinstance(path, StorePath):
+        return _stored_fingerprint(path)
     try:
         stat = os.stat(path)
     except OSError:
@@ -56,6 +60,14 @@ def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: i
     except OSError:
         return "missing"
     return digest.hexdigest()[:16]
+
+
+def _stored_fingerprint(path: StorePath) -> str:
+    try:
+        version = path.version()
+        return digest(path, version)[:16] if version is not None else "missing"
+    except Exception:  # noqa: BLE001 - as a local file that cannot be read: the job itself reports why
+        return "missing"
 
 
 def weights_id(spec: str) -> str:

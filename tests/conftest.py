@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,33 @@ def fake_adain_weights(random_adain_files: tuple[Path, Path], monkeypatch: pytes
         dest = w.cache_path(spec)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    """A random fast-style model in the published layout, stale InstanceNorm statistics included."""
+    import torch
+
+    from stylize.models.transformer_net import transformer_net_layout
+
+    g = torch.Generator().manual_seed(0)
+    state = {key: torch.randn(shape, generator=g) * 0.1 for key, shape in transformer_net_layout(stale=True).items()}
+    path = tmp_path / "random_style.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture
+def bucket() -> Iterator[str]:
+    """A fresh ``memory://`` bucket (fsspec's in-process store: one per process), emptied afterwards."""
+    import uuid
+
+    fsspec = pytest.importorskip("fsspec")
+    name = f"memory://b{uuid.uuid4().hex[:8]}"
+    yield name
+    fs = fsspec.filesystem("memory")
+    if fs.exists(name):
+        fs.rm(name, recursive=True)
 
 
 def make_image(path: Path, size: tuple[int, int] = (48, 32), seed: int = 0, mode: str = "RGB") -> Path:

@@ -202,7 +202,7 @@ class MethodPlan:
     ``styles`` maps each style tag to its style file, or for fast to the model spec; ``blended``
     runs give one output per content using every style (the tag is ``combined_tag``)."""
 
-    styles: dict[str, Any]  # tag -> Path (a style picture) or str (a fast model spec)
+    styles: dict[str, Any]  # tag -> Path or StorePath (a style picture) or str (a fast model spec)
     blended: bool = False
     shared: tuple[Path, ...] = ()  # pictures every job reads: decoded once, before any model loads
     protected: tuple[Path, ...] = ()  # files no output may be (styles, masks, model files)
@@ -218,7 +218,7 @@ class MethodPlan:
         if self.blended:
             return list(self.styles.values()), None
         source = self.styles[tag]
-        return ([source], None) if isinstance(source, Path) else ([], source)
+        return ([], source) if isinstance(source, str) else ([source], None)  # a Path or a URL's StorePath
 
 
 @dataclass

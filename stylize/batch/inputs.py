@@ -1,4 +1,8 @@
-"""The inputs of a batch: files, folders (recursively) and ``-`` (paths on stdin) -> a sorted :class:`InputSet`."""
+"""The inputs of a batch: files, folders (recursively) and ``-`` (paths on stdin) -> a sorted :class:`InputSet`.
+
+Each may be a URL (``s3://bucket/photos/``, see :mod:`stylize.storage`): a stored folder is listed
+with the same rules as a local one (extensions or --glob, hidden names passed over).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from stylize import images, video
 from stylize.errors import InputError
 from stylize.files import is_temp_file
+from stylize.storage import StorePath, key, location
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -22,7 +27,7 @@ if TYPE_CHECKING:
 class InputItem:
     """One input image: where it is, and where it sits below the folder it came from."""
 
-    path: Path  # the file to read
+    path: Path | StorePath  # the file to read
     rel: Path  # path below the folder given (mirrored in the output); a file given directly: its name
     video: bool = False  # a video (or animated GIF) collected with videos=True: frames in, a video out
 
@@ -50,7 +55,7 @@ def collect_inputs(
     """
     found = InputSet(extensions=images.IMAGE_EXTENSIONS | video.VIDEO_EXTENSIONS if videos else images.IMAGE_EXTENSIONS)
     for source in _expand_stdin(sources, stdin):
-        _collect_source(Path(source), glob, found)
+        _collect_source(location(source), glob, found)
     found.items = sorted(_unique(found.items), key=lambda item: (item.rel.as_posix(), item.path.as_posix()))
     if videos:
         found.items = [replace(item, video=video.is_video(item.path)) for item in found.items]
@@ -69,7 +74,9 @@ def _expand_stdin(sources: Sequence[str], stdin: TextIO | None) -> Iterator[str]
                 yield line.rstrip("\r\n")
 
 
-def _collect_source(path: Path, glob: str | None, found: InputSet) -> None:
+def _collect_source(path: Path | StorePath, glob: str | None, found: InputSet) -> None:
+    if isinstance(path, StorePath):
+        return _collect_stored(path, glob, found)
     try:
         is_dir = path.is_dir()
     except PermissionError:  # pathlib lets EACCES through: a folder on the way cannot be searched
@@ -87,6 +94,25 @@ def _collect_source(path: Path, glob: str | None, found: InputSet) -> None:
             found.items.append(InputItem(path, Path(path.name)))
     else:
         raise _not_a_file(path)
+
+
+def _collect_stored(path: StorePath, glob: str | None, found: InputSet) -> None:
+    """A URL: one file, or every file below it (one listing), as a local file or folder is collected."""
+    if path.is_file():
+        if not is_temp_file(path):
+            found.items.append(InputItem(path, Path(path.name)))
+        return
+    if not path.is_dir():
+        raise InputError(f"{path}: no such file or folder")
+    hidden: set[tuple[str, ...]] = set()
+    for file in path.files():
+        folders = file.relative_to(path).parts[:-1]
+        depth = next((i for i, part in enumerate(folders) if part.startswith(".")), None)
+        if depth is not None:  # below a hidden folder: counted once per folder, as a local walk skips it
+            hidden.add(folders[: depth + 1])
+            continue
+        _consider(path, file, glob, found, listed=True)
+    found.skipped_hidden += len(hidden)
 
 
 def _not_a_file(path: Path) -> InputError:
@@ -125,17 +151,20 @@ def _first_visit(folder: Path, seen: set[str], found: InputSet) -> bool:
     return True
 
 
-def _consider(root: Path, path: Path, glob: str | None, found: InputSet) -> None:
+def _consider(
+    root: Path | StorePath, path: Path | StorePath, glob: str | None, found: InputSet, listed: bool = False
+) -> None:
+    """``listed``: the path came from a store's listing of files (no request to ask whether it is one)."""
     if is_temp_file(path):
         return
     if path.name.startswith("."):
         found.skipped_hidden += 1
         return
-    rel = path.relative_to(root)
+    rel = Path(path.relative_to(root))  # type: ignore[arg-type]
     if not _wanted(rel, glob, found.extensions):
         found.skipped_non_image += 1
         return
-    if not path.is_file():
+    if not listed and not path.is_file():
         found.unreadable.append((path, "not a regular file (a FIFO, device, socket or broken link)"))
         return
     if "\n" in path.name or "\r" in path.name:
@@ -156,7 +185,7 @@ def _unique(items: Iterable[InputItem]) -> list[InputItem]:
     """The first occurrence of each file (a file given directly and again inside a folder)."""
     seen: dict[str, InputItem] = {}
     for item in items:
-        seen.setdefault(os.path.abspath(item.path), item)
+        seen.setdefault(key(item.path), item)
     return list(seen.values())
 
 
@@ -166,10 +195,10 @@ def _no_images_hint(found: InputSet, glob: str | None) -> str:
     return f"{passed} {wanted}; {found.skipped_hidden} hidden entries skipped"
 
 
-SharedPictures = dict[Path, "Image.Image"]  # styles and masks, decoded once for the whole batch
+SharedPictures = dict[Path | StorePath, "Image.Image"]  # styles and masks, decoded once for the whole batch
 
 
-def shared_picture(cache: SharedPictures, path: Path, max_pixels: int, what: str = "") -> Image.Image:
+def shared_picture(cache: SharedPictures, path: Path | StorePath, max_pixels: int, what: str = "") -> Image.Image:
     """A style or mask every job uses, decoded once: from ``cache`` (filled by the api's check before any
     work) or read now and kept there. ``what`` ("style", "mask") prefixes a decoding error."""
     if path not in cache:

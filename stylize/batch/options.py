@@ -14,6 +14,7 @@ from typing import Any
 
 from stylize import images, video
 from stylize.errors import UsageError
+from stylize.storage import StorePath, location
 
 DEFAULT_OUTPUT_DIR = Path("stylized")  # where outputs go without -o: never beside the inputs
 PLACEHOLDERS = ("stem", "ext", "style", "variant", "method", "name", "parent")
@@ -26,7 +27,7 @@ DEFAULT_NAME = "{stem}_{method}_{variant}.{ext}"
 class BatchOptions:
     """How a batch reads, names, writes and splits its work; the CLI flags read their defaults here."""
 
-    output: Path | None = None  # a file for one output, else a folder; None -> ./stylized/
+    output: Path | StorePath | None = None  # a file for one output, else a folder (or a URL); None -> ./stylized/
     name: str = DEFAULT_NAME  # output name template, PLACEHOLDERS; {method}: adain, fast...
     ext: str | None = None  # force an output format ("png"); None keeps the input's when writable
     glob: str | None = None  # filter for files found in folders (case-insensitive); None -> image extensions
@@ -41,8 +42,8 @@ class BatchOptions:
     ray_workers: int = 0  # Ray actors; 0: one per GPU, else one per few CPU cores
 
     def __post_init__(self) -> None:
-        if self.output is not None and not isinstance(self.output, Path):
-            object.__setattr__(self, "output", Path(self.output))  # library callers may pass a str
+        if self.output is not None:
+            object.__setattr__(self, "output", location(self.output))  # a str from the CLI or a library caller
         _at_least(self.batch_size, 1, "--batch-size")
         _at_least(self.io_workers, 0, "--io-workers")
         _at_least(self.max_pixels, 1, "--max-pixels")

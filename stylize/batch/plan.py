@@ -18,6 +18,7 @@ from stylize.batch.naming import Variant
 from stylize.batch.options import DEFAULT_OUTPUT_DIR, BatchOptions, ext_suffix, resolve_shard
 from stylize.errors import OutputError, UsageError
 from stylize.files import TEMP_PREFIX, TEMP_SUFFIX, unknown_file_suffix
+from stylize.storage import StorePath, key, temp_name, within
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Job:
 
     input: InputItem
     style: str  # the tag that fills {style}: a style image stem, a model name, or "out"
-    output: Path
+    output: Path | StorePath
     signature: str | None = None  # what made the output (provenance.JobSignature.text), stored in it
 
 
@@ -37,7 +38,7 @@ def plan_jobs(
     inputs: InputSet,
     styles: Sequence[str],
     options: BatchOptions,
-    protected: Iterable[Path] = (),
+    protected: Iterable[Path | StorePath] = (),
     sign: Signer | None = None,
     method: str = "out",
     variant: Variant | None = None,
@@ -92,10 +93,8 @@ def _not_our_outputs(
 ) -> list[InputItem]:
     """The inputs minus stylize's own results of this command: a file that one of its jobs writes
     and that carries a stylize record (``-o .`` run twice: the first run's outputs sit among the inputs)."""
-    outputs = {
-        os.path.abspath(output_path(item, style, options, method, variant)) for item in items for style in styles
-    }
-    ours = {item for item in items if os.path.abspath(item.path) in outputs and _has_record(item)}
+    outputs = {key(output_path(item, style, options, method, variant)) for item in items for style in styles}
+    ours = {item for item in items if key(item.path) in outputs and _has_record(item)}
     inputs.skipped_in_output += len(ours)
     return [item for item in items if item not in ours]
 
@@ -104,13 +103,13 @@ def _has_record(item: InputItem) -> bool:
     return (video.read_note(item.path) if item.video else images.read_note(item.path)) is not None
 
 
-def _in_nested_output(item: InputItem, folder: Path) -> bool:
+def _in_nested_output(item: InputItem, folder: Path | StorePath) -> bool:
     """True for a file found inside ``folder`` where ``folder`` is a sub-folder of the one searched."""
     root = item.path.resolve().parents[len(item.rel.parts) - 1]
-    return folder != root and folder.is_relative_to(root) and item.path.resolve().is_relative_to(folder)
+    return folder != root and within(folder, root) and within(item.path.resolve(), folder)
 
 
-def _single_file_target(output: Path | None, count: int) -> Path | None:
+def _single_file_target(output: Path | StorePath | None, count: int) -> Path | StorePath | None:
     """``-o`` itself when it names an image or video file; an error when it does but there are many outputs."""
     if output is not None and unknown_file_suffix(output, FILE_EXTENSIONS):
         known = ", ".join(sorted(FILE_EXTENSIONS))
@@ -132,7 +131,7 @@ FILE_EXTENSIONS = images.IMAGE_EXTENSIONS | video.VIDEO_EXTENSIONS  # -o with on
 
 def output_path(
     item: InputItem, style: str, options: BatchOptions, method: str = "out", variant: Variant | None = None
-) -> Path:
+) -> Path | StorePath:
     """Where a job writes: the output folder, the input's sub-folder, the rendered name."""
     root = options.output if options.output is not None else DEFAULT_OUTPUT_DIR
     return root / item.rel.parent / render_name(options.name, item, style, options.ext, method, variant)
@@ -172,10 +171,15 @@ def _default_suffix(item: InputItem) -> str:
     return suffix if suffix in images.FORMATS or item.video else ".png"
 
 
-def check_writable(folders: Iterable[Path]) -> None:
-    """Every output folder can be created and written, checked before any model loads."""
+def check_writable(folders: Iterable[Path | StorePath]) -> None:
+    """Every output folder can be created and written, checked before any model loads (in a store: by
+    writing and removing a small file there)."""
+    folders = list(folders)
+    _probe_stored([folder for folder in folders if isinstance(folder, StorePath)])
     probed: set[Path] = set()
     for folder in folders:
+        if isinstance(folder, StorePath):
+            continue
         existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
         if not existing.is_dir():
             raise OutputError(f"{folder}: cannot be a folder, {existing} is a file", "choose another -o/--output")
@@ -184,6 +188,15 @@ def check_writable(folders: Iterable[Path]) -> None:
         if existing not in probed:
             probe_write(existing)
             probed.add(existing)
+
+
+def _probe_stored(folders: list[StorePath]) -> None:
+    """A store's permissions go by bucket or prefix: one probe for each folder not below one probed already."""
+    probed: list[StorePath] = []
+    for folder in sorted(set(folders), key=lambda folder: len(folder.key)):
+        if not any(folder.is_relative_to(done) for done in probed):
+            folder.probe_write(temp_name(f"{TEMP_PREFIX}{os.getpid()}-probe-", TEMP_SUFFIX))
+            probed.append(folder)
 
 
 def probe_write(folder: Path) -> None:
@@ -200,29 +213,30 @@ def probe_write(folder: Path) -> None:
 
 def _check_outputs(jobs: Sequence[Job]) -> None:
     """Two jobs writing one file, or a job writing over any input, is an error before any work."""
-    inputs = {os.path.abspath(job.input.path): job for job in jobs}
+    inputs = {key(job.input.path): job for job in jobs}
     seen: dict[str, Job] = {}
     for job in jobs:
-        key = os.path.abspath(job.output)
-        if key in inputs:
+        name = key(job.output)
+        if name in inputs:
             raise OutputError(
-                f"{job.output}: would overwrite the input {inputs[key].input.path}",
+                f"{job.output}: would overwrite the input {inputs[name].input.path}",
                 "choose another -o/--output or --name",
             )
-        if key in seen:
+        if name in seen:
             raise UsageError(
-                f"{_describe(seen[key])} and {_describe(job)} would both be written to {job.output}",
+                f"{_describe(seen[name])} and {_describe(job)} would both be written to {job.output}",
                 "make names unique with --name, e.g. '{parent}_{stem}_{method}_{variant}.{ext}'",
             )
-        seen[key] = job
+        seen[name] = job
 
 
-def _check_protected(jobs: Sequence[Job], protected: Iterable[Path]) -> None:
+def _check_protected(jobs: Sequence[Job], protected: Iterable[Path | StorePath]) -> None:
     """An output that is a style, mask or model file the command reads stops it before any work."""
     by_name = {path.resolve(): path for path in protected}
-    by_inode = {_inode(path): path for path in protected if path.exists()}
+    by_inode = {_inode(path): path for path in protected if isinstance(path, Path) and path.exists()}
     for job in jobs:
-        hit = by_name.get(job.output.resolve()) or (by_inode.get(_inode(job.output)) if job.output.exists() else None)
+        local = isinstance(job.output, Path) and job.output.exists()  # links: another name of a local file
+        hit = by_name.get(job.output.resolve()) or (by_inode.get(_inode(job.output)) if local else None)
         if hit is not None:
             raise OutputError(
                 f"{job.output}: would overwrite {hit}, which this command reads", "choose another -o/--output or --name"

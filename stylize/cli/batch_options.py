@@ -47,11 +47,11 @@ InputsArgument = Annotated[
     list[str], typer.Argument(help="Images, folders (searched recursively), or - to read paths from stdin.")
 ]
 OutputOption = Annotated[
-    Path | None,
+    str | None,  # not a Path: a URL (s3://bucket/out/) keeps its "//"
     typer.Option(
         "--output",
         "-o",
-        help="A file for one output, else a folder; mirrors the input tree.",
+        help="A file for one output, else a folder, or a URL; mirrors the input tree.",
         show_default="./stylized/",
         rich_help_panel=PANEL,
     ),
@@ -168,7 +168,7 @@ RayWorkersOption = Annotated[
 
 def build_batch_options(
     *,
-    output: Path | None = DEFAULTS.output,
+    output: str | Path | None = None,
     name: str = DEFAULTS.name,
     ext: str | None = DEFAULTS.ext,
     glob: str | None = DEFAULTS.glob,
@@ -201,7 +201,7 @@ def build_batch_options(
 
 
 def batch_params(
-    output: OutputOption = DEFAULTS.output,
+    output: OutputOption = None,
     name: NameOption = DEFAULTS.name,
     ext: ExtOption = DEFAULTS.ext,
     glob: GlobOption = DEFAULTS.glob,
@@ -313,7 +313,7 @@ def shown_path(path: Path) -> Path:
     """``path`` relative to the current folder when it is inside it (shorter tables), else as given."""
     try:
         return Path(os.path.abspath(path)).relative_to(Path.cwd())  # links kept: a looping one names itself
-    except (ValueError, OSError):
+    except (ValueError, OSError, TypeError):  # TypeError: a URL (no local path)
         return path
 
 

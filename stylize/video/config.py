@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from stylize.errors import UsageError
+from stylize.storage import is_url, opened
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 ANIMATED_IMAGES = frozenset({".gif", ".webp"})  # videos when they hold more than one frame
@@ -91,14 +92,20 @@ def is_video(path: Path) -> bool:
     if suffix not in ANIMATED_IMAGES:
         return False
     try:
-        with Image.open(path) as img:
+        with opened(path) as data, Image.open(data) as img:
             return bool(getattr(img, "is_animated", False))
     except Exception:  # noqa: BLE001 - unreadable: the image path reports it properly
         return False
 
 
 def check_output_kind(input_path: Path, output: Path, is_video_input: bool) -> None:
-    """A video goes to a video container (or GIF), an image to an image format: else a UsageError."""
+    """A video goes to a video container (or GIF), an image to an image format, and neither comes from
+    nor goes to a URL (:mod:`stylize.storage`: images only): else a UsageError."""
+    if is_video_input and (is_url(input_path) or is_url(output)):
+        raise UsageError(
+            f"{input_path} -> {output}: videos are read and written as local files only (images may be URLs)",
+            "download the video, or stylize it to a local -o and upload the result",
+        )
     suffix = output.suffix.lower()
     if is_video_input and suffix not in OUTPUT_EXTENSIONS:
         known = " ".join(sorted(s[1:] for s in OUTPUT_EXTENSIONS))

@@ -81,6 +81,25 @@ def test_same_bytes_as_a_plain_run_a_bad_file_isolated_and_a_rerun_skips(photos:
     assert counts["skipped"] == 3 and counts["done"] == 0
 
 
+@pytest.mark.usefixtures("ray_runtime")
+def test_file_urls_in_and_out_through_ray_give_a_plain_run_s_bytes(photos: Path, tmp_path: Path) -> None:
+    """Each actor opens the store itself (the jobs carry URLs); a rerun skips by the records read back."""
+    pytest.importorskip("fsspec")
+    plain = _fast(str(photos), "-o", str(tmp_path / "plain"))
+    assert plain.exit_code == 0, plain.output
+    url_in, url_out = f"file://{photos}/", f"file://{tmp_path}/stored/"
+    result = _fast(url_in, "-o", url_out, "--ray", "local", "--json")
+    assert result.exit_code == 0, result.output
+    outputs = sorted(d["output"] for d in json.loads(result.stdout)["done"])
+    names = sorted(p.name for p in (tmp_path / "plain").iterdir())
+    assert outputs == [url_out + name for name in names] and len(names) == 3
+    for name in names:
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "stored" / name).read_bytes()
+    again = _fast(url_in, "-o", url_out, "--ray", "local", "--json")
+    counts = json.loads(again.stdout)["counts"]
+    assert counts["skipped"] == 3 and counts["done"] == 0
+
+
 class _DiesOnce:
     """A backend whose first model call kills its process (an actor lost mid-chunk), once per marker."""
 

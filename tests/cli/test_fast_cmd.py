@@ -17,7 +17,6 @@ import stylize.cli
 import stylize.cli.fast_cmd  # noqa: F401 - registers `fast` (after any placeholder, so it wins)
 from stylize.cli import app
 from stylize.errors import EXIT_CODES
-from stylize.models.transformer_net import transformer_net_layout
 
 runner = CliRunner()
 
@@ -29,16 +28,6 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> Path:
-    """A random model in the published layout, stale InstanceNorm statistics included."""
-    g = torch.Generator().manual_seed(0)
-    state = {key: torch.randn(shape, generator=g) * 0.1 for key, shape in transformer_net_layout(stale=True).items()}
-    path = tmp_path / "random_style.pth"
-    torch.save(state, path)
-    return path
 
 
 def _photo(path: Path, size: tuple[int, int], mode: str = "RGB") -> Path:
