@@ -64,6 +64,50 @@ def test_bad_address_and_missing_ray_are_one_line_usage_errors(
 
 
 @pytest.mark.usefixtures("ray_runtime")
+class _FakeRay:
+    """Just enough of ``ray`` to see which actors ``cluster._actors`` asks for on a given cluster."""
+
+    def __init__(self, resources: dict[str, float]) -> None:
+        self.resources, self.asked, self.made = resources, {}, 0
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+    def remote(self, cls: type) -> Any:
+        fake = self
+
+        class Handle:
+            def options(self, **options: Any) -> Any:
+                fake.asked = options
+                return self
+
+            def remote(self, *args: Any) -> int:
+                fake.made += 1
+                return fake.made
+
+        return Handle()
+
+
+@pytest.mark.parametrize(
+    ("resources", "workers", "chunks", "want"),
+    [
+        ({"CPU": 64, "GPU": 4}, 0, 100, (4, 1, 1)),  # one actor per GPU, each with its GPU and one core
+        ({"CPU": 64, "GPU": 4}, 0, 2, (2, 1, 1)),  # never more actors than chunks
+        ({"CPU": 16}, 0, 100, (4, 4, 0)),  # CPUs only: actors of 4 cores
+        ({"CPU": 16}, 2, 100, (2, 8, 0)),  # --ray-workers 2: the cores split between them
+        ({"CPU": 2}, 0, 100, (1, 2, 0)),
+    ],
+)
+def test_actors_are_one_per_gpu_or_cpu_groups(
+    monkeypatch: pytest.MonkeyPatch, resources: dict, workers: int, chunks: int, want: tuple
+) -> None:
+    fake = _FakeRay(resources)
+    monkeypatch.setattr(cluster, "ray", fake)
+    actors = cluster._actors(workers, lambda: None, BatchOptions(), None, chunks)
+    assert (len(actors), fake.asked["num_cpus"], fake.asked["num_gpus"]) == want
+    assert fake.asked["max_restarts"] > 0 and fake.asked["max_task_retries"] > 0  # a lost actor is replaced
+
+
 def test_same_bytes_as_a_plain_run_a_bad_file_isolated_and_a_rerun_skips(photos: Path, tmp_path: Path) -> None:
     (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     plain = _fast(str(photos), "-o", str(tmp_path / "plain"))
