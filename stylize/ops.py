@@ -301,32 +301,43 @@ def pixel_sample(img: Tensor, count: int = PALETTE_SAMPLES, seed: int = 0, where
     return pixels[torch.multinomial(weights, count, replacement=True, generator=generator)]
 
 
-def palette_lut(source: Tensor, target: Tensor, seed: int = 0, weights: Tensor | None = None) -> Tensor:
+def palette_knots(target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """What :func:`palette_lut` matches to: the quantiles (SLICES, KNOTS, 3) of the ``target`` pixels
+    (M, 3), RGB in [0, 1], along each of its rotations; ``weights`` (M,) weigh the pixels (a blend of
+    styles: each style's pixels by its share). Computed once per style, reused for every picture."""
+    target = target.float().cpu()
+    mass = torch.ones(len(target)) if weights is None else weights.float().cpu()
+    target, mass = target[mass > 0], mass[mass > 0]  # a blend's style at weight 0 is no part of it
+    return torch.stack([_quantiles(target @ rotation, mass) for rotation in _rotations()])
+
+
+def palette_lut(source: Tensor, knots: Tensor) -> Tensor:
     """A colour lookup table (3, G, G, G), indexed [channel, b, g, r], that moves the colour
-    distribution of the ``source`` pixels (N, 3) onto that of the ``target`` pixels (M, 3), RGB in [0, 1].
+    distribution of the ``source`` pixels (N, 3) onto the target's (its :func:`palette_knots`), RGB in [0, 1].
 
     Iterative distribution transfer (Pitié et al. 2005): rotate the colour space at random, match each
     axis's quantiles, repeat. The maps are computed on the samples and applied to the table's grid
     too, so an image is recoloured by one trilinear lookup per pixel (:func:`apply_lut`), smoothly:
-    no speckle from ties, the same colour always gets the same colour. ``weights`` (M,) weigh the
-    target pixels (a blend of styles: each style's pixels by its share)."""
-    generator = torch.Generator().manual_seed(seed)
+    no speckle from ties, the same colour always gets the same colour."""
     axis = torch.linspace(0.0, 1.0, PALETTE_GRID)
     b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
     table = torch.stack([r, g, b], dim=-1).reshape(-1, 3)
     points = torch.cat([source.float().cpu(), table])  # the samples move, and the table with them
-    target, count = target.float().cpu(), len(source)
+    count = len(source)
     levels = (torch.linspace(0.0, 1.0, PALETTE_KNOTS) * (count - 1)).round().long()
-    mass = torch.ones(len(target)) if weights is None else weights.float().cpu()
-    target, mass = target[mass > 0], mass[mass > 0]  # a blend's style at weight 0 is no part of it
-    for _ in range(PALETTE_SLICES):
-        rotation, _ = torch.linalg.qr(torch.randn(3, 3, generator=generator))
+    for rotation, knots_to in zip(_rotations(), knots):
         turned = points @ rotation
         knots_from = torch.sort(turned[:count], dim=0).values[levels]  # (K, 3) quantiles of the samples
-        knots_to = _quantiles(target @ rotation, mass)
         points += (_piecewise(turned, knots_from, knots_to) - turned) @ rotation.T
     table = points[count:]
     return table.clamp_(0.0, 1.0).T.reshape(3, PALETTE_GRID, PALETTE_GRID, PALETTE_GRID)
+
+
+def _rotations() -> list[Tensor]:
+    """The fixed random rotations of the colour space (PALETTE_SLICES of them, 3x3): the same for
+    every picture, so a target's quantiles along them can be computed once."""
+    generator = torch.Generator().manual_seed(0)
+    return [torch.linalg.qr(torch.randn(3, 3, generator=generator))[0] for _ in range(PALETTE_SLICES)]
 
 
 def _quantiles(x: Tensor, weights: Tensor) -> Tensor:

@@ -57,7 +57,7 @@ def cool(seed: int, n: int = 4000) -> torch.Tensor:
 def test_lut_moves_the_colour_distribution_onto_the_target() -> None:
     source, target = cool(0), warm(1)
     image = source[:3600].T.reshape(1, 3, 60, 60)
-    out = ops.apply_lut(image, ops.palette_lut(ops.pixel_sample(image), target))
+    out = ops.apply_lut(image, ops.palette_lut(ops.pixel_sample(image), ops.palette_knots(target)))
     before, after = colour_distance(source, target), colour_distance(pixels(out[0]), target)
     assert after < 0.1 * before, (before, after)
     assert out.min() >= 0 and out.max() <= 1 and out.shape == image.shape
@@ -66,15 +66,15 @@ def test_lut_moves_the_colour_distribution_onto_the_target() -> None:
 def test_lut_of_the_same_distribution_changes_little_and_is_deterministic() -> None:
     image = cool(2)[:3600].T.reshape(1, 3, 60, 60)
     torch.manual_seed(123)  # the table draws from its own seeded generator, not the global one
-    table = ops.palette_lut(ops.pixel_sample(image), cool(3))
+    table = ops.palette_lut(ops.pixel_sample(image), ops.palette_knots(cool(3)))
     torch.manual_seed(456)
-    assert torch.equal(table, ops.palette_lut(ops.pixel_sample(image), cool(3)))
+    assert torch.equal(table, ops.palette_lut(ops.pixel_sample(image), ops.palette_knots(cool(3))))
     assert float((ops.apply_lut(image, table) - image).abs().mean()) < 0.02
 
 
 def test_strength_blends_between_the_image_and_its_recolouring() -> None:
     image = cool(4)[:900].T.reshape(1, 3, 30, 30)
-    table = ops.palette_lut(ops.pixel_sample(image), warm(5))
+    table = ops.palette_lut(ops.pixel_sample(image), ops.palette_knots(warm(5)))
     full, none, half = (ops.apply_lut(image, table, s) for s in (1.0, 0.0, 0.5))
     torch.testing.assert_close(none, image)
     torch.testing.assert_close(half, (full + image) / 2, atol=1e-5, rtol=0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
@@ -249,10 +250,9 @@ class Palette:
     def _one(self, image: Tensor, planes: Tensor | None) -> Tensor:
         image = image.float().clamp(0.0, 1.0)  # the colours as saved: a decoder's overshoot is clipped anyway
         if planes is None:
-            target, weights = self._target()
-            tables = [ops.palette_lut(ops.pixel_sample(image), target, weights=weights)]
+            tables = [ops.palette_lut(ops.pixel_sample(image), self.knots)]
         else:
-            tables = [ops.palette_lut(ops.pixel_sample(image, where=p), s) for p, s in zip(planes, self.samples)]
+            tables = [ops.palette_lut(ops.pixel_sample(image, where=p), k) for p, k in zip(planes, self.each_knots)]
         if self.keep and len(self.tables) == len(tables):
             tables = [torch.lerp(new, old, self.keep) for new, old in zip(tables, self.tables)]
         if self.keep:
@@ -266,13 +266,19 @@ class Palette:
         mixed = sum(w * x for w, x in zip(share, looked)) / total.clamp_min(1e-6)
         return torch.where(total > 0, mixed, image).contiguous()
 
-    def _target(self) -> tuple[Tensor, Tensor | None]:
-        """The pixels to match, and their weights: one style's, or every blended style's by its share."""
+    @cached_property
+    def knots(self) -> Tensor:
+        """The target's quantiles (ops.palette_knots): one style's, or every blended style's by its share."""
         if len(self.samples) == 1:
-            return self.samples[0], None
+            return ops.palette_knots(self.samples[0])
         shares = self.weights or [1.0 / len(self.samples)] * len(self.samples)
         weights = [torch.full((len(s),), w / len(s)) for w, s in zip(shares, self.samples)]
-        return torch.cat(self.samples), torch.cat(weights)
+        return ops.palette_knots(torch.cat(self.samples), torch.cat(weights))
+
+    @cached_property
+    def each_knots(self) -> list[Tensor]:
+        """Each style's own quantiles, for masks (each region its own style's colours)."""
+        return [ops.palette_knots(s) for s in self.samples]
 
     def state(self, frame: int) -> VideoState:
         """What resuming a video after ``frame`` of the last call needs (empty when nothing is kept)."""

@@ -98,6 +98,7 @@ class AdaINMethod(Method):
     _keep: float = 0.0  # a video's --temporal: the palette's share of the previous frame
     _palette: Palette | None = None  # a video's, kept across its frames
     _resumed: VideoState | None = None  # the state a resumed video's palette starts from
+    _palettes: dict[str, Palette] = field(default_factory=dict)  # per style tag, for the run
 
     @cached_property
     def model(self) -> AdaINModel:
@@ -154,23 +155,27 @@ class AdaINMethod(Method):
             auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
             self._smoother,
         )
-        out = self._recolour(state, alpha)(out, masks)
+        out = self._recolour(batch.style, state, alpha)(out, masks)
         if self.config.refine:  # from the recoloured picture: the Gatys loss has the last word
             out = self._refine(out, content, state)
         if self.config.color == "luminance":
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
         return Stylized(out)
 
-    def _recolour(self, state: list[StyleTarget], alpha: float) -> Palette:
-        """--palette for this batch; a video's (--temporal) is carried from frame to frame."""
+    def _recolour(self, tag: str, state: list[StyleTarget], alpha: float) -> Palette:
+        """--palette for a batch of style ``tag``: one per tag for the run (the targets' quantiles computed
+        once); a video's (--temporal) carries its tables from frame to frame."""
         if self._palette is not None:
             return self._palette
         samples = [t.pixels for t in state if t.pixels is not None]
         strength = palette_strength(self.config.palette, self.config.color, alpha)
-        palette = Palette(samples, strength, self.config.blend, keep=self._keep)
+        palette = None if self._keep else self._palettes.get(tag)
+        palette = palette or Palette(samples, strength, self.config.blend, keep=self._keep)
         if self._keep:
             palette.resume(self._resumed)
             self._palette = palette
+        elif strength:  # (no palette with --color, whose styles follow each photo)
+            self._palettes[tag] = palette
         return palette
 
     def _refine(self, out: Tensor, content: Tensor, state: list[StyleTarget]) -> Tensor:

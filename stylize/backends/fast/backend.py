@@ -50,6 +50,7 @@ class FastModel:
     ) -> None:
         self.device = device
         self.palette = palette  # (N, 3) colours of the model's style, when its file has them (--palette)
+        self.recolour: Palette | None = None  # --palette, when asked for: its target computed once
         self.precision = effective_precision(precision, device)
         dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
         self.net: FastTransformerNet = FastTransformerNet(net, dtype, channels_last).to(device)
@@ -143,6 +144,8 @@ class FastMethod(Method):
                         "drop --palette, or use a model of stylize train-fast",
                     )
                 model = FastModel(net, self.device, self.config.precision, self.config.channels_last, palette)
+                if palette is not None and self.config.palette:  # off by default: it hardens their hatching
+                    model.recolour = Palette([palette], self.config.palette)
                 self.reporter.log(f"model {self.specs[tag]}: {model.precision} on {self.device}", "debug")
                 self.models[tag] = model
 
@@ -155,8 +158,8 @@ class FastMethod(Method):
         tile = auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
         with torch.inference_mode():
             out = state(content, tile, self.config.tile_overlap)
-            if state.palette is not None and self.config.palette:  # off by default: it hardens their hatching
-                out = Palette([state.palette], self.config.palette)(out)
+            if state.recolour is not None:
+                out = state.recolour(out)
             return Stylized(keep_colors(out, content, self.config.color))
 
 
