@@ -319,9 +319,13 @@ def palette_lut(source: Tensor, knots: Tensor) -> Tensor:
     axis's quantiles, repeat. The maps are computed on the samples and applied to the table's grid
     too, so an image is recoloured by one trilinear lookup per pixel (:func:`apply_lut`), smoothly:
     no speckle from ties, the same colour always gets the same colour."""
+    # differs from Pitié et al. (1-D maps on every pixel, fresh rotations until it converges) because a
+    # table is smooth and costs one lookup a pixel, and 16 fixed rotations get most of what 24 do (style
+    # ratio 0.546 against 0.527 on 6 held-out pairs, BENCHMARKS.md) while a painting's quantiles are
+    # computed once
     axis = torch.linspace(0.0, 1.0, PALETTE_GRID)
     b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
-    table = torch.stack([r, g, b], dim=-1).reshape(-1, 3)
+    table = torch.stack([r, g, b], dim=-1).reshape(-1, 3)  # (G³, 3) RGB
     points = torch.cat([source.float().cpu(), table])  # the samples move, and the table with them
     count = len(source)
     levels = (torch.linspace(0.0, 1.0, PALETTE_KNOTS) * (count - 1)).round().long()
