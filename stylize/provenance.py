@@ -29,7 +29,7 @@ from stat import S_ISREG
 from typing import Any
 
 from stylize._version import __version__
-from stylize.storage import StorePath, digest
+from stylize.storage import StorePath, open_binary
 
 FORMAT = "stylize-job/2"
 
@@ -49,13 +49,14 @@ def fingerprint(path: str | Path | StorePath) -> str:
         return "missing"
     if not S_ISREG(stat.st_mode):  # a FIFO would block the read
         return "missing"
-    return _fingerprint_of(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return _fingerprint_of(str(path), (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
 
 
 @functools.lru_cache(maxsize=4096)
-def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str:
+def _fingerprint_of(path: str | StorePath, version: object) -> str:
+    """The digest of one ``version`` of a file (local: size, times, inode; stored: see StorePath.version)."""
     try:
-        with open(path, "rb") as f:
+        with open_binary(path) as f:
             digest = hashlib.file_digest(f, "sha256")
     except OSError:
         return "missing"
@@ -65,7 +66,7 @@ def _fingerprint_of(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: i
 def _stored_fingerprint(path: StorePath) -> str:
     try:
         version = path.version()
-        return digest(path, version)[:16] if version is not None else "missing"
+        return _fingerprint_of(path, version) if version is not None else "missing"
     except Exception:  # noqa: BLE001 - as a local file that cannot be read: the job itself reports why
         return "missing"
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import io
 import os
 import posixpath
@@ -324,9 +323,3 @@ def temp_name(prefix: str, suffix: str) -> str:
 def _why(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-@functools.lru_cache(maxsize=4096)
-def digest(path: StorePath, version: str) -> str:
-    """SHA-256 of a stored file's bytes, read once per ``version`` of it (see :meth:`StorePath.version`)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
