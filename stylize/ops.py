@@ -6,6 +6,7 @@ No I/O and no printing. Everything works with ``channels_last`` tensors and unde
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -289,12 +290,12 @@ PALETTE_SLICES = 16  # random rotations of the colour space, each matched one ax
 PALETTE_KNOTS = 64  # quantiles per axis: the 1-D maps are piecewise linear between them
 
 
-def pixel_sample(img: Tensor, count: int = PALETTE_SAMPLES, seed: int = 0, where: Tensor | None = None) -> Tensor:
+def pixel_sample(img: Tensor, count: int = PALETTE_SAMPLES, where: Tensor | None = None) -> Tensor:
     """``count`` pixels (count, 3) of ``img`` (3, H, W) or (1, 3, H, W), drawn with replacement by a
     fixed seed, float32 on the CPU. ``where`` (H, W) weighs the draw (a mask); a uniform one (all
     white, or all black) draws as none does."""
     pixels = _as_pixels(img)[0].float().cpu().T  # (N, 3)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(0)
     weights = None if where is None else where.reshape(-1).float().cpu().clamp_min(0)
     if weights is None or bool((weights == weights[0]).all()):
         return pixels[torch.randint(len(pixels), (count,), generator=generator)]
@@ -323,10 +324,7 @@ def palette_lut(source: Tensor, knots: Tensor) -> Tensor:
     # table is smooth and costs one lookup a pixel, and 16 fixed rotations get most of what 24 do (style
     # ratio 0.546 against 0.527 on 6 held-out pairs, BENCHMARKS.md) while a painting's quantiles are
     # computed once
-    axis = torch.linspace(0.0, 1.0, PALETTE_GRID)
-    b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
-    table = torch.stack([r, g, b], dim=-1).reshape(-1, 3)  # (G³, 3) RGB
-    points = torch.cat([source.float().cpu(), table])  # the samples move, and the table with them
+    points = torch.cat([source.float().cpu(), _grid()])  # the samples move, and the table with them
     count = len(source)
     levels = (torch.linspace(0.0, 1.0, PALETTE_KNOTS) * (count - 1)).round().long()
     for rotation, knots_to in zip(_rotations(), knots):
@@ -337,11 +335,20 @@ def palette_lut(source: Tensor, knots: Tensor) -> Tensor:
     return table.clamp_(0.0, 1.0).T.reshape(3, PALETTE_GRID, PALETTE_GRID, PALETTE_GRID)
 
 
-def _rotations() -> list[Tensor]:
+@functools.cache
+def _rotations() -> tuple[Tensor, ...]:
     """The fixed random rotations of the colour space (PALETTE_SLICES of them, 3x3): the same for
-    every picture, so a target's quantiles along them can be computed once."""
+    every picture, so a target's quantiles along them can be computed once (read-only)."""
     generator = torch.Generator().manual_seed(0)
-    return [torch.linalg.qr(torch.randn(3, 3, generator=generator))[0] for _ in range(PALETTE_SLICES)]
+    return tuple(torch.linalg.qr(torch.randn(3, 3, generator=generator))[0] for _ in range(PALETTE_SLICES))
+
+
+@functools.cache
+def _grid() -> Tensor:
+    """The lookup table's points (G³, 3), RGB, in the [channel, b, g, r] order of its shape (read-only)."""
+    axis = torch.linspace(0.0, 1.0, PALETTE_GRID)
+    b, g, r = torch.meshgrid(axis, axis, axis, indexing="ij")
+    return torch.stack([r, g, b], dim=-1).reshape(-1, 3)
 
 
 def _quantiles(x: Tensor, weights: Tensor) -> Tensor:
