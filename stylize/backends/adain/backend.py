@@ -95,7 +95,6 @@ class AdaINMethod(Method):
     pictures: SharedPictures = field(default_factory=dict)  # styles and masks the api already decoded
     _masks: list[Image.Image] | None = None
     _smoother: StatsSmoother | None = None  # a video's content statistics over time (see begin_video)
-    _keep: float = 0.0  # a video's --temporal: the palette's share of the previous frame
     _palette: Palette | None = None  # a video's, kept across its frames
     _resumed: VideoState | None = None  # the state a resumed video's palette starts from
     _palettes: dict[str, Palette] = field(default_factory=dict)  # per style tag, for the run
@@ -169,9 +168,10 @@ class AdaINMethod(Method):
             return self._palette
         samples = [t.pixels for t in state if t.pixels is not None]
         strength = palette_strength(self.config.palette, self.config.color, alpha)
-        palette = None if self._keep else self._palettes.get(tag)
-        palette = palette or Palette(samples, strength, self.config.blend, keep=self._keep)
-        if self._keep:
+        keep = self._smoother.keep if self._smoother is not None else 0.0  # a video's --temporal
+        palette = None if keep else self._palettes.get(tag)
+        palette = palette or Palette(samples, strength, self.config.blend, keep=keep)
+        if keep:
             palette.resume(self._resumed)
             self._palette = palette
         elif strength:  # (no palette with --color, whose styles follow each photo)
@@ -197,13 +197,13 @@ class AdaINMethod(Method):
     # a video's content statistics, smoothed over its frames with --temporal
     def begin_video(self, temporal: float, resumed: VideoState | None) -> None:
         self._smoother = StatsSmoother(temporal) if temporal > 0 else None
-        self._keep, self._palette, self._resumed = max(temporal, 0.0), None, resumed
+        self._palette, self._resumed = None, resumed
         if self._smoother is not None and resumed and "mean" in resumed and "std" in resumed:
             self._smoother.mean = torch.from_numpy(resumed["mean"])
             self._smoother.std = torch.from_numpy(resumed["std"])
 
     def end_video(self) -> None:
-        self._smoother, self._keep, self._palette, self._resumed = None, 0.0, None, None
+        self._smoother, self._palette, self._resumed = None, None, None
 
     def video_states(self) -> list[VideoState] | None:
         if self._smoother is None:

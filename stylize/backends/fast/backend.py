@@ -46,11 +46,10 @@ class FastModel:
         device: torch.device,
         precision: str = "auto",
         channels_last: bool = True,
-        palette: Tensor | None = None,
+        recolour: Palette | None = None,
     ) -> None:
         self.device = device
-        self.palette = palette  # (N, 3) colours of the model's style, when its file has them (--palette)
-        self.recolour: Palette | None = None  # --palette, when asked for: its target computed once
+        self.recolour = recolour  # --palette, when asked for: toward the colours the model's file keeps
         self.precision = effective_precision(precision, device)
         dtype = autocast_dtype(self.precision) or net.conv1.conv2d.weight.dtype
         self.net: FastTransformerNet = FastTransformerNet(net, dtype, channels_last).to(device)
@@ -138,16 +137,21 @@ class FastMethod(Method):
         for tag in tags:
             if tag not in self.models:
                 net, palette = load_styled(self.specs[tag], self.reporter)
-                if palette is None and self.config.palette:
-                    raise UsageError(
-                        f"model '{self.specs[tag]}' carries no palette (the published models do not)",
-                        "drop --palette, or use a model of stylize train-fast",
-                    )
-                model = FastModel(net, self.device, self.config.precision, self.config.channels_last, palette)
-                if palette is not None and self.config.palette:  # off by default: it hardens their hatching
-                    model.recolour = Palette([palette], self.config.palette)
+                recolour = self._recolour(tag, palette)
+                model = FastModel(net, self.device, self.config.precision, self.config.channels_last, recolour)
                 self.reporter.log(f"model {self.specs[tag]}: {model.precision} on {self.device}", "debug")
                 self.models[tag] = model
+
+    def _recolour(self, tag: str, palette: Tensor | None) -> Palette | None:
+        """--palette toward the model's painting colours; off by default (it hardens their hatching)."""
+        if not self.config.palette:
+            return None
+        if palette is None:
+            raise UsageError(
+                f"model '{self.specs[tag]}' carries no palette (the published models do not)",
+                "drop --palette, or use a model of stylize train-fast",
+            )
+        return Palette([palette], self.config.palette)
 
     def style_state(self, tag: str, reference: Tensor | None) -> FastModel:
         self.load([tag])
