@@ -9,26 +9,15 @@ import pytest
 pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-import torch
 from clips import make_clip
 from typer.testing import CliRunner
 
 from stylize import video
 from stylize.cli import app
 from stylize.errors import EXIT_CODES, InputError
-from stylize.models.transformer_net import transformer_net_layout
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
-
-
-@pytest.fixture
-def model_file(tmp_path: Path) -> Path:
-    g = torch.Generator().manual_seed(0)
-    state = {key: torch.randn(shape, generator=g) * 0.1 for key, shape in transformer_net_layout().items()}
-    path = tmp_path / "random_style.pth"
-    torch.save(state, path)
-    return path
 
 
 def _fast(*args: object) -> object:
