@@ -34,16 +34,6 @@ def _adain(*args: str | Path) -> object:
     return runner.invoke(app, ["--quiet", "adain", *size, *map(str, args)])
 
 
-@pytest.fixture
-def job(tmp_path: Path, image_factory: object) -> dict[str, Path]:
-    make = image_factory
-    return {
-        "content": make(tmp_path / "in" / "photo.png", (60, 40), 1),
-        "style": make(tmp_path / "styles" / "wave.jpg", (48, 48), 2),
-        "out": tmp_path / "out",
-    }
-
-
 def _edit_middle(path: Path, offset: int = 0) -> None:
     """Change bytes in the middle of a file, keeping its size and modification time."""
     stat = path.stat()

@@ -34,16 +34,6 @@ def _adain_default_name(*args: str | Path) -> object:
     return runner.invoke(app, ["--quiet", "adain", *map(str, args)])
 
 
-@pytest.fixture
-def job(tmp_path: Path, image_factory: object) -> dict[str, Path]:
-    make = image_factory
-    return {
-        "content": make(tmp_path / "in" / "photo.png", (60, 40), 1),
-        "style": make(tmp_path / "styles" / "wave.jpg", (48, 48), 2),
-        "out": tmp_path / "out",
-    }
-
-
 def _outputs(folder: Path) -> dict[str, int]:
     """Every file below ``folder`` (hidden ones too) with its modification time."""
     return {p.relative_to(folder).as_posix(): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
