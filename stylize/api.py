@@ -349,10 +349,28 @@ def train_fast(
     config: FastTrainConfig | None = None,
     **run: Unpack[RunKeywords],
 ) -> TrainResult:
-    """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`."""
+    """Train a fast-style network (``stylize train-fast``): :func:`stylize.training.fast.train_fast`,
+    with ``config.teacher`` (adain) painting the photos it learns from first (:func:`teacher_painter`)."""
     from stylize.training.fast import train_fast as train  # lazy: a trainer loads torch and its models
 
-    return train(style_image, data, output, config, **run)
+    config = config or FastTrainConfig()
+    teacher = teacher_painter(config, run.get("device"), run.get("reporter")) if config.teacher else None
+    return train(style_image, data, output, config, teacher, **run)
+
+
+def teacher_painter(
+    config: FastTrainConfig, device: str | None = None, reporter: Reporter | None = None
+) -> Callable[[Path, Path, Path], None]:
+    """train-fast's teacher: ``stylize adain``'s default pictures of a folder of photos (long side
+    ``config.teacher_size``, the style at ``config.style_size``) as PNGs in a folder mirroring it.
+    A re-run skips the pictures painted before; under torchrun each rank paints its share."""
+    adain_config = AdaINConfig(size=config.teacher_size, style_size=config.style_size)
+    options = functools.partial(BatchOptions, name="{stem}.{ext}", ext="png")
+
+    def paint(photos: Path, style: Path, folder: Path) -> None:
+        adain([str(photos)], [str(style)], adain_config, options(output=folder), device, reporter)
+
+    return paint
 
 
 def train_gan(

@@ -55,6 +55,13 @@ def train_fast(
         float, typer.Option(help=help_of(D, "style_weight"), rich_help_panel=_LOSS)
     ] = D.style_weight,
     tv_weight: Annotated[float, typer.Option(help=help_of(D, "tv_weight"), rich_help_panel=_LOSS)] = D.tv_weight,
+    teacher: Annotated[
+        str | None, typer.Option(help=help_of(D, "teacher"), show_default="none: the style loss", rich_help_panel=_LOSS)
+    ] = D.teacher,
+    teacher_size: Annotated[int, typer.Option(help=help_of(D, "teacher_size"), rich_help_panel=_LOSS)] = D.teacher_size,
+    pixel_weight: Annotated[
+        float, typer.Option(help=help_of(D, "pixel_weight"), rich_help_panel=_LOSS)
+    ] = D.pixel_weight,
     content_layers: Annotated[
         str | None,
         typer.Option(help=help_of(D, "content_layers"), show_default="relu2_2", rich_help_panel=_LOSS),
@@ -113,6 +120,9 @@ def train_fast(
         content_weight=content_weight,
         style_weight=style_weight,
         tv_weight=tv_weight,
+        teacher=teacher,
+        teacher_size=teacher_size,
+        pixel_weight=pixel_weight,
         content_layers=c_layers,
         content_layer_weights=c_weights,
         style_layers=s_layers,

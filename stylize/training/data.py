@@ -173,6 +173,62 @@ class ImageFolderDataset(Dataset):
         raise InputError(f"{self.root}: no decodable image near {self.paths[index]}")
 
 
+class TeacherPairs(ImageFolderDataset):
+    """Photos under ``root``, each with a teacher's picture of it: ``teacher/<path under root>.png``,
+    painted at the size the photo is to be learnt at (``train-fast --teacher``).
+
+    Item ``i`` is ``(pair, skipped)``: the same ``crop`` square of the photo (resized to its
+    picture's size) and of the picture, stacked as (6, crop, crop) uint8, photo first. Crops are
+    taken at the picture's own scale (a picture's strokes keep their size); one smaller than
+    ``crop`` is enlarged to it. Photos the teacher did not paint are left out (``missing``).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        teacher: str | os.PathLike[str],
+        crop: int = 256,
+        *,
+        random_crop: bool = True,
+        max_pixels: int = images.DEFAULT_MAX_PIXELS,
+        min_contrast: float = 0.0,
+    ) -> None:
+        super().__init__(root, 0, crop, random_crop=random_crop, max_pixels=max_pixels, min_contrast=min_contrast)
+        self.teacher = Path(teacher)
+        painted = [path for path in self.paths if self.picture_of(path).is_file()]
+        if not painted:
+            raise InputError(
+                f"{self.teacher}: the teacher painted none of the photos under {self.root}",
+                "see the teacher's errors above",
+            )
+        self.missing = len(self.paths) - len(painted)
+        self.paths = painted
+
+    def picture_of(self, photo: Path) -> Path:
+        """Where the teacher's picture of ``photo`` (a file under the root) is."""
+        return self.teacher / photo.relative_to(self.root).with_suffix(".png")
+
+    def load(self, path: Path, random_crop: bool) -> Tensor:
+        picture = images.open_image(self.picture_of(path), self.max_pixels).rgb
+        photo = images.open_image(path, self.max_pixels).rgb
+        w, h = picture.size
+        scale = max(min(w, h), self.crop) / min(w, h)
+        size = (max(self.crop, round(w * scale)), max(self.crop, round(h * scale)))
+        photo = images.resize_to(photo, size) if photo.size != size else photo
+        picture = images.resize_to(picture, size) if picture.size != size else picture
+        pair = self._pair(photo, picture, random_crop)
+        for _ in range(FLAT_RETRIES if random_crop else 0):
+            if not is_flat(pair[:3], self.min_contrast):
+                break
+            pair = self._pair(photo, picture, random_crop)
+        return pair
+
+    def _pair(self, photo: Image.Image, picture: Image.Image, random_crop: bool) -> Tensor:
+        left, top = _offset(photo.width - self.crop, random_crop), _offset(photo.height - self.crop, random_crop)
+        box = (left, top, left + self.crop, top + self.crop)
+        return torch.cat([pil_to_uint8(photo.crop(box)), pil_to_uint8(picture.crop(box))])
+
+
 def _why(path: Path, exc: Exception) -> str:
     if isinstance(exc, InputError):
         return exc.one_line()

@@ -26,7 +26,7 @@ The knobs are ``stylize.config.FastTrainConfig``; the CLI calls it through ``sty
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # typing_extensions is no declared dependency: annotations on
     from typing_extensions import Unpack
 
 TASK = "train-fast"
-LOSS_TERMS = ("loss", "content", "style", "tv")
+LOSS_TERMS = ("loss", "content", "style", "tv", "pixel")  # pixel: with --teacher
 # flat crops (pixel std below this, 0-255, in every channel) are redrawn: through the net's 15
 # InstanceNorms a zero-variance input multiplies the gradient by 1/sqrt(eps) = 316 at each one
 MIN_CONTRAST = 2.0
@@ -80,7 +80,13 @@ OBJECTIVE_FIELDS = (
     "crop_scale",
     "style_size",
     "loss_net",
+    "teacher",
+    "teacher_size",
+    "pixel_weight",
 )
+TEACHER_FOLDER = "teacher"  # in the run's log folder: the teacher's pictures of the photos (--teacher)
+# the teacher paints photos (a content folder, the style image, a folder to write); it skips what it painted before
+Teacher = Callable[[Path, Path, Path], None]
 
 
 # ---------------------------------------------------------------- models and data
@@ -130,6 +136,7 @@ class FastTrainer(LoopTrainer):
         config: FastTrainConfig,
         style_image: Path,
         data: Path,
+        teacher: Teacher | None,
         files: RunFiles,
         dist: Distributed,
         device: torch.device,
@@ -144,9 +151,7 @@ class FastTrainer(LoopTrainer):
         self.style_path = style_image
         if resumed is not None:
             self._check_same_style(resumed, files.checkpoint)
-        self.dataset = tr.ImageFolderDataset(
-            data, config.image_size, config.image_size, min_scale=config.crop_scale, min_contrast=MIN_CONTRAST
-        )
+        self.dataset = self._dataset(config, data, teacher, files, dist)
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
         style = load_style(style_image, config.style_size, device)  # a bad image fails before the VGG loads
         self.palette = palette_tensor(style.cpu())  # saved with the model, for stylize fast's --palette
@@ -174,18 +179,42 @@ class FastTrainer(LoopTrainer):
             reporter=self.reporter,
         )
 
+    def _dataset(
+        self, config: FastTrainConfig, data: Path, teacher: Teacher | None, files: RunFiles, dist: Distributed
+    ) -> tr.ImageFolderDataset:
+        """The photos; with --teacher, each with the teacher's picture of it (painted first, every rank its share)."""
+        if config.teacher is None:
+            return tr.ImageFolderDataset(
+                data, config.image_size, config.image_size, min_scale=config.crop_scale, min_contrast=MIN_CONTRAST
+            )
+        if teacher is None:
+            raise UsageError(
+                f"--teacher {config.teacher}: no teacher was given to train_fast", "call stylize.api.train_fast"
+            )
+        folder = files.log_dir / TEACHER_FOLDER
+        self.reporter.log(f"the teacher ({config.teacher}) paints the photos at {config.teacher_size} px into {folder}")
+        teacher(data, self.style_path, folder)
+        tr.barrier(dist)
+        pairs = tr.TeacherPairs(data, folder, config.image_size, min_contrast=MIN_CONTRAST)
+        if pairs.missing:
+            self.reporter.log(f"{pairs.missing} photos have no teacher's picture and are left out", "warning")
+        return pairs
+
     # -- one step
 
     def _step(self) -> None:
         cfg = self.config
-        x = next(self.content)  # (B, 3, S, S) in [0, 1]
+        batch = next(self.content)  # (B, 3, S, S) in [0, 1]; with --teacher (B, 6, S, S): photos, then pictures
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        x, teacher = (batch, None) if cfg.teacher is None else (batch[:, :3], batch[:, 3:])
         with autocast(self.device, self.precision):
             y = stylize_batch(self.net, x)
-            losses = fast_losses(self.loss_net, self.layers, self.targets, x, y)
+            losses = fast_losses(self.loss_net, self.layers, self.targets, x, y, teacher)
             total = cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
             total = total + cfg.tv_weight * losses["tv"]
+            if teacher is not None:
+                total = total + cfg.pixel_weight * losses["pixel"]
         self.optimizer.zero_grad(set_to_none=True)
         scaler = self.state.scaler
         scaler.scale(total).backward()
@@ -260,14 +289,16 @@ class FastTrainer(LoopTrainer):
         net.eval()
         try:
             with torch.no_grad(), autocast(self.device, self.precision):
-                out = stylize_batch(net, self._previews)
+                out = stylize_batch(net, self._previews[:, :3])
         finally:
             net.train()
-        tr.save_sample_grid(path, [self._previews, out.float().clamp(0, 1)])
+        rows = [self._previews[:, :3], out.float().clamp(0, 1)]
+        tr.save_sample_grid(path, rows + [self._previews[:, 3:]] if self.config.teacher else rows)
 
     @cached_property
     def _previews(self) -> Tensor:
-        """The fixed validation images (sample_count, 3, S, S): centre crops, the same every time."""
+        """The fixed validation images (sample_count, 3 or 6, S, S): centre crops, the same every time
+        (with --teacher, the teacher's pictures of them too, drawn below the network's)."""
         return self.dataset.preview(min(self.config.sample_count, len(self.dataset))).to(self.device)
 
     def _announce(self) -> None:
@@ -305,11 +336,15 @@ def train_fast(
     data: str | Path,
     output: str | Path | None = None,
     config: FastTrainConfig | None = None,
+    teacher: Teacher | None = None,
     **run: Unpack[RunKeywords],
 ) -> TrainResult:
     """Train (or with ``resume`` continue training) a fast-style network for ``style_image``.
 
-    ``data`` is a folder of content photos (searched recursively). ``output`` defaults to
+    ``data`` is a folder of content photos (searched recursively). With ``config.teacher``,
+    ``teacher(data, style_image, folder)`` first paints each photo into ``folder`` (the log
+    folder's ``teacher/``, mirroring ``data``'s tree as ``.png``), and the network learns to
+    paint as it did (:mod:`stylize.api` gives one). ``output`` defaults to
     :func:`default_output`. Beside it go ``<stem>.state.pt`` (for ``resume``) and, unless
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and
     ``samples/``. Ctrl-C or SIGTERM saves a checkpoint, then raises ``Interrupted``.
@@ -319,7 +354,7 @@ def train_fast(
     output = Path(output) if output else default_output(style_image)
     if not run.get("resume"):  # a model saved before the rule can still be continued
         check_model_name(output)
-    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data), output, **run)
+    return run_training(FastTrainer, config or FastTrainConfig(), (style_image, data, teacher), output, **run)
 
 
 def _check_inputs(style_image: Path, data: Path) -> None:

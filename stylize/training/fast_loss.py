@@ -55,6 +55,8 @@ def loss_layers(config: FastTrainConfig, kind: str) -> LossLayers:
         unknown = [name for name in names if name not in known]
         if unknown:
             raise UsageError(f"{flag}: {kind} has no layer '{unknown[0]}'", f"its layers: {', '.join(known)}")
+    if config.style_weight == 0:  # no style term: the loss network is cut after the content layers
+        return LossLayers(_weighted(content, config.content_layer_weights), {})
     return LossLayers(_weighted(content, config.content_layer_weights), _weighted(style, config.style_layer_weights))
 
 
@@ -97,22 +99,32 @@ def style_targets(net: LossNet, style: Tensor, layers: LossLayers) -> StyleTarge
     return StyleTargets(grams, scales)
 
 
-def fast_losses(net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+def fast_losses(
+    net: LossNet, layers: LossLayers, targets: StyleTargets, x: Tensor, y: Tensor, teacher: Tensor | None = None
+) -> dict[str, Tensor]:
     """Unweighted content, style and TV losses of outputs ``y`` for inputs ``x`` (B, 3, H, W) in [0, 1].
 
-    Each term is a mean over the batch of per-image errors, so any split of a batch over
-    ranks gives the same loss and gradients.
+    With ``teacher`` (the teacher's pictures of ``x``, same shape), the content term compares
+    ``y`` with the teacher's pictures instead of the photos, and a ``pixel`` term (mean absolute
+    difference, 0-1) is added. Each term is a mean over the batch of per-image errors, so any
+    split of a batch over ranks gives the same loss and gradients.
     """
+    wanted_of = x if teacher is None else teacher
     with torch.no_grad():
-        wanted = net.features(x, list(layers.content))  # only as deep as the content layers
+        wanted = net.features(wanted_of, list(layers.content))  # only as deep as the content layers
     feats = net.features(y, layers.all)
     content = sum(
         w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k]
         for k, w in layers.content.items()
     )
     # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
-    style = sum(w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items())
-    return {"content": content, "style": style, "tv": ops.tv_loss(y.float())}  # type: ignore[dict-item]
+    style = sum(
+        (w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items()), y.new_zeros(())
+    )
+    losses = {"content": content, "style": style, "tv": ops.tv_loss(y.float())}
+    if teacher is not None:
+        losses["pixel"] = (y.float() - teacher.float()).abs().mean()
+    return losses  # type: ignore[return-value]
 
 
 def _gram32(feat: Tensor) -> Tensor:
