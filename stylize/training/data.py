@@ -174,7 +174,8 @@ class ImageFolderDataset(Dataset):
 
 
 class TeacherPairs(ImageFolderDataset):
-    """Photos under ``root``, each with a teacher's picture of it: ``teacher/<path under root>.png``,
+    """Photos under ``root``, each with a teacher's picture of it: ``teacher/<path under root>.png``
+    (``a/b.jpg`` -> ``a/b.jpg.png``: photos that differ only by extension get pictures of their own),
     painted at the size the photo is to be learnt at (``train-fast --teacher``).
 
     Item ``i`` is ``(pair, skipped)``: the same ``crop`` square of the photo (resized to its
@@ -206,7 +207,8 @@ class TeacherPairs(ImageFolderDataset):
 
     def picture_of(self, photo: Path) -> Path:
         """Where the teacher's picture of ``photo`` (a file under the root) is."""
-        return self.teacher / photo.relative_to(self.root).with_suffix(".png")
+        relative = photo.relative_to(self.root)
+        return self.teacher / relative.with_name(f"{relative.name}.png")
 
     def load(self, path: Path, random_crop: bool) -> Tensor:
         picture = images.open_image(self.picture_of(path), self.max_pixels).rgb

@@ -343,7 +343,7 @@ def train_fast(
 
     ``data`` is a folder of content photos (searched recursively). With ``config.teacher``,
     ``teacher(data, style_image, folder)`` first paints each photo into ``folder`` (the log
-    folder's ``teacher/``, mirroring ``data``'s tree as ``.png``), and the network learns to
+    folder's ``teacher/``, mirroring ``data``'s tree, ``b.jpg`` as ``b.jpg.png``), and the network learns to
     paint as it did (:mod:`stylize.api` gives one). ``output`` defaults to
     :func:`default_output`. Beside it go ``<stem>.state.pt`` (for ``resume``) and, unless
     ``log_dir`` says otherwise, ``<stem>-train/`` with ``loss.jsonl``, ``loss.png`` and

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -397,7 +398,7 @@ def inverting_teacher(calls: list[Path] | None = None) -> Teacher:
 
     def paint(data: Path, style: Path, folder: Path) -> None:
         for photo in sorted(data.rglob("*.png")):
-            out = folder / photo.relative_to(data)
+            out = folder / f"{photo.relative_to(data)}.png"
             if calls is not None:
                 calls.append(out)
             if out.exists():
@@ -435,7 +436,7 @@ def test_pairs_are_the_same_square_of_photo_and_picture(photos: Path, tmp_path: 
 
 def test_photos_the_teacher_did_not_paint_are_left_out(photos: Path, tmp_path: Path) -> None:
     inverting_teacher()(photos, photos, tmp_path)
-    (tmp_path / "sub" / "1.png").unlink()
+    (tmp_path / "sub" / "1.png.png").unlink()
     pairs = TeacherPairs(photos, tmp_path, 32)
     assert pairs.missing == 1 and Path("sub/1.png") not in [p.relative_to(photos) for p in pairs.paths]
     with pytest.raises(InputError, match="painted none"):
@@ -471,10 +472,10 @@ def test_the_network_learns_the_teachers_pictures(photos: Path, vgg_file: Path, 
     train_fast(photos / "0.png", photos, out, cfg, teacher=inverting_teacher(calls))
     folder = RunFiles.beside(out).log_dir / TEACHER_FOLDER
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
-        "0.png",
-        "2.png",
-        "sub/1.png",
-        "sub/3.png",
+        "0.png.png",
+        "2.png.png",
+        "sub/1.png.png",
+        "sub/3.png.png",
     ]
     entries = LossLog(RunFiles.beside(out).loss_log).read()
     first = sum(e["pixel"] for e in entries[:5]) / 5
@@ -503,14 +504,18 @@ def test_a_teacher_setting_needs_a_teacher(photos: Path, vgg_file: Path, tmp_pat
 
 
 def test_adain_paints_the_photos_through_the_api(photos: Path, bundled_vgg: Path, tmp_path: Path) -> None:
-    """The real teacher: stylize adain's default, one PNG per photo at --teacher-size, a re-run skips."""
+    """The real teacher: stylize adain's default, one PNG per photo at --teacher-size (a photo that differs
+    from another only by its extension gets its own), that train-fast pairs with it; a re-run skips."""
+    data, pictures = tmp_path / "photos", tmp_path / "teacher"
+    shutil.copytree(photos, data)
+    Image.open(data / "2.png").convert("RGB").save(data / "2.jpg")
     paint = api.teacher_painter(FastTrainConfig(**TINY, **TEACHER))
-    paint(photos, photos / "0.png", tmp_path)
-    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
-    assert written == ["0.png", "2.png", "sub/1.png", "sub/3.png"]
-    with Image.open(tmp_path / "sub" / "1.png") as picture:
-        assert max(picture.size) == 48
-        stamp = picture.info
-    before = (tmp_path / "2.png").stat().st_mtime_ns
-    paint(photos, photos / "0.png", tmp_path)
-    assert (tmp_path / "2.png").stat().st_mtime_ns == before and stamp
+    paint(data, photos / "0.png", pictures)
+    written = sorted(p.relative_to(pictures).as_posix() for p in pictures.rglob("*.png"))
+    assert written == ["0.png.png", "2.jpg.png", "2.png.png", "sub/1.png.png", "sub/3.png.png"]
+    with Image.open(pictures / "sub" / "1.png.png") as picture:
+        assert max(picture.size) == 48 and picture.size != Image.open(data / "sub" / "1.png").size
+    assert TeacherPairs(data, pictures, 32).missing == 0
+    before = (pictures / "2.png.png").stat().st_mtime_ns
+    paint(data, photos / "0.png", pictures)
+    assert (pictures / "2.png.png").stat().st_mtime_ns == before
