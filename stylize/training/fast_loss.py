@@ -104,14 +104,16 @@ def fast_losses(
 ) -> dict[str, Tensor]:
     """Unweighted content, style and TV losses of outputs ``y`` for inputs ``x`` (B, 3, H, W) in [0, 1].
 
-    With ``teacher`` (the teacher's pictures of ``x``, same shape), the content term compares
-    ``y`` with the teacher's pictures instead of the photos, and a ``pixel`` term (mean absolute
-    difference, 0-1) is added. Each term is a mean over the batch of per-image errors, so any
-    split of a batch over ranks gives the same loss and gradients.
+    With ``teacher`` (the teacher's pictures of ``x``, same shape) every term is relative to the
+    teacher: the content term compares ``y`` with the teacher's pictures instead of the photos,
+    the style term each output's Gram matrices with its own teacher's picture's (the painting's
+    marks at the scale the teacher painted them, free to fall anywhere in the crop) instead of
+    the painting's, and a ``pixel`` term (mean absolute difference, 0-1) is added. Each term is
+    a mean over the batch of per-image errors, so any split of a batch over ranks gives the same
+    loss and gradients.
     """
-    wanted_of = x if teacher is None else teacher
-    with torch.no_grad():
-        wanted = net.features(wanted_of, list(layers.content))  # only as deep as the content layers
+    with torch.no_grad():  # only as deep as the content layers, or with a teacher as its style layers too
+        wanted = net.features(x, list(layers.content)) if teacher is None else net.features(teacher, layers.all)
     feats = net.features(y, layers.all)
     content = sum(
         w * (feats[k].float() - wanted[k].float()).square().mean() / targets.scales[k]
@@ -119,7 +121,11 @@ def fast_losses(
     )
     # Gram matrices in float32 even under bf16 autocast: sums over H*W positions need the mantissa
     style = sum(
-        (w * _style_error(_gram32(feats[k]), targets.grams[k]) for k, w in layers.style.items()), y.new_zeros(())
+        (
+            w * _style_error(_gram32(feats[k]), targets.grams[k] if teacher is None else _gram32(wanted[k]))
+            for k, w in layers.style.items()
+        ),
+        y.new_zeros(()),
     )
     losses = {"content": content, "style": style, "tv": ops.tv_loss(y.float())}
     if teacher is not None:
@@ -133,8 +139,10 @@ def _gram32(feat: Tensor) -> Tensor:
 
 
 def _style_error(gram: Tensor, target: Tensor) -> Tensor:
-    """mean over the batch of |G_b - G_s|^2 / |G_s|^2; ``gram`` (B, C, C), ``target`` (1, C, C)."""
-    return (gram.float() - target).square().sum() / (target.square().sum().clamp_min(1e-30) * gram.shape[0])
+    """mean over the batch of |G_b - T_b|^2 / |T_b|^2; ``gram`` (B, C, C), ``target`` (1, C, C) (the
+    style image's, for every image) or (B, C, C) (one per image: its teacher's picture's)."""
+    error = (gram.float() - target).square().sum(dim=(1, 2))
+    return (error / target.square().sum(dim=(1, 2)).clamp_min(1e-30)).mean()
 
 
 def stylize_batch(net: nn.Module, x: Tensor) -> Tensor:

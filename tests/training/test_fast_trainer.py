@@ -443,17 +443,22 @@ def test_photos_the_teacher_did_not_paint_are_left_out(photos: Path, tmp_path: P
         TeacherPairs(photos, tmp_path / "empty", 32)
 
 
-def test_the_teacher_terms_vanish_at_the_teachers_picture(vgg_file: Path) -> None:
+def test_with_a_teacher_every_term_is_relative_to_its_pictures(vgg_file: Path) -> None:
+    """Content, style and pixel terms vanish at the teacher's pictures (not at the photo, nor the painting's
+    Grams); the style term is each output's Gram error against its own picture's, averaged."""
     net = build_loss_net(torch.load(vgg_file, weights_only=True), ["relu1_1"], "max", torch.device("cpu"))
-    layers = fl.LossLayers({"relu1_1": 1.0}, {})
+    layers = fl.LossLayers({"relu1_1": 1.0}, {"relu1_1": 1.0})
     x, teacher = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
-    targets = fl.style_targets(net, torch.rand(1, 3, 16, 16), layers)
+    targets = fl.style_targets(net, torch.rand(1, 3, 16, 16), layers)  # a painting unlike either
     same = fl.fast_losses(net, layers, targets, x, teacher.clone(), teacher)
     assert float(same["content"]) == pytest.approx(0.0, abs=1e-10) and float(same["pixel"]) == 0.0
-    assert float(same["style"]) == 0.0  # no style layers: no style term
+    assert float(same["style"]) == pytest.approx(0.0, abs=1e-10)
     other = fl.fast_losses(net, layers, targets, x, x, teacher)
     assert float(other["pixel"]) == pytest.approx(float((x - teacher).abs().mean()), rel=1e-6)
     assert float(other["content"]) > 0
+    g_x, g_t = (ops.gram(net.features(t, ["relu1_1"])["relu1_1"]) for t in (x, teacher))
+    each = (g_x - g_t).square().sum(dim=(1, 2)) / g_t.square().sum(dim=(1, 2))
+    assert float(other["style"]) == pytest.approx(float(each.mean()), rel=1e-5)
     assert "pixel" not in fl.fast_losses(net, layers, targets, x, x)
 
 
