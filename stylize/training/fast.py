@@ -11,6 +11,13 @@ weights) because errors relative to the style image's own feature scale keep one
 weights right for every network and layer, as in ``stylize optimize``. The content error's
 unit is fixed (not each photo's own feature energy), so a black photo cannot blow it up.
 
+With ``--teacher adain`` (distillation) every term is relative to a teacher's picture t of each
+photo instead (``stylize adain``'s default, painted once before the first step into the run's
+``teacher/`` folder; crops of photo and picture cut at the same place): the content term compares
+F_l(y) with F_l(t), the style term G_l(y_b) with G_l(t_b) (each crop's own picture's marks, not
+the painting's), plus ``pixel_weight * mean |y - t|``. The painting's Gram targets then serve
+nothing; the painting still gives the model its palette.
+
 The checkpoint is a ``transformer-net`` safetensors file (our ``stylize fast`` format plus the
 training iteration), so ``stylize fast --model`` loads it directly; ``<stem>.state.pt`` beside
 it holds the optimizer state for ``--resume``.
