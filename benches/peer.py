@@ -203,8 +203,10 @@ def grid(args: argparse.Namespace) -> None:
         runs = {name: lambda where, a=a: run_ours(a, folder, styles, where, args.size) for name, a in VARIANTS.items()}
         if args.fast:
             runs = {name: lambda where, a=a: fast_models(a, folder, where, args) for name, a in FAST_VARIANTS.items()}
-            for models in args.candidates:  # models not shipped yet, judged beside the shipped ones
-                runs[f"candidates {models.name}"] = lambda where, m=models: fast_models([], folder, where, args, m)
+            for models, (variant, a) in itertools.product(args.candidates, FAST_VARIANTS.items()):
+                # models not shipped yet, judged beside the shipped ones with the same variants
+                name = f"{models.name}: {variant.replace('(default)', '').strip()}"
+                runs[name] = lambda where, a=a, m=models: fast_models(a, folder, where, args, m)
         if PEER.exists():
             runs[PEER_NAME] = lambda where: run_peer(folder, styles, where, args.size)
         else:
