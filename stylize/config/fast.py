@@ -107,7 +107,7 @@ class FastTrainConfig:
     teacher: str | None = knob(
         None,
         "Learn from a teacher's pictures of the photos (distillation): adain (stylize adain's default with this "
-        "style). Much faster to train than the style loss alone.",
+        "style, painted once before the first step).",
     )
     # the stroke scale the network learns: the teacher paints each photo at this long side
     teacher_size: int = knob(512, "With --teacher: long side in px of the photos the teacher paints.")
