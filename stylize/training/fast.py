@@ -51,8 +51,10 @@ from stylize.backends.fast import (
     model_name,
     palette_tensor,
     registry_clash,
+    resolve_model,
     undertrained,
 )
+from stylize.checkpoints import load_tensors
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
@@ -114,6 +116,21 @@ def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: R
     return load_model(config.init, reporter).state_dict()
 
 
+def _inherited_images(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> int | None:
+    """Training images the starting weights had seen before this run: --init's own count (None where its
+    file does not say, as the published models'), carried along by --resume; 0 from a random start."""
+    if resumed is not None:
+        carried = resumed.meta.get("images_inherited", 0)
+        return carried if isinstance(carried, int) else None
+    if config.init is None:
+        return 0
+    path = resolve_model(config.init, reporter)
+    if path.suffix.lower() != ".safetensors":
+        return None
+    seen = load_tensors(path)[1].get("images_seen")
+    return seen if isinstance(seen, int) else None
+
+
 def load_style(path: Path, size: int, device: torch.device) -> Tensor:
     """The style image (1, 3, H, W) in [0, 1], long side ``size`` (0 keeps it)."""
     picture = images.open_image(path)
@@ -167,6 +184,7 @@ class FastTrainer(LoopTrainer):
         self.targets = style_targets(self.loss_net, style, self.layers)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)
+        self.inherited = _inherited_images(config, resumed, self.reporter)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
         self.state = tr.TrainState(start, {"transformer": self.optimizer}, tr.grad_scaler(self.precision, device))
         if resumed is not None:
@@ -255,7 +273,11 @@ class FastTrainer(LoopTrainer):
             loss_net=self._loss_net_id,
             content_layers=self.layers.content,
             style_layers=self.layers.style,
-            images_seen=self.state.iteration * cfg.batch_size * self.dist.world_size,
+            # a fine-tune has seen its --init's images too: it is not the undertrained model a short run is
+            images_seen=None
+            if self.inherited is None
+            else self.inherited + self.state.iteration * cfg.batch_size * self.dist.world_size,
+            images_inherited=self.inherited,
             skipped_steps=self.skipped,
             final_loss=self.final_loss,
         )

@@ -259,6 +259,8 @@ def test_fine_tuning_from_a_model_and_vgg16_loss_net(
     start = load_tensors(trained["out"])[0]  # type: ignore[arg-type]
     assert all(torch.allclose(tuned[k], start[k], atol=1e-4) for k in start)  # lr ~0: still the init
     assert list(meta["style_layers"]) == ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+    # the images its --init saw count too: a fine-tune of a trained model is not an undertrained model
+    assert meta["images_inherited"] == 48 and meta["images_seen"] == 48 + 2 * 2
 
 
 def test_default_output_goes_to_the_local_model_folder(data: dict[str, Path], vgg_file: Path) -> None:
