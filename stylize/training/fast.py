@@ -47,14 +47,12 @@ from stylize import training as tr
 from stylize.backends.fast import (
     CHECKPOINT_FORMAT,
     PALETTE_KEY,
-    load_model,
+    load_described,
     model_name,
     palette_tensor,
     registry_clash,
-    resolve_model,
     undertrained,
 )
-from stylize.checkpoints import load_tensors
 from stylize.config import FastTrainConfig
 from stylize.devices import autocast, effective_precision
 from stylize.errors import InputError, UsageError
@@ -108,27 +106,21 @@ def build_transformer(state: Mapping[str, Any] | None, device: torch.device, cha
     return net.to(device, memory_format=memory_format).train()
 
 
-def _initial_state(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> dict | None:
-    if resumed is not None:
-        return {key: value for key, value in resumed.tensors.items() if key != PALETTE_KEY}
-    if config.init is None:
-        return None
-    return load_model(config.init, reporter).state_dict()
-
-
-def _inherited_images(config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter) -> int | None:
-    """Training images the starting weights had seen before this run: --init's own count (None where its
-    file does not say, as the published models'), carried along by --resume; 0 from a random start."""
+def _starting_point(
+    config: FastTrainConfig, resumed: Resumed | None, reporter: Reporter
+) -> tuple[dict | None, int | None]:
+    """The weights to start from (None: random) and the training images they had seen before this run:
+    --init's own count (None where its file does not say, as the published models'), carried along by
+    --resume; 0 from a random start."""
     if resumed is not None:
         carried = resumed.meta.get("images_inherited", 0)
-        return carried if isinstance(carried, int) else None
+        state = {key: value for key, value in resumed.tensors.items() if key != PALETTE_KEY}
+        return state, carried if isinstance(carried, int) else None
     if config.init is None:
-        return 0
-    path = resolve_model(config.init, reporter)
-    if path.suffix.lower() != ".safetensors":
-        return None
-    seen = load_tensors(path)[1].get("images_seen")
-    return seen if isinstance(seen, int) else None
+        return None, 0
+    net, _, meta = load_described(config.init, reporter)
+    seen = meta.get("images_seen")
+    return net.state_dict(), seen if isinstance(seen, int) else None
 
 
 def load_style(path: Path, size: int, device: torch.device) -> Tensor:
@@ -183,8 +175,8 @@ class FastTrainer(LoopTrainer):
         self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)
         self.targets = style_targets(self.loss_net, style, self.layers)
         torch.manual_seed(config.seed)  # the same initial weights on every rank
-        net = build_transformer(_initial_state(config, resumed, self.reporter), device, self.channels_last)
-        self.inherited = _inherited_images(config, resumed, self.reporter)
+        start_state, self.inherited = _starting_point(config, resumed, self.reporter)
+        net = build_transformer(start_state, device, self.channels_last)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
         self.state = tr.TrainState(start, {"transformer": self.optimizer}, tr.grad_scaler(self.precision, device))
         if resumed is not None:

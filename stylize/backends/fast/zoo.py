@@ -118,6 +118,12 @@ def load_model(spec: str, reporter: Reporter | None = None) -> TransformerNet:
 def load_styled(spec: str, reporter: Reporter | None = None) -> tuple[TransformerNet, Tensor | None]:
     """:func:`load_model` and the colours of the model's style, (N, 3) float in [0, 1], when the file
     carries them (ours since format 2; not the published ones)."""
+    net, palette, _ = load_described(spec, reporter)
+    return net, palette
+
+
+def load_described(spec: str, reporter: Reporter | None = None) -> tuple[TransformerNet, Tensor | None, dict]:
+    """:func:`load_styled` and the file's metadata (empty for the published ``.pth`` files)."""
     path = resolve_model(spec, reporter)
     try:
         state, meta = load_tensors(path)
@@ -129,7 +135,7 @@ def load_styled(spec: str, reporter: Reporter | None = None) -> tuple[Transforme
     warning = undertrained(meta, model_tag(spec))
     if warning and reporter is not None:
         reporter.log(warning, "warning")
-    return net, palette
+    return net, palette, meta
 
 
 def palette_tensor(style: Tensor) -> Tensor:
