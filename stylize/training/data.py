@@ -6,7 +6,7 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,11 +59,16 @@ def resize_and_crop(img: Image.Image, resize: int, crop: int, random_crop: bool 
 
     The square is random (``torch``'s RNG, seeded per DataLoader worker) or centred.
     """
-    w, h = img.size
-    scale = max(resize or min(w, h), crop) / min(w, h)
-    img = images.resize_to(img, (max(crop, round(w * scale)), max(crop, round(h * scale))))
+    img = images.resize_to(img, covering_size(img.size, resize, crop))
     left, top = _offset(img.width - crop, random_crop), _offset(img.height - crop, random_crop)
     return img.crop((left, top, left + crop, top + crop))
+
+
+def covering_size(size: tuple[int, int], resize: int, crop: int) -> tuple[int, int]:
+    """(W, H) scaled so the short side is ``resize`` (0 keeps it), never below ``crop``."""
+    w, h = size
+    scale = max(resize or min(w, h), crop) / min(w, h)
+    return max(crop, round(w * scale)), max(crop, round(h * scale))
 
 
 def is_flat(crop: Tensor, min_contrast: float) -> bool:
@@ -148,11 +153,15 @@ class ImageFolderDataset(Dataset):
     def load(self, path: Path, random_crop: bool) -> Tensor:
         """One image (3, crop, crop) uint8; raises for undecodable files."""
         picture = images.open_image(path, self.max_pixels)
-        crop = self._crop(picture.rgb, random_crop)
+        return self._unflat(lambda: self._crop(picture.rgb, random_crop), random_crop)
+
+    def _unflat(self, draw: Callable[[], Tensor], random_crop: bool) -> Tensor:
+        """``draw()``, drawn again (up to FLAT_RETRIES times) while its first three channels are flat."""
+        crop = draw()
         for _ in range(FLAT_RETRIES if random_crop else 0):
-            if not is_flat(crop, self.min_contrast):
+            if not is_flat(crop[:3], self.min_contrast):
                 break
-            crop = self._crop(picture.rgb, random_crop)
+            crop = draw()
         return crop
 
     def _crop(self, img: Image.Image, random_crop: bool) -> Tensor:
@@ -213,17 +222,10 @@ class TeacherPairs(ImageFolderDataset):
     def load(self, path: Path, random_crop: bool) -> Tensor:
         picture = images.open_image(self.picture_of(path), self.max_pixels).rgb
         photo = images.open_image(path, self.max_pixels).rgb
-        w, h = picture.size
-        scale = max(min(w, h), self.crop) / min(w, h)
-        size = (max(self.crop, round(w * scale)), max(self.crop, round(h * scale)))
+        size = covering_size(picture.size, 0, self.crop)
         photo = images.resize_to(photo, size) if photo.size != size else photo
         picture = images.resize_to(picture, size) if picture.size != size else picture
-        pair = self._pair(photo, picture, random_crop)
-        for _ in range(FLAT_RETRIES if random_crop else 0):
-            if not is_flat(pair[:3], self.min_contrast):
-                break
-            pair = self._pair(photo, picture, random_crop)
-        return pair
+        return self._unflat(lambda: self._pair(photo, picture, random_crop), random_crop)
 
     def _pair(self, photo: Image.Image, picture: Image.Image, random_crop: bool) -> Tensor:
         left, top = _offset(photo.width - self.crop, random_crop), _offset(photo.height - self.crop, random_crop)
