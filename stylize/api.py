@@ -102,7 +102,9 @@ def stylize(
     Before any work: the styles and masks are decoded, no output may be a style, mask or model
     file (exit 3), and each job gets its signature (:mod:`stylize.provenance`). Default names carry
     the settings that differ from the defaults (:mod:`stylize.batch.naming`), so a variant gets its own
-    file. Videos run frame by frame (:mod:`stylize.video.run`) with ``video``'s settings."""
+    file. Videos run frame by frame (:mod:`stylize.video.run`) with ``video``'s settings; with
+    ``video`` None every input is an image (an animated GIF's first frame; video files in folders
+    are not picked up)."""
     from stylize.backends.stylizer import start  # lazy: torch; the CLI imports api for --help
 
     if method not in METHODS:
@@ -112,7 +114,7 @@ def stylize(
     run = backend.plan(config, style_files(styles) if styles else {})
     decoded = check_shared_inputs(run.shared, options.max_pixels)
     signature = JobSignature(method, {**settings_of(config), **options.pixel_settings()}, run.weights)
-    inputs = collect_inputs(contents, options.glob, stdin, videos=True)
+    inputs = collect_inputs(contents, options.glob, stdin, videos=video is not None)
     video_settings = settings_of(video) if video is not None else {}
 
     def sign(job: Job) -> str:  # a video's settings change its pixels too
@@ -142,7 +144,7 @@ def adain(
     device: str | None = None,
     reporter: Reporter | None = None,
     stdin: TextIO | None = None,
-    video: VideoConfig = VIDEO_DEFAULTS,
+    video: VideoConfig | None = VIDEO_DEFAULTS,
 ) -> BatchReport:
     """``stylize adain``: :func:`stylize` with AdaIN (Huang & Belongie 2017)."""
     return stylize("adain", contents, config, options, styles, device, reporter, stdin, video)
@@ -368,8 +370,8 @@ def teacher_painter(
     adain_config = AdaINConfig(size=config.teacher_size, style_size=config.style_size)
     options = functools.partial(BatchOptions, name="{name}.png", ext="png")  # b.jpg -> b.jpg.png: one per photo
 
-    def paint(photos: Path, style: Path, folder: Path) -> None:
-        adain([str(photos)], [str(style)], adain_config, options(output=folder), device, reporter)
+    def paint(photos: Path, style: Path, folder: Path) -> None:  # as train-fast reads them: all images, no videos
+        adain([str(photos)], [str(style)], adain_config, options(output=folder), device, reporter, video=None)
 
     return paint
 

@@ -512,14 +512,17 @@ def test_a_teacher_setting_needs_a_teacher(photos: Path, vgg_file: Path, tmp_pat
 
 def test_adain_paints_the_photos_through_the_api(photos: Path, bundled_vgg: Path, tmp_path: Path) -> None:
     """The real teacher: stylize adain's default, one PNG per photo at --teacher-size (a photo that differs
-    from another only by its extension gets its own), that train-fast pairs with it; a re-run skips."""
+    from another only by its extension gets its own, an animated GIF is an image as train-fast reads it),
+    that train-fast pairs with it; a re-run skips."""
     data, pictures = tmp_path / "photos", tmp_path / "teacher"
     shutil.copytree(photos, data)
     Image.open(data / "2.png").convert("RGB").save(data / "2.jpg")
+    frames = [Image.new("RGB", (40, 30), c) for c in ((200, 40, 40), (40, 200, 40))]
+    frames[0].save(data / "4.gif", save_all=True, append_images=frames[1:])  # an image to train-fast: no video
     paint = api.teacher_painter(FastTrainConfig(**TINY, **TEACHER))
     paint(data, photos / "0.png", pictures)
     written = sorted(p.relative_to(pictures).as_posix() for p in pictures.rglob("*.png"))
-    assert written == ["0.png.png", "2.jpg.png", "2.png.png", "sub/1.png.png", "sub/3.png.png"]
+    assert written == ["0.png.png", "2.jpg.png", "2.png.png", "4.gif.png", "sub/1.png.png", "sub/3.png.png"]
     with Image.open(pictures / "sub" / "1.png.png") as picture:
         assert max(picture.size) == 48 and picture.size != Image.open(data / "sub" / "1.png").size
     assert TeacherPairs(data, pictures, 32).missing == 0
