@@ -61,12 +61,22 @@ def _mps_available() -> bool:
 
 
 def native_bf16(device: torch.device) -> bool:
-    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs)."""
+    """True where bf16 matrix maths runs natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs).
+
+    oneDNN also *accepts* bf16 on plain AVX-512 CPUs (``_is_mkldnn_bf16_supported`` says yes) but emulates it
+    there: a 3x3 conv ran 5x slower than in fp32 on such a Xeon, so only the CPU's own instructions count.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return torch.backends.mkldnn.is_available() and _cpu_has_bf16_instructions()
     return False
+
+
+def _cpu_has_bf16_instructions() -> bool:
+    """AVX512-BF16 or AMX, as torch reads them off the CPU (False on a torch too old to say)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 AUTO_BF16 = ("native", "cuda", "never")  # where --precision auto means bf16: the one place that decides

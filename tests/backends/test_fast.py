@@ -223,6 +223,20 @@ def test_precision_resolution() -> None:
         FastConfig(precision="fp8")
 
 
+@pytest.mark.parametrize(
+    ("avx512_bf16", "amx", "expected"), [(False, False, "fp32"), (True, False, "bf16"), (False, True, "bf16")]
+)
+def test_auto_precision_wants_the_cpus_own_bf16_instructions(
+    monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, expected: str
+) -> None:
+    """oneDNN accepts bf16 on any AVX-512 CPU but emulates it without AVX512-BF16/AMX (5x slower convs)."""
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert effective_precision("auto", CPU) == expected
+    assert effective_precision("bf16", CPU) == "bf16"  # asked for, it is used anyway
+
+
 def test_any_size_comes_back_at_its_size(model: FastModel) -> None:
     for h, w in ((1, 1), (5, 3)):  # both padded to 8 x 8: one set of conv kernels
         out = model(torch.rand(2, 3, h, w))
