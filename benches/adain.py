@@ -8,7 +8,7 @@ markdown tables; medians of --repeat runs. Sections:
             and without the palette)
   cold      the whole command for one 512^2 image, as a fresh process
   memory    peak RSS of a 1024^2 run and (with --huge) a 6000x4000 run with tiling
-  roofline  FLOPs of one 512^2 image (encoder, decoder, style), this CPU's bf16 convolution
+  roofline  FLOPs of one 512^2 image (encoder, decoder, style), this CPU's fp32 and bf16 convolution
             throughput on one large conv, and how close the model and the whole folder path come
 
     python benches/adain.py [--repeat 3] [--huge] [--sections compute,quality,folder,cold,memory]
@@ -35,6 +35,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stylize.devices import effective_precision
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.vgg import NormalisedVGG19
 
@@ -247,7 +248,8 @@ def section_cold(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     print("|---|---|")
     print(f"| python -c 'import torch' (the floor) | {t_torch:.2f} |")
     print(f"| stylize --help | {t_help:.2f} |")
-    print(f"| stylize adain c.jpg s.jpg (auto = bf16 here) | {t_cmd:.2f} |")
+    auto = effective_precision("auto", torch.device("cpu"))
+    print(f"| stylize adain c.jpg s.jpg (auto = {auto} here) | {t_cmd:.2f} |")
     print(f"| stylize adain c.jpg s.jpg --precision fp32 | {t_cmd32:.2f} |")
 
 
@@ -294,12 +296,12 @@ def section_memory(enc: Path, dec: Path, work: Path, huge: bool) -> None:
         print(f"| 6000×4000 | auto | --tile 1024 | {rss:.2f} | {secs:.1f} |")
 
 
-def _conv_peak(repeat: int) -> float:
-    """GFLOP/s of one large 3x3 conv (256 -> 256 channels, 128^2, batch 1) in bf16: this CPU's practical peak."""
+def _conv_peak(repeat: int, precision: str) -> float:
+    """GFLOP/s of one large 3x3 conv (256 -> 256 channels, 128^2, batch 1) in ``precision``: this CPU's practical peak."""
     conv = nn.Conv2d(256, 256, 3, padding=1).to(memory_format=torch.channels_last)
     x = torch.randn(1, 256, 128, 128).to(memory_format=torch.channels_last)
     flops = 2 * 256 * 256 * 9 * 128 * 128
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         seconds = median_time(lambda: conv(x), repeat, warmup=2)
     return flops / seconds / 1e9
 
@@ -307,7 +309,8 @@ def _conv_peak(repeat: int) -> float:
 def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = ours(enc, dec, "bf16")
+    precision = effective_precision("auto", torch.device("cpu"))  # what the command runs in here
+    model = ours(enc, dec, precision)
     c, s = smooth_image(512, 512, 1), smooth_image(512, 512, 2)
     target = model.style_target(s)
     with FlopCounterMode(display=False) as counter:
@@ -316,7 +319,8 @@ def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     with FlopCounterMode(display=False) as counter:
         model.stylize(c, [target], None, 1.0)
     image_flops = counter.get_total_flops()
-    peak = _conv_peak(repeat)
+    peaks = {p: _conv_peak(repeat, p) for p in ("fp32", "bf16")}
+    peak = peaks[precision]
     model_s = median_time(lambda: model.stylize(c, [target], None, 1.0), repeat)
     files = []
     for i in range(20):
@@ -332,12 +336,14 @@ def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     print(f"\n### roofline: one 512² content image (style encoded once: {style_flops / 1e9:.1f} GFLOP)\n")
     print("| | GFLOP/image | s/image | GFLOP/s | of the conv peak |")
     print("|---|---|---|---|---|")
-    print(f"| one 256→256 3×3 conv, 128², bf16 (peak) | | | {peak:.0f} | 100 % |")
+    for p, rate in peaks.items():
+        mark = " (peak: --precision auto runs this here)" if p == precision else ""
+        print(f"| one 256→256 3×3 conv, 128², {p}{mark} | | | {rate:.0f} | {rate / peak:.0%} |")
     print(
-        f"| model only (encode, AdaIN, decode), bf16 | {gflop:.1f} | {model_s:.3f} | {gflop / model_s:.0f} | {gflop / model_s / peak:.0%} |"
+        f"| model only (encode, AdaIN, decode), {precision} | {gflop:.1f} | {model_s:.3f} | {gflop / model_s:.0f} | {gflop / model_s / peak:.0%} |"
     )
     print(
-        f"| folder of 20 JPEGs, end to end (per image) | {gflop:.1f} | {folder_s:.3f} | {gflop / folder_s:.0f} | {gflop / folder_s / peak:.0%} |"
+        f"| folder of 20 JPEGs, end to end (per image), {precision} | {gflop:.1f} | {folder_s:.3f} | {gflop / folder_s:.0f} | {gflop / folder_s / peak:.0%} |"
     )
     print(
         f"\nmodel share of the folder's time per image: {model_s / folder_s:.0%} (the rest: decode, resize, encode, write)"

@@ -320,6 +320,8 @@ def speed(args: argparse.Namespace) -> None:
     runs = {
         "adain (default)": lambda out: run_ours([], folder, [style], out, args.size),
         "adain --palette 0": lambda out: run_ours(["--palette", "0"], folder, [style], out, args.size),
+        # what auto chose before it asked for the CPU's own bf16 instructions (emulated on plain AVX-512)
+        "adain --precision bf16": lambda out: run_ours(["--precision", "bf16"], folder, [style], out, args.size),
     }
     if PEER.exists():
         runs[PEER_NAME] = lambda out: run_peer(folder, [style], out, args.size)
