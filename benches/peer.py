@@ -313,8 +313,8 @@ def refine_timing(args: argparse.Namespace) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    """Seconds per image of whole folder commands, one painting: ours with and without the palette and
-    the peer, interleaved, median of --repeat (process start and model loading included, as a user pays)."""
+    """Seconds per image of whole folder commands, one painting: ours with and without the palette, the
+    shipped starry-night fast model and the peer, interleaved, median of --repeat (process start and model loading included, as a user pays)."""
     photos = [args.data / "content" / p for p in PHOTOS[: args.photos]]
     style = args.data / "style" / PAINTINGS[0]
     runs = {
@@ -322,6 +322,7 @@ def speed(args: argparse.Namespace) -> None:
         "adain --palette 0": lambda out: run_ours(["--palette", "0"], folder, [style], out, args.size),
         # what auto chose before it asked for the CPU's own bf16 instructions (emulated on plain AVX-512)
         "adain --precision bf16": lambda out: run_ours(["--precision", "bf16"], folder, [style], out, args.size),
+        "fast -m starry-night": lambda out: run_fast("starry-night", style, folder, out, args.size, []),
     }
     if PEER.exists():
         runs[PEER_NAME] = lambda out: run_peer(folder, [style], out, args.size)

@@ -197,6 +197,33 @@ def test_fast_palette_recolours_on_request_and_a_model_without_one_refuses_it(
     assert not (tmp_path / "d.png").exists()
 
 
+def test_a_fast_models_file_sets_its_default_palette(tmp_path: Path, image_factory: object) -> None:
+    """The shipped models carry ``palette_strength``: without --palette they run at it; --palette and
+    --color still win; a file whose default is out of range, or names a palette it lacks, is refused (exit 4)."""
+    torch.manual_seed(0)
+    net = TransformerNet()
+    photo = image_factory(tmp_path / "photo.png", (48, 40), 2)  # type: ignore[operator]
+    colours = fast.palette_tensor(warm(13, 64 * 64).T.reshape(1, 3, 64, 64))
+    half = fast.save_model(tmp_path / "half.safetensors", net, palette=colours, palette_strength=0.5)
+    runs = {"default": [], "asked": ["--palette", "0.5"], "off": ["--palette", "0"], "kept": ["--color", "luminance"]}
+    for name, extra in runs.items():
+        assert _fast(photo, "-m", half, *extra, "-o", tmp_path / f"{name}.png").exit_code == 0, name
+    plain = fast.save_model(tmp_path / "plain.safetensors", net, palette=colours)
+    assert _fast(photo, "-m", plain, "-o", tmp_path / "plain.png").exit_code == 0
+    out = {n: np.asarray(Image.open(tmp_path / f"{n}.png")) for n in [*runs, "plain"]}
+    assert np.array_equal(out["default"], out["asked"])  # the file's 0.5
+    assert np.array_equal(out["off"], out["plain"]) and not np.array_equal(out["default"], out["plain"])
+    assert not np.array_equal(out["kept"], out["default"])  # --color keeps the photo's colours: no palette
+    for bad, meta in (("range", {"palette_strength": 1.5}), ("text", {"palette_strength": "x"})):
+        path = fast.save_model(tmp_path / f"{bad}.safetensors", net, palette=colours, **meta)
+        result = _fast(photo, "-m", path, "-o", tmp_path / f"{bad}.png")
+        assert result.exit_code == 4 and "palette_strength" in result.output, result.output
+    lacking = fast.save_model(tmp_path / "lacking.safetensors", net, palette_strength=0.5)
+    result = _fast(photo, "-m", lacking, "-o", tmp_path / "lacking.png")
+    assert result.exit_code == 4 and "carries no 'palette'" in result.output, result.output
+    assert not any((tmp_path / f"{n}.png").exists() for n in ("range", "text", "lacking"))
+
+
 def test_a_damaged_palette_is_a_weights_error(tmp_path: Path, image_factory: object) -> None:
     from stylize.checkpoints import save_checkpoint
     from stylize.errors import WeightsError

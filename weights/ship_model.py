@@ -12,7 +12,8 @@ size to pin in ``stylize/weights/registry.py``. Run from the repository root:
 
 A shipped file given as the source is re-stamped: ``--alpha`` (a decoder's default) or
 ``--palette STYLE`` (a fast net's painting colours, for ``stylize fast --palette``; a checkpoint of
-``train-fast`` already has them) change its metadata or add the palette, the weights stay as they are.
+``train-fast`` already has them) and ``--palette-strength S`` (the ``--palette`` it runs at by default)
+change its metadata or add the palette, the weights stay as they are.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, help="decoders: the alpha stylize adain runs it at by default")
     parser.add_argument("--palette", type=Path, help="fast nets: the style image whose colours --palette takes")
     parser.add_argument("--style-size", type=int, default=512, help="--palette's image long side, as trained")
+    parser.add_argument(
+        "--palette-strength", type=float, help="fast nets: the --palette stylize fast runs it at by default (0-1)"
+    )
     args = parser.parse_args(argv)
     state, meta = load_tensors(args.source)
     kind = meta.get("architecture")
@@ -105,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"over the limit ({LIMIT * 255:.0f}/255): not written", file=sys.stderr)
         return 1
     extra = {"alpha": args.alpha} if args.alpha is not None and kind == "adain-decoder" else {}
+    if args.palette_strength is not None and kind == "transformer-net":
+        from stylize.backends.fast import PALETTE_KEY, PALETTE_STRENGTH_KEY
+
+        if PALETTE_KEY not in stored or not 0.0 <= args.palette_strength <= 1.0:
+            print(
+                "--palette-strength needs a palette in the file (or --palette STYLE) and a value in [0, 1]",
+                file=sys.stderr,
+            )
+            return 2
+        extra = {PALETTE_STRENGTH_KEY: args.palette_strength}
     save_checkpoint(
         args.dest,
         stored,

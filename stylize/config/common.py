@@ -72,8 +72,8 @@ def check_color(value: str) -> None:
 
 PALETTE_HELP = (
     "How far the output takes the painting's colours (their whole distribution, not only the mean): 1 all, "
-    "0 the network's own. Default: adain --alpha's, fast 0 (its models keep their painting's colours for it); "
-    "0 with --color."
+    "0 the network's own. Default: adain --alpha's; fast the model's own (its file's palette_strength: set on the "
+    "shipped models, else 0); 0 with --color."
 )
 
 

@@ -38,7 +38,7 @@ class FastConfig:
     size: int = DEFAULT_SIZE  # long side of the output at most, px; 0 keeps the input's size (fully convolutional)
     upscale: bool = False  # enlarge inputs smaller than --size (default: never upscale)
     color: str = "none"  # keep the content's colours: match (recolour the output) or luminance (Gatys 2017)
-    # None: 0 (the network's colours); a model's palette is in its file (train-fast and ours keep one)
+    # None: the model file's palette_strength, else 0 (its colours are in the file: train-fast and ours keep them)
     palette: float | None = knob(None, PALETTE_HELP)
     # 0 tiles only above AUTO_TILE_PIXELS
     tile: int = knob(

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stylize import images, ops
-from stylize.backends.fast.zoo import DEFAULT_MODEL, load_styled, model_tag
+from stylize.backends.fast.zoo import DEFAULT_MODEL, load_described, model_tag, palette_default
 from stylize.backends.stylizer import Batch, Method, MethodPlan, Palette, Stylized
 from stylize.batch import SharedPictures
 from stylize.config import FAST_MIN_SIDE, FastConfig
@@ -136,22 +136,27 @@ class FastMethod(Method):
         """Every model with work to do, before the first image: a bad model file stops the batch (exit 4)."""
         for tag in tags:
             if tag not in self.models:
-                net, palette = load_styled(self.specs[tag], self.reporter)
-                recolour = self._recolour(tag, palette)
+                net, palette, meta = load_described(self.specs[tag], self.reporter)
+                recolour = self._recolour(tag, palette, palette_default(meta, palette))
                 model = FastModel(net, self.device, self.config.precision, self.config.channels_last, recolour)
                 self.reporter.log(f"model {self.specs[tag]}: {model.precision} on {self.device}", "debug")
                 self.models[tag] = model
 
-    def _recolour(self, tag: str, palette: Tensor | None) -> Palette | None:
-        """--palette toward the model's painting colours; off by default (it hardens their hatching)."""
-        if not self.config.palette:
+    def _recolour(self, tag: str, palette: Tensor | None, default: float) -> Palette | None:
+        """--palette toward the model's painting colours: as asked, else the model file's own default
+        (``palette_strength``: set on the shipped models, 0 for the published ones and train-fast's);
+        never by default with --color, which keeps the photo's colours."""
+        strength = self.config.palette
+        if strength is None:
+            strength = default if self.config.color == "none" else 0.0
+        if not strength:
             return None
         if palette is None:
             raise UsageError(
                 f"model '{self.specs[tag]}' carries no palette (the published models do not)",
                 "drop --palette, or use a model of stylize train-fast",
             )
-        return Palette([palette], self.config.palette)
+        return Palette([palette], strength)
 
     def style_state(self, tag: str, reference: Tensor | None) -> FastModel:
         self.load([tag])

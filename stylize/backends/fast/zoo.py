@@ -37,6 +37,7 @@ DEFAULT_MODEL = "starry-night"  # shipped in weights/: works offline on a fresh 
 USEFUL_IMAGES = 2_000
 CHECKPOINT_FORMAT = 2  # bump when the meaning of the saved tensors or metadata changes (2: the palette)
 PALETTE_KEY = "palette"  # beside the network's tensors: (N, 3) uint8 colours of its style image, for --palette
+PALETTE_STRENGTH_KEY = "palette_strength"  # metadata: the --palette a model runs at when none is given (0 if absent)
 MAX_PALETTE = 65536
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt")
 EXPECTED = (
@@ -122,6 +123,17 @@ def load_styled(spec: str, reporter: Reporter | None = None) -> tuple[Transforme
     return net, palette
 
 
+def palette_default(meta: Mapping[str, Any], palette: Tensor | None) -> float:
+    """The ``--palette`` a model file asks to run at when the user gives none: its metadata's
+    ``palette_strength`` (our shipped models), else 0 (the network's own colours)."""
+    value = meta.get(PALETTE_STRENGTH_KEY, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise WeightsError(f"its '{PALETTE_STRENGTH_KEY}' is {value!r}, not a number between 0 and 1")
+    if value > 0 and palette is None:
+        raise WeightsError(f"its '{PALETTE_STRENGTH_KEY}' is {value} but it carries no '{PALETTE_KEY}'")
+    return float(value)
+
+
 def load_described(spec: str, reporter: Reporter | None = None) -> tuple[TransformerNet, Tensor | None, dict]:
     """:func:`load_styled` and the file's metadata (empty for the published ``.pth`` files)."""
     path = resolve_model(spec, reporter)
@@ -129,6 +141,7 @@ def load_described(spec: str, reporter: Reporter | None = None) -> tuple[Transfo
         state, meta = load_tensors(path)
         _check_meta(meta)
         state, palette = split_palette(_unwrap(state))
+        palette_default(meta, palette)  # a damaged default is a damaged file, whoever loads it
         net = build_checked(TransformerNet, strip_stale_keys(state), LAYOUT).eval()
     except WeightsError as exc:
         raise WeightsError(f"{path}: {_without_path(str(exc), path)}; {EXPECTED}") from exc
