@@ -364,10 +364,10 @@ def teacher_painter(
     config: FastTrainConfig, device: str | None = None, reporter: Reporter | None = None
 ) -> Callable[[Path, Path, Path], None]:
     """train-fast's teacher: ``stylize adain``'s default pictures of a folder of photos (long side
-    ``config.teacher_size``, the style at ``config.style_size``) as PNGs in a folder mirroring it
+    ``config.teacher_size``, the style at ``config.style_size`` and ``config.style_scale``) as PNGs in a folder mirroring it
     (``a/b.jpg`` -> ``a/b.jpg.png``).
     A re-run skips the pictures painted before; under torchrun each rank paints its share."""
-    adain_config = AdaINConfig(size=config.teacher_size, style_size=config.style_size)
+    adain_config = AdaINConfig(size=config.teacher_size, style_size=config.style_size, style_scale=config.style_scale)
     options = functools.partial(BatchOptions, name="{name}.png", ext="png")  # b.jpg -> b.jpg.png: one per photo
 
     def paint(photos: Path, style: Path, folder: Path) -> None:  # as train-fast reads them: all images, no videos

@@ -84,6 +84,7 @@ def train_fast(
     image_size: Annotated[int, typer.Option(help=help_of(D, "image_size"), rich_help_panel=_DATA)] = D.image_size,
     crop_scale: Annotated[float, typer.Option(help=help_of(D, "crop_scale"), rich_help_panel=_DATA)] = D.crop_scale,
     style_size: Annotated[int, typer.Option(help=help_of(D, "style_size"), rich_help_panel=_DATA)] = D.style_size,
+    style_scale: Annotated[float, typer.Option(help=help_of(D, "style_scale"), rich_help_panel=_DATA)] = D.style_scale,
     workers: Workers = D.workers,
     init: Annotated[
         str | None, typer.Option(help=help_of(D, "init"), show_default="random init", rich_help_panel=_RUN)
@@ -117,6 +118,7 @@ def train_fast(
         image_size=image_size,
         crop_scale=crop_scale,
         style_size=style_size,
+        style_scale=style_scale,
         content_weight=content_weight,
         style_weight=style_weight,
         tv_weight=tv_weight,

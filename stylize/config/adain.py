@@ -8,6 +8,7 @@ from pathlib import Path
 from stylize.config.common import (
     DEFAULT_SIZE,
     DEFAULT_VGG,
+    MAX_STYLE_SCALE,
     PALETTE_HELP,
     check_at_least,
     check_color,
@@ -29,9 +30,6 @@ PUBLISHED_ADAIN_PAIR = ("adain-vgg", "adain-decoder")  # naoto0804's files: one 
 # efdm (each channel's whole distribution, Zhang et al. 2022) or wct (the channels' covariance, Li et al. 2017,
 # at relu4_1 only); all decode with the same decoder
 TRANSFORMS = ("adain", "efdm", "wct")
-# --style-scale at most: a 512 px style grows to 2048 px (16x the encoding), and strokes grown past
-# relu4_1's 68 px view reach the encoder as flat patches, not marks
-MAX_STYLE_SCALE = 4.0
 MAX_REFINE = 1000  # --refine at most: past this, stylize optimize (coarse to fine) is the better tool
 
 

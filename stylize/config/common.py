@@ -70,6 +70,10 @@ def check_color(value: str) -> None:
         raise UsageError(f"--color must be one of {', '.join(COLOR_MODES)}, not '{value}'")
 
 
+# --style-scale at most (adain, train-fast): a 512 px style grows to 2048 px (16x the encoding), and
+# strokes grown past relu4_1's 68 px view reach the encoder as flat patches, not marks
+MAX_STYLE_SCALE = 4.0
+
 PALETTE_HELP = (
     "How far the output takes the painting's colours (their whole distribution, not only the mean): 1 all, "
     "0 the network's own. Default: adain --alpha's; fast the model's own (its file's palette_strength: set on the "

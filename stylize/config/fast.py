@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from stylize.config.common import (
     DEFAULT_SIZE,
     DEFAULT_VGG,
+    MAX_STYLE_SCALE,
     PALETTE_HELP,
     check_at_least,
     check_color,
@@ -85,6 +86,13 @@ class FastTrainConfig:
     # (in area)
     crop_scale: float = knob(0.5, "Crops cover this much to all of a photo's short side.")
     style_size: int = knob(512, "Style image long side in px; 0 keeps it.")
+    # after --style-size, as adain's: the painting's marks grow (or shrink) against the photos' fixed scale;
+    # differs from a bigger --style-size because the resize smooths the scan's grain instead of adding it
+    style_scale: float = knob(
+        1.0,
+        f"Resize the style image by this factor after --style-size: above 1 bigger strokes, below 1 finer (at most "
+        f"{MAX_STYLE_SCALE:g}).",
+    )
     content_weight: float = knob(1.0, "Weight of the content term.")  # the term is relative
     # ranked on real features with short runs (BENCHMARKS.md): at 10 and 3 the photo was lost to dark texture
     style_weight: float = knob(1.0, "Weight of the style term: higher, stronger style.")  # relative, too
@@ -127,6 +135,8 @@ class FastTrainConfig:
             check_at_least(name, getattr(self, name), 1)
         for name in ("epochs", "iterations", "checkpoint_every", "sample_every", "style_size"):
             check_at_least(name, getattr(self, name), 0)
+        if not 0.0 < self.style_scale <= MAX_STYLE_SCALE:
+            raise UsageError(f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {self.style_scale:g}")
         if not self.epochs and not self.iterations:
             raise UsageError("give --epochs or --iterations (both are 0)")
         if self.lr <= 0 or min(self.content_weight, self.style_weight, self.tv_weight, self.pixel_weight) < 0:

@@ -103,11 +103,26 @@ def test_epochs_give_the_iteration_count() -> None:
         {"style_layers": ("relu1_1", "relu1_1")},
         {"style_layers": ("relu1_1",), "style_layer_weights": (1.0, 2.0)},
         {"content_layer_weights": (1.0,)},
+        {"style_scale": 0.0},
+        {"style_scale": 4.5},
     ],
 )
 def test_bad_configs_are_usage_errors(changes: dict) -> None:
     with pytest.raises(UsageError):
         FastTrainConfig(**changes)
+
+
+def test_style_scale_resizes_the_style_after_its_size(tmp_path: Path) -> None:
+    """--style-scale 2 after --style-size 32: a 64 px painting, smooth (its grain is not multiplied)."""
+    from stylize.training.fast import load_style
+
+    path = tmp_path / "style.png"
+    Image.radial_gradient("L").convert("RGB").resize((80, 60)).save(path)
+    assert load_style(path, 32, torch.device("cpu")).shape == (1, 3, 24, 32)
+    grown = load_style(path, 32, torch.device("cpu"), 2.0)
+    assert grown.shape == (1, 3, 48, 64)
+    assert ops.tv_loss(grown) < ops.tv_loss(load_style(path, 64, torch.device("cpu")))
+    assert load_style(path, 0, torch.device("cpu"), 0.5).shape == (1, 3, 30, 40)
 
 
 def test_default_layers_follow_the_loss_network(vgg_file: Path, vgg16_file: Path) -> None:
