@@ -237,6 +237,15 @@ def test_auto_precision_wants_the_cpus_own_bf16_instructions(
     assert effective_precision("bf16", CPU) == "bf16"  # asked for, it is used anyway
 
 
+def test_float16_files_run_in_the_precision_asked_for() -> None:
+    """The shipped files store float16: at fp32 they run as float32 (float16 convs crawl on a CPU)."""
+    net = TransformerNet().half()
+    model = FastModel(net, CPU, "fp32")
+    assert model.net.dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in model.net.parameters())
+    assert FastModel(net, CPU, "bf16").net.dtype == torch.bfloat16
+
+
 def test_any_size_comes_back_at_its_size(model: FastModel) -> None:
     for h, w in ((1, 1), (5, 3)):  # both padded to 8 x 8: one set of conv kernels
         out = model(torch.rand(2, 3, h, w))
