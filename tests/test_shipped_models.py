@@ -24,10 +24,11 @@ STARRY = REPO.parent / "shared" / "data" / "style" / "starry_night.jpg"
 SHIPPED = [spec for spec in weights.REGISTRY.values() if spec.bundled == "file"]
 runner = CliRunner()
 
-# Recorded band at 128 px: starry-night on examples/content/chelsea.jpg scored 1.400 (style, against
-# ../shared/data/style/starry_night.jpg) and 0.457 (content) when it was shipped (2026-11-28), +-15%
-# for other CPUs and precisions. A retrained model must land inside, or the band is re-recorded.
-FAST_BAND = {"style": (1.19, 1.61), "content": (0.39, 0.53)}
+# Recorded band at 128 px: starry-night on examples/content/chelsea.jpg scored 1.098 (style, against
+# ../shared/data/style/starry_night.jpg), 0.785 (content) and 2.01 (patch) with its default palette 0.5
+# when it was shipped (2026-12-07; the model of 2026-11-28: 1.400 and 0.457), +-15% for other CPUs and
+# precisions. A retrained model must land inside, or the band is re-recorded.
+FAST_BAND = {"style": (0.93, 1.26), "content": (0.67, 0.90), "patch": (1.71, 2.31)}
 # The default `stylize adain` (bundled VGG-19 + adain-decoder-stylize at its alpha 1, then the painting's
 # palette) on chelsea.jpg x examples/style/mosaic.png at 128 px scored 1.137 (style), 1.720 (content) and
 # 2.78 (patch) on 2026-12-07, +-15%. Before the palette (alpha 0.6): 1.192, 0.669 and 14.9.
@@ -169,6 +170,7 @@ def test_fast_shipped_model_within_its_band(tmp_path: Path, meter: object) -> No
     assert _in_band(scores.content, FAST_BAND["content"]), scores
     if STARRY.is_file():  # the painting is not in the repository; a fresh clone checks the content band only
         assert _in_band(scores.style, FAST_BAND["style"]), scores
+        assert _in_band(scores.patch, FAST_BAND["patch"]), scores  # the painting's colours: its palette is on
 
 
 def test_adain_default_pair_within_its_band(tmp_path: Path, meter: object) -> None:
@@ -192,8 +194,9 @@ MODEL_STYLES = {
 @pytest.mark.skipif(not (SHARED / "content").is_dir(), reason="needs ../shared/data (the held-out photos)")
 @pytest.mark.parametrize("name", sorted(MODEL_STYLES))
 def test_shipped_fast_model_on_the_held_out_grid(name: str, tmp_path: Path, meter: object) -> None:
-    """The model card's numbers, re-measured: at least 40% of the photos' style distance gone, the
-    content distance where it was recorded (`python benches/shipped_quality.py fast ...`, 256 px)."""
+    """The model card's numbers, re-measured: at least 40% of the photos' style distance gone (recorded
+    2026-12-07: 49%, 71%, 48%), the content distance near where it was recorded (1.15, 0.84, 1.02; the
+    pip peer at 512 px: 2.5-3.5) (`python benches/shipped_quality.py fast ...`, 256 px)."""
     photos = [SHARED / "content" / p for p in HELD_OUT]
     out = tmp_path / "out"
     result = runner.invoke(
@@ -206,7 +209,7 @@ def test_shipped_fast_model_on_the_held_out_grid(name: str, tmp_path: Path, mete
     own = [meter.score(meter.content_image(c, o.size), None, style).style for c, o in zip(photos, outs)]  # type: ignore[attr-defined]
     mean_style = sum(s.style for s in scores) / 4
     assert mean_style < 0.6 * sum(own) / 4
-    assert sum(s.content for s in scores) / 4 < 1.0
+    assert sum(s.content for s in scores) / 4 < 1.3
 
 
 HELD_OUT_STYLES = ("starry_night.jpg", "great_wave.jpg", "the_scream.jpg", "composition_vii.jpg")

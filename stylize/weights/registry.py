@@ -89,9 +89,9 @@ _OURS_LICENSE = "MIT (stylize); trained on ../shared/data/train (see weights/REA
 
 # SHA-256 and size of every file we ship: checked at load (weights/ship_model.py prints them for a new file)
 _SHIPPED_PINS = {
-    "fast-starry-night.safetensors": ("4b5daffd1a8f145802e9b5779aad960c995cd7e5474109704b9b8831aa8e4ee1", 3_389_462),
-    "fast-great-wave.safetensors": ("6954b5a7e261056340d5159c7bb92947bd3eb0e7458c7304203e18879e42497d", 3_389_454),
-    "fast-composition-vii.safetensors": ("42104a076da37737aa2c1ddacf7093b23966adaab4ea53e1a07f85a38f5d4d5c", 3_389_470),
+    "fast-starry-night.safetensors": ("4e95f4b9862d908c67dbf757004705a1a2ea774a6271832899722e435e385cd0", 3_389_726),
+    "fast-great-wave.safetensors": ("ddf306d18271675a2f6fedcb6dc48158c7206a3eeb9fcb83cae44b481d036d54", 3_389_694),
+    "fast-composition-vii.safetensors": ("0891172653f0f73a3f2a98f2ba6effbe7dd354b1430880e276ec351270ce3eb4", 3_389_710),
     "adain-decoder-stylize.safetensors": (
         "a00f9e4c61e46d07043aa40e3f31d3b45ddb22ea2141886868697c152bc905dc",
         7_012_566,
