@@ -326,6 +326,7 @@ def speed(args: argparse.Namespace) -> None:
     }
     if PEER.exists():
         runs[PEER_NAME] = lambda out: run_peer(folder, [style], out, args.size)
+    runs = {name: run for name, run in runs.items() if name not in args.skip}
     spent: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "photos"

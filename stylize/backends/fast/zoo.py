@@ -184,7 +184,7 @@ def undertrained(meta: Mapping[str, Any], name: str) -> str | None:
     steps = f"{seen // (batch * world):,} steps, " if isinstance(batch, int) and isinstance(world, int) else ""
     return (
         f"model '{name}' was trained for only {steps}{seen:,} images{said}: far fewer than a useful model "
-        f"(at least {USEFUL_IMAGES:,}; the shipped ones saw 10,000), so expect flat or dark pictures; "
+        f"(at least {USEFUL_IMAGES:,}; the shipped ones saw about 12,000), so expect flat or dark pictures; "
         "train it longer with 'stylize train-fast ... --resume --iterations N'"
     )
 
