@@ -52,11 +52,11 @@ def test_fast_returns_the_same_pixels_as_the_command(tmp_path: Path) -> None:
 
 
 def test_a_stylizer_loads_each_model_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from stylize.backends.fast import backend as fast  # FastMethod.load reads its module's load_styled
+    from stylize.backends.fast import backend as fast  # FastMethod.load reads its module's load_described
 
     loads: list[str] = []
-    real = fast.load_styled
-    monkeypatch.setattr(fast, "load_styled", lambda name, reporter=None: loads.append(name) or real(name))
+    real = fast.load_described
+    monkeypatch.setattr(fast, "load_described", lambda name, reporter=None: loads.append(name) or real(name))
     s = stylize.Stylizer(device="cpu")
     first = s.fast(np.asarray(Image.open(CHELSEA)), size=48)
     second = s.fast(first, size=48)
