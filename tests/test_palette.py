@@ -91,6 +91,21 @@ def test_pixel_sample_draws_only_where_the_mask_is() -> None:
     assert 0.3 < float(ops.pixel_sample(image, 2000)[:, 0].mean()) < 0.7  # no mask: both halves
 
 
+def test_a_table_for_one_image_maps_only_its_cells_and_recolours_it_the_same() -> None:
+    """lut_cells: the table points apply_lut reads for an image; mapping only those gives the same pixels."""
+    torch.manual_seed(1)
+    image = torch.rand(1, 3, 40, 56) ** 2 * 0.6  # dark colours: a corner of the cube
+    cells = ops.lut_cells(image)
+    assert 0 < int(cells.sum()) < cells.numel() // 4
+    knots = ops.palette_knots(warm(5))
+    samples = ops.pixel_sample(image)
+    full, part = ops.palette_lut(samples, knots), ops.palette_lut(samples, knots, cells)
+    assert not torch.equal(full, part)  # the untouched points kept their own colour...
+    assert torch.equal(ops.apply_lut(image, full), ops.apply_lut(image, part))  # ...and no pixel reads them
+    assert ops.lut_cells(torch.ones(1, 3, 2, 2)).sum() == 8  # white: the top cell's 8 corners
+    assert ops.lut_cells(torch.ones(1, 3, 2, 2)).reshape(33, 33, 33)[-1, -1, -1]
+
+
 def test_masked_palette_gives_each_region_its_own_style_colours() -> None:
     image = cool(6)[:3600].T.reshape(1, 3, 60, 60)
     masks = torch.zeros(2, 60, 60)

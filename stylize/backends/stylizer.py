@@ -249,10 +249,12 @@ class Palette:
 
     def _one(self, image: Tensor, planes: Tensor | None) -> Tensor:
         image = image.float().clamp(0.0, 1.0)  # the colours as saved: a decoder's overshoot is clipped anyway
+        cells = None if self.keep else ops.lut_cells(image)  # a kept table recolours later frames: all of it
         if planes is None:
-            tables = [ops.palette_lut(ops.pixel_sample(image), self.knots)]
+            tables = [ops.palette_lut(ops.pixel_sample(image), self.knots, cells)]
         else:
-            tables = [ops.palette_lut(ops.pixel_sample(image, where=p), k) for p, k in zip(planes, self.each_knots)]
+            samples = [ops.pixel_sample(image, where=p) for p in planes]
+            tables = [ops.palette_lut(s, k, cells) for s, k in zip(samples, self.each_knots)]
         if self.keep and len(self.tables) == len(tables):
             tables = [torch.lerp(new, old, self.keep) for new, old in zip(tables, self.tables)]
         if self.keep:
