@@ -211,10 +211,13 @@ def resize_long_side(
     """
     if size <= 0 or max(img.size) == size or (not upscale and max(img.size) < size):
         return img
+    return scale_by(img, size / max(img.size), max_pixels)
+
+
+def scale_by(img: Image.Image, factor: float, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Both sides times ``factor`` (rounded, at least 1 px), as :func:`resize_to` resizes (``--style-scale``)."""
     w, h = img.size
-    scale = size / max(w, h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return resize_to(img, new, max_pixels)
+    return resize_to(img, (max(1, round(w * factor)), max(1, round(h * factor))), max_pixels)
 
 
 def resize_to(img: Image.Image, new: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

@@ -110,15 +110,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     extra = {"alpha": args.alpha} if args.alpha is not None and kind == "adain-decoder" else {}
     if args.palette_strength is not None and kind == "transformer-net":
-        from stylize.backends.fast import PALETTE_KEY, PALETTE_STRENGTH_KEY
+        from stylize.backends.fast import PALETTE_KEY, PALETTE_STRENGTH_KEY, palette_default
+        from stylize.errors import WeightsError
 
-        if PALETTE_KEY not in stored or not 0.0 <= args.palette_strength <= 1.0:
-            print(
-                "--palette-strength needs a palette in the file (or --palette STYLE) and a value in [0, 1]",
-                file=sys.stderr,
-            )
-            return 2
         extra = {PALETTE_STRENGTH_KEY: args.palette_strength}
+        try:  # the rule stylize fast loads it by: in [0, 1], and only with the colours in the file
+            palette_default(extra, stored.get(PALETTE_KEY))
+        except WeightsError as exc:
+            hint = "" if PALETTE_KEY in stored else " (give --palette STYLE for the colours)"
+            print(f"--palette-strength: {exc}{hint}", file=sys.stderr)
+            return 2
     save_checkpoint(
         args.dest,
         stored,

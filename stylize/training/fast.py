@@ -128,10 +128,7 @@ def load_style(path: Path, size: int, device: torch.device, scale: float = 1.0) 
     """The style image (1, 3, H, W) in [0, 1], long side ``size`` (0 keeps it), then resized by ``scale``."""
     picture = images.open_image(path)
     rgb = images.resize_long_side(picture.rgb, size) if size else picture.rgb
-    if scale != 1.0:
-        w, h = rgb.size
-        rgb = images.resize_to(rgb, (max(1, round(w * scale)), max(1, round(h * scale))))
-    return images.to_tensor(rgb).to(device)
+    return images.to_tensor(images.scale_by(rgb, scale)).to(device)
 
 
 # ---------------------------------------------------------------- the run
@@ -173,9 +170,8 @@ class FastTrainer(LoopTrainer):
             self._check_same_style(resumed, files.checkpoint)
         self.dataset = self._dataset(config, data, teacher, files, dist)
         self.config = replace(config, iterations=config.total_iterations(len(self.dataset), dist.world_size))
-        style = load_style(
-            style_image, config.style_size, device, config.style_scale
-        )  # a bad image fails before the VGG loads
+        # a bad image fails before the VGG loads
+        style = load_style(style_image, config.style_size, device, config.style_scale)
         self.palette = palette_tensor(style.cpu())  # saved with the model, for stylize fast's --palette
         # oneDNN/cuDNN's fast bf16 convs want NHWC (fp32 on CPU: NCHW Winograd)
         self.loss_net, self.layers = load_loss_network(config, device, self.reporter, self.channels_last)

@@ -55,11 +55,7 @@ def prepare_style(rgb: Image.Image, config: AdaINConfig, max_pixels: int) -> Ten
         rgb = images.center_crop_square(rgb, _crop_side(rgb.size, size, config.upscale), max_pixels)
     else:
         rgb = images.resize_long_side(rgb, size, max_pixels, config.upscale)
-    if config.style_scale != 1.0:
-        w, h = rgb.size
-        scaled = (max(1, round(w * config.style_scale)), max(1, round(h * config.style_scale)))
-        rgb = images.resize_to(rgb, scaled, max_pixels)
-    return images.to_tensor(rgb)
+    return images.to_tensor(images.scale_by(rgb, config.style_scale, max_pixels))
 
 
 def load_masks(decoded: Sequence[Image.Image], count: int) -> list[Image.Image]:
