@@ -10,6 +10,8 @@ markdown tables; medians of --repeat runs. Sections:
   memory    peak RSS of a 1024^2 run and (with --huge) a 6000x4000 run with tiling
   roofline  FLOPs of one 512^2 image (encoder, decoder, style), this CPU's fp32 and bf16 convolution
             throughput on one large conv, and how close the model and the whole folder path come
+  allocator the model on one 512^2 image with glibc's default allocator and with tune_host_allocator
+            (what every command on a CPU runs with), each in fresh processes, alternated
 
     python benches/adain.py [--repeat 3] [--huge] [--sections compute,quality,folder,cold,memory]
 """
@@ -35,7 +37,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stylize.devices import effective_precision
+from stylize.devices import effective_precision, tune_host_allocator
 from stylize.models.adain_net import AdaINDecoder
 from stylize.models.vgg import NormalisedVGG19
 
@@ -310,6 +312,7 @@ def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     precision = effective_precision("auto", torch.device("cpu"))  # what the command runs in here
+    tune_host_allocator()  # as the command does on a CPU (backends.stylizer.start); process-wide from here
     model = ours(enc, dec, precision)
     c, s = smooth_image(512, 512, 1), smooth_image(512, 512, 2)
     target = model.style_target(s)
@@ -350,6 +353,29 @@ def section_roofline(enc: Path, dec: Path, work: Path, repeat: int) -> None:
     )
 
 
+def _model_time(enc: Path, dec: Path, repeat: int, tuned: bool) -> float:
+    """Median seconds of the model (encode, AdaIN, decode) on one 512² image, in this process."""
+    if tuned:
+        tune_host_allocator()
+    model = ours(enc, dec, effective_precision("auto", torch.device("cpu")))
+    c = smooth_image(512, 512, 1)
+    target = model.style_target(smooth_image(512, 512, 2))
+    return median_time(lambda: model.stylize(c, [target], None, 1.0), repeat, warmup=2)
+
+
+def section_allocator(enc: Path, dec: Path, repeat: int, rounds: int = 3) -> None:
+    """glibc's mallopt is process-wide and cannot be undone: each variant runs in a fresh process."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(rounds):
+        for tuned in (False, True):
+            cmd = [sys.executable, __file__, "--model-time", str(enc), str(dec), str(repeat), str(int(tuned))]
+            times[tuned].append(float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
+    print(f"\n### the host allocator: the model on one 512² image, {rounds} processes each, alternated\n")
+    print("| allocator | s/image (median of the processes' medians) | each process |\n|---|---:|---|")
+    for tuned, label in ((False, "glibc defaults"), (True, "tune_host_allocator (what the commands run with)")):
+        print(f"| {label} | {statistics.median(times[tuned]):.3f} | {', '.join(f'{t:.3f}' for t in times[tuned])} |")
+
+
 def _folder_time(cmd: list[str]) -> float:
     """The batch's own time (the JSON report's elapsed_s: after the model loaded)."""
     import json
@@ -359,6 +385,9 @@ def _folder_time(cmd: list[str]) -> float:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--model-time"]:  # section_allocator's child process
+        enc, dec, repeat, tuned = sys.argv[2:6]
+        return print(_model_time(Path(enc), Path(dec), int(repeat), tuned == "1"))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--huge", action="store_true", help="also run 6000x4000 with --tile")
@@ -382,6 +411,8 @@ def main() -> None:
             section_memory(enc, dec, work, args.huge)
         if "roofline" in sections:
             section_roofline(enc, dec, work, args.repeat)
+        if "allocator" in sections:
+            section_allocator(enc, dec, args.repeat)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 

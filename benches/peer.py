@@ -23,6 +23,7 @@ best variant | peer) as JPEG into ``--out``.
     nice -n 5 python benches/peer.py --fast --photos 8        # the shipped fast models against the peer
     python benches/peer.py --fast --candidates runs/v2        # ... and models not shipped yet beside them
     python benches/peer.py --speed --photos 12                # s/img of whole folder commands, ours and the peer
+    git worktree add /tmp/old REV && python benches/peer.py --speed --baseline /tmp/old  # ... and REV's default
 """
 
 from __future__ import annotations
@@ -79,17 +80,22 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall, CPU) seconds of one command; its stdout is discarded, a failure stops the bench."""
+def timed(cmd: list[str], tree: Path = ROOT) -> tuple[float, float]:
+    """(wall, CPU) seconds of one command run from the checkout ``tree`` (its stylize package first on the
+    path); its stdout is discarded, a failure stops the bench."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     cpu, start = children_cpu(), time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=tree, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start, children_cpu() - cpu
 
 
-def run_ours(args: list[str], photos: Path, styles: list[Path], out: Path, size: int) -> tuple[float, float]:
+def run_ours(
+    args: list[str], photos: Path, styles: list[Path], out: Path, size: int, tree: Path = ROOT
+) -> tuple[float, float]:
+    """`stylize adain` over the photo folder, from this checkout or another (``tree``: an earlier commit's)."""
     style_args = [arg for s in styles for arg in ("-s", str(s))]
     cmd = [sys.executable, "-m", "stylize", "--quiet", "adain", str(photos), *style_args, "-o", str(out)]
-    return timed([*cmd, "--size", str(size), "--name", "{stem}__{style}.png", "--overwrite", *args])
+    return timed([*cmd, "--size", str(size), "--name", "{stem}__{style}.png", "--overwrite", *args], tree)
 
 
 def run_fast(model: str, painting: Path, photos: Path, out: Path, size: int, args: list[str]) -> tuple[float, float]:
@@ -324,6 +330,18 @@ def speed(args: argparse.Namespace) -> None:
         "adain --precision bf16": lambda out: run_ours(["--precision", "bf16"], folder, [style], out, args.size),
         "fast -m starry-night": lambda out: run_fast("starry-night", style, folder, out, args.size, []),
     }
+    for tree in args.baseline:  # the default of other checkouts, e.g. the commit an issue measured "today's" speed on
+        rev = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        label = (rev.stdout.strip() or tree.name) + (" + changes" if dirty.stdout.strip() else "")
+        runs[f"adain default at {label}"] = lambda out, tree=tree: run_ours([], folder, [style], out, args.size, tree)
     if PEER.exists():
         runs[PEER_NAME] = lambda out: run_peer(folder, [style], out, args.size)
     runs = {name: run for name, run in runs.items() if name not in args.skip}
@@ -374,6 +392,13 @@ def main() -> None:
     parser.add_argument("--refine-steps", type=int, nargs="*", default=[0, 10, 25, 50])
     parser.add_argument("--speed", action="store_true", help="time whole folder commands (ours, the peer) instead")
     parser.add_argument("--repeat", type=int, default=3, help="--speed: runs of each, interleaved")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="--speed: also time the default adain of these checkouts (git worktree add DIR REV; a folder each)",
+    )
     args = parser.parse_args()
     args.out = args.out / "fast" if args.fast else args.out  # its own results.json
     if args.speed:

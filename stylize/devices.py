@@ -125,12 +125,15 @@ _KEEP_FREE = (1 << 31) - 1  # free heap memory kept for reuse instead of returne
 
 
 def tune_host_allocator() -> bool:
-    """Keep freed activation buffers for reuse (glibc only); True if applied.
+    """Keep freed activation buffers for reuse (glibc only); True if applied. Process-wide: the
+    trainers and every stylizing run on a CPU (``backends.stylizer.start``) call it; freed memory
+    is then kept for the process's life instead of returned to the kernel.
 
-    Training frees and reallocates the same multi-megabyte tensors every step. glibc serves each
-    from a fresh mmap and returns it on free, so every step page-faults its activations in
-    again: a train-adain step at 256² spent 30% of its time in the kernel. Raising the mmap
-    and trim thresholds made it 1.7-1.9x faster (BENCHMARKS.md).
+    Training frees and reallocates the same multi-megabyte tensors every step, inference every
+    image. glibc serves each from a fresh mmap and returns it on free, so every step page-faults
+    its activations in again: a train-adain step at 256² spent 30% of its time in the kernel.
+    Raising the mmap and trim thresholds made it 1.7-1.9x faster, and `stylize adain`'s model on
+    a 512² image 10% faster (BENCHMARKS.md).
     """
     if not sys.platform.startswith("linux"):
         return False

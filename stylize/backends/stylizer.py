@@ -12,10 +12,10 @@ method only through this module.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from stylize import images, ops
 from stylize.batch import BatchOptions, Job, SharedPictures, load_picture, save_result_image
-from stylize.devices import resolve_device
+from stylize.devices import resolve_device, tune_host_allocator
 from stylize.errors import UsageError
 from stylize.progress import Reporter
 
@@ -56,19 +56,30 @@ class Batch:
         return self.items[0].style
 
 
+Finish = Callable[[Tensor], Tensor]  # (B, 3, H, W) -> (B, 3, H, W): the last step, one output at a time
+
+
 class Stylized(NamedTuple):
-    """What :meth:`Method.run` returns: the outputs, and per output what ``save_extra`` writes beside it."""
+    """What :meth:`Method.run` returns: the outputs, per output what ``save_extra`` writes beside it,
+    and a last step that needs no model (``finish``, the palette's recolouring): a batch runs it on the
+    I/O thread that saves each output, beside the next batch's model; a video frame at once."""
 
     images: Tensor  # (B, 3, H, W), [0, 1] after clamping
     extras: Sequence[Any] | None = None
+    finish: Finish | None = None  # a pure function of one output (B == 1) as well as of the batch
 
 
 class Result(NamedTuple):
-    """One output on its way to ``save``: the image first (the video runner reads ``[0]``)."""
+    """One output on its way to ``save``: the image first (the video runner reads ``[0]``, finished)."""
 
     image: Tensor  # (3, H, W)
     picture: images.Picture
     extra: Any = None
+    finish: Finish | None = None  # still to run on ``image``: :meth:`final`
+
+    def final(self) -> Tensor:
+        """The output as saved: (3, H, W), ``finish`` run on it."""
+        return self.image if self.finish is None else self.finish(self.image[None])[0]
 
 
 class Method:
@@ -152,9 +163,10 @@ class MethodBackend:
         batch = Batch(torch.cat([item.tensor for item in loaded]), list(loaded), list(jobs))
         out = self.method.run(batch, self._state(batch))
         extras = out.extras if out.extras is not None else [None] * len(loaded)
-        return [
-            Result(img, item.picture, extra) for img, item, extra in zip(out.images.cpu().unbind(0), loaded, extras)
-        ]
+        outputs, finish = out.images.cpu(), out.finish
+        if finish is not None and self._reference is not None:  # a video reads its frames as they come back
+            outputs, finish = finish(outputs), None
+        return [Result(img, item.picture, extra, finish) for img, item, extra in zip(outputs.unbind(0), loaded, extras)]
 
     def _state(self, batch: Batch) -> Any:
         reference = None
@@ -169,7 +181,9 @@ class MethodBackend:
     def save(self, job: Job, result: Result) -> None:
         pic = result.picture
         # differs from pytorch/examples because it truncates to uint8; to_pil rounds (at most 1/255 apart)
-        save_result_image(job, images.to_pil(result.image), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc)
+        save_result_image(
+            job, images.to_pil(result.final()), pic.alpha, pic.exif, self.options, srgb_profile=pic.had_icc
+        )
         if result.extra is not None:
             self.method.save_extra(job, result.extra)
 
@@ -190,7 +204,7 @@ class MethodBackend:
     def one(self, picture: images.Picture, style: str) -> Tensor:
         """Stylize one decoded picture in style ``style``: (3, H, W) in [0, 1]."""
         (result,) = self.process([None], [self.prepare(picture, style)])
-        return result.image
+        return result.final()
 
 
 # ---------------------------------------------------------------- what api.stylize plans before it builds a method
@@ -240,12 +254,26 @@ class Palette:
 
     def __call__(self, out: Tensor, masks: Tensor | None = None) -> Tensor:
         """``out`` (B, 3, H, W) recoloured; ``masks`` (K, H', W'), one per sample, any size."""
-        if not self.strength or not self.samples:  # off, or styles without colours (targets made by hand)
+        if not self.active:
             return out
         planes = None if masks is None else torch.nn.functional.interpolate(masks[None].float(), out.shape[-2:])[0]
-        self.trail = []
+        if self.keep:
+            self.trail = []
         frames = [self._one(image, planes) for image in out.split(1)]
         return torch.cat(frames)
+
+    @property
+    def active(self) -> bool:
+        """On, with colours to match (styles made by hand as targets have none)."""
+        return bool(self.strength and self.samples)
+
+    def later(self, masks: Tensor | None = None) -> Finish | None:
+        """This recolouring as a :data:`Finish` (``masks`` bound), for :class:`Stylized` to run off the main
+        thread; None when off or when it must run now, in frame order: a video's tables chain (``keep``)."""
+        if not self.active or self.keep:
+            return None
+        self.knots if masks is None else self.each_knots  # noqa: B018 - computed here, once, not on an I/O thread
+        return functools.partial(self, masks=masks)
 
     def _one(self, image: Tensor, planes: Tensor | None) -> Tensor:
         image = image.float().clamp(0.0, 1.0)  # the colours as saved: a decoder's overshoot is clipped anyway
@@ -268,7 +296,7 @@ class Palette:
         mixed = sum(w * x for w, x in zip(share, looked)) / total.clamp_min(1e-6)
         return torch.where(total > 0, mixed, image).contiguous()
 
-    @cached_property
+    @functools.cached_property
     def knots(self) -> Tensor:
         """The target's quantiles (ops.palette_knots): one style's, or every blended style's by its share."""
         if len(self.samples) == 1:
@@ -277,7 +305,7 @@ class Palette:
         weights = [torch.full((len(s),), w / len(s)) for w, s in zip(shares, self.samples)]
         return ops.palette_knots(torch.cat(self.samples), torch.cat(weights))
 
-    @cached_property
+    @functools.cached_property
     def each_knots(self) -> list[Tensor]:
         """Each style's own quantiles, for masks (each region its own style's colours)."""
         return [ops.palette_knots(s) for s in self.samples]
@@ -315,6 +343,13 @@ def start(
     pictures: SharedPictures,
 ) -> MethodBackend:
     """The Method that ``backend`` (a method package: ``plan``, ``build``) builds for ``run`` on ``device``
-    (None: the best there is), wrapped as the batch and video backend of a run with ``options``."""
-    method = backend.build(config, run, resolve_device(device), options.max_pixels, reporter, pictures)
+    (None: the best there is), wrapped as the batch and video backend of a run with ``options``.
+
+    On a CPU the process keeps freed buffers for reuse (:func:`stylize.devices.tune_host_allocator`, as
+    the trainers do): a 512² image's 32 MiB activations otherwise come from a fresh mmap each time and
+    page-fault in again, 10% of `stylize adain`'s model time (BENCHMARKS.md)."""
+    where = resolve_device(device)
+    if where.type == "cpu":
+        tune_host_allocator()
+    method = backend.build(config, run, where, options.max_pixels, reporter, pictures)
     return MethodBackend(method, options)

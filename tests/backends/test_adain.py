@@ -191,7 +191,7 @@ def test_a_video_frames_statistics_are_smoothed_and_resume_exactly(model: AdaINM
         return made
 
     def run(b: MethodBackend, items: list[Prepared]) -> list[torch.Tensor]:
-        return [b.process([None], [item])[0].image for item in items]
+        return [b.process([None], [item])[0].final() for item in items]
 
     def flicker(outs: list[torch.Tensor]) -> float:  # change of the far corner, away from the patch
         return float(sum((a[..., 40:, 48:] - b[..., 40:, 48:]).abs().mean() for a, b in itertools.pairwise(outs)))

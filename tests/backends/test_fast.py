@@ -257,7 +257,7 @@ def _fast_color(net: TransformerNet, x: torch.Tensor, color: str) -> torch.Tenso
     from stylize.backends.stylizer import MethodBackend, Prepared
 
     method = FastMethod(FastConfig(color=color), {"m": "unused"}, models={"m": FastModel(net, CPU, "fp32")})
-    return MethodBackend(method).process([None], [Prepared(x, None, "m")])[0].image  # type: ignore[arg-type]
+    return MethodBackend(method).process([None], [Prepared(x, None, "m")])[0].final()  # type: ignore[arg-type]
 
 
 def test_color_luminance_keeps_the_content_chroma(mild_net: TransformerNet) -> None:

@@ -150,12 +150,15 @@ class AdaINMethod(Method):
             auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS),
             self._smoother,
         )
-        out = self._recolour(batch.style, state, alpha)(out, masks)
-        if self.config.refine:  # from the recoloured picture: the Gatys loss has the last word
+        palette = self._recolour(batch.style, state, alpha)
+        finish = None if self.config.refine else palette.later(masks)  # off the main thread, as a rule
+        if finish is None:  # now: before --refine (the Gatys loss has the last word), or a video's chained tables
+            out = palette(out, masks)
+        if self.config.refine:
             out = self._refine(out, content, state)
-        if self.config.color == "luminance":
+        if self.config.color == "luminance":  # (never with a palette)
             out = ops.luminance_transfer(out.clamp(0, 1), source.to(out.device))
-        return Stylized(out)
+        return Stylized(out, finish=finish)
 
     def _recolour(self, tag: str, state: list[StyleTarget], alpha: float) -> Palette:
         """--palette for a batch of style ``tag``: one per tag for the run (the targets' quantiles computed
