@@ -16,6 +16,7 @@ from stylize.config.common import (
     check_palette,
     check_precision,
     check_seed,
+    check_style_scale,
     knob,
 )
 from stylize.errors import UsageError
@@ -103,11 +104,7 @@ class AdaINConfig:
             raise UsageError(f"--refine must be between 0 and {MAX_REFINE}, not {self.refine}")
         if self.refine and self.masks:
             raise UsageError("--refine and --mask cannot be combined", "the Gatys loss has no regions: drop one")
-        if not 0.0 < self.style_scale <= MAX_STYLE_SCALE:
-            raise UsageError(
-                f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {self.style_scale:g}",
-                "1 keeps the style as --style-size gives it; 2 doubles its strokes, 0.5 halves them",
-            )
+        check_style_scale(self.style_scale)
 
 
 ADAIN_DEFAULTS = AdaINConfig()

@@ -74,6 +74,16 @@ def check_color(value: str) -> None:
 # strokes grown past relu4_1's 68 px view reach the encoder as flat patches, not marks
 MAX_STYLE_SCALE = 4.0
 
+
+def check_style_scale(value: float) -> None:
+    """The one validator of ``--style-scale`` for adain and train-fast: above 0, at most MAX_STYLE_SCALE."""
+    if not 0.0 < value <= MAX_STYLE_SCALE:
+        raise UsageError(
+            f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {value:g}",
+            "1 keeps the style as --style-size gives it; 2 doubles its strokes, 0.5 halves them",
+        )
+
+
 PALETTE_HELP = (
     "How far the output takes the painting's colours (their whole distribution, not only the mean): 1 all, "
     "0 the network's own. Default: adain --alpha's; fast the model's own (its file's palette_strength: set on the "

@@ -16,6 +16,7 @@ from stylize.config.common import (
     check_palette,
     check_precision,
     check_seed,
+    check_style_scale,
     knob,
 )
 from stylize.errors import UsageError
@@ -135,8 +136,7 @@ class FastTrainConfig:
             check_at_least(name, getattr(self, name), 1)
         for name in ("epochs", "iterations", "checkpoint_every", "sample_every", "style_size"):
             check_at_least(name, getattr(self, name), 0)
-        if not 0.0 < self.style_scale <= MAX_STYLE_SCALE:
-            raise UsageError(f"--style-scale must be above 0 and at most {MAX_STYLE_SCALE:g}, not {self.style_scale:g}")
+        check_style_scale(self.style_scale)
         if not self.epochs and not self.iterations:
             raise UsageError("give --epochs or --iterations (both are 0)")
         if self.lr <= 0 or min(self.content_weight, self.style_weight, self.tv_weight, self.pixel_weight) < 0:

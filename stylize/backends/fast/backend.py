@@ -168,7 +168,7 @@ class FastMethod(Method):
         tile = auto_tile(self.config.tile, content.shape, AUTO_TILE, AUTO_TILE_PIXELS)
         with torch.inference_mode():
             out = state(content, tile, self.config.tile_overlap)
-        # the palette (never with --color, which keeps_colors instead) after the model, off the main thread
+        # the palette (never with --color, whose colours keep_colors keeps instead) after the model, off the main thread
         finish = None if state.recolour is None else state.recolour.later()
         return Stylized(keep_colors(out, content, self.config.color), finish=finish)
 
